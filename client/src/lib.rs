@@ -1,0 +1,3 @@
+//! Rust SDK over the Custody HTTP API, the offline verifier and the `custody` CLI.
+//!
+//! This crate is empty until the API issue lands; see ARCHITECTURE.md.

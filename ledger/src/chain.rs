@@ -1,0 +1,298 @@
+//! Building and validating blocks: the state machine applied to a batch of events.
+//!
+//! The proposer calls [`build_block`] with candidate events and gets a block of the ones that
+//! apply, plus the rejects. Every validator calls [`validate_block`] on a proposal and gets
+//! the state delta to store with it, or the first offending event. Both are deterministic
+//! functions of the stored state and their inputs.
+
+use crate::block::{events_root, Block, BlockHeader, BLOCK_EVENTS_MAX};
+use crate::event::{check_shape, EncodedEvent};
+use crate::event::{signature_rejection, signing_message};
+use crate::genesis::Genesis;
+use crate::hash::Digest;
+use crate::keys::{verify_batch, PublicKey, SignedMessage};
+use crate::merkle;
+use crate::reject::Rejection;
+use crate::state::{apply, state_root, BlockContext, State, StateDelta};
+use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
+
+/// Why a proposed block is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A header field is wrong.
+    #[error("header field {field}: {message}")]
+    Header {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// An event is invalid.
+    #[error("event {index} ({id}) is invalid: {rejection}")]
+    Event {
+        /// Position in the block.
+        index: usize,
+        /// Its id.
+        id: Digest,
+        /// Why.
+        rejection: Rejection,
+    },
+}
+
+/// A block built from candidates.
+#[derive(Debug, Clone)]
+pub struct BuiltBlock {
+    /// The block.
+    pub block: Block,
+    /// The state delta it produces.
+    pub delta: StateDelta,
+    /// Candidates left out, and why.
+    pub rejected: Vec<(Digest, Rejection)>,
+}
+
+/// The parent of the next block: (height, hash, time, log size, log root, state root).
+fn parent<S: Store + ?Sized>(
+    store: &S,
+    genesis: &Genesis,
+) -> Result<(u64, Digest, Timestamp, u64, Digest, Digest), StoreError> {
+    Ok(match store.head()? {
+        Some(h) => (
+            h.height,
+            h.block_hash,
+            h.time,
+            h.log_size,
+            h.log_root,
+            h.state_root,
+        ),
+        None => (
+            0,
+            store.genesis_hash(),
+            genesis.genesis_time,
+            0,
+            merkle::empty_root(),
+            store.genesis_hash(),
+        ),
+    })
+}
+
+/// Builds the next block from candidate events, in the given order, keeping those that
+/// pass shape, signature and state-machine checks (at most [`BLOCK_EVENTS_MAX`]).
+///
+/// `time` is clamped to be no earlier than the parent's.
+pub fn build_block<S: Store + ?Sized>(
+    store: &S,
+    genesis: &Genesis,
+    candidates: Vec<EncodedEvent>,
+    time: Timestamp,
+    proposer: PublicKey,
+) -> Result<BuiltBlock, StoreError> {
+    let (height, prev_hash, prev_time, log_size, _, prev_state_root) = parent(store, genesis)?;
+    let time = time.max(prev_time);
+    let ctx = BlockContext {
+        height: height + 1,
+        time,
+    };
+    let mut state = store.load_state(genesis, &candidates)?;
+    let mut accepted = Vec::with_capacity(candidates.len().min(BLOCK_EVENTS_MAX));
+    let mut rejected = Vec::new();
+    for event in candidates {
+        if accepted.len() == BLOCK_EVENTS_MAX {
+            break;
+        }
+        let verdict = check_shape(&event.event, &genesis.chain_id)
+            .and_then(|()| event.verify_signature())
+            .and_then(|()| apply(&mut state, &event, ctx));
+        match verdict {
+            Ok(()) => accepted.push(event),
+            Err(rejection) => rejected.push((event.id, rejection)),
+        }
+    }
+    let delta = state.take_delta();
+    let header = header_for(
+        genesis,
+        &accepted,
+        HeaderInputs {
+            height: height + 1,
+            prev_hash,
+            time,
+            proposer,
+            log_size,
+            prev_state_root,
+        },
+        store,
+        &delta,
+    )?;
+    Ok(BuiltBlock {
+        block: Block {
+            header,
+            events: accepted,
+        },
+        delta,
+        rejected,
+    })
+}
+
+struct HeaderInputs {
+    height: u64,
+    prev_hash: Digest,
+    time: Timestamp,
+    proposer: PublicKey,
+    log_size: u64,
+    prev_state_root: Digest,
+}
+
+fn header_for<S: Store + ?Sized>(
+    genesis: &Genesis,
+    events: &[EncodedEvent],
+    inputs: HeaderInputs,
+    store: &S,
+    delta: &StateDelta,
+) -> Result<BlockHeader, StoreError> {
+    let (log_size, log_root) = extended_log_root(store, inputs.log_size, events)?;
+    Ok(BlockHeader {
+        chain_id: genesis.chain_id.clone(),
+        height: inputs.height,
+        prev_hash: inputs.prev_hash,
+        time: inputs.time,
+        proposer: inputs.proposer,
+        event_count: u32::try_from(events.len()).expect("block size is bounded"),
+        events_root: events_root(events.iter().map(|e| &e.id)),
+        log_size,
+        log_root,
+        state_root: state_root(&inputs.prev_state_root, delta),
+    })
+}
+
+/// Size and root of the stored log extended by `events`.
+fn extended_log_root<S: Store + ?Sized>(
+    store: &S,
+    log_size: u64,
+    events: &[EncodedEvent],
+) -> Result<(u64, Digest), StoreError> {
+    let leaves: Vec<Digest> = events
+        .iter()
+        .map(|e| merkle::leaf_hash(e.id.as_bytes()))
+        .collect();
+    let (_, root) = crate::store::extend_log(store, log_size, &leaves)?;
+    let size = log_size + events.len() as u64;
+    Ok((size, root))
+}
+
+/// Validates a proposed block against the stored state: header links and roots, every
+/// event's shape, signature (in one batch) and state transition. Returns the state delta to
+/// store with the block.
+pub fn validate_block<S: Store + ?Sized>(
+    store: &S,
+    genesis: &Genesis,
+    block: &Block,
+) -> Result<StateDelta, BlockError> {
+    let (height, prev_hash, prev_time, log_size, _, prev_state_root) = parent(store, genesis)?;
+    let h = &block.header;
+    let header_error = |field: &'static str, message: String| BlockError::Header { field, message };
+    if h.chain_id != genesis.chain_id {
+        return Err(header_error(
+            "chain_id",
+            format!("{:?} is not this chain", h.chain_id),
+        ));
+    }
+    if h.height != height + 1 {
+        return Err(header_error(
+            "height",
+            format!("expected {}, got {}", height + 1, h.height),
+        ));
+    }
+    if h.prev_hash != prev_hash {
+        return Err(header_error(
+            "prev_hash",
+            format!("expected {prev_hash}, got {}", h.prev_hash),
+        ));
+    }
+    if h.time < prev_time {
+        return Err(header_error(
+            "time",
+            format!("{} is before the parent's {prev_time}", h.time),
+        ));
+    }
+    if block.events.len() > BLOCK_EVENTS_MAX || h.event_count as usize != block.events.len() {
+        return Err(header_error(
+            "event_count",
+            format!(
+                "{} events, header says {}",
+                block.events.len(),
+                h.event_count
+            ),
+        ));
+    }
+    let mut state = store.load_state(genesis, &block.events)?;
+    let delta = execute(&mut state, &block.events, genesis, h.height, h.time)?;
+    let expected = header_for(
+        genesis,
+        &block.events,
+        HeaderInputs {
+            height: h.height,
+            prev_hash,
+            time: h.time,
+            proposer: h.proposer,
+            log_size,
+            prev_state_root,
+        },
+        store,
+        &delta,
+    )?;
+    for (field, ok) in [
+        ("events_root", expected.events_root == h.events_root),
+        ("log_size", expected.log_size == h.log_size),
+        ("log_root", expected.log_root == h.log_root),
+        ("state_root", expected.state_root == h.state_root),
+    ] {
+        if !ok {
+            return Err(header_error(
+                field,
+                "does not match the block's events".into(),
+            ));
+        }
+    }
+    Ok(delta)
+}
+
+/// Applies a block's events strictly: shapes, then signatures in one batch, then the state
+/// machine in order. The first failure names the event.
+pub fn execute(
+    state: &mut State,
+    events: &[EncodedEvent],
+    genesis: &Genesis,
+    height: u64,
+    time: Timestamp,
+) -> Result<StateDelta, BlockError> {
+    let fail = |index: usize, rejection: Rejection| BlockError::Event {
+        index,
+        id: events[index].id,
+        rejection,
+    };
+    for (index, e) in events.iter().enumerate() {
+        check_shape(&e.event, &genesis.chain_id).map_err(|r| fail(index, r))?;
+    }
+    let messages: Vec<Vec<u8>> = events
+        .iter()
+        .map(|e| signing_message(&e.event.event))
+        .collect();
+    let items: Vec<SignedMessage<'_>> = events
+        .iter()
+        .zip(&messages)
+        .map(|(e, message)| SignedMessage {
+            key: &e.event.signer,
+            message,
+            signature: &e.event.signature,
+        })
+        .collect();
+    verify_batch(&items).map_err(|b| fail(b.index, signature_rejection(b.error)))?;
+    let ctx = BlockContext { height, time };
+    for (index, e) in events.iter().enumerate() {
+        apply(state, e, ctx).map_err(|r| fail(index, r))?;
+    }
+    Ok(state.take_delta())
+}

@@ -1,0 +1,381 @@
+//! Signing, ids and shape checks of events.
+
+use crate::codec::{self, CodecError, EVENT_SIZE_BYTES_MAX};
+use crate::hash::{domain, Digest};
+use crate::keys::{KeyError, Keypair};
+use crate::model::*;
+use crate::reject::{codes, Rejection};
+use crate::time::Timestamp;
+
+/// The bytes a signer signs: the signature domain, then the canonical body.
+pub fn signing_message(event: &Event) -> Vec<u8> {
+    let body = codec::encode(event);
+    let mut message = Vec::with_capacity(domain::EVENT_SIGNATURE.len() + body.len());
+    message.extend_from_slice(domain::EVENT_SIGNATURE);
+    message.extend_from_slice(&body);
+    message
+}
+
+/// The bytes an admin signs to approve a membership change on a given chain.
+pub fn membership_approval_message(chain_id: &str, change: &MembershipChange) -> Vec<u8> {
+    let body = codec::encode(&(chain_id, change));
+    let mut message = Vec::with_capacity(domain::MEMBERSHIP_APPROVAL.len() + body.len());
+    message.extend_from_slice(domain::MEMBERSHIP_APPROVAL);
+    message.extend_from_slice(&body);
+    message
+}
+
+/// Signs an event body.
+pub fn sign(event: Event, keypair: &Keypair) -> SignedEvent {
+    let signature = keypair.sign(&signing_message(&event));
+    SignedEvent {
+        event,
+        signer: keypair.public(),
+        signature,
+    }
+}
+
+/// Signs an approval of a membership change.
+pub fn approve(chain_id: &str, change: &MembershipChange, admin: &Keypair) -> Approval {
+    Approval {
+        admin: admin.public(),
+        signature: admin.sign(&membership_approval_message(chain_id, change)),
+    }
+}
+
+/// The id of a signed event from its canonical bytes.
+pub fn event_id(canonical_bytes: &[u8]) -> EventId {
+    Digest::of(domain::EVENT, &[canonical_bytes])
+}
+
+/// A signed event together with its canonical bytes and id, computed once.
+///
+/// Everything downstream of decoding (mempool, blocks, store) passes this around so that no
+/// event is encoded or hashed twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedEvent {
+    /// The event id.
+    pub id: EventId,
+    /// The canonical bytes the id is the hash of.
+    pub bytes: Vec<u8>,
+    /// The decoded event.
+    pub event: SignedEvent,
+}
+
+impl EncodedEvent {
+    /// Encodes an event.
+    pub fn new(event: SignedEvent) -> EncodedEvent {
+        let bytes = codec::encode(&event);
+        EncodedEvent {
+            id: event_id(&bytes),
+            bytes,
+            event,
+        }
+    }
+
+    /// Decodes canonical bytes, at most [`EVENT_SIZE_BYTES_MAX`] long.
+    pub fn decode(bytes: &[u8]) -> Result<EncodedEvent, CodecError> {
+        let event: SignedEvent = codec::decode(bytes, EVENT_SIZE_BYTES_MAX)?;
+        Ok(EncodedEvent {
+            id: event_id(bytes),
+            bytes: bytes.to_vec(),
+            event,
+        })
+    }
+
+    /// Strict single verification of the signature.
+    pub fn verify_signature(&self) -> Result<(), Rejection> {
+        verify_signature(&self.event)
+    }
+}
+
+/// Strict verification of an event's signature, as a rejection on failure.
+pub fn verify_signature(event: &SignedEvent) -> Result<(), Rejection> {
+    event
+        .signer
+        .verify(&signing_message(&event.event), &event.signature)
+        .map_err(signature_rejection)
+}
+
+/// Maps a key error to the rejection the API reports.
+pub fn signature_rejection(error: KeyError) -> Rejection {
+    match error {
+        KeyError::InvalidKey | KeyError::WeakKey => {
+            Rejection::new(codes::SIGNATURE_BAD_KEY, "signer", error.to_string())
+        }
+        KeyError::BadSignature => Rejection::new(
+            codes::SIGNATURE_INVALID,
+            "signature",
+            "signature does not verify under the signer key for this event body",
+        ),
+    }
+}
+
+/// Longest free-text field.
+pub const TEXT_LEN_MAX: usize = 512;
+/// Longest code-like field (document numbers, references, HS codes).
+pub const CODE_LEN_MAX: usize = 64;
+/// Most items in a per-shipment list (parcels, lines, tax ids).
+pub const LIST_LEN_MAX: usize = 1_000;
+/// Most entries in a reference table (HS subheadings, tariff lines).
+pub const TABLE_LEN_MAX: usize = 20_000;
+
+struct Shape<'a> {
+    path: &'a str,
+}
+
+impl Shape<'_> {
+    fn fail(&self, field: &str, message: impl Into<String>) -> Rejection {
+        Rejection::new(
+            codes::EVENT_FIELD_INVALID,
+            format!("{}.{field}", self.path),
+            message,
+        )
+    }
+
+    fn text(
+        &self,
+        field: &str,
+        value: &str,
+        len_max: usize,
+        required: bool,
+    ) -> Result<(), Rejection> {
+        if required && value.trim().is_empty() {
+            return Err(self.fail(field, "must not be empty"));
+        }
+        if value.len() > len_max {
+            return Err(self.fail(
+                field,
+                format!("is {} bytes long; at most {len_max} allowed", value.len()),
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(self.fail(field, "must not contain control characters"));
+        }
+        Ok(())
+    }
+
+    fn code(&self, field: &str, value: &str) -> Result<(), Rejection> {
+        self.text(field, value, CODE_LEN_MAX, true)
+    }
+
+    fn list<T>(
+        &self,
+        field: &str,
+        items: &[T],
+        len_max: usize,
+        required: bool,
+    ) -> Result<(), Rejection> {
+        if required && items.is_empty() {
+            return Err(self.fail(field, "must have at least one entry"));
+        }
+        if items.len() > len_max {
+            return Err(self.fail(
+                field,
+                format!("has {} entries; at most {len_max} allowed", items.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn shipment(&self, id: &ShipmentId) -> Result<(), Rejection> {
+        if !id.is_well_formed() {
+            return Err(self.fail(
+                "shipment_id",
+                "must be 1 to 64 characters from A-Z a-z 0-9 . _ - :",
+            ));
+        }
+        Ok(())
+    }
+
+    fn member(&self, field: &str, id: &MemberId) -> Result<(), Rejection> {
+        if !id.is_well_formed() {
+            return Err(self.fail(field, "must be 1 to 64 characters from A-Z a-z 0-9 . _ - :"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks that an event is for this chain and that every field has an acceptable shape.
+///
+/// This bounds what an event can carry; semantic checks come later (state machine, rules).
+pub fn check_shape(event: &SignedEvent, chain_id: &str) -> Result<(), Rejection> {
+    if event.event.chain_id != chain_id {
+        return Err(Rejection::new(
+            codes::EVENT_WRONG_CHAIN,
+            "event.chain_id",
+            format!(
+                "event is for chain {:?}, this network is {:?}",
+                event.event.chain_id, chain_id
+            ),
+        ));
+    }
+    if event.event.occurred_at > TIMESTAMP_MAX {
+        return Err(Rejection::new(
+            codes::EVENT_FIELD_INVALID,
+            "event.occurred_at",
+            "must be before the year 10000",
+        ));
+    }
+    let kind = event.event.kind.name();
+    let path = format!("event.kind.{kind}");
+    let s = Shape { path: &path };
+    match &event.event.kind {
+        EventKind::ShipmentRegistered(e) => {
+            s.shipment(&e.shipment_id)?;
+            s.list("parcels", &e.parcels, LIST_LEN_MAX, true)?;
+            for (i, parcel) in e.parcels.iter().enumerate() {
+                s.code(&format!("parcels[{i}].sscc"), &parcel.sscc)?;
+            }
+            s.text("incoterm_place", &e.incoterm_place, TEXT_LEN_MAX, true)?;
+            let inv = &e.invoice;
+            s.code("invoice.number", &inv.number)?;
+            for (name, party) in [("seller", &inv.seller), ("buyer", &inv.buyer)] {
+                s.text(
+                    &format!("invoice.{name}.name"),
+                    &party.name,
+                    TEXT_LEN_MAX,
+                    true,
+                )?;
+                s.list(
+                    &format!("invoice.{name}.tax_ids"),
+                    &party.tax_ids,
+                    16,
+                    false,
+                )?;
+                for (i, id) in party.tax_ids.iter().enumerate() {
+                    s.code(&format!("invoice.{name}.tax_ids[{i}].scheme"), &id.scheme)?;
+                    s.code(&format!("invoice.{name}.tax_ids[{i}].value"), &id.value)?;
+                }
+            }
+            s.list("invoice.lines", &inv.lines, LIST_LEN_MAX, true)?;
+            for (i, line) in inv.lines.iter().enumerate() {
+                s.text(
+                    &format!("invoice.lines[{i}].description"),
+                    &line.description,
+                    TEXT_LEN_MAX,
+                    true,
+                )?;
+                s.code(&format!("invoice.lines[{i}].hs_code"), &line.hs_code)?;
+                s.code(&format!("invoice.lines[{i}].unit"), &line.unit)?;
+                if let Some(gtin) = &line.gtin {
+                    s.code(&format!("invoice.lines[{i}].gtin"), gtin)?;
+                }
+            }
+            s.list(
+                "packing_list.lines",
+                &e.packing_list.lines,
+                LIST_LEN_MAX * 10,
+                true,
+            )?;
+            for (i, line) in e.packing_list.lines.iter().enumerate() {
+                s.code(&format!("packing_list.lines[{i}].sscc"), &line.sscc)?;
+            }
+        }
+        EventKind::HandoffProposed(e) => {
+            s.shipment(&e.shipment_id)?;
+            s.member("to", &e.to)?;
+            s.code("place", &e.place)?;
+            if let Some(doc) = &e.transport_document {
+                s.code("transport_document.number", &doc.number)?;
+            }
+        }
+        EventKind::HandoffAccepted(e) => s.shipment(&e.shipment_id)?,
+        EventKind::CustomsDeclared(e) => {
+            s.shipment(&e.shipment_id)?;
+            s.code("declaration_ref", &e.declaration_ref)?;
+            if let CustomsRegime::TaxCollectedAtSale { registration_id } = &e.regime {
+                s.code(
+                    "regime.tax_collected_at_sale.registration_id",
+                    registration_id,
+                )?;
+            }
+            if let Some(rate) = &e.exchange_rate {
+                if rate.numerator == 0 || rate.denominator == 0 {
+                    return Err(s.fail(
+                        "exchange_rate",
+                        "numerator and denominator must be positive",
+                    ));
+                }
+            }
+            s.list("lines", &e.lines, LIST_LEN_MAX, true)?;
+            for (i, line) in e.lines.iter().enumerate() {
+                s.code(&format!("lines[{i}].hs_code"), &line.hs_code)?;
+            }
+        }
+        EventKind::DutyPaid(e) => {
+            s.shipment(&e.shipment_id)?;
+            s.code("payment_reference", &e.payment_reference)?;
+            if e.amount.amount_minor == 0 {
+                return Err(s.fail("amount.amount_minor", "must be positive"));
+            }
+        }
+        EventKind::CustomsCleared(e) => {
+            s.shipment(&e.shipment_id)?;
+            s.code("authority_reference", &e.authority_reference)?;
+            s.text("reason", &e.reason, TEXT_LEN_MAX, false)?;
+        }
+        EventKind::Delivered(e) => {
+            s.shipment(&e.shipment_id)?;
+            s.code("place", &e.place)?;
+            s.text("received_by", &e.received_by, TEXT_LEN_MAX, true)?;
+        }
+        EventKind::ReturnRequested(e) => {
+            s.shipment(&e.shipment_id)?;
+            s.code("rma", &e.rma)?;
+            s.text("reason", &e.reason, TEXT_LEN_MAX, false)?;
+            s.list("lines", &e.lines, LIST_LEN_MAX, true)?;
+        }
+        EventKind::ReturnReceived(e) => {
+            s.shipment(&e.shipment_id)?;
+            s.code("rma", &e.rma)?;
+            s.list("lines", &e.lines, LIST_LEN_MAX, true)?;
+        }
+        EventKind::DocumentAttested(e) => {
+            s.shipment(&e.shipment_id)?;
+            s.code("document_type", &e.document_type)?;
+            s.code("reference", &e.reference)?;
+        }
+        EventKind::ReferenceDataPublished(e) => {
+            s.code("table_id", &e.table_id)?;
+            match &e.data {
+                ReferenceData::HsNomenclature(n) => {
+                    s.code("data.hs_nomenclature.edition", &n.edition)?;
+                    s.list(
+                        "data.hs_nomenclature.subheadings",
+                        &n.subheadings,
+                        TABLE_LEN_MAX,
+                        true,
+                    )?;
+                }
+                ReferenceData::Tariff(t) => {
+                    s.list("data.tariff.lines", &t.lines, TABLE_LEN_MAX, true)?;
+                }
+                ReferenceData::DeMinimis(d) => {
+                    s.list("data.de_minimis.rules", &d.rules, LIST_LEN_MAX, true)?;
+                }
+            }
+        }
+        EventKind::MembershipChanged(e) => {
+            s.list("approvals", &e.approvals, 64, false)?;
+            match &e.change {
+                MembershipChange::Admit { member } => {
+                    s.member("change.admit.member.id", &member.id)?;
+                    s.text("change.admit.member.name", &member.name, TEXT_LEN_MAX, true)?;
+                    s.list("change.admit.member.roles", &member.roles, 6, true)?;
+                }
+                MembershipChange::RotateKey { member, .. } => {
+                    s.member("change.rotate_key.member", member)?
+                }
+                MembershipChange::Revoke { member, reason } => {
+                    s.member("change.revoke.member", member)?;
+                    s.text("change.revoke.reason", reason, TEXT_LEN_MAX, false)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A timestamp no event may claim to be after: year 9999.
+pub const TIMESTAMP_MAX: Timestamp = Timestamp(253_402_300_799_999);

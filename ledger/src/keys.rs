@@ -1,0 +1,336 @@
+//! Ed25519 keys and signatures: the only key type in Custody.
+//!
+//! Verification is always `verify_strict` semantics: non-canonical scalars and small-order
+//! points are refused, and keys of small order ("weak keys") are refused when parsed, so
+//! that no member can ever register one.
+
+use std::fmt;
+
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::hash::fixed_bytes;
+
+/// Why a key or signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The 32 bytes are not the encoding of a curve point.
+    #[error("public key is not a valid ed25519 point")]
+    InvalidKey,
+    /// The point has small order: anyone could forge signatures for it.
+    #[error("public key is a weak (small-order) ed25519 key")]
+    WeakKey,
+    /// The signature does not verify for this key and message.
+    #[error("signature does not verify")]
+    BadSignature,
+}
+
+/// A member's or validator's ed25519 public key, as its 32 compressed bytes.
+///
+/// Holding a `PublicKey` does not mean the bytes are a usable key: call
+/// [`PublicKey::verifying_key`], which refuses invalid and weak keys.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl PublicKey {
+    /// Parses the key for verification, refusing points off the curve and weak keys.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, KeyError> {
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidKey)?;
+        if key.is_weak() {
+            return Err(KeyError::WeakKey);
+        }
+        Ok(key)
+    }
+
+    /// Strict verification of `signature` over `message`.
+    pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
+        let key = self.verifying_key()?;
+        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+        key.verify_strict(message, &signature)
+            .map_err(|_| KeyError::BadSignature)
+    }
+
+    /// Lowercase hex of the 32 bytes.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 64 hex characters (without checking that the point is valid).
+    pub fn from_hex(text: &str) -> Result<PublicKey, crate::hash::HexError> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text, &mut out)
+            .map_err(|_| crate::hash::HexError { expected_bytes: 32 })?;
+        Ok(PublicKey(out))
+    }
+}
+
+impl From<VerifyingKey> for PublicKey {
+    fn from(key: VerifyingKey) -> Self {
+        PublicKey(key.to_bytes())
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        fixed_bytes::serialize(&self.0, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fixed_bytes::deserialize(deserializer).map(PublicKey)
+    }
+}
+
+/// An ed25519 signature, 64 bytes (R then s).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature(pub [u8; 64]);
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", hex::encode(self.0))
+    }
+}
+
+impl Serialize for Signature {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        fixed_bytes::serialize(&self.0, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Signature {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fixed_bytes::deserialize(deserializer).map(Signature)
+    }
+}
+
+/// A signing key held in memory. Key files are the node's and CLI's business; this type
+/// only signs.
+pub struct Keypair {
+    signing: SigningKey,
+}
+
+impl fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the secret half.
+        write!(f, "Keypair({})", self.public().to_hex())
+    }
+}
+
+impl Keypair {
+    /// A key from a 32-byte secret seed. Callers draw the seed from the OS (or, in tests,
+    /// from a fixed value); this crate never draws randomness itself.
+    pub fn from_seed(seed: [u8; 32]) -> Keypair {
+        Keypair {
+            signing: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// Wraps an ed25519-dalek signing key.
+    pub fn from_signing_key(signing: SigningKey) -> Keypair {
+        Keypair { signing }
+    }
+
+    /// The ed25519-dalek signing key, for PKCS#8 export by the binaries.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.signing.verifying_key().to_bytes())
+    }
+
+    /// Signs `message` (deterministic ed25519).
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        Signature(self.signing.sign(message).to_bytes())
+    }
+}
+
+/// One item of a batch: who signed what.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedMessage<'a> {
+    /// The claimed signer.
+    pub key: &'a PublicKey,
+    /// The exact signed bytes.
+    pub message: &'a [u8],
+    /// The signature.
+    pub signature: &'a Signature,
+}
+
+/// The first item of a batch that failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("item {index}: {error}")]
+pub struct BatchError {
+    /// Position of the first bad item in the batch.
+    pub index: usize,
+    /// What was wrong with it.
+    pub error: KeyError,
+}
+
+/// Verifies many signatures at once, and names the first bad one when the batch fails.
+///
+/// The fast path is ed25519-dalek's batch equation, which is deterministic (its random
+/// coefficients come from a transcript of the inputs), so every validator reaches the same
+/// verdict on the same block. Each key is parsed first (invalid and weak keys are refused
+/// exactly as in single verification) and each `R` is checked for small order, as
+/// `verify_strict` does. When the batch equation fails, every item is checked with
+/// `verify_strict` in order, which names the first bad one.
+///
+/// A signature whose `R` carries a torsion component (which no honest signer produces) could
+/// pass the batch equation and fail `verify_strict`; `docs/PROTOCOL.md` states this, and the
+/// node admits events to its mempool only after single strict verification.
+pub fn verify_batch(items: &[SignedMessage<'_>]) -> Result<(), BatchError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut keys = Vec::with_capacity(items.len());
+    let mut signatures = Vec::with_capacity(items.len());
+    let mut messages = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let key = item
+            .key
+            .verifying_key()
+            .map_err(|error| BatchError { index, error })?;
+        if !r_is_acceptable(item.signature) {
+            return Err(BatchError {
+                index,
+                error: KeyError::BadSignature,
+            });
+        }
+        keys.push(key);
+        signatures.push(ed25519_dalek::Signature::from_bytes(&item.signature.0));
+        messages.push(item.message);
+    }
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        return Ok(());
+    }
+    for (index, item) in items.iter().enumerate() {
+        item.key
+            .verify(item.message, item.signature)
+            .map_err(|error| BatchError { index, error })?;
+    }
+    // The batch failed but every single check passed. This cannot happen for honest inputs
+    // (the batch equation is implied by the single ones), so report the whole batch.
+    Err(BatchError {
+        index: 0,
+        error: KeyError::BadSignature,
+    })
+}
+
+/// `R` must decompress and must not have small order, as in `verify_strict`.
+fn r_is_acceptable(signature: &Signature) -> bool {
+    let mut r_bytes = [0u8; 32];
+    r_bytes.copy_from_slice(&signature.0[..32]);
+    // A VerifyingKey is a decompressed point; its weak-key test is the small-order test.
+    match VerifyingKey::from_bytes(&r_bytes) {
+        Ok(point) => !point.is_weak(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keypair(n: u8) -> Keypair {
+        Keypair::from_seed([n; 32])
+    }
+
+    #[test]
+    fn sign_and_verify() {
+        let k = keypair(1);
+        let sig = k.sign(b"hello");
+        assert_eq!(k.public().verify(b"hello", &sig), Ok(()));
+        assert_eq!(
+            k.public().verify(b"hellO", &sig),
+            Err(KeyError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        // The identity point (y = 1) has order 1.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(
+            PublicKey(identity).verifying_key().err(),
+            Some(KeyError::WeakKey)
+        );
+        // A point of order 2: y = -1 mod p.
+        let mut minus_one = [0xffu8; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        assert_eq!(
+            PublicKey(minus_one).verifying_key().err(),
+            Some(KeyError::WeakKey)
+        );
+    }
+
+    #[test]
+    fn non_canonical_s_is_refused() {
+        let k = keypair(2);
+        let mut sig = k.sign(b"m");
+        // Add the group order l to s: same value mod l, but not canonical.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(sig.0[32 + i]) + u16::from(L[i]) + carry;
+            sig.0[32 + i] = (sum & 0xff) as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(k.public().verify(b"m", &sig), Err(KeyError::BadSignature));
+    }
+
+    #[test]
+    fn batch_names_the_first_bad_item() {
+        let keys: Vec<Keypair> = (1..=20).map(keypair).collect();
+        let messages: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 10]).collect();
+        let mut sigs: Vec<Signature> = keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
+        let publics: Vec<PublicKey> = keys.iter().map(Keypair::public).collect();
+        let items = |sigs: &[Signature]| -> Vec<(PublicKey, Vec<u8>, Signature)> {
+            publics
+                .iter()
+                .zip(&messages)
+                .zip(sigs)
+                .map(|((k, m), s)| (*k, m.clone(), *s))
+                .collect()
+        };
+        let run = |owned: &[(PublicKey, Vec<u8>, Signature)]| {
+            let borrowed: Vec<SignedMessage<'_>> = owned
+                .iter()
+                .map(|(key, message, signature)| SignedMessage {
+                    key,
+                    message,
+                    signature,
+                })
+                .collect();
+            verify_batch(&borrowed)
+        };
+        assert_eq!(run(&items(&sigs)), Ok(()));
+        sigs[13].0[40] ^= 1;
+        sigs[17].0[40] ^= 1;
+        assert_eq!(
+            run(&items(&sigs)),
+            Err(BatchError {
+                index: 13,
+                error: KeyError::BadSignature
+            })
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! Custody's ledger: the data model, its canonical encoding, signatures, the verifiable log,
+//! blocks and commit certificates, the custody state machine, and storage.
+//!
+//! **Architecture invariant:** nothing here starts a thread, opens a socket, reads a clock
+//! or draws randomness. Time and keys come in as arguments. The only I/O is the sled store,
+//! behind the [`store::Store`] trait.
+
+pub mod block;
+pub mod chain;
+pub mod codec;
+pub mod event;
+pub mod genesis;
+pub mod hash;
+pub mod keys;
+pub mod merkle;
+pub mod model;
+pub mod reject;
+pub mod state;
+pub mod store;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
+pub mod time;
+pub mod verify;
+
+pub use hash::Digest;
+pub use keys::{Keypair, PublicKey, Signature};
+pub use model::EventId;
+pub use time::Timestamp;

@@ -1,0 +1,834 @@
+//! The data model: custody events and their typed payloads.
+//!
+//! Serde derives serve two formats at once. The canonical binary form (see [`crate::codec`])
+//! is what is hashed, signed and stored; JSON is what people read and the API speaks. The
+//! types therefore avoid serde features bincode cannot express (internally tagged enums,
+//! flattening, skipped fields) and hash maps (whose order is not deterministic).
+//!
+//! Payloads are checked here only for *shape*: lengths, counts and character sets, so that
+//! no event can carry unbounded data. Whether a country code exists, a check digit is right
+//! or a duty adds up is for the rule modules in `custody-contracts`.
+
+use std::fmt;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::hash::Digest;
+use crate::keys::{PublicKey, Signature};
+use crate::time::Timestamp;
+
+/// The id of an event: `SHA-256("custody/event/v1" || canonical bytes of the signed event)`.
+pub type EventId = Digest;
+
+macro_rules! code_type {
+    ($(#[$doc:meta])* $name:ident, $len:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name([u8; $len]);
+
+        impl $name {
+            /// Parses exactly the right number of ASCII capital letters.
+            pub fn parse(text: &str) -> Option<$name> {
+                let bytes = text.as_bytes();
+                if bytes.len() != $len || !bytes.iter().all(u8::is_ascii_uppercase) {
+                    return None;
+                }
+                let mut out = [0u8; $len];
+                out.copy_from_slice(bytes);
+                Some($name(out))
+            }
+
+            /// The code as text.
+            pub fn as_str(&self) -> &str {
+                // The constructor admits ASCII capitals only, which are valid UTF-8.
+                std::str::from_utf8(&self.0).expect("code is ASCII")
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                $name::parse(&text).ok_or_else(|| D::Error::custom($what))
+            }
+        }
+    };
+}
+
+code_type!(
+    /// An ISO 3166-1 alpha-2 country code in form (two capital letters). Whether it is an
+    /// assigned code is a rule-module check.
+    CountryCode, 2, "expected two capital letters (ISO 3166-1 alpha-2)"
+);
+code_type!(
+    /// An ISO 4217 currency code in form (three capital letters).
+    CurrencyCode, 3, "expected three capital letters (ISO 4217)"
+);
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// Wraps a string; [`is_well_formed`](Self::is_well_formed) says whether it may
+            /// appear in an event.
+            pub fn new(text: impl Into<String>) -> $name {
+                $name(text.into())
+            }
+
+            /// 1 to 64 characters from `A-Z a-z 0-9 . _ - :`.
+            pub fn is_well_formed(&self) -> bool {
+                (1..=ID_LEN_MAX).contains(&self.0.len())
+                    && self
+                        .0
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:?}", self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+/// Longest shipment or member id.
+pub const ID_LEN_MAX: usize = 64;
+
+id_type!(
+    /// A shipment's id, chosen by the seller when registering it (for example an order number).
+    ShipmentId
+);
+id_type!(
+    /// A member organisation's stable id. It survives key rotation; keys do not.
+    MemberId
+);
+
+/// What a member may do. A member can hold several roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Registers shipments, requests and receives returns.
+    Seller,
+    /// Takes custody and delivers.
+    Carrier,
+    /// Declares goods to customs and records clearance.
+    CustomsBroker,
+    /// Publishes reference data (tariffs, nomenclature, de minimis tables).
+    CustomsAuthority,
+    /// Reads and verifies; signs no custody events.
+    Auditor,
+    /// Approves membership changes.
+    Admin,
+}
+
+/// The eleven Incoterms 2020 rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Incoterm {
+    /// Ex Works.
+    EXW,
+    /// Free Carrier.
+    FCA,
+    /// Carriage Paid To.
+    CPT,
+    /// Carriage and Insurance Paid To.
+    CIP,
+    /// Delivered at Place.
+    DAP,
+    /// Delivered at Place Unloaded.
+    DPU,
+    /// Delivered Duty Paid.
+    DDP,
+    /// Free Alongside Ship.
+    FAS,
+    /// Free On Board.
+    FOB,
+    /// Cost and Freight.
+    CFR,
+    /// Cost, Insurance and Freight.
+    CIF,
+}
+
+/// An amount of money in ISO 4217 minor units of its currency. Never a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Money {
+    /// Amount in minor units (cents, pence; yen have none, so yen are units).
+    pub amount_minor: u64,
+    /// The currency.
+    pub currency: CurrencyCode,
+}
+
+/// A tax or trade registration number of a party, such as an EORI, IOSS or VAT number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxId {
+    /// The scheme: `EORI`, `IOSS`, `VAT`, `ABN`, `ARN`, `EIN`, `BN`…
+    pub scheme: String,
+    /// The number as issued.
+    pub value: String,
+}
+
+/// A trading party named on an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    /// Legal name.
+    pub name: String,
+    /// Country of establishment.
+    pub country: CountryCode,
+    /// Registration numbers.
+    pub tax_ids: Vec<TaxId>,
+}
+
+/// A physical parcel, identified by its GS1 Serial Shipping Container Code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parcel {
+    /// The 18-digit SSCC.
+    pub sscc: String,
+    /// Gross weight.
+    pub gross_weight_grams: u64,
+}
+
+/// One line of a commercial invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    /// Line number, unique within the invoice.
+    pub line_no: u32,
+    /// Plain description of the goods.
+    pub description: String,
+    /// Harmonized System code as declared (digits, possibly with dots).
+    pub hs_code: String,
+    /// Optional GS1 GTIN of the product.
+    pub gtin: Option<String>,
+    /// Number of units.
+    pub quantity: u64,
+    /// Unit of measure (UN/ECE Rec 20 code such as `PCE` or `KGM`).
+    pub unit: String,
+    /// Price of one unit in minor units of the invoice currency.
+    pub unit_value_minor: u64,
+    /// Net weight of the whole line, for specific duties per kilogram.
+    pub net_weight_grams: u64,
+    /// Country of origin of the goods.
+    pub origin_country: CountryCode,
+}
+
+/// The commercial invoice of a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommercialInvoice {
+    /// Invoice number.
+    pub number: String,
+    /// Issue date.
+    pub issued_at: Timestamp,
+    /// Invoice currency; every line is in it.
+    pub currency: CurrencyCode,
+    /// The seller.
+    pub seller: Party,
+    /// The buyer.
+    pub buyer: Party,
+    /// The goods.
+    pub lines: Vec<InvoiceLine>,
+    /// Σ quantity × unit value over the lines, in minor units.
+    pub total_minor: u64,
+    /// International freight stated separately on the invoice (0 if none).
+    pub freight_minor: u64,
+    /// Insurance stated separately on the invoice (0 if none).
+    pub insurance_minor: u64,
+}
+
+/// One line of a packing list: how much of an invoice line is in which parcel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackingLine {
+    /// The parcel.
+    pub sscc: String,
+    /// The invoice line.
+    pub invoice_line: u32,
+    /// Units of that line in the parcel.
+    pub quantity: u64,
+}
+
+/// The packing list of a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackingList {
+    /// Lines, parcel by parcel.
+    pub lines: Vec<PackingLine>,
+}
+
+/// Kinds of transport document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportDocumentKind {
+    /// IATA air waybill (11 digits: airline prefix and serial with check digit).
+    AirWaybill,
+    /// Ocean bill of lading.
+    BillOfLading,
+    /// CMR road consignment note.
+    RoadConsignmentNote,
+    /// CIM rail consignment note.
+    RailConsignmentNote,
+    /// An express courier's own waybill.
+    CourierWaybill,
+}
+
+/// A transport document covering a leg of the journey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransportDocument {
+    /// What kind of document.
+    pub kind: TransportDocumentKind,
+    /// Its number.
+    pub number: String,
+}
+
+/// The seller registers a shipment and becomes its first custodian.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentRegistered {
+    /// The new shipment's id.
+    pub shipment_id: ShipmentId,
+    /// Its parcels.
+    pub parcels: Vec<Parcel>,
+    /// Country of dispatch.
+    pub origin: CountryCode,
+    /// Country of destination.
+    pub destination: CountryCode,
+    /// The Incoterms 2020 rule of the sale.
+    pub incoterm: Incoterm,
+    /// The named place of the Incoterm.
+    pub incoterm_place: String,
+    /// The commercial invoice.
+    pub invoice: CommercialInvoice,
+    /// The packing list.
+    pub packing_list: PackingList,
+}
+
+/// The custodian proposes to hand the shipment to another member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffProposed {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// The proposed next custodian.
+    pub to: MemberId,
+    /// Where, as a UN/LOCODE (`DEHAM`).
+    pub place: String,
+    /// The transport document of the next leg, if any.
+    pub transport_document: Option<TransportDocument>,
+}
+
+/// The proposed receiver accepts a handoff; custody moves now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffAccepted {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// The `HandoffProposed` event being accepted.
+    pub proposal: EventId,
+}
+
+/// Which valuation basis a customs value uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(clippy::upper_case_acronyms)]
+pub enum ValuationBasis {
+    /// Cost, insurance and freight to the border of the importing country.
+    CIF,
+    /// Free on board at the place of export.
+    FOB,
+}
+
+/// An exact exchange rate: one unit of `from` is `numerator / denominator` units of `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeRate {
+    /// Currency converted from (the invoice's).
+    pub from: CurrencyCode,
+    /// Currency converted to (the declaration's).
+    pub to: CurrencyCode,
+    /// Numerator of the rate.
+    pub numerator: u64,
+    /// Denominator of the rate; never zero.
+    pub denominator: u64,
+}
+
+/// How import taxes are settled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomsRegime {
+    /// Duty and tax assessed and paid at import.
+    Full,
+    /// Duty relieved under a low-value (de minimis) threshold; tax as the jurisdiction says.
+    DeMinimisRelief,
+    /// Tax was collected at the sale by a registered seller or marketplace.
+    TaxCollectedAtSale {
+        /// The registration used (IOSS number, UK VAT number, ABN or ARN…).
+        registration_id: String,
+    },
+}
+
+/// Duty and tax of one invoice line, as declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclarationLine {
+    /// The invoice line declared.
+    pub invoice_line: u32,
+    /// Tariff classification in the importing jurisdiction's length.
+    pub hs_code: String,
+    /// Customs value of the line in the declaration currency, minor units.
+    pub customs_value_minor: u64,
+    /// Duty on the line, minor units.
+    pub duty_minor: u64,
+    /// Import VAT/GST on the line, minor units.
+    pub tax_minor: u64,
+}
+
+/// A customs broker declares the shipment in a jurisdiction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomsDeclared {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// The broker's declaration reference.
+    pub declaration_ref: String,
+    /// Where the goods are declared.
+    pub jurisdiction: CountryCode,
+    /// Currency of all amounts in the declaration.
+    pub currency: CurrencyCode,
+    /// Valuation basis used.
+    pub valuation_basis: ValuationBasis,
+    /// Total customs value, minor units.
+    pub customs_value_minor: u64,
+    /// Freight added (CIF) or deducted (FOB) in reaching the customs value.
+    pub freight_minor: u64,
+    /// Insurance added or deducted likewise.
+    pub insurance_minor: u64,
+    /// Rate from the invoice currency, when it differs.
+    pub exchange_rate: Option<ExchangeRate>,
+    /// The regime claimed.
+    pub regime: CustomsRegime,
+    /// Per-line duty and tax.
+    pub lines: Vec<DeclarationLine>,
+    /// Σ line duty.
+    pub duty_total_minor: u64,
+    /// Σ line tax.
+    pub tax_total_minor: u64,
+}
+
+/// Someone pays duty and tax for a declaration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DutyPaid {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// The `CustomsDeclared` event paid for.
+    pub declaration: EventId,
+    /// The amount, in the declaration's currency.
+    pub amount: Money,
+    /// Bank or customs payment reference.
+    pub payment_reference: String,
+}
+
+/// What customs decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClearanceOutcome {
+    /// Goods released for free circulation.
+    Release,
+    /// Goods held (documents, payment, suspicion).
+    Hold,
+    /// Goods held for physical inspection.
+    Inspection,
+}
+
+/// A customs broker records the authority's decision on a declaration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomsCleared {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// The `CustomsDeclared` event decided.
+    pub declaration: EventId,
+    /// The decision.
+    pub outcome: ClearanceOutcome,
+    /// The authority's reference for the decision (MRN or similar).
+    pub authority_reference: String,
+    /// Free-text reason, for holds and inspections.
+    pub reason: String,
+}
+
+/// Kinds of proof of delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofKind {
+    /// The recipient's signature image.
+    Signature,
+    /// A photo of the parcel at the door.
+    Photo,
+    /// A one-time code the recipient read out.
+    OneTimeCode,
+}
+
+/// The custodian (a carrier) delivers the shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// Where, as a UN/LOCODE.
+    pub place: String,
+    /// What the proof is.
+    pub proof_kind: ProofKind,
+    /// SHA-256 of the proof (the image or code is kept off the ledger).
+    pub proof_hash: Digest,
+    /// Who received it, as written on the proof.
+    pub received_by: String,
+}
+
+/// Units of one invoice line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineQuantity {
+    /// The invoice line.
+    pub invoice_line: u32,
+    /// How many units.
+    pub quantity: u64,
+}
+
+/// The seller authorises a return of some lines of a delivered shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnRequested {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// Return merchandise authorisation number, unique within the shipment.
+    pub rma: String,
+    /// What comes back.
+    pub lines: Vec<LineQuantity>,
+    /// Why.
+    pub reason: String,
+}
+
+/// What happens to returned goods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// Back to stock.
+    Resellable,
+    /// Damaged.
+    Damaged,
+    /// Destroyed.
+    Destroyed,
+}
+
+/// A returned line with its disposition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnedLine {
+    /// The invoice line.
+    pub invoice_line: u32,
+    /// Units received back.
+    pub quantity: u64,
+    /// What was done with them.
+    pub disposition: Disposition,
+}
+
+/// The seller records goods received back under an RMA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnReceived {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// The RMA of the request this fulfils.
+    pub rma: String,
+    /// What arrived.
+    pub lines: Vec<ReturnedLine>,
+}
+
+/// An issuer attests the hash and type of an external document about a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentAttested {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// Document type, such as `certificate_of_origin` or `inspection_report`.
+    pub document_type: String,
+    /// SHA-256 of the document.
+    pub document_hash: Digest,
+    /// The document's own number.
+    pub reference: String,
+}
+
+/// A duty rate. Rates are integers in parts per million of the customs value (27,000 ppm is
+/// 2.7 %), amounts are minor units; no floats anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DutyRate {
+    /// A percentage of the customs value.
+    AdValorem {
+        /// Rate in parts per million.
+        rate_ppm: u32,
+    },
+    /// An amount per quantity of a unit (per kilogram, per item, per litre).
+    Specific {
+        /// Minor units per `per_quantity` of `unit`.
+        amount_minor: u64,
+        /// The unit (`KGM`, `PCE`, `LTR`).
+        unit: String,
+        /// How many units the amount is for (1 for "per kg", 100 for "per 100 kg").
+        per_quantity: u64,
+    },
+    /// Ad valorem plus specific.
+    Compound {
+        /// Ad valorem part, parts per million.
+        rate_ppm: u32,
+        /// Specific part, minor units per `per_quantity` of `unit`.
+        amount_minor: u64,
+        /// The unit of the specific part.
+        unit: String,
+        /// Quantity the specific amount is for.
+        per_quantity: u64,
+    },
+}
+
+/// One tariff line: the rate for all codes starting with `hs_prefix`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TariffLine {
+    /// Digits of the HS code this line covers; the longest matching prefix wins.
+    pub hs_prefix: String,
+    /// The rate.
+    pub rate: DutyRate,
+}
+
+/// A jurisdiction's tariff, with its import VAT/GST rate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TariffTable {
+    /// Jurisdiction.
+    pub jurisdiction: CountryCode,
+    /// Currency of specific amounts.
+    pub currency: CurrencyCode,
+    /// Standard import VAT/GST rate, parts per million.
+    pub vat_rate_ppm: u32,
+    /// Tariff lines.
+    pub lines: Vec<TariffLine>,
+}
+
+/// A low-value (de minimis) regime of one jurisdiction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeMinimisRule {
+    /// Jurisdiction.
+    pub jurisdiction: CountryCode,
+    /// Currency of the thresholds.
+    pub currency: CurrencyCode,
+    /// No duty at or below this value; `None` if there is no duty relief.
+    pub duty_threshold_minor: Option<u64>,
+    /// No import tax at or below this value; `None` if tax is always due.
+    pub tax_threshold_minor: Option<u64>,
+    /// Where the rule depends on the route (Canada's courier thresholds), origins it applies to;
+    /// empty means all.
+    pub origins: Vec<CountryCode>,
+    /// Where the source is: citation of the legal text.
+    pub source: String,
+}
+
+/// A de minimis table: the rules of one or more jurisdictions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeMinimisTable {
+    /// The rules.
+    pub rules: Vec<DeMinimisRule>,
+}
+
+/// An HS nomenclature edition: the six-digit subheadings that exist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HsNomenclature {
+    /// Edition, such as `HS2022`.
+    pub edition: String,
+    /// Six-digit subheadings, sorted ascending, no duplicates.
+    pub subheadings: Vec<String>,
+}
+
+/// Reference data that rule modules evaluate events against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceData {
+    /// A nomenclature.
+    HsNomenclature(HsNomenclature),
+    /// A tariff.
+    Tariff(TariffTable),
+    /// De minimis rules.
+    DeMinimis(DeMinimisTable),
+}
+
+/// A customs authority publishes reference data, in force from a date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceDataPublished {
+    /// Name of the table series (`tariff/QX`); a later publication with the same id and a
+    /// later `effective_from` supersedes it from that date.
+    pub table_id: String,
+    /// When it comes into force.
+    pub effective_from: Timestamp,
+    /// The data.
+    pub data: ReferenceData,
+}
+
+/// A member as admitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Stable id.
+    pub id: MemberId,
+    /// Organisation name.
+    pub name: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Event-signing key.
+    pub key: PublicKey,
+}
+
+/// A change to the member set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipChange {
+    /// Admit a new member.
+    Admit {
+        /// The new member.
+        member: Member,
+    },
+    /// Replace a member's signing key. Events signed with the old key stay valid.
+    RotateKey {
+        /// Whose key.
+        member: MemberId,
+        /// The new key.
+        new_key: PublicKey,
+    },
+    /// Revoke a member: its key signs nothing more.
+    Revoke {
+        /// Who.
+        member: MemberId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An admin's co-signature on a membership change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The admin's key.
+    pub admin: PublicKey,
+    /// Signature over [`crate::event::membership_approval_message`].
+    pub signature: Signature,
+}
+
+/// A membership change with the admins' approvals. The event's signer must be an admin and
+/// counts as one approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipChanged {
+    /// The change.
+    pub change: MembershipChange,
+    /// Co-signatures of other admins.
+    pub approvals: Vec<Approval>,
+}
+
+/// The payload of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// See [`ShipmentRegistered`].
+    ShipmentRegistered(ShipmentRegistered),
+    /// See [`HandoffProposed`].
+    HandoffProposed(HandoffProposed),
+    /// See [`HandoffAccepted`].
+    HandoffAccepted(HandoffAccepted),
+    /// See [`CustomsDeclared`].
+    CustomsDeclared(CustomsDeclared),
+    /// See [`DutyPaid`].
+    DutyPaid(DutyPaid),
+    /// See [`CustomsCleared`].
+    CustomsCleared(CustomsCleared),
+    /// See [`Delivered`].
+    Delivered(Delivered),
+    /// See [`ReturnRequested`].
+    ReturnRequested(ReturnRequested),
+    /// See [`ReturnReceived`].
+    ReturnReceived(ReturnReceived),
+    /// See [`DocumentAttested`].
+    DocumentAttested(DocumentAttested),
+    /// See [`ReferenceDataPublished`].
+    ReferenceDataPublished(ReferenceDataPublished),
+    /// See [`MembershipChanged`].
+    MembershipChanged(MembershipChanged),
+}
+
+impl EventKind {
+    /// The kind's name as the API and documents spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::ShipmentRegistered(_) => "ShipmentRegistered",
+            EventKind::HandoffProposed(_) => "HandoffProposed",
+            EventKind::HandoffAccepted(_) => "HandoffAccepted",
+            EventKind::CustomsDeclared(_) => "CustomsDeclared",
+            EventKind::DutyPaid(_) => "DutyPaid",
+            EventKind::CustomsCleared(_) => "CustomsCleared",
+            EventKind::Delivered(_) => "Delivered",
+            EventKind::ReturnRequested(_) => "ReturnRequested",
+            EventKind::ReturnReceived(_) => "ReturnReceived",
+            EventKind::DocumentAttested(_) => "DocumentAttested",
+            EventKind::ReferenceDataPublished(_) => "ReferenceDataPublished",
+            EventKind::MembershipChanged(_) => "MembershipChanged",
+        }
+    }
+
+    /// The shipment the event is about; membership and reference data name none.
+    pub fn shipment_id(&self) -> Option<&ShipmentId> {
+        match self {
+            EventKind::ShipmentRegistered(e) => Some(&e.shipment_id),
+            EventKind::HandoffProposed(e) => Some(&e.shipment_id),
+            EventKind::HandoffAccepted(e) => Some(&e.shipment_id),
+            EventKind::CustomsDeclared(e) => Some(&e.shipment_id),
+            EventKind::DutyPaid(e) => Some(&e.shipment_id),
+            EventKind::CustomsCleared(e) => Some(&e.shipment_id),
+            EventKind::Delivered(e) => Some(&e.shipment_id),
+            EventKind::ReturnRequested(e) => Some(&e.shipment_id),
+            EventKind::ReturnReceived(e) => Some(&e.shipment_id),
+            EventKind::DocumentAttested(e) => Some(&e.shipment_id),
+            EventKind::ReferenceDataPublished(_) | EventKind::MembershipChanged(_) => None,
+        }
+    }
+}
+
+/// The signed body of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The network's chain id, so an event cannot be replayed on another network.
+    pub chain_id: String,
+    /// When the signer says it happened. Consensus time is the block's, not this.
+    pub occurred_at: Timestamp,
+    /// The payload.
+    pub kind: EventKind,
+}
+
+/// An event with its signer's key and signature, as submitted, gossiped and stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedEvent {
+    /// The body.
+    pub event: Event,
+    /// The signer's public key.
+    pub signer: PublicKey,
+    /// ed25519 signature over [`crate::event::signing_message`] of the body.
+    pub signature: Signature,
+}

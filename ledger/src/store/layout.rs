@@ -1,0 +1,642 @@
+//! The ledger's layout on the key-value trees, shared by every [`Store`].
+//!
+//! | tree   | key                                        | value                              |
+//! |--------|--------------------------------------------|------------------------------------|
+//! | meta   | `head`                                     | canonical [`Head`]                 |
+//! | meta   | `genesis`                                  | genesis hash                       |
+//! | blocks | height (u64 BE) ‖ `0`                      | canonical header                   |
+//! | blocks | height ‖ `1`                               | canonical commit certificate       |
+//! | blocks | height ‖ `2`                               | canonical list of event ids        |
+//! | events | event id                                   | location (20 bytes) ‖ event bytes  |
+//! | index  | `S` ‖ shipment id ‖ `0` ‖ log index (BE)   | event id                           |
+//! | index  | `M` ‖ signer key ‖ log index               | event id                           |
+//! | index  | `R` ‖ table id ‖ `0` ‖ effective from (BE) | event id                           |
+//! | state  | `S` ‖ shipment id                          | canonical shipment state           |
+//! | state  | `M` ‖ member id                            | canonical member record            |
+//! | state  | `K` ‖ key                                  | member id                          |
+//! | log    | level (u8) ‖ index (u64 BE)                | subtree hash                       |
+//!
+//! Big-endian integers make key order numeric order, so scans come out by height or log
+//! index. Shipment and member ids never contain a zero byte (they are restricted to
+//! printable ASCII), so the `0` separator cannot be forged.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, Tree, WriteBatch};
+use crate::block::{Block, BlockHeader, CommitCertificate};
+use crate::codec::{self, RECORD_SIZE_BYTES_MAX};
+use crate::event::EncodedEvent;
+use crate::genesis::Genesis;
+use crate::hash::Digest;
+use crate::keys::PublicKey;
+use crate::merkle::{self, SubtreeSource};
+use crate::model::{EventId, EventKind, MemberId, ShipmentId};
+use crate::state::{MemberRecord, ShipmentState, State, StateDelta};
+use crate::time::Timestamp;
+
+const HEAD_KEY: &[u8] = b"head";
+pub(super) const GENESIS_KEY: &[u8] = b"genesis";
+const HEADER_TAG: u8 = 0;
+const CERT_TAG: u8 = 1;
+const IDS_TAG: u8 = 2;
+const LOCATION_LEN: usize = 20;
+
+/// The latest block, as recorded in the same batch that wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// Height.
+    pub height: u64,
+    /// Header hash.
+    pub block_hash: Digest,
+    /// Block time.
+    pub time: Timestamp,
+    /// Events in the log.
+    pub log_size: u64,
+    /// Log root.
+    pub log_root: Digest,
+    /// State root.
+    pub state_root: Digest,
+}
+
+/// Where an event is in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLocation {
+    /// Block height.
+    pub height: u64,
+    /// Position within the block.
+    pub index_in_block: u32,
+    /// Position in the log (0-based, over all events).
+    pub log_index: u64,
+}
+
+impl EventLocation {
+    fn to_bytes(self) -> [u8; LOCATION_LEN] {
+        let mut out = [0u8; LOCATION_LEN];
+        out[..8].copy_from_slice(&self.height.to_be_bytes());
+        out[8..12].copy_from_slice(&self.index_in_block.to_be_bytes());
+        out[12..].copy_from_slice(&self.log_index.to_be_bytes());
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<EventLocation> {
+        if bytes.len() < LOCATION_LEN {
+            return None;
+        }
+        Some(EventLocation {
+            height: u64::from_be_bytes(bytes[..8].try_into().ok()?),
+            index_in_block: u32::from_be_bytes(bytes[8..12].try_into().ok()?),
+            log_index: u64::from_be_bytes(bytes[12..20].try_into().ok()?),
+        })
+    }
+}
+
+/// A committed event with its location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The event.
+    pub event: EncodedEvent,
+    /// Where it is.
+    pub location: EventLocation,
+}
+
+/// A block's stored bytes, undecoded, so that a verifier checks exactly what is on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawBlock {
+    /// Height asked for.
+    pub height: u64,
+    /// Header bytes.
+    pub header: Vec<u8>,
+    /// Certificate bytes (empty if missing).
+    pub certificate: Vec<u8>,
+    /// Bytes of the event-id list (empty if missing).
+    pub event_ids: Vec<u8>,
+}
+
+fn block_key(height: u64, tag: u8) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9);
+    key.extend_from_slice(&height.to_be_bytes());
+    key.push(tag);
+    key
+}
+
+pub(super) fn shipment_prefix(id: &ShipmentId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.0.len() + 2);
+    key.push(b'S');
+    key.extend_from_slice(id.0.as_bytes());
+    key.push(0);
+    key
+}
+
+pub(super) fn signer_prefix(key: &PublicKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(33);
+    out.push(b'M');
+    out.extend_from_slice(&key.0);
+    out
+}
+
+fn reference_prefix(table_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(table_id.len() + 2);
+    key.push(b'R');
+    key.extend_from_slice(table_id.as_bytes());
+    key.push(0);
+    key
+}
+
+fn state_key(tag: u8, id: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.len() + 1);
+    key.push(tag);
+    key.extend_from_slice(id);
+    key
+}
+
+fn log_key(level: u32, index: u64) -> Vec<u8> {
+    let level = u8::try_from(level).expect("log levels are below 64");
+    let mut key = Vec::with_capacity(9);
+    key.push(level);
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn with_suffix(prefix: &[u8], n: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + 8);
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(&n.to_be_bytes());
+    key
+}
+
+fn corrupt(record: impl Into<String>, message: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        record: record.into(),
+        message: message.to_string(),
+    }
+}
+
+fn digest(bytes: &[u8], record: &str) -> Result<Digest, StoreError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(Digest)
+        .map_err(|_| corrupt(record, "expected 32 bytes"))
+}
+
+pub(super) fn head<S: Store + ?Sized>(store: &S) -> Result<Option<Head>, StoreError> {
+    store
+        .get(Tree::Meta, HEAD_KEY)?
+        .map(|bytes| codec::decode(&bytes, RECORD_SIZE_BYTES_MAX).map_err(|e| corrupt("head", e)))
+        .transpose()
+}
+
+pub(super) fn header<S: Store + ?Sized>(
+    store: &S,
+    height: u64,
+) -> Result<Option<BlockHeader>, StoreError> {
+    store
+        .get(Tree::Blocks, &block_key(height, HEADER_TAG))?
+        .map(|bytes| {
+            BlockHeader::decode(&bytes).map_err(|e| corrupt(format!("header {height}"), e))
+        })
+        .transpose()
+}
+
+pub(super) fn certificate<S: Store + ?Sized>(
+    store: &S,
+    height: u64,
+) -> Result<Option<CommitCertificate>, StoreError> {
+    store
+        .get(Tree::Blocks, &block_key(height, CERT_TAG))?
+        .map(|bytes| {
+            CommitCertificate::decode(&bytes)
+                .map_err(|e| corrupt(format!("certificate {height}"), e))
+        })
+        .transpose()
+}
+
+fn event_ids<S: Store + ?Sized>(
+    store: &S,
+    height: u64,
+) -> Result<Option<Vec<EventId>>, StoreError> {
+    store
+        .get(Tree::Blocks, &block_key(height, IDS_TAG))?
+        .map(|bytes| {
+            codec::decode(&bytes, codec::BLOCK_SIZE_BYTES_MAX)
+                .map_err(|e| corrupt(format!("event ids {height}"), e))
+        })
+        .transpose()
+}
+
+pub(super) fn block<S: Store + ?Sized>(
+    store: &S,
+    height: u64,
+) -> Result<Option<Block>, StoreError> {
+    let Some(header) = header(store, height)? else {
+        return Ok(None);
+    };
+    let ids = event_ids(store, height)?
+        .ok_or_else(|| corrupt(format!("block {height}"), "event ids missing"))?;
+    let mut events = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let stored = event(store, id)?.ok_or_else(|| corrupt(format!("event {id}"), "missing"))?;
+        events.push(stored.event);
+    }
+    Ok(Some(Block { header, events }))
+}
+
+pub(super) fn raw_block<S: Store + ?Sized>(
+    store: &S,
+    height: u64,
+) -> Result<Option<RawBlock>, StoreError> {
+    let Some(header) = store.get(Tree::Blocks, &block_key(height, HEADER_TAG))? else {
+        return Ok(None);
+    };
+    Ok(Some(RawBlock {
+        height,
+        header,
+        certificate: store
+            .get(Tree::Blocks, &block_key(height, CERT_TAG))?
+            .unwrap_or_default(),
+        event_ids: store
+            .get(Tree::Blocks, &block_key(height, IDS_TAG))?
+            .unwrap_or_default(),
+    }))
+}
+
+/// An event's stored value, undecoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    /// The location, if the value is long enough to hold one.
+    pub location: Option<EventLocation>,
+    /// The event bytes after the location.
+    pub bytes: Vec<u8>,
+}
+
+/// The raw stored value of an event: its location and bytes, undecoded.
+pub fn raw_event<S: Store + ?Sized>(
+    store: &S,
+    id: &EventId,
+) -> Result<Option<RawEvent>, StoreError> {
+    Ok(store
+        .get(Tree::Events, id.as_bytes())?
+        .map(|value| RawEvent {
+            location: EventLocation::from_bytes(&value),
+            bytes: value.get(LOCATION_LEN..).unwrap_or_default().to_vec(),
+        }))
+}
+
+pub(super) fn event<S: Store + ?Sized>(
+    store: &S,
+    id: &EventId,
+) -> Result<Option<StoredEvent>, StoreError> {
+    let Some(value) = store.get(Tree::Events, id.as_bytes())? else {
+        return Ok(None);
+    };
+    let record = format!("event {id}");
+    let location =
+        EventLocation::from_bytes(&value).ok_or_else(|| corrupt(&record, "location truncated"))?;
+    let event = EncodedEvent::decode(&value[LOCATION_LEN..]).map_err(|e| corrupt(&record, e))?;
+    if event.id != *id {
+        return Err(corrupt(&record, "stored bytes hash to another id"));
+    }
+    Ok(Some(StoredEvent { event, location }))
+}
+
+pub(super) fn shipment<S: Store + ?Sized>(
+    store: &S,
+    id: &ShipmentId,
+) -> Result<Option<ShipmentState>, StoreError> {
+    store
+        .get(Tree::State, &state_key(b'S', id.0.as_bytes()))?
+        .map(|bytes| {
+            codec::decode(&bytes, RECORD_SIZE_BYTES_MAX)
+                .map_err(|e| corrupt(format!("shipment {id}"), e))
+        })
+        .transpose()
+}
+
+pub(super) fn member<S: Store + ?Sized>(
+    store: &S,
+    id: &MemberId,
+) -> Result<Option<MemberRecord>, StoreError> {
+    store
+        .get(Tree::State, &state_key(b'M', id.0.as_bytes()))?
+        .map(|bytes| {
+            codec::decode(&bytes, RECORD_SIZE_BYTES_MAX)
+                .map_err(|e| corrupt(format!("member {id}"), e))
+        })
+        .transpose()
+}
+
+/// Most members a network can have; the scan of member records is bounded by it.
+pub const MEMBERS_MAX: usize = 100_000;
+
+pub(super) fn members<S: Store + ?Sized>(store: &S) -> Result<Vec<MemberRecord>, StoreError> {
+    store
+        .scan(Tree::State, b"M", None, MEMBERS_MAX)?
+        .into_iter()
+        .map(|(key, bytes)| {
+            codec::decode(&bytes, RECORD_SIZE_BYTES_MAX)
+                .map_err(|e| corrupt(format!("member {}", String::from_utf8_lossy(&key[1..])), e))
+        })
+        .collect()
+}
+
+pub(super) fn indexed<S: Store + ?Sized>(
+    store: &S,
+    prefix: &[u8],
+    after_log_index: Option<u64>,
+    limit: usize,
+) -> Result<Vec<(u64, EventId)>, StoreError> {
+    let after = after_log_index.map(|i| with_suffix(prefix, i));
+    store
+        .scan(Tree::Index, prefix, after.as_deref(), limit)?
+        .into_iter()
+        .map(|(key, value)| {
+            let tail = key
+                .get(prefix.len()..)
+                .and_then(|t| <[u8; 8]>::try_from(t).ok())
+                .ok_or_else(|| corrupt("index key", "bad length"))?;
+            Ok((u64::from_be_bytes(tail), digest(&value, "index value")?))
+        })
+        .collect()
+}
+
+/// Most versions of one reference table that a scan returns.
+pub const REFERENCE_VERSIONS_MAX: usize = 10_000;
+
+pub(super) fn reference_versions<S: Store + ?Sized>(
+    store: &S,
+    table_id: &str,
+) -> Result<Vec<(Timestamp, EventId)>, StoreError> {
+    let prefix = reference_prefix(table_id);
+    store
+        .scan(Tree::Index, &prefix, None, REFERENCE_VERSIONS_MAX)?
+        .into_iter()
+        .map(|(key, value)| {
+            let tail = key
+                .get(prefix.len()..)
+                .and_then(|t| <[u8; 8]>::try_from(t).ok())
+                .ok_or_else(|| corrupt("reference key", "bad length"))?;
+            Ok((
+                Timestamp(u64::from_be_bytes(tail)),
+                digest(&value, "reference value")?,
+            ))
+        })
+        .collect()
+}
+
+pub(super) fn log_node<S: Store + ?Sized>(
+    store: &S,
+    level: u32,
+    index: u64,
+) -> Result<Digest, StoreError> {
+    let bytes = store
+        .get(Tree::Log, &log_key(level, index))?
+        .ok_or_else(|| corrupt(format!("log node {level}/{index}"), "missing"))?;
+    digest(&bytes, "log node")
+}
+
+/// The stored log as a Merkle subtree source.
+pub(super) struct LogSource<'a, S: ?Sized>(pub &'a S);
+
+impl<S: Store + ?Sized> SubtreeSource for LogSource<'_, S> {
+    type Error = StoreError;
+    fn subtree(&self, level: u32, index: u64) -> Result<Digest, StoreError> {
+        log_node(self.0, level, index)
+    }
+}
+
+/// The stored log plus nodes about to be written.
+struct Overlay<'a, S: ?Sized> {
+    store: &'a S,
+    pending: BTreeMap<(u32, u64), Digest>,
+}
+
+impl<S: Store + ?Sized> SubtreeSource for Overlay<'_, S> {
+    type Error = StoreError;
+    fn subtree(&self, level: u32, index: u64) -> Result<Digest, StoreError> {
+        match self.pending.get(&(level, index)) {
+            Some(d) => Ok(*d),
+            None => log_node(self.store, level, index),
+        }
+    }
+}
+
+/// Log nodes as (level, index, hash).
+pub(crate) type LogNodes = Vec<(u32, u64, Digest)>;
+
+/// The log nodes that appending `leaves` to the stored log of `log_size` leaves creates, and
+/// the new root; nothing is written.
+pub(crate) fn extend_log<S: Store + ?Sized>(
+    store: &S,
+    log_size: u64,
+    leaves: &[Digest],
+) -> Result<(LogNodes, Digest), StoreError> {
+    let nodes = merkle::append_nodes(&LogSource(store), log_size, leaves)?;
+    let overlay = Overlay {
+        store,
+        pending: nodes.iter().map(|(l, i, d)| ((*l, *i), *d)).collect(),
+    };
+    let root =
+        merkle::root(&overlay, log_size + leaves.len() as u64).map_err(super::proof_error)?;
+    Ok((nodes, root))
+}
+
+pub(super) fn append_block<S: Store + ?Sized>(
+    store: &S,
+    block: &Block,
+    cert: &CommitCertificate,
+    delta: &StateDelta,
+) -> Result<(), StoreError> {
+    let h = &block.header;
+    let head = head(store)?;
+    let (head_height, head_hash, log_size) = match &head {
+        Some(head) => (head.height, head.block_hash, head.log_size),
+        None => (0, store.genesis_hash(), 0),
+    };
+    if h.height != head_height + 1 || h.prev_hash != head_hash {
+        return Err(StoreError::NotNext {
+            height: h.height,
+            prev_hash: h.prev_hash,
+            head_height,
+            head_hash,
+        });
+    }
+    let block_hash = h.hash();
+    assert_eq!(
+        cert.block_hash, block_hash,
+        "certificate must be for this block"
+    );
+    assert_eq!(h.event_count as usize, block.events.len());
+
+    let leaves: Vec<Digest> = block
+        .events
+        .iter()
+        .map(|e| merkle::leaf_hash(e.id.as_bytes()))
+        .collect();
+    let (nodes, computed) = extend_log(store, log_size, &leaves)?;
+    let new_size = log_size + block.events.len() as u64;
+    if h.log_size != new_size || h.log_root != computed {
+        return Err(StoreError::LogMismatch {
+            height: h.height,
+            claimed: h.log_root,
+            computed,
+        });
+    }
+
+    let mut batch = WriteBatch::default();
+    batch.put(
+        Tree::Blocks,
+        block_key(h.height, HEADER_TAG),
+        codec::encode(h),
+    );
+    batch.put(
+        Tree::Blocks,
+        block_key(h.height, CERT_TAG),
+        codec::encode(cert),
+    );
+    let ids: Vec<EventId> = block.events.iter().map(|e| e.id).collect();
+    batch.put(
+        Tree::Blocks,
+        block_key(h.height, IDS_TAG),
+        codec::encode(&ids),
+    );
+    for (i, e) in block.events.iter().enumerate() {
+        let log_index = log_size + i as u64;
+        let location = EventLocation {
+            height: h.height,
+            index_in_block: u32::try_from(i).expect("blocks hold fewer than 2^32 events"),
+            log_index,
+        };
+        let mut value = Vec::with_capacity(LOCATION_LEN + e.bytes.len());
+        value.extend_from_slice(&location.to_bytes());
+        value.extend_from_slice(&e.bytes);
+        batch.put(Tree::Events, e.id.as_bytes().to_vec(), value);
+        if let Some(shipment) = e.event.event.kind.shipment_id() {
+            batch.put(
+                Tree::Index,
+                with_suffix(&shipment_prefix(shipment), log_index),
+                e.id.as_bytes().to_vec(),
+            );
+        }
+        batch.put(
+            Tree::Index,
+            with_suffix(&signer_prefix(&e.event.signer), log_index),
+            e.id.as_bytes().to_vec(),
+        );
+        if let EventKind::ReferenceDataPublished(r) = &e.event.event.kind {
+            batch.put(
+                Tree::Index,
+                with_suffix(&reference_prefix(&r.table_id), r.effective_from.0),
+                e.id.as_bytes().to_vec(),
+            );
+        }
+    }
+    for s in &delta.shipments {
+        batch.put(
+            Tree::State,
+            state_key(b'S', s.shipment_id.0.as_bytes()),
+            codec::encode(s),
+        );
+    }
+    for m in &delta.members {
+        batch.put(
+            Tree::State,
+            state_key(b'M', m.id.0.as_bytes()),
+            codec::encode(m),
+        );
+    }
+    for (key, id) in &delta.keys {
+        batch.put(
+            Tree::State,
+            state_key(b'K', &key.0),
+            id.0.as_bytes().to_vec(),
+        );
+    }
+    for (level, index, hash) in &nodes {
+        batch.put(Tree::Log, log_key(*level, *index), hash.as_bytes().to_vec());
+    }
+    let new_head = Head {
+        height: h.height,
+        block_hash,
+        time: h.time,
+        log_size: new_size,
+        log_root: computed,
+        state_root: h.state_root,
+    };
+    batch.put(Tree::Meta, HEAD_KEY.to_vec(), codec::encode(&new_head));
+    store.commit(batch)
+}
+
+pub(super) fn check_chain<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
+    let Some(head) = head(store)? else {
+        return Ok(());
+    };
+    let mut prev_hash = store.genesis_hash();
+    for height in 1..=head.height {
+        let broken = |reason: String| StoreError::BrokenChain { height, reason };
+        let bytes = store
+            .get(Tree::Blocks, &block_key(height, HEADER_TAG))?
+            .ok_or_else(|| broken("header missing".into()))?;
+        let header = BlockHeader::decode(&bytes)
+            .map_err(|e| broken(format!("header does not decode: {e}")))?;
+        let hash = header.hash();
+        let cert_bytes = store
+            .get(Tree::Blocks, &block_key(height, CERT_TAG))?
+            .ok_or_else(|| broken("certificate missing".into()))?;
+        let cert = CommitCertificate::decode(&cert_bytes)
+            .map_err(|e| broken(format!("certificate does not decode: {e}")))?;
+        if cert.block_hash != hash || cert.height != height {
+            return Err(broken(
+                "header is not the block its certificate names".into(),
+            ));
+        }
+        if header.height != height {
+            return Err(broken(format!("header says height {}", header.height)));
+        }
+        if header.prev_hash != prev_hash {
+            return Err(broken(
+                "previous-hash link does not match the block below".into(),
+            ));
+        }
+        prev_hash = hash;
+    }
+    if prev_hash != head.block_hash {
+        return Err(StoreError::BrokenChain {
+            height: head.height,
+            reason: "head record does not match the last header".into(),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn load_state<S: Store + ?Sized>(
+    store: &S,
+    genesis: &Genesis,
+    events: &[EncodedEvent],
+) -> Result<State, StoreError> {
+    let mut state = State::from_genesis(genesis);
+    for record in members(store)? {
+        state.insert_member(record);
+    }
+    for e in events {
+        if store.contains_event(&e.id)? {
+            state.insert_committed(e.id);
+        }
+        match &e.event.event.kind {
+            EventKind::ReferenceDataPublished(r) => {
+                for (from, id) in reference_versions(store, &r.table_id)? {
+                    state.insert_reference(r.table_id.clone(), from, id);
+                }
+            }
+            kind => {
+                if let Some(id) = kind.shipment_id() {
+                    if state.shipment(id).is_none() {
+                        if let Some(s) = shipment(store, id)? {
+                            state.insert_shipment(s);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(state)
+}

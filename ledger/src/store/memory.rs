@@ -1,0 +1,77 @@
+//! An in-memory [`Store`] for tests: ordered maps behind one lock.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::RwLock;
+
+use super::{KeyValue, Store, StoreError, Tree, WriteBatch};
+use crate::hash::Digest;
+
+type Trees = [BTreeMap<Vec<u8>, Vec<u8>>; 6];
+
+/// A store that keeps everything in memory. A batch is applied under one write lock, so
+/// readers see all of it or none of it.
+#[derive(Debug)]
+pub struct MemoryStore {
+    genesis_hash: Digest,
+    trees: RwLock<Trees>,
+}
+
+impl MemoryStore {
+    /// An empty store for a network.
+    pub fn new(genesis_hash: Digest) -> MemoryStore {
+        MemoryStore {
+            genesis_hash,
+            trees: RwLock::new(Default::default()),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Trees> {
+        // A poisoned lock means a writer panicked mid-batch, which `commit` cannot do.
+        self.trees.read().expect("memory store lock poisoned")
+    }
+
+    /// Overwrites one raw value, bypassing the ledger layout: for tests that tamper.
+    pub fn put_raw(&self, tree: Tree, key: &[u8], value: Vec<u8>) {
+        self.trees.write().expect("memory store lock poisoned")[tree.position()]
+            .insert(key.to_vec(), value);
+    }
+}
+
+impl Store for MemoryStore {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.read()[tree.position()].get(key).cloned())
+    }
+
+    fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let trees = self.read();
+        let start = match after {
+            Some(after) => Bound::Excluded(after.to_vec()),
+            None => Bound::Included(prefix.to_vec()),
+        };
+        Ok(trees[tree.position()]
+            .range((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut trees = self.trees.write().expect("memory store lock poisoned");
+        for (tree, key, value) in batch.puts {
+            trees[tree.position()].insert(key, value);
+        }
+        Ok(())
+    }
+
+    fn genesis_hash(&self) -> Digest {
+        self.genesis_hash
+    }
+}

@@ -1,0 +1,313 @@
+//! Storage of blocks, events, indexes, the log and the current state.
+//!
+//! A [`Store`] is a handful of ordered key-value trees with one write operation,
+//! [`Store::commit`], which applies a whole [`WriteBatch`] atomically and durably: when it
+//! returns, the batch survives a crash, and a crash during it leaves none of the batch. Two
+//! implementations exist: [`SledStore`] (a sled database, one transaction across all trees,
+//! then a flush) and [`MemoryStore`] (for tests). The ledger's layout on top of the trees —
+//! what a block writes, how indexes are keyed — is written once, as the provided methods of
+//! the trait, so both implementations behave identically.
+
+mod layout;
+mod memory;
+mod sled_store;
+
+pub(crate) use layout::extend_log;
+pub use layout::{raw_event, EventLocation, Head, RawBlock, RawEvent, StoredEvent};
+pub use memory::MemoryStore;
+pub use sled_store::SledStore;
+
+use crate::block::{Block, BlockHeader, CommitCertificate};
+use crate::event::EncodedEvent;
+use crate::genesis::Genesis;
+use crate::hash::Digest;
+use crate::keys::PublicKey;
+use crate::merkle;
+use crate::model::{EventId, MemberId, ShipmentId};
+use crate::state::{MemberRecord, ShipmentState, State, StateDelta};
+use crate::time::Timestamp;
+
+/// The trees of the layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tree {
+    /// Head and genesis hash.
+    Meta,
+    /// Headers, certificates and event-id lists by height.
+    Blocks,
+    /// Event bytes and locations by id.
+    Events,
+    /// Secondary indexes: by shipment, by signer, reference tables.
+    Index,
+    /// Current state: shipments, members, keys.
+    State,
+    /// Complete subtrees of the RFC 6962 log.
+    Log,
+}
+
+impl Tree {
+    /// Every tree, in a fixed order.
+    pub const ALL: [Tree; 6] = [
+        Tree::Meta,
+        Tree::Blocks,
+        Tree::Events,
+        Tree::Index,
+        Tree::State,
+        Tree::Log,
+    ];
+
+    /// The tree's name on disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::Meta => "meta",
+            Tree::Blocks => "blocks",
+            Tree::Events => "events",
+            Tree::Index => "index",
+            Tree::State => "state",
+            Tree::Log => "log",
+        }
+    }
+
+    fn position(self) -> usize {
+        self as usize
+    }
+}
+
+/// A key and its value, as a scan returns them.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// Writes to apply together.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// (tree, key, value) puts, applied in order.
+    pub puts: Vec<(Tree, Vec<u8>, Vec<u8>)>,
+}
+
+impl WriteBatch {
+    /// Adds a put.
+    pub fn put(&mut self, tree: Tree, key: Vec<u8>, value: Vec<u8>) {
+        self.puts.push((tree, key, value));
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The underlying database failed.
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    /// Stored bytes did not decode; the message says which record.
+    #[error("corrupt record {record}: {message}")]
+    Corrupt {
+        /// Which record.
+        record: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The stored hash chain is broken at a height.
+    #[error("stored chain is broken at height {height}: {reason}")]
+    BrokenChain {
+        /// The first height that does not check.
+        height: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The store belongs to another network.
+    #[error("store was created for genesis {stored}, not {expected}")]
+    GenesisMismatch {
+        /// Genesis hash in the store.
+        stored: Digest,
+        /// Genesis hash expected.
+        expected: Digest,
+    },
+    /// The block does not extend the stored head.
+    #[error(
+        "block {height} with parent {prev_hash} does not extend head {head_height} ({head_hash})"
+    )]
+    NotNext {
+        /// Height of the block offered.
+        height: u64,
+        /// Its parent hash.
+        prev_hash: Digest,
+        /// Stored head height (0 if empty).
+        head_height: u64,
+        /// Stored head hash (genesis hash if empty).
+        head_hash: Digest,
+    },
+    /// The block's log root disagrees with the stored log plus its events.
+    #[error("block {height} claims log root {claimed}, the log gives {computed}")]
+    LogMismatch {
+        /// Height.
+        height: u64,
+        /// Root in the header.
+        claimed: Digest,
+        /// Root computed.
+        computed: Digest,
+    },
+    /// A proof was asked for sizes or indexes the log does not have.
+    #[error("proof request out of range: {0}")]
+    ProofRange(String),
+}
+
+/// Ordered key-value trees with atomic, durable batches; the ledger layout on top.
+pub trait Store: Send + Sync {
+    /// The value at `key`.
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Up to `limit` entries whose keys start with `prefix` and sort after `after` (or from
+    /// the start of the prefix), in key order.
+    fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError>;
+
+    /// Applies a batch atomically and durably.
+    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError>;
+
+    /// The genesis hash the store was created for.
+    fn genesis_hash(&self) -> Digest;
+
+    /// The latest block, if any.
+    fn head(&self) -> Result<Option<Head>, StoreError> {
+        layout::head(self)
+    }
+
+    /// Appends a decided block with its certificate and the state delta it produced, as one
+    /// atomic, flushed write. The block must extend the head, and its `log_size` and
+    /// `log_root` must be those of the stored log plus its events.
+    fn append_block(
+        &self,
+        block: &Block,
+        cert: &CommitCertificate,
+        delta: &StateDelta,
+    ) -> Result<(), StoreError> {
+        layout::append_block(self, block, cert, delta)
+    }
+
+    /// The header at a height.
+    fn header(&self, height: u64) -> Result<Option<BlockHeader>, StoreError> {
+        layout::header(self, height)
+    }
+
+    /// The commit certificate at a height.
+    fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StoreError> {
+        layout::certificate(self, height)
+    }
+
+    /// The whole block at a height.
+    fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
+        layout::block(self, height)
+    }
+
+    /// The stored bytes of a block, undecoded, for verification.
+    fn raw_block(&self, height: u64) -> Result<Option<RawBlock>, StoreError> {
+        layout::raw_block(self, height)
+    }
+
+    /// An event and where it is.
+    fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        layout::event(self, id)
+    }
+
+    /// Whether an event is committed.
+    fn contains_event(&self, id: &EventId) -> Result<bool, StoreError> {
+        Ok(self.get(Tree::Events, id.as_bytes())?.is_some())
+    }
+
+    /// A shipment's current state.
+    fn shipment(&self, id: &ShipmentId) -> Result<Option<ShipmentState>, StoreError> {
+        layout::shipment(self, id)
+    }
+
+    /// Up to `limit` (log index, event id) pairs about a shipment, after a log index.
+    fn shipment_events(
+        &self,
+        id: &ShipmentId,
+        after_log_index: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, EventId)>, StoreError> {
+        layout::indexed(self, &layout::shipment_prefix(id), after_log_index, limit)
+    }
+
+    /// Up to `limit` (log index, event id) pairs signed by a key, after a log index.
+    fn member_events(
+        &self,
+        key: &PublicKey,
+        after_log_index: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, EventId)>, StoreError> {
+        layout::indexed(self, &layout::signer_prefix(key), after_log_index, limit)
+    }
+
+    /// Members written by blocks (genesis members appear once a block changes them).
+    fn stored_member(&self, id: &MemberId) -> Result<Option<MemberRecord>, StoreError> {
+        layout::member(self, id)
+    }
+
+    /// Every member record written by blocks.
+    fn stored_members(&self) -> Result<Vec<MemberRecord>, StoreError> {
+        layout::members(self)
+    }
+
+    /// Published versions of a reference table: (effective from, event id), oldest first.
+    fn reference_versions(&self, table_id: &str) -> Result<Vec<(Timestamp, EventId)>, StoreError> {
+        layout::reference_versions(self, table_id)
+    }
+
+    /// A complete subtree of the log.
+    fn log_node(&self, level: u32, index: u64) -> Result<Digest, StoreError> {
+        layout::log_node(self, level, index)
+    }
+
+    /// Inclusion proof of the event at `log_index` in the log of `size` events.
+    fn inclusion_proof(&self, log_index: u64, size: u64) -> Result<Vec<Digest>, StoreError> {
+        self.check_log_size(size)?;
+        merkle::inclusion_proof(&layout::LogSource(self), log_index, size).map_err(proof_error)
+    }
+
+    /// Consistency proof from the log of `old_size` events to that of `new_size`.
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Digest>, StoreError> {
+        self.check_log_size(new_size)?;
+        merkle::consistency_proof(&layout::LogSource(self), old_size, new_size).map_err(proof_error)
+    }
+
+    /// Root of the log of `size` events.
+    fn log_root(&self, size: u64) -> Result<Digest, StoreError> {
+        self.check_log_size(size)?;
+        merkle::root(&layout::LogSource(self), size).map_err(proof_error)
+    }
+
+    /// Errors unless the log has at least `size` events.
+    fn check_log_size(&self, size: u64) -> Result<(), StoreError> {
+        let have = self.head()?.map_or(0, |h| h.log_size);
+        if size > have {
+            return Err(StoreError::ProofRange(format!(
+                "the log has {have} events, not {size}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Walks the stored header chain from height 1 to the head: each header decodes, has
+    /// its height, links to its parent, and is the block its certificate names; the head
+    /// record matches the last header. Stores run this on open and refuse a broken chain.
+    fn check_chain(&self) -> Result<(), StoreError> {
+        layout::check_chain(self)
+    }
+
+    /// The state the state machine needs for `events`: genesis members overlaid with stored
+    /// member records, the shipments and reference tables the events name, and which of the
+    /// events are already committed.
+    fn load_state(&self, genesis: &Genesis, events: &[EncodedEvent]) -> Result<State, StoreError> {
+        layout::load_state(self, genesis, events)
+    }
+}
+
+fn proof_error(error: merkle::ProofError<StoreError>) -> StoreError {
+    match error {
+        merkle::ProofError::Source(e) => e,
+        merkle::ProofError::Merkle(e) => StoreError::ProofRange(e.to_string()),
+    }
+}

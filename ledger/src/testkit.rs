@@ -1,0 +1,414 @@
+//! A small, fixed network and event builders for tests and benchmarks.
+//!
+//! Keys come from fixed seeds, so every run signs the same bytes. Compiled only for this
+//! crate's tests and with the `testkit` feature; nothing in production uses it.
+
+use crate::block::{vote_message, Block, CommitCertificate, CommitSignature};
+use crate::chain::{build_block, BuiltBlock};
+use crate::event::{sign, EncodedEvent};
+use crate::genesis::{Genesis, GenesisMember};
+use crate::hash::Digest;
+use crate::keys::Keypair;
+use crate::model::*;
+use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
+
+/// The chain id of the test network.
+pub const CHAIN_ID: &str = "custody-test";
+
+/// Members of the test network: (id, roles, runs a validator).
+pub const MEMBERS: &[(&str, &[Role], bool)] = &[
+    ("seller-acme", &[Role::Seller], true),
+    ("carrier-swift", &[Role::Carrier], true),
+    ("carrier-lastmile", &[Role::Carrier], false),
+    ("broker-clear", &[Role::CustomsBroker], true),
+    ("customs-qx", &[Role::CustomsAuthority], true),
+    ("auditor-ivy", &[Role::Auditor], false),
+    ("admin-1", &[Role::Admin], false),
+    ("admin-2", &[Role::Admin], false),
+    ("admin-3", &[Role::Admin], false),
+];
+
+/// 2026-11-01T00:00:00Z, the test network's genesis time.
+pub const GENESIS_TIME: Timestamp = Timestamp(1_793_491_200_000);
+
+/// The test network: its genesis and every key.
+#[derive(Debug)]
+pub struct TestNet {
+    /// The genesis document.
+    pub genesis: Genesis,
+    members: Vec<(MemberId, Keypair)>,
+    validators: Vec<Keypair>,
+}
+
+fn seed(tag: u8, index: usize) -> [u8; 32] {
+    let mut seed = [tag; 32];
+    seed[0] = u8::try_from(index).expect("few test members");
+    seed
+}
+
+impl Default for TestNet {
+    fn default() -> Self {
+        TestNet::new()
+    }
+}
+
+impl TestNet {
+    /// The fixed network: four validators (seller, carrier, broker, authority), admin
+    /// quorum two of three.
+    pub fn new() -> TestNet {
+        let mut members = Vec::new();
+        let mut validators = Vec::new();
+        let mut genesis_members = Vec::new();
+        for (i, (id, roles, validates)) in MEMBERS.iter().enumerate() {
+            let key = Keypair::from_seed(seed(0xA1, i));
+            let node = Keypair::from_seed(seed(0xB2, i));
+            genesis_members.push(GenesisMember {
+                id: MemberId::new(*id),
+                name: format!("{id} Ltd"),
+                roles: roles.to_vec(),
+                key: key.public(),
+                node_key: validates.then(|| node.public()),
+                voting_power: u64::from(*validates),
+            });
+            members.push((MemberId::new(*id), key));
+            if *validates {
+                validators.push(node);
+            }
+        }
+        TestNet {
+            genesis: Genesis {
+                chain_id: CHAIN_ID.into(),
+                genesis_time: GENESIS_TIME,
+                admin_quorum: 2,
+                members: genesis_members,
+            },
+            members,
+            validators,
+        }
+    }
+
+    /// The genesis hash.
+    pub fn genesis_hash(&self) -> Digest {
+        self.genesis.hash()
+    }
+
+    /// A member's signing key.
+    pub fn key(&self, member: &str) -> &Keypair {
+        &self
+            .members
+            .iter()
+            .find(|(id, _)| id.as_str() == member)
+            .unwrap_or_else(|| panic!("no test member {member}"))
+            .1
+    }
+
+    /// Validator node keys.
+    pub fn validator_keys(&self) -> &[Keypair] {
+        &self.validators
+    }
+
+    /// Signs an event as `member`.
+    pub fn sign(&self, member: &str, kind: EventKind) -> EncodedEvent {
+        self.sign_at(member, kind, GENESIS_TIME)
+    }
+
+    /// Signs an event as `member` with a given `occurred_at`.
+    pub fn sign_at(&self, member: &str, kind: EventKind, occurred_at: Timestamp) -> EncodedEvent {
+        EncodedEvent::new(sign(
+            Event {
+                chain_id: CHAIN_ID.into(),
+                occurred_at,
+                kind,
+            },
+            self.key(member),
+        ))
+    }
+
+    /// A certificate signed by every validator.
+    pub fn certify(&self, block: &Block) -> CommitCertificate {
+        let hash = block.hash();
+        let message = vote_message(CHAIN_ID, block.header.height, 0, &hash);
+        CommitCertificate {
+            height: block.header.height,
+            round: 0,
+            block_hash: hash,
+            signatures: self
+                .validators
+                .iter()
+                .map(|v| CommitSignature {
+                    validator: v.public(),
+                    signature: v.sign(&message),
+                })
+                .collect(),
+        }
+    }
+
+    /// Builds a block from `events` at `time`, certifies it and appends it.
+    pub fn commit<S: Store + ?Sized>(
+        &self,
+        store: &S,
+        events: Vec<EncodedEvent>,
+        time: Timestamp,
+    ) -> Result<BuiltBlock, StoreError> {
+        let built = build_block(
+            store,
+            &self.genesis,
+            events,
+            time,
+            self.validators[0].public(),
+        )?;
+        let cert = self.certify(&built.block);
+        store.append_block(&built.block, &cert, &built.delta)?;
+        Ok(built)
+    }
+
+    /// A registration of a shipment from `origin` to `destination` with two invoice lines.
+    pub fn register(&self, shipment: &str, origin: &str, destination: &str) -> EncodedEvent {
+        self.sign(
+            "seller-acme",
+            EventKind::ShipmentRegistered(registration(shipment, origin, destination)),
+        )
+    }
+
+    /// `from` proposes handing `shipment` to `to`.
+    pub fn propose(&self, from: &str, shipment: &str, to: &str) -> EncodedEvent {
+        self.sign(
+            from,
+            EventKind::HandoffProposed(HandoffProposed {
+                shipment_id: ShipmentId::new(shipment),
+                to: MemberId::new(to),
+                place: "DEHAM".into(),
+                transport_document: Some(TransportDocument {
+                    kind: TransportDocumentKind::AirWaybill,
+                    number: "02012345675".into(),
+                }),
+            }),
+        )
+    }
+
+    /// `by` accepts the handoff `proposal`.
+    pub fn accept(&self, by: &str, shipment: &str, proposal: &EncodedEvent) -> EncodedEvent {
+        self.sign(
+            by,
+            EventKind::HandoffAccepted(HandoffAccepted {
+                shipment_id: ShipmentId::new(shipment),
+                proposal: proposal.id,
+            }),
+        )
+    }
+
+    /// The broker declares `shipment` in `jurisdiction` with the given duty and tax (EUR).
+    pub fn declare(
+        &self,
+        shipment: &str,
+        jurisdiction: &str,
+        duty_minor: u64,
+        tax_minor: u64,
+    ) -> EncodedEvent {
+        self.sign(
+            "broker-clear",
+            EventKind::CustomsDeclared(CustomsDeclared {
+                shipment_id: ShipmentId::new(shipment),
+                declaration_ref: format!("DEC-{shipment}"),
+                jurisdiction: CountryCode::parse(jurisdiction).expect("test country"),
+                currency: eur(),
+                valuation_basis: ValuationBasis::CIF,
+                customs_value_minor: 25_000,
+                freight_minor: 1_000,
+                insurance_minor: 200,
+                exchange_rate: None,
+                regime: CustomsRegime::Full,
+                lines: vec![DeclarationLine {
+                    invoice_line: 1,
+                    hs_code: "6109100010".into(),
+                    customs_value_minor: 25_000,
+                    duty_minor,
+                    tax_minor,
+                }],
+                duty_total_minor: duty_minor,
+                tax_total_minor: tax_minor,
+            }),
+        )
+    }
+
+    /// `payer` pays `amount_minor` EUR against `declaration`.
+    pub fn pay(
+        &self,
+        payer: &str,
+        shipment: &str,
+        declaration: &EncodedEvent,
+        amount_minor: u64,
+    ) -> EncodedEvent {
+        self.sign(
+            payer,
+            EventKind::DutyPaid(DutyPaid {
+                shipment_id: ShipmentId::new(shipment),
+                declaration: declaration.id,
+                amount: Money {
+                    amount_minor,
+                    currency: eur(),
+                },
+                payment_reference: format!("PAY-{shipment}-{amount_minor}"),
+            }),
+        )
+    }
+
+    /// The broker records `outcome` for `declaration`.
+    pub fn clear(
+        &self,
+        shipment: &str,
+        declaration: &EncodedEvent,
+        outcome: ClearanceOutcome,
+    ) -> EncodedEvent {
+        self.sign(
+            "broker-clear",
+            EventKind::CustomsCleared(CustomsCleared {
+                shipment_id: ShipmentId::new(shipment),
+                declaration: declaration.id,
+                outcome,
+                authority_reference: format!("MRN-{shipment}"),
+                reason: String::new(),
+            }),
+        )
+    }
+
+    /// `by` delivers `shipment`.
+    pub fn deliver(&self, by: &str, shipment: &str) -> EncodedEvent {
+        self.sign(
+            by,
+            EventKind::Delivered(Delivered {
+                shipment_id: ShipmentId::new(shipment),
+                place: "FRPAR".into(),
+                proof_kind: ProofKind::Signature,
+                proof_hash: Digest::sha256(shipment.as_bytes()),
+                received_by: "J. Buyer".into(),
+            }),
+        )
+    }
+
+    /// The seller authorises returning `quantity` units of invoice line 1.
+    pub fn request_return(&self, shipment: &str, rma: &str, quantity: u64) -> EncodedEvent {
+        self.sign(
+            "seller-acme",
+            EventKind::ReturnRequested(ReturnRequested {
+                shipment_id: ShipmentId::new(shipment),
+                rma: rma.into(),
+                lines: vec![LineQuantity {
+                    invoice_line: 1,
+                    quantity,
+                }],
+                reason: "wrong size".into(),
+            }),
+        )
+    }
+
+    /// The seller receives `quantity` units of line 1 back under `rma`.
+    pub fn receive_return(&self, shipment: &str, rma: &str, quantity: u64) -> EncodedEvent {
+        self.sign(
+            "seller-acme",
+            EventKind::ReturnReceived(ReturnReceived {
+                shipment_id: ShipmentId::new(shipment),
+                rma: rma.into(),
+                lines: vec![ReturnedLine {
+                    invoice_line: 1,
+                    quantity,
+                    disposition: Disposition::Resellable,
+                }],
+            }),
+        )
+    }
+
+    /// The whole happy path of one cross-border shipment, from registration to a received
+    /// return: eleven events, each valid after the ones before it.
+    pub fn lifecycle(&self, shipment: &str) -> Vec<EncodedEvent> {
+        let reg = self.register(shipment, "CN", "FR");
+        let p1 = self.propose("seller-acme", shipment, "carrier-swift");
+        let a1 = self.accept("carrier-swift", shipment, &p1);
+        let decl = self.declare(shipment, "FR", 300, 5_060);
+        let paid = self.pay("seller-acme", shipment, &decl, 5_360);
+        let cleared = self.clear(shipment, &decl, ClearanceOutcome::Release);
+        let p2 = self.propose("carrier-swift", shipment, "carrier-lastmile");
+        let a2 = self.accept("carrier-lastmile", shipment, &p2);
+        let delivered = self.deliver("carrier-lastmile", shipment);
+        let requested = self.request_return(shipment, &format!("RMA-{shipment}"), 1);
+        let received = self.receive_return(shipment, &format!("RMA-{shipment}"), 1);
+        vec![
+            reg, p1, a1, decl, paid, cleared, p2, a2, delivered, requested, received,
+        ]
+    }
+}
+
+/// The euro.
+pub fn eur() -> CurrencyCode {
+    CurrencyCode::parse("EUR").expect("EUR is three capitals")
+}
+
+/// A registration payload: two lines of T-shirts and mugs, one parcel.
+pub fn registration(shipment: &str, origin: &str, destination: &str) -> ShipmentRegistered {
+    let country = |c: &str| CountryCode::parse(c).expect("test country");
+    let party = |name: &str, c: &str| Party {
+        name: name.into(),
+        country: country(c),
+        tax_ids: vec![],
+    };
+    ShipmentRegistered {
+        shipment_id: ShipmentId::new(shipment),
+        parcels: vec![Parcel {
+            sscc: "106141411234567897".into(),
+            gross_weight_grams: 1_200,
+        }],
+        origin: country(origin),
+        destination: country(destination),
+        incoterm: Incoterm::DDP,
+        incoterm_place: "Paris".into(),
+        invoice: CommercialInvoice {
+            number: format!("INV-{shipment}"),
+            issued_at: GENESIS_TIME,
+            currency: eur(),
+            seller: party("Acme Trading", origin),
+            buyer: party("J. Buyer", destination),
+            lines: vec![
+                InvoiceLine {
+                    line_no: 1,
+                    description: "Cotton T-shirt".into(),
+                    hs_code: "6109.10".into(),
+                    gtin: None,
+                    quantity: 10,
+                    unit: "PCE".into(),
+                    unit_value_minor: 1_500,
+                    net_weight_grams: 1_000,
+                    origin_country: country(origin),
+                },
+                InvoiceLine {
+                    line_no: 2,
+                    description: "Ceramic mug".into(),
+                    hs_code: "6912.00".into(),
+                    gtin: None,
+                    quantity: 2,
+                    unit: "PCE".into(),
+                    unit_value_minor: 5_000,
+                    net_weight_grams: 200,
+                    origin_country: country(origin),
+                },
+            ],
+            total_minor: 25_000,
+            freight_minor: 1_000,
+            insurance_minor: 200,
+        },
+        packing_list: PackingList {
+            lines: vec![
+                PackingLine {
+                    sscc: "106141411234567897".into(),
+                    invoice_line: 1,
+                    quantity: 10,
+                },
+                PackingLine {
+                    sscc: "106141411234567897".into(),
+                    invoice_line: 2,
+                    quantity: 2,
+                },
+            ],
+        },
+    }
+}

@@ -1,0 +1,1 @@
+//! Black-box tests of Custody; the tests themselves live in `tests/tests/`.
