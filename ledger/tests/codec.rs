@@ -1,0 +1,212 @@
+//! The canonical codec: pinned golden hashes, round trips, and malformed input.
+
+use custody_ledger::block::{BlockHeader, CommitCertificate};
+use custody_ledger::codec::{self, CodecError, EVENT_SIZE_BYTES_MAX};
+use custody_ledger::event::EncodedEvent;
+use custody_ledger::model::*;
+use custody_ledger::state::{MemberRecord, ShipmentState};
+use custody_ledger::store::MemoryStore;
+use custody_ledger::testkit::{registration, TestNet, GENESIS_TIME};
+use custody_ledger::{Digest, Timestamp};
+use proptest::prelude::*;
+
+/// A fixed event and a fixed block hash to these values. If this test fails, the canonical
+/// format changed: every stored ledger and every signature is affected. Change the pinned
+/// values only together with a new format version and a note in docs/PROTOCOL.md.
+#[test]
+fn golden_hashes_are_stable() {
+    let net = TestNet::new();
+    let event = net.register("GOLDEN-1", "CN", "FR");
+    assert_eq!(
+        event.id.to_hex(),
+        "4c8ad312c5e021dbc70154b4da1b1359e30819c44fd8e3378839a74d39105b76",
+        "event id changed"
+    );
+    assert_eq!(
+        Digest::sha256(&event.bytes).to_hex(),
+        "f667ad2b610e6fd92a6062d83a092d0f6514c7f11ae536e44f0cb6af05e750fd",
+        "event bytes changed"
+    );
+    let store = MemoryStore::new(net.genesis_hash());
+    let built = net
+        .commit(
+            &store,
+            net.lifecycle("GOLDEN-2"),
+            Timestamp(GENESIS_TIME.0 + 1_000),
+        )
+        .expect("commit");
+    assert_eq!(
+        built.block.hash().to_hex(),
+        "5705bbfcb7f4e72397b973aec3e69d3d10b4a82533a68eb80e7f85fe4de3b47c",
+        "block hash changed"
+    );
+    assert_eq!(
+        net.genesis_hash().to_hex(),
+        "e8630998e218fa98d68dfb2f65c48b1bfbab425880a3b984fddcc9877aaa0a79",
+        "genesis hash changed"
+    );
+}
+
+#[test]
+fn json_form_is_readable_and_round_trips() {
+    let net = TestNet::new();
+    let event = net.register("JSON-1", "CN", "FR");
+    let json = serde_json::to_value(&event.event).expect("json");
+    assert_eq!(json["event"]["occurred_at"], "2026-11-01T00:00:00.000Z");
+    assert_eq!(
+        json["event"]["kind"]["ShipmentRegistered"]["incoterm"],
+        "DDP"
+    );
+    assert_eq!(json["event"]["kind"]["ShipmentRegistered"]["origin"], "CN");
+    assert_eq!(json["signer"].as_str().map(str::len), Some(64));
+    let back: SignedEvent = serde_json::from_value(json).expect("parse");
+    assert_eq!(EncodedEvent::new(back), event);
+}
+
+#[test]
+fn truncated_event_bytes_never_decode() {
+    let net = TestNet::new();
+    for event in net.lifecycle("TRUNC-1") {
+        for len in 0..event.bytes.len() {
+            assert!(
+                EncodedEvent::decode(&event.bytes[..len]).is_err(),
+                "prefix of {len} bytes"
+            );
+        }
+        let mut longer = event.bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            EncodedEvent::decode(&longer),
+            Err(CodecError::TrailingBytes { trailing_bytes: 1 })
+        ));
+    }
+}
+
+#[test]
+fn oversized_inputs_are_refused_before_decoding() {
+    let big = vec![0u8; EVENT_SIZE_BYTES_MAX + 1];
+    assert!(matches!(
+        EncodedEvent::decode(&big),
+        Err(CodecError::TooLarge { .. })
+    ));
+    let big = vec![0u8; codec::RECORD_SIZE_BYTES_MAX + 1];
+    assert!(matches!(
+        BlockHeader::decode(&big),
+        Err(CodecError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        CommitCertificate::decode(&big),
+        Err(CodecError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn a_length_prefix_beyond_the_input_does_not_allocate() {
+    // A ShipmentRegistered whose chain id claims 2^40 bytes.
+    let mut bytes = vec![0xFD];
+    bytes.extend_from_slice(&(1u64 << 40).to_le_bytes());
+    bytes.extend_from_slice(b"abc");
+    assert!(matches!(
+        EncodedEvent::decode(&bytes),
+        Err(CodecError::Malformed(_))
+    ));
+}
+
+/// Every decoder of stored or received bytes, as a function that must not panic.
+fn decoders() -> Vec<(&'static str, fn(&[u8]) -> bool)> {
+    vec![
+        ("signed event", |b| EncodedEvent::decode(b).is_ok()),
+        ("header", |b| BlockHeader::decode(b).is_ok()),
+        ("certificate", |b| CommitCertificate::decode(b).is_ok()),
+        ("event ids", |b| {
+            codec::decode::<Vec<EventId>>(b, codec::BLOCK_SIZE_BYTES_MAX).is_ok()
+        }),
+        ("shipment state", |b| {
+            codec::decode::<ShipmentState>(b, codec::RECORD_SIZE_BYTES_MAX).is_ok()
+        }),
+        ("member record", |b| {
+            codec::decode::<MemberRecord>(b, codec::RECORD_SIZE_BYTES_MAX).is_ok()
+        }),
+        ("genesis", |b| {
+            codec::decode::<custody_ledger::genesis::Genesis>(b, codec::RECORD_SIZE_BYTES_MAX)
+                .is_ok()
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn random_bytes_never_panic_a_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        for (_, decode) in decoders() {
+            let _ = decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn mutated_events_never_panic_and_never_keep_their_id(
+        position in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        let net = TestNet::new();
+        let event = net.register("MUT-1", "CN", "FR");
+        let mut bytes = event.bytes.clone();
+        let i = position.index(bytes.len());
+        bytes[i] ^= flip;
+        if let Ok(decoded) = EncodedEvent::decode(&bytes) {
+            prop_assert_ne!(decoded.id, event.id);
+            // A mutated body or signature fails verification.
+            prop_assert!(decoded.verify_signature().is_err());
+        }
+    }
+
+    #[test]
+    fn registrations_round_trip(
+        shipment in "[A-Za-z0-9._:-]{1,64}",
+        quantity in 1u64..1_000_000,
+        unit_value_minor in 0u64..u64::MAX / 1_000_000,
+        description in "\\PC{1,100}",
+        occurred_at in 0u64..253_402_300_799_999,
+    ) {
+        let net = TestNet::new();
+        let mut payload = registration(&shipment, "CN", "FR");
+        payload.invoice.lines[0].quantity = quantity;
+        payload.invoice.lines[0].unit_value_minor = unit_value_minor;
+        payload.invoice.lines[0].description = description;
+        let event = net.sign_at("seller-acme", EventKind::ShipmentRegistered(payload), Timestamp(occurred_at));
+        let decoded = EncodedEvent::decode(&event.bytes).expect("canonical bytes decode");
+        prop_assert_eq!(&decoded, &event);
+        prop_assert!(decoded.verify_signature().is_ok());
+        let json = serde_json::to_string(&event.event).expect("json");
+        let back: SignedEvent = serde_json::from_str(&json).expect("json parses");
+        prop_assert_eq!(EncodedEvent::new(back).id, event.id);
+    }
+
+    #[test]
+    fn payments_and_handoffs_round_trip(
+        amount_minor in any::<u64>(),
+        reference in "[ -~]{1,64}",
+        to in "[a-z-]{1,64}",
+    ) {
+        let net = TestNet::new();
+        let kinds = vec![
+            EventKind::DutyPaid(DutyPaid {
+                shipment_id: ShipmentId::new("P-1"),
+                declaration: Digest::sha256(reference.as_bytes()),
+                amount: Money { amount_minor, currency: custody_ledger::testkit::eur() },
+                payment_reference: reference.clone(),
+            }),
+            EventKind::HandoffProposed(HandoffProposed {
+                shipment_id: ShipmentId::new("P-1"),
+                to: MemberId::new(to),
+                place: reference,
+                transport_document: None,
+            }),
+        ];
+        for kind in kinds {
+            let event = net.sign("carrier-swift", kind);
+            prop_assert_eq!(EncodedEvent::decode(&event.bytes).expect("decodes"), event);
+        }
+    }
+}

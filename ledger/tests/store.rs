@@ -1,0 +1,304 @@
+//! The store: blocks, indexes, proofs, reopening, refusal of broken chains, and full
+//! verification catching tampering at exactly the tampered height.
+
+use custody_ledger::block::BlockHeader;
+use custody_ledger::chain::{build_block, validate_block, BlockError};
+use custody_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use custody_ledger::model::*;
+use custody_ledger::reject::codes;
+use custody_ledger::state::ShipmentStatus;
+use custody_ledger::store::{MemoryStore, SledStore, Store, StoreError, Tree};
+use custody_ledger::testkit::{TestNet, GENESIS_TIME};
+use custody_ledger::verify::verify_chain;
+use custody_ledger::Timestamp;
+
+fn at(seconds: u64) -> Timestamp {
+    Timestamp(GENESIS_TIME.0 + seconds * 1000)
+}
+
+/// Commits the lifecycles of `shipments` shipments, one lifecycle step per block across all
+/// shipments: 11 blocks. Returns the heights' event counts.
+fn fill<S: Store + ?Sized>(net: &TestNet, store: &S, shipments: usize) {
+    let lifecycles: Vec<Vec<_>> = (0..shipments)
+        .map(|i| net.lifecycle(&format!("SHP-{i}")))
+        .collect();
+    for step in 0..11 {
+        let events = lifecycles.iter().map(|l| l[step].clone()).collect();
+        let built = net
+            .commit(store, events, at(step as u64 + 1))
+            .expect("commit");
+        assert!(
+            built.rejected.is_empty(),
+            "step {step}: {:?}",
+            built.rejected
+        );
+    }
+}
+
+fn exercise<S: Store + ?Sized>(store: &S) {
+    let net = TestNet::new();
+    fill(&net, store, 5);
+    let head = store.head().expect("head").expect("has a head");
+    assert_eq!(head.height, 11);
+    assert_eq!(head.log_size, 55);
+
+    // Current state and indexes.
+    let s = store
+        .shipment(&ShipmentId::new("SHP-3"))
+        .expect("read")
+        .expect("exists");
+    assert_eq!(s.status, ShipmentStatus::Returned);
+    assert_eq!(s.custodian.as_str(), "carrier-lastmile");
+    let history = store
+        .shipment_events(&ShipmentId::new("SHP-3"), None, 100)
+        .expect("index");
+    assert_eq!(history.len(), 11);
+    let page = store
+        .shipment_events(&ShipmentId::new("SHP-3"), Some(history[4].0), 3)
+        .expect("page");
+    assert_eq!(page, history[5..8].to_vec());
+    let by_broker = store
+        .member_events(&net.key("broker-clear").public(), None, 1000)
+        .expect("index");
+    assert_eq!(
+        by_broker.len(),
+        10,
+        "declaration and clearance of 5 shipments"
+    );
+
+    // Every event is found with its location, and its inclusion proof verifies against
+    // the head's log root.
+    for (log_index, id) in &history {
+        let stored = store.event(id).expect("read").expect("present");
+        assert_eq!(stored.location.log_index, *log_index);
+        let proof = store
+            .inclusion_proof(*log_index, head.log_size)
+            .expect("proof");
+        assert!(proof.len() <= 6, "O(log n) proof");
+        verify_inclusion(
+            &leaf_hash(id.as_bytes()),
+            *log_index,
+            head.log_size,
+            &proof,
+            &head.log_root,
+        )
+        .expect("inclusion proof verifies");
+    }
+    // Consistency from every earlier header to the head.
+    for h in 1..head.height {
+        let old = store.header(h).expect("read").expect("present");
+        let proof = store
+            .consistency_proof(old.log_size, head.log_size)
+            .expect("proof");
+        verify_consistency(
+            old.log_size,
+            head.log_size,
+            &old.log_root,
+            &head.log_root,
+            &proof,
+        )
+        .expect("consistency proof verifies");
+    }
+    assert!(matches!(
+        store.inclusion_proof(0, head.log_size + 1),
+        Err(StoreError::ProofRange(_))
+    ));
+
+    // The whole chain verifies.
+    let summary = verify_chain(store, &net.genesis, |_, _| {}).expect("chain verifies");
+    assert_eq!(summary.height, 11);
+    assert_eq!(summary.log_root, head.log_root);
+    assert_eq!(summary.head_hash, head.block_hash);
+
+    // A block that does not extend the head is refused and nothing is written.
+    let block = store.block(5).expect("read").expect("present");
+    let cert = store.certificate(5).expect("read").expect("present");
+    let err = store
+        .append_block(&block, &cert, &Default::default())
+        .expect_err("not next");
+    assert!(matches!(
+        err,
+        StoreError::NotNext {
+            height: 5,
+            head_height: 11,
+            ..
+        }
+    ));
+    assert_eq!(store.head().expect("head").expect("head").height, 11);
+}
+
+#[test]
+fn memory_store_keeps_blocks_indexes_and_proofs() {
+    let net = TestNet::new();
+    exercise(&MemoryStore::new(net.genesis_hash()));
+}
+
+#[test]
+fn sled_store_keeps_blocks_indexes_and_proofs_across_reopen() {
+    let net = TestNet::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = SledStore::open(dir.path(), net.genesis_hash()).expect("open");
+        exercise(&store);
+    }
+    let store = SledStore::open(dir.path(), net.genesis_hash()).expect("reopen");
+    assert_eq!(store.head().expect("head").expect("head").height, 11);
+    verify_chain(&store, &net.genesis, |_, _| {}).expect("verifies after reopen");
+    drop(store);
+    let other = custody_ledger::Digest::sha256(b"another network");
+    assert!(matches!(
+        SledStore::open(dir.path(), other),
+        Err(StoreError::GenesisMismatch { .. })
+    ));
+}
+
+#[test]
+fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out() {
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    let reg = net.register("SHP-X", "CN", "FR");
+    let bad = net.deliver("carrier-swift", "SHP-X");
+    let built = build_block(
+        &store,
+        &net.genesis,
+        vec![reg.clone(), bad.clone()],
+        at(1),
+        net.validator_keys()[0].public(),
+    )
+    .expect("build");
+    assert_eq!(built.block.events.len(), 1);
+    assert_eq!(built.rejected.len(), 1);
+    assert_eq!(built.rejected[0].1.code, codes::CUSTODY_NOT_CUSTODIAN);
+
+    // A Byzantine proposer includes the invalid event anyway: validators name it.
+    let mut byzantine = built.block.clone();
+    byzantine.events.push(bad);
+    byzantine.header.event_count = 2;
+    match validate_block(&store, &net.genesis, &byzantine) {
+        Err(BlockError::Event {
+            index: 1,
+            rejection,
+            ..
+        }) => assert_eq!(rejection.code, codes::CUSTODY_NOT_CUSTODIAN),
+        other => panic!("expected event 1 to be rejected, got {other:?}"),
+    }
+    // A bad signature is named too.
+    let mut forged = built.block.clone();
+    forged.events[0].event.signature.0[5] ^= 1;
+    match validate_block(&store, &net.genesis, &forged) {
+        Err(BlockError::Event {
+            index: 0,
+            rejection,
+            ..
+        }) => assert_eq!(rejection.code, codes::SIGNATURE_INVALID),
+        other => panic!("expected a signature rejection, got {other:?}"),
+    }
+    // A wrong root is caught.
+    let mut wrong_root = built.block.clone();
+    wrong_root.header.state_root = custody_ledger::Digest::ZERO;
+    assert!(matches!(
+        validate_block(&store, &net.genesis, &wrong_root),
+        Err(BlockError::Header {
+            field: "state_root",
+            ..
+        })
+    ));
+    // The honest block validates to the same delta.
+    assert_eq!(
+        validate_block(&store, &net.genesis, &built.block).expect("valid"),
+        built.delta
+    );
+}
+
+fn flip(tree: &sled::Tree, key: &[u8], offset_from_end: usize) {
+    let mut value = tree.get(key).expect("read").expect("present").to_vec();
+    let i = value.len() - offset_from_end;
+    value[i] ^= 0x01;
+    tree.insert(key, value).expect("write");
+}
+
+fn height_key(height: u64, tag: u8) -> Vec<u8> {
+    let mut key = height.to_be_bytes().to_vec();
+    key.push(tag);
+    key
+}
+
+#[test]
+fn a_flipped_byte_in_a_stored_event_is_reported_at_its_height() {
+    let net = TestNet::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path(), net.genesis_hash()).expect("open");
+    fill(&net, &store, 3);
+    // Tamper with the second event of block 7, in the middle of its bytes.
+    let block = store.block(7).expect("read").expect("present");
+    let id = block.events[1].id;
+    let len = store
+        .raw_tree(Tree::Events)
+        .get(id.as_bytes())
+        .expect("read")
+        .expect("present")
+        .len();
+    flip(store.raw_tree(Tree::Events), id.as_bytes(), len / 2);
+    let err = verify_chain(&store, &net.genesis, |_, _| {}).expect_err("tampering is detected");
+    assert_eq!(err.height, 7, "{err}");
+    assert!(err.reason.contains("event 1"), "{err}");
+}
+
+#[test]
+fn a_flipped_byte_in_a_stored_header_is_reported_at_its_height() {
+    let net = TestNet::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = SledStore::open(dir.path(), net.genesis_hash()).expect("open");
+        fill(&net, &store, 2);
+        // A byte inside the state root, so the header still decodes.
+        flip(store.raw_tree(Tree::Blocks), &height_key(4, 0), 10);
+        let header = BlockHeader::decode(
+            &store
+                .raw_tree(Tree::Blocks)
+                .get(height_key(4, 0))
+                .expect("r")
+                .expect("p"),
+        );
+        assert!(header.is_ok(), "the tampered header still decodes");
+        let err = verify_chain(&store, &net.genesis, |_, _| {}).expect_err("tampering is detected");
+        assert_eq!(err.height, 4, "{err}");
+    }
+    // The store refuses to open on the broken chain, naming the height.
+    match SledStore::open(dir.path(), net.genesis_hash()) {
+        Err(StoreError::BrokenChain { height, .. }) => assert_eq!(height, 4),
+        other => panic!("expected a broken chain at 4, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_tampered_certificate_or_event_list_is_reported_at_its_height() {
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    fill(&net, &store, 2);
+    // Flip a byte of a validator signature in the certificate of block 9.
+    let key = height_key(9, 1);
+    let mut cert = store
+        .get(Tree::Blocks, &key)
+        .expect("read")
+        .expect("present");
+    let n = cert.len();
+    cert[n - 3] ^= 0x80;
+    store.put_raw(Tree::Blocks, &key, cert);
+    let err = verify_chain(&store, &net.genesis, |_, _| {}).expect_err("detected");
+    assert_eq!(err.height, 9, "{err}");
+
+    let store = MemoryStore::new(net.genesis_hash());
+    fill(&net, &store, 2);
+    // Reorder the event list of block 3.
+    let key = height_key(3, 2);
+    let mut ids: Vec<EventId> = custody_ledger::codec::decode(
+        &store.get(Tree::Blocks, &key).expect("r").expect("p"),
+        1 << 20,
+    )
+    .expect("ids");
+    ids.swap(0, 1);
+    store.put_raw(Tree::Blocks, &key, custody_ledger::codec::encode(&ids));
+    let err = verify_chain(&store, &net.genesis, |_, _| {}).expect_err("detected");
+    assert_eq!(err.height, 3, "{err}");
+}
