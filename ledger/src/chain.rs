@@ -211,6 +211,12 @@ pub fn validate_block<S: Store + ?Sized>(
             format!("expected {prev_hash}, got {}", h.prev_hash),
         ));
     }
+    if !genesis.validators().iter().any(|v| v.key == h.proposer) {
+        return Err(header_error(
+            "proposer",
+            format!("{} is not a validator", h.proposer),
+        ));
+    }
     if h.time < prev_time {
         return Err(header_error(
             "time",

@@ -33,7 +33,7 @@ pub struct GenesisMember {
 pub struct Genesis {
     /// The chain id every event carries.
     pub chain_id: String,
-    /// Time of the chain's start; block times are after it.
+    /// Time of the chain's start; no block time is before it.
     pub genesis_time: Timestamp,
     /// How many distinct admins must approve a membership change.
     pub admin_quorum: u32,

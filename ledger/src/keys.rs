@@ -289,9 +289,9 @@ mod tests {
             0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut carry = 0u16;
-        for i in 0..32 {
-            let sum = u16::from(sig.0[32 + i]) + u16::from(L[i]) + carry;
-            sig.0[32 + i] = (sum & 0xff) as u8;
+        for (s_byte, l_byte) in sig.0[32..].iter_mut().zip(L) {
+            let sum = u16::from(*s_byte) + u16::from(l_byte) + carry;
+            *s_byte = (sum & 0xff) as u8;
             carry = sum >> 8;
         }
         assert_eq!(k.public().verify(b"m", &sig), Err(KeyError::BadSignature));

@@ -25,7 +25,7 @@
 //! # Storage
 //!
 //! The proof generators do not own the tree. They read complete subtree hashes through the
-//! [`SubtreeSource`] trait, so the same code serves the persistent store (which keeps the
+//! [`SubtreeSource`] trait, so the same code serves a persistent store (which keeps the
 //! nodes on disk), the in-memory [`MemoryLog`] and test doubles. Every generator reads
 //! `O(log size)` nodes, and only nodes that are complete within the tree size it was given;
 //! [`append_nodes`] computes the nodes a store must write when leaves are appended.
@@ -323,8 +323,9 @@ pub fn inclusion_proof<S: SubtreeSource>(
 /// The proof is empty when the sizes are equal (the roots must then simply be equal).
 ///
 /// An `old_size` of 0 is rejected with [`MerkleError::BadSizes`]. RFC 6962 §2.1.2's
-/// recursion has no base case for it and RFC 9162 §2.1.4 defines proofs only for a non-empty
-/// earlier tree: every log trivially extends the empty one, so there is nothing to prove. A
+/// recursion has no base case for it, and RFC 9162 §2.1.4.2 verifies proofs only for
+/// `0 < first < second`: every log trivially extends the empty one, so there is nothing to
+/// prove. A
 /// caller without an earlier checkpoint should skip the consistency check explicitly rather
 /// than receive an empty proof that looks as though something was verified.
 ///
@@ -540,9 +541,9 @@ pub fn append_nodes<S: SubtreeSource>(
     // for its right sibling. Nodes on a level are created left to right, so the next node
     // created on level L is exactly that sibling.
     let mut pending: [Option<Digest>; MAX_LEVELS] = [None; MAX_LEVELS];
-    for (index, leaf) in (size..).zip(leaves) {
+    for (offset, leaf) in leaves.iter().enumerate() {
         let mut level: u32 = 0;
-        let mut index = index;
+        let mut index = size + u64::try_from(offset).expect("slice offset fits in u64");
         let mut hash = *leaf;
         out.push((level, index, hash));
         // Climbs while the new node is a right child; at most 63 times, as the tree has no
@@ -1657,16 +1658,16 @@ mod tests {
                     Err(MerkleError::RootMismatch)
                 );
                 let short = &proof[..proof.len() - 1];
-                prop_assert!(matches!(
+                prop_assert_eq!(
                     verify_inclusion(&leaf, index, size, short, &tree_root),
-                    Err(MerkleError::WrongProofLength { .. })
-                ));
+                    Err(MerkleError::WrongProofLength { expected: proof.len(), actual: short.len() })
+                );
             }
             let long = [&proof[..], &[extra]].concat();
-            prop_assert!(matches!(
+            prop_assert_eq!(
                 verify_inclusion(&leaf, index, size, &long, &tree_root),
-                Err(MerkleError::WrongProofLength { .. })
-            ));
+                Err(MerkleError::WrongProofLength { expected: proof.len(), actual: long.len() })
+            );
             let wrong_index = other_index.index(usize::try_from(size).unwrap());
             let wrong_index = u64::try_from(wrong_index).unwrap();
             if wrong_index != index {
@@ -1697,19 +1698,19 @@ mod tests {
                     Err(MerkleError::RootMismatch)
                 );
                 let short = &proof[..proof.len() - 1];
-                prop_assert!(matches!(
+                prop_assert_eq!(
                     verify_consistency(old_size, size, &old_root, &new_root, short),
-                    Err(MerkleError::WrongProofLength { .. })
-                ));
+                    Err(MerkleError::WrongProofLength { expected: proof.len(), actual: short.len() })
+                );
                 prop_assert!(verify_consistency(old_size, size, &extra, &new_root, &proof).is_err());
                 prop_assert!(verify_consistency(old_size, size, &new_root, &old_root, &proof).is_err());
                 prop_assert!(verify_consistency(old_size, size * 2, &old_root, &new_root, &proof).is_err());
             }
             let long = [&proof[..], &[extra]].concat();
-            prop_assert!(matches!(
+            prop_assert_eq!(
                 verify_consistency(old_size, size, &old_root, &new_root, &long),
-                Err(MerkleError::WrongProofLength { .. })
-            ));
+                Err(MerkleError::WrongProofLength { expected: proof.len(), actual: long.len() })
+            );
             prop_assert!(verify_consistency(old_size, size, &old_root, &extra, &proof).is_err());
             if old_size != size {
                 prop_assert_eq!(

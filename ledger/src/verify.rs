@@ -92,6 +92,9 @@ pub fn verify_chain<S: Store + ?Sized>(
     if store.genesis_hash() != genesis_hash {
         return Err(fail(0, "store belongs to another genesis".into()));
     }
+    genesis
+        .validate()
+        .map_err(|e| fail(0, format!("genesis: {e}")))?;
     let validators = genesis.validators();
     let head_height = store
         .head()
@@ -119,6 +122,15 @@ pub fn verify_chain<S: Store + ?Sized>(
         }
         if header.prev_hash != prev_hash {
             return Err(fail("previous-hash link is broken".into()));
+        }
+        if !validators.iter().any(|v| v.key == header.proposer) {
+            return Err(fail(format!(
+                "proposer {} is not a validator",
+                header.proposer
+            )));
+        }
+        if header.event_count as usize > crate::block::BLOCK_EVENTS_MAX {
+            return Err(fail("block holds more events than allowed".into()));
         }
         if header.time < prev_time {
             return Err(fail("block time goes backwards".into()));

@@ -113,7 +113,10 @@ fn a_length_prefix_beyond_the_input_does_not_allocate() {
 }
 
 /// Every decoder of stored or received bytes, as a function that must not panic.
-fn decoders() -> Vec<(&'static str, fn(&[u8]) -> bool)> {
+/// A decoder under test: its name, and a function saying whether the bytes decoded.
+type Decoder = (&'static str, fn(&[u8]) -> bool);
+
+fn decoders() -> Vec<Decoder> {
     vec![
         ("signed event", |b| EncodedEvent::decode(b).is_ok()),
         ("header", |b| BlockHeader::decode(b).is_ok()),

@@ -585,7 +585,7 @@ fn membership_changes_need_the_admin_quorum() {
     assert_eq!(
         run(
             &net,
-            &[ok.clone()],
+            std::slice::from_ref(&ok),
             &membership(&net, "admin-2", admit, &["admin-3"])
         )
         .1,

@@ -1,0 +1,158 @@
+//! Ledger benchmarks: sled append throughput with blocks of 1,000 events, block validation
+//! (batch signature verification and the state machine), full chain verification, and
+//! inclusion proofs served from the sled store.
+//!
+//! Run with `cargo bench -p custody-ledger --bench ledger`. Figures go into README.md.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use custody_ledger::chain::{build_block, validate_block};
+use custody_ledger::event::EncodedEvent;
+use custody_ledger::merkle::{leaf_hash, verify_inclusion};
+use custody_ledger::store::{SledStore, Store};
+use custody_ledger::testkit::{TestNet, GENESIS_TIME};
+use custody_ledger::verify::verify_chain;
+use custody_ledger::Timestamp;
+
+const EVENTS_PER_BLOCK: usize = 1_000;
+
+/// A realistic block: the full lifecycles (eleven events each) of 90 shipments plus ten
+/// document attestations: 1,000 events, each valid after the ones before it.
+fn block_events(net: &TestNet, block: u64) -> Vec<EncodedEvent> {
+    let mut events = Vec::with_capacity(EVENTS_PER_BLOCK);
+    for i in 0..90 {
+        events.extend(net.lifecycle(&format!("B{block}-{i}")));
+    }
+    for i in 0..10 {
+        events.push(net.sign(
+            "auditor-ivy",
+            custody_ledger::model::EventKind::DocumentAttested(
+                custody_ledger::model::DocumentAttested {
+                    shipment_id: custody_ledger::model::ShipmentId::new(format!("B{block}-{i}")),
+                    document_type: "inspection_report".into(),
+                    document_hash: custody_ledger::Digest::sha256(&block.to_be_bytes()),
+                    reference: format!("INSP-{block}-{i}"),
+                },
+            ),
+        ));
+    }
+    assert_eq!(events.len(), EVENTS_PER_BLOCK);
+    events
+}
+
+fn time(block: u64) -> Timestamp {
+    Timestamp(GENESIS_TIME.0 + block * 1000)
+}
+
+fn append(c: &mut Criterion) {
+    let net = TestNet::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path(), net.genesis_hash()).expect("open");
+    let mut group = c.benchmark_group("sled");
+    group.throughput(Throughput::Elements(EVENTS_PER_BLOCK as u64));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(20));
+    let proposer = net.validator_keys()[0].public();
+    let mut next = 1u64;
+    group.bench_function("append_block_1000_events", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let built = build_block(
+                    &store,
+                    &net.genesis,
+                    block_events(&net, next),
+                    time(next),
+                    proposer,
+                )
+                .expect("build");
+                let cert = net.certify(&built.block);
+                let start = Instant::now();
+                store
+                    .append_block(&built.block, &cert, &built.delta)
+                    .expect("append");
+                total += start.elapsed();
+                next += 1;
+            }
+            total
+        })
+    });
+    group.bench_function("validate_block_1000_events", |b| {
+        b.iter_batched(
+            || {
+                build_block(
+                    &store,
+                    &net.genesis,
+                    block_events(&net, 1_000_000 + next),
+                    time(next),
+                    proposer,
+                )
+                .expect("build")
+                .block
+            },
+            |block| validate_block(&store, &net.genesis, &block).expect("valid"),
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+
+    let head = store.head().expect("head").expect("blocks were appended");
+    let size_bytes = store.size_on_disk_bytes().expect("size");
+    println!(
+        "sled store after the append benchmark: {} blocks, {} events, {} bytes on disk ({} bytes per event)",
+        head.height,
+        head.log_size,
+        size_bytes,
+        size_bytes / head.log_size.max(1)
+    );
+
+    let mut group = c.benchmark_group("verify");
+    group.throughput(Throughput::Elements(head.log_size));
+    group.sample_size(10);
+    group.bench_function("verify_chain", |b| {
+        b.iter(|| verify_chain(&store, &net.genesis, |_, _| {}).expect("verifies"))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("store_proofs");
+    let id = store
+        .block(head.height / 2)
+        .expect("read")
+        .expect("block")
+        .events[7]
+        .id;
+    let location = store.event(&id).expect("read").expect("event").location;
+    group.bench_function(
+        format!("inclusion_proof_at_{}_events", head.log_size),
+        |b| {
+            b.iter(|| {
+                store
+                    .inclusion_proof(location.log_index, head.log_size)
+                    .expect("proof")
+            })
+        },
+    );
+    let proof = store
+        .inclusion_proof(location.log_index, head.log_size)
+        .expect("proof");
+    group.bench_function(
+        format!("verify_inclusion_at_{}_events", head.log_size),
+        |b| {
+            b.iter(|| {
+                verify_inclusion(
+                    &leaf_hash(id.as_bytes()),
+                    location.log_index,
+                    head.log_size,
+                    &proof,
+                    &head.log_root,
+                )
+                .expect("valid")
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, append);
+criterion_main!(benches);
