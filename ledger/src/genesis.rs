@@ -166,3 +166,41 @@ impl Genesis {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testkit::TestNet;
+
+    #[test]
+    fn the_test_genesis_is_valid_and_bad_ones_name_the_field() {
+        let net = TestNet::new();
+        assert_eq!(net.genesis.validate(), Ok(()));
+        assert_eq!(net.genesis.validators().len(), 4);
+        assert_eq!(net.genesis.total_power(), 4);
+
+        let field_of = |g: &super::Genesis| match g.validate() {
+            Err(super::GenesisError::Invalid { field, .. }) => field,
+            Ok(()) => panic!("expected an invalid genesis"),
+        };
+        let mut g = net.genesis.clone();
+        g.admin_quorum = 4;
+        assert_eq!(field_of(&g), "admin_quorum");
+        let mut g = net.genesis.clone();
+        g.members[1].id = g.members[0].id.clone();
+        assert_eq!(field_of(&g), "members[1].id");
+        let mut g = net.genesis.clone();
+        g.members[2].key = g.members[0].key;
+        assert_eq!(field_of(&g), "members[2].key");
+        let mut g = net.genesis.clone();
+        g.members[0].node_key = None;
+        assert_eq!(field_of(&g), "members[0].node_key");
+        let mut g = net.genesis.clone();
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        g.members[3].key = crate::PublicKey(identity);
+        assert_eq!(field_of(&g), "members[3].key");
+        let mut g = net.genesis.clone();
+        g.chain_id.clear();
+        assert_eq!(field_of(&g), "chain_id");
+    }
+}

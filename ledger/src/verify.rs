@@ -190,3 +190,21 @@ pub fn verify_chain<S: Store + ?Sized>(
         log_root: frontier.root(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frontier_root_matches_the_memory_log_at_every_size() {
+        let mut frontier = LogFrontier::default();
+        let mut log = merkle::MemoryLog::new();
+        assert_eq!(frontier.root(), log.root());
+        for i in 0u64..300 {
+            let leaf = merkle::leaf_hash(&i.to_be_bytes());
+            frontier.push(leaf);
+            log.push(leaf);
+            assert_eq!(frontier.root(), log.root(), "size {}", i + 1);
+        }
+    }
+}

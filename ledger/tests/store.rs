@@ -104,6 +104,15 @@ fn exercise<S: Store + ?Sized>(store: &S) {
         Err(StoreError::ProofRange(_))
     ));
 
+    // Block iteration, bounded and stopping at the head.
+    let blocks = store.blocks(9, 10).expect("blocks");
+    assert_eq!(
+        blocks.iter().map(|b| b.header.height).collect::<Vec<_>>(),
+        vec![9, 10, 11]
+    );
+    assert_eq!(store.blocks(1, 2).expect("blocks").len(), 2);
+    assert_eq!(blocks[2].hash(), head.block_hash);
+
     // The whole chain verifies.
     let summary = verify_chain(store, &net.genesis, |_, _| {}).expect("chain verifies");
     assert_eq!(summary.height, 11);

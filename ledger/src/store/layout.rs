@@ -366,21 +366,16 @@ pub(super) fn reference_versions<S: Store + ?Sized>(
     store: &S,
     table_id: &str,
 ) -> Result<Vec<(Timestamp, EventId)>, StoreError> {
-    let prefix = reference_prefix(table_id);
-    store
-        .scan(Tree::Index, &prefix, None, REFERENCE_VERSIONS_MAX)?
-        .into_iter()
-        .map(|(key, value)| {
-            let tail = key
-                .get(prefix.len()..)
-                .and_then(|t| <[u8; 8]>::try_from(t).ok())
-                .ok_or_else(|| corrupt("reference key", "bad length"))?;
-            Ok((
-                Timestamp(u64::from_be_bytes(tail)),
-                digest(&value, "reference value")?,
-            ))
-        })
-        .collect()
+    // Reference keys end in the effective date as a big-endian u64, like log indexes.
+    Ok(indexed(
+        store,
+        &reference_prefix(table_id),
+        None,
+        REFERENCE_VERSIONS_MAX,
+    )?
+    .into_iter()
+    .map(|(from, id)| (Timestamp(from), id))
+    .collect())
 }
 
 pub(super) fn log_node<S: Store + ?Sized>(

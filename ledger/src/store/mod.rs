@@ -201,6 +201,20 @@ pub trait Store: Send + Sync {
         layout::block(self, height)
     }
 
+    /// Up to `limit` consecutive blocks starting at height `from`, fewer at the head.
+    fn blocks(&self, from: u64, limit: usize) -> Result<Vec<Block>, StoreError> {
+        let mut out = Vec::new();
+        let mut height = from.max(1);
+        while out.len() < limit {
+            match self.block(height)? {
+                Some(block) => out.push(block),
+                None => break,
+            }
+            height += 1;
+        }
+        Ok(out)
+    }
+
     /// The stored bytes of a block, undecoded, for verification.
     fn raw_block(&self, height: u64) -> Result<Option<RawBlock>, StoreError> {
         layout::raw_block(self, height)
