@@ -10,6 +10,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use custody_ledger::chain::{build_block, validate_block};
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::merkle::{leaf_hash, verify_inclusion};
+use custody_ledger::rules::NoRules;
 use custody_ledger::store::{SledStore, Store};
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::verify::verify_chain;
@@ -62,6 +63,7 @@ fn append(c: &mut Criterion) {
                 let built = build_block(
                     &store,
                     &net.genesis,
+                    &NoRules,
                     block_events(&net, next),
                     time(next),
                     proposer,
@@ -84,6 +86,7 @@ fn append(c: &mut Criterion) {
                 build_block(
                     &store,
                     &net.genesis,
+                    &NoRules,
                     block_events(&net, 1_000_000 + next),
                     time(next),
                     proposer,
@@ -91,7 +94,7 @@ fn append(c: &mut Criterion) {
                 .expect("build")
                 .block
             },
-            |block| validate_block(&store, &net.genesis, &block).expect("valid"),
+            |block| validate_block(&store, &net.genesis, &NoRules, &block).expect("valid"),
             BatchSize::PerIteration,
         )
     });
@@ -111,7 +114,7 @@ fn append(c: &mut Criterion) {
     group.throughput(Throughput::Elements(head.log_size));
     group.sample_size(10);
     group.bench_function("verify_chain", |b| {
-        b.iter(|| verify_chain(&store, &net.genesis, |_, _| {}).expect("verifies"))
+        b.iter(|| verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect("verifies"))
     });
     group.finish();
 

@@ -13,6 +13,7 @@ use crate::hash::Digest;
 use crate::keys::{verify_batch, PublicKey, SignedMessage};
 use crate::merkle;
 use crate::reject::Rejection;
+use crate::rules::Rules;
 use crate::state::{apply, state_root, BlockContext, State, StateDelta};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
@@ -45,13 +46,15 @@ pub enum BlockError {
 
 /// A block built from candidates.
 #[derive(Debug, Clone)]
-pub struct BuiltBlock {
+pub struct BuiltBlock<R> {
     /// The block.
     pub block: Block,
     /// The state delta it produces.
     pub delta: StateDelta,
     /// Candidates left out, and why.
     pub rejected: Vec<(Digest, Rejection)>,
+    /// The rules as they are after the block (reference data it published included).
+    pub rules: R,
 }
 
 /// The parent of the next block: (height, hash, time, log size, log root, state root).
@@ -83,13 +86,14 @@ fn parent<S: Store + ?Sized>(
 /// pass shape, signature and state-machine checks (at most [`BLOCK_EVENTS_MAX`]).
 ///
 /// `time` is clamped to be no earlier than the parent's.
-pub fn build_block<S: Store + ?Sized>(
+pub fn build_block<S: Store + ?Sized, R: Rules>(
     store: &S,
     genesis: &Genesis,
+    rules: &R,
     candidates: Vec<EncodedEvent>,
     time: Timestamp,
     proposer: PublicKey,
-) -> Result<BuiltBlock, StoreError> {
+) -> Result<BuiltBlock<R>, StoreError> {
     let (height, prev_hash, prev_time, log_size, _, prev_state_root) = parent(store, genesis)?;
     let time = time.max(prev_time);
     let ctx = BlockContext {
@@ -97,6 +101,7 @@ pub fn build_block<S: Store + ?Sized>(
         time,
     };
     let mut state = store.load_state(genesis, &candidates)?;
+    let mut rules = rules.clone();
     let mut accepted = Vec::with_capacity(candidates.len().min(BLOCK_EVENTS_MAX));
     let mut rejected = Vec::new();
     for event in candidates {
@@ -105,9 +110,13 @@ pub fn build_block<S: Store + ?Sized>(
         }
         let verdict = check_shape(&event.event, &genesis.chain_id)
             .and_then(|()| event.verify_signature())
+            .and_then(|()| rules.check(&state, &event, ctx))
             .and_then(|()| apply(&mut state, &event, ctx));
         match verdict {
-            Ok(()) => accepted.push(event),
+            Ok(()) => {
+                rules.applied(&event, ctx);
+                accepted.push(event);
+            }
             Err(rejection) => rejected.push((event.id, rejection)),
         }
     }
@@ -133,6 +142,7 @@ pub fn build_block<S: Store + ?Sized>(
         },
         delta,
         rejected,
+        rules,
     })
 }
 
@@ -184,12 +194,13 @@ fn extended_log_root<S: Store + ?Sized>(
 
 /// Validates a proposed block against the stored state: header links and roots, every
 /// event's shape, signature (in one batch) and state transition. Returns the state delta to
-/// store with the block.
-pub fn validate_block<S: Store + ?Sized>(
+/// store with the block, and the rules as they are after it.
+pub fn validate_block<S: Store + ?Sized, R: Rules>(
     store: &S,
     genesis: &Genesis,
+    rules: &R,
     block: &Block,
-) -> Result<StateDelta, BlockError> {
+) -> Result<(StateDelta, R), BlockError> {
     let (height, prev_hash, prev_time, log_size, _, prev_state_root) = parent(store, genesis)?;
     let h = &block.header;
     let header_error = |field: &'static str, message: String| BlockError::Header { field, message };
@@ -234,7 +245,15 @@ pub fn validate_block<S: Store + ?Sized>(
         ));
     }
     let mut state = store.load_state(genesis, &block.events)?;
-    let delta = execute(&mut state, &block.events, genesis, h.height, h.time)?;
+    let mut rules = rules.clone();
+    let delta = execute(
+        &mut state,
+        &mut rules,
+        &block.events,
+        genesis,
+        h.height,
+        h.time,
+    )?;
     let expected = header_for(
         genesis,
         &block.events,
@@ -262,13 +281,14 @@ pub fn validate_block<S: Store + ?Sized>(
             ));
         }
     }
-    Ok(delta)
+    Ok((delta, rules))
 }
 
-/// Applies a block's events strictly: shapes, then signatures in one batch, then the state
-/// machine in order. The first failure names the event.
-pub fn execute(
+/// Applies a block's events strictly: shapes, then signatures in one batch, then the rules
+/// and the state machine event by event. The first failure names the event.
+pub fn execute<R: Rules>(
     state: &mut State,
+    rules: &mut R,
     events: &[EncodedEvent],
     genesis: &Genesis,
     height: u64,
@@ -298,7 +318,9 @@ pub fn execute(
     verify_batch(&items).map_err(|b| fail(b.index, signature_rejection(b.error)))?;
     let ctx = BlockContext { height, time };
     for (index, e) in events.iter().enumerate() {
+        rules.check(state, e, ctx).map_err(|r| fail(index, r))?;
         apply(state, e, ctx).map_err(|r| fail(index, r))?;
+        rules.applied(e, ctx);
     }
     Ok(state.take_delta())
 }

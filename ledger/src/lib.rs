@@ -15,6 +15,7 @@ pub mod keys;
 pub mod merkle;
 pub mod model;
 pub mod reject;
+pub mod rules;
 pub mod state;
 pub mod store;
 #[cfg(any(test, feature = "testkit"))]

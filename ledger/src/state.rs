@@ -141,8 +141,12 @@ pub struct ShipmentState {
     pub declaration: Option<DeclarationState>,
     /// Countries in which customs released it, in order.
     pub released_in: Vec<CountryCode>,
-    /// Quantities shipped per invoice line.
-    pub lines: Vec<LineQuantity>,
+    /// The commercial invoice as registered: the goods, their values and the parties. Rule
+    /// modules value, classify and tax the shipment from it.
+    pub invoice: CommercialInvoice,
+    /// Whether custody was handed over at a place in the destination country (the goods
+    /// arrived there), which customs release requires.
+    pub arrived_in_destination: bool,
     /// Authorised returns.
     pub returns: Vec<ReturnState>,
     /// Number of events about the shipment.
@@ -547,15 +551,8 @@ fn transition(
                 pending_handoff: None,
                 declaration: None,
                 released_in: Vec::new(),
-                lines: e
-                    .invoice
-                    .lines
-                    .iter()
-                    .map(|l| LineQuantity {
-                        invoice_line: l.line_no,
-                        quantity: l.quantity,
-                    })
-                    .collect(),
+                invoice: e.invoice.clone(),
+                arrived_in_destination: false,
                 returns: Vec::new(),
                 event_count: 0,
                 last_event: event.id,
@@ -643,6 +640,9 @@ fn transition(
                 ));
             }
             s.custodian = pending.to;
+            if place_country(&pending.place) == Some(s.destination.as_str()) {
+                s.arrived_in_destination = true;
+            }
             s.last_place = Some(pending.place);
             s.pending_handoff = None;
             s.status = match s.status {
@@ -788,9 +788,10 @@ fn transition(
             }
             for (i, line) in e.lines.iter().enumerate() {
                 let shipped = s
+                    .invoice
                     .lines
                     .iter()
-                    .find(|l| l.invoice_line == line.invoice_line)
+                    .find(|l| l.line_no == line.invoice_line)
                     .map(|l| l.quantity)
                     .ok_or_else(|| {
                         reject(
@@ -884,6 +885,11 @@ fn transition(
     s.last_event = event.id;
     s.updated_at = ctx.time;
     Ok(s)
+}
+
+/// The country part of a UN/LOCODE: its first two characters.
+pub fn place_country(locode: &str) -> Option<&str> {
+    locode.get(..2)
 }
 
 fn not_custodian(signer: &MemberRecord, s: &ShipmentState) -> Rejection {

@@ -10,6 +10,7 @@ use crate::genesis::{Genesis, GenesisMember};
 use crate::hash::Digest;
 use crate::keys::Keypair;
 use crate::model::*;
+use crate::rules::{NoRules, Rules};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
@@ -144,16 +145,28 @@ impl TestNet {
         }
     }
 
-    /// Builds a block from `events` at `time`, certifies it and appends it.
+    /// Builds a block from `events` at `time` with no rule modules, certifies it and appends it.
     pub fn commit<S: Store + ?Sized>(
         &self,
         store: &S,
         events: Vec<EncodedEvent>,
         time: Timestamp,
-    ) -> Result<BuiltBlock, StoreError> {
+    ) -> Result<BuiltBlock<NoRules>, StoreError> {
+        self.commit_with(store, &NoRules, events, time)
+    }
+
+    /// Builds a block from `events` at `time` under `rules`, certifies it and appends it.
+    pub fn commit_with<S: Store + ?Sized, R: Rules>(
+        &self,
+        store: &S,
+        rules: &R,
+        events: Vec<EncodedEvent>,
+        time: Timestamp,
+    ) -> Result<BuiltBlock<R>, StoreError> {
         let built = build_block(
             store,
             &self.genesis,
+            rules,
             events,
             time,
             self.validators[0].public(),

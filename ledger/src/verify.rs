@@ -15,6 +15,7 @@ use crate::genesis::Genesis;
 use crate::hash::Digest;
 use crate::merkle;
 use crate::model::EventId;
+use crate::rules::Rules;
 use crate::state::{state_root, State};
 use crate::store::{raw_event, RawEvent, Store};
 use crate::time::Timestamp;
@@ -80,11 +81,13 @@ impl LogFrontier {
     }
 }
 
-/// Verifies the whole stored ledger against its genesis. `progress` is called with each
-/// verified height and the head height.
-pub fn verify_chain<S: Store + ?Sized>(
+/// Verifies the whole stored ledger against its genesis, replaying every event through
+/// `rules` and the state machine. `progress` is called with each verified height and the
+/// head height.
+pub fn verify_chain<S: Store + ?Sized, R: Rules>(
     store: &S,
     genesis: &Genesis,
+    mut rules: R,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ChainSummary, VerifyError> {
     let fail = |height: u64, reason: String| VerifyError { height, reason };
@@ -172,8 +175,15 @@ pub fn verify_chain<S: Store + ?Sized>(
         if frontier.size() != header.log_size || frontier.root() != header.log_root {
             return Err(fail("log size or log root does not match the log".into()));
         }
-        let delta = execute(&mut state, &events, genesis, height, header.time)
-            .map_err(|e| fail(e.to_string()))?;
+        let delta = execute(
+            &mut state,
+            &mut rules,
+            &events,
+            genesis,
+            height,
+            header.time,
+        )
+        .map_err(|e| fail(e.to_string()))?;
         let root = state_root(&prev_state_root, &delta);
         if root != header.state_root {
             return Err(fail("state root does not match the replayed state".into()));

@@ -37,7 +37,7 @@ fn golden_hashes_are_stable() {
         .expect("commit");
     assert_eq!(
         built.block.hash().to_hex(),
-        "5705bbfcb7f4e72397b973aec3e69d3d10b4a82533a68eb80e7f85fe4de3b47c",
+        "28bd555cb24c395f914d7cb5e18d249e45d6b0fa08bdde7ceef4a6e2e4789047",
         "block hash changed"
     );
     assert_eq!(

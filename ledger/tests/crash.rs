@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use custody_ledger::rules::NoRules;
 use custody_ledger::store::{SledStore, Store};
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::verify::verify_chain;
@@ -111,7 +112,7 @@ fn sled_survives_sigkill_at_random_moments() {
             );
         }
         if cycle % 10 == 9 || cycle + 1 == cycles {
-            verify_chain(&store, &net.genesis, |_, _| {})
+            verify_chain(&store, &net.genesis, NoRules, |_, _| {})
                 .unwrap_or_else(|e| panic!("cycle {cycle}: chain does not verify: {e}"));
         }
     }

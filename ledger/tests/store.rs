@@ -6,6 +6,7 @@ use custody_ledger::chain::{build_block, validate_block, BlockError};
 use custody_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use custody_ledger::model::*;
 use custody_ledger::reject::codes;
+use custody_ledger::rules::NoRules;
 use custody_ledger::state::ShipmentStatus;
 use custody_ledger::store::{MemoryStore, SledStore, Store, StoreError, Tree};
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
@@ -114,7 +115,7 @@ fn exercise<S: Store + ?Sized>(store: &S) {
     assert_eq!(blocks[2].hash(), head.block_hash);
 
     // The whole chain verifies.
-    let summary = verify_chain(store, &net.genesis, |_, _| {}).expect("chain verifies");
+    let summary = verify_chain(store, &net.genesis, NoRules, |_, _| {}).expect("chain verifies");
     assert_eq!(summary.height, 11);
     assert_eq!(summary.log_root, head.log_root);
     assert_eq!(summary.head_hash, head.block_hash);
@@ -152,7 +153,7 @@ fn sled_store_keeps_blocks_indexes_and_proofs_across_reopen() {
     }
     let store = SledStore::open(dir.path(), net.genesis_hash()).expect("reopen");
     assert_eq!(store.head().expect("head").expect("head").height, 11);
-    verify_chain(&store, &net.genesis, |_, _| {}).expect("verifies after reopen");
+    verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect("verifies after reopen");
     drop(store);
     let other = custody_ledger::Digest::sha256(b"another network");
     assert!(matches!(
@@ -170,6 +171,7 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
     let built = build_block(
         &store,
         &net.genesis,
+        &NoRules,
         vec![reg.clone(), bad.clone()],
         at(1),
         net.validator_keys()[0].public(),
@@ -183,7 +185,7 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
     let mut byzantine = built.block.clone();
     byzantine.events.push(bad);
     byzantine.header.event_count = 2;
-    match validate_block(&store, &net.genesis, &byzantine) {
+    match validate_block(&store, &net.genesis, &NoRules, &byzantine) {
         Err(BlockError::Event {
             index: 1,
             rejection,
@@ -194,7 +196,7 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
     // A bad signature is named too.
     let mut forged = built.block.clone();
     forged.events[0].event.signature.0[5] ^= 1;
-    match validate_block(&store, &net.genesis, &forged) {
+    match validate_block(&store, &net.genesis, &NoRules, &forged) {
         Err(BlockError::Event {
             index: 0,
             rejection,
@@ -206,7 +208,7 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
     let mut wrong_root = built.block.clone();
     wrong_root.header.state_root = custody_ledger::Digest::ZERO;
     assert!(matches!(
-        validate_block(&store, &net.genesis, &wrong_root),
+        validate_block(&store, &net.genesis, &NoRules, &wrong_root),
         Err(BlockError::Header {
             field: "state_root",
             ..
@@ -214,7 +216,9 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
     ));
     // The honest block validates to the same delta.
     assert_eq!(
-        validate_block(&store, &net.genesis, &built.block).expect("valid"),
+        validate_block(&store, &net.genesis, &NoRules, &built.block)
+            .expect("valid")
+            .0,
         built.delta
     );
 }
@@ -248,7 +252,8 @@ fn a_flipped_byte_in_a_stored_event_is_reported_at_its_height() {
         .expect("present")
         .len();
     flip(store.raw_tree(Tree::Events), id.as_bytes(), len / 2);
-    let err = verify_chain(&store, &net.genesis, |_, _| {}).expect_err("tampering is detected");
+    let err =
+        verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect_err("tampering is detected");
     assert_eq!(err.height, 7, "{err}");
     assert!(err.reason.contains("event 1"), "{err}");
 }
@@ -270,7 +275,8 @@ fn a_flipped_byte_in_a_stored_header_is_reported_at_its_height() {
                 .expect("p"),
         );
         assert!(header.is_ok(), "the tampered header still decodes");
-        let err = verify_chain(&store, &net.genesis, |_, _| {}).expect_err("tampering is detected");
+        let err = verify_chain(&store, &net.genesis, NoRules, |_, _| {})
+            .expect_err("tampering is detected");
         assert_eq!(err.height, 4, "{err}");
     }
     // The store refuses to open on the broken chain, naming the height.
@@ -294,7 +300,7 @@ fn a_tampered_certificate_or_event_list_is_reported_at_its_height() {
     let n = cert.len();
     cert[n - 3] ^= 0x80;
     store.put_raw(Tree::Blocks, &key, cert);
-    let err = verify_chain(&store, &net.genesis, |_, _| {}).expect_err("detected");
+    let err = verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect_err("detected");
     assert_eq!(err.height, 9, "{err}");
 
     let store = MemoryStore::new(net.genesis_hash());
@@ -308,6 +314,6 @@ fn a_tampered_certificate_or_event_list_is_reported_at_its_height() {
     .expect("ids");
     ids.swap(0, 1);
     store.put_raw(Tree::Blocks, &key, custody_ledger::codec::encode(&ids));
-    let err = verify_chain(&store, &net.genesis, |_, _| {}).expect_err("detected");
+    let err = verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect_err("detected");
     assert_eq!(err.height, 3, "{err}");
 }

@@ -306,7 +306,8 @@ pub(super) fn shipment<S: Store + ?Sized>(
     store
         .get(Tree::State, &state_key(b'S', id.0.as_bytes()))?
         .map(|bytes| {
-            codec::decode(&bytes, RECORD_SIZE_BYTES_MAX)
+            // A shipment record carries its invoice, so it may be as large as an event.
+            codec::decode(&bytes, codec::EVENT_SIZE_BYTES_MAX)
                 .map_err(|e| corrupt(format!("shipment {id}"), e))
         })
         .transpose()
