@@ -157,7 +157,7 @@ pub enum Role {
 }
 
 /// The eleven Incoterms 2020 rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 #[allow(clippy::upper_case_acronyms)]
 pub enum Incoterm {
@@ -183,6 +183,91 @@ pub enum Incoterm {
     CFR,
     /// Cost, Insurance and Freight.
     CIF,
+}
+
+impl Incoterm {
+    /// All eleven rules, in the order of the Incoterms 2020 publication's index.
+    pub const ALL: [Incoterm; 11] = [
+        Incoterm::EXW,
+        Incoterm::FCA,
+        Incoterm::CPT,
+        Incoterm::CIP,
+        Incoterm::DAP,
+        Incoterm::DPU,
+        Incoterm::DDP,
+        Incoterm::FAS,
+        Incoterm::FOB,
+        Incoterm::CFR,
+        Incoterm::CIF,
+    ];
+
+    /// The three-letter code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Incoterm::EXW => "EXW",
+            Incoterm::FCA => "FCA",
+            Incoterm::CPT => "CPT",
+            Incoterm::CIP => "CIP",
+            Incoterm::DAP => "DAP",
+            Incoterm::DPU => "DPU",
+            Incoterm::DDP => "DDP",
+            Incoterm::FAS => "FAS",
+            Incoterm::FOB => "FOB",
+            Incoterm::CFR => "CFR",
+            Incoterm::CIF => "CIF",
+        }
+    }
+
+    /// Parses a code. Rules withdrawn before Incoterms 2020 get a message naming their
+    /// replacement (DDU and DAF, DES, DEQ became DAP; DAT became DPU).
+    pub fn parse(code: &str) -> Result<Incoterm, String> {
+        if let Some(rule) = Incoterm::ALL.iter().find(|r| r.code() == code) {
+            return Ok(*rule);
+        }
+        Err(match code {
+            "DDU" | "DAF" | "DES" | "DEQ" => {
+                format!("{code} is not an Incoterms 2020 rule; use DAP, which replaced it")
+            }
+            "DAT" => "DAT is not an Incoterms 2020 rule; use DPU, which replaced it".into(),
+            _ => format!(
+                "{code:?} is not an Incoterms 2020 rule; expected one of EXW, FCA, CPT, CIP, DAP, DPU, DDP, FAS, FOB, CFR, CIF"
+            ),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Incoterm {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let code = String::deserialize(deserializer)?;
+            Incoterm::parse(&code).map_err(D::Error::custom)
+        } else {
+            // The binary form is the variant index, as serde's derive would write it.
+            struct IndexVisitor;
+            impl<'de> serde::de::Visitor<'de> for IndexVisitor {
+                type Value = Incoterm;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an Incoterm variant")
+                }
+                fn visit_enum<A: serde::de::EnumAccess<'de>>(
+                    self,
+                    data: A,
+                ) -> Result<Incoterm, A::Error> {
+                    use serde::de::VariantAccess;
+                    let (index, variant): (u32, _) = data.variant()?;
+                    variant.unit_variant()?;
+                    Incoterm::ALL
+                        .get(index as usize)
+                        .copied()
+                        .ok_or_else(|| A::Error::custom(format!("no Incoterm with index {index}")))
+                }
+            }
+            const NAMES: &[&str] = &[
+                "EXW", "FCA", "CPT", "CIP", "DAP", "DPU", "DDP", "FAS", "FOB", "CFR", "CIF",
+            ];
+            deserializer.deserialize_enum("Incoterm", NAMES, IndexVisitor)
+        }
+    }
 }
 
 /// An amount of money in ISO 4217 minor units of its currency. Never a float.
@@ -630,21 +715,28 @@ pub struct TariffTable {
     pub lines: Vec<TariffLine>,
 }
 
-/// A low-value (de minimis) regime of one jurisdiction.
+/// A low-value (de minimis) regime: what relief applies to consignments of low intrinsic
+/// value (the goods alone, without transport and insurance) in some jurisdictions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeMinimisRule {
-    /// Jurisdiction.
-    pub jurisdiction: CountryCode,
-    /// Currency of the thresholds.
-    pub currency: CurrencyCode,
-    /// No duty at or below this value; `None` if there is no duty relief.
-    pub duty_threshold_minor: Option<u64>,
-    /// No import tax at or below this value; `None` if tax is always due.
-    pub tax_threshold_minor: Option<u64>,
-    /// Where the rule depends on the route (Canada's courier thresholds), origins it applies to;
-    /// empty means all.
+    /// Jurisdictions the rule applies in (the EU rule lists every member state).
+    pub jurisdictions: Vec<CountryCode>,
+    /// Countries of dispatch the rule applies to; empty means every origin. Rules are tried in
+    /// table order, so origin-specific rules come before the general one.
     pub origins: Vec<CountryCode>,
-    /// Where the source is: citation of the legal text.
+    /// Currency of the thresholds and of the flat duty.
+    pub currency: CurrencyCode,
+    /// No customs duty at or below this intrinsic value; `None`: no duty relief.
+    pub duty_free_max_minor: Option<u64>,
+    /// Instead of full relief, a flat duty per item category at or below the duty threshold.
+    pub flat_duty_per_category_minor: Option<u64>,
+    /// No import tax at or below this value; `None`: import tax is always due.
+    pub tax_free_max_minor: Option<u64>,
+    /// At or below this value a registered seller may collect the tax at the sale instead.
+    pub collected_at_sale_max_minor: Option<u64>,
+    /// Registration schemes accepted for collection at sale (`IOSS`, `VAT`, `ABN`, `ARN`).
+    pub collected_at_sale_schemes: Vec<String>,
+    /// The legal source of the rule and its effective date.
     pub source: String,
 }
 

@@ -184,14 +184,19 @@ impl TestNet {
         )
     }
 
-    /// `from` proposes handing `shipment` to `to`.
+    /// `from` proposes handing `shipment` to `to` in Hamburg.
     pub fn propose(&self, from: &str, shipment: &str, to: &str) -> EncodedEvent {
+        self.propose_at(from, shipment, to, "DEHAM")
+    }
+
+    /// `from` proposes handing `shipment` to `to` at a UN/LOCODE.
+    pub fn propose_at(&self, from: &str, shipment: &str, to: &str, place: &str) -> EncodedEvent {
         self.sign(
             from,
             EventKind::HandoffProposed(HandoffProposed {
                 shipment_id: ShipmentId::new(shipment),
                 to: MemberId::new(to),
-                place: "DEHAM".into(),
+                place: place.into(),
                 transport_document: Some(TransportDocument {
                     kind: TransportDocumentKind::AirWaybill,
                     number: "02012345675".into(),
@@ -332,22 +337,25 @@ impl TestNet {
         )
     }
 
-    /// The whole happy path of one cross-border shipment, from registration to a received
-    /// return: eleven events, each valid after the ones before it.
+    /// The whole happy path of one shipment from Shanghai to Paris, from registration to a
+    /// received return: eleven events, each valid after the ones before it. The air carrier
+    /// picks it up in Shanghai and hands it to the last-mile carrier at Paris-Charles de Gaulle
+    /// (its arrival in France); the broker declares it, the seller pays (DDP), customs releases
+    /// it, the last-mile carrier delivers, and one unit comes back.
     pub fn lifecycle(&self, shipment: &str) -> Vec<EncodedEvent> {
         let reg = self.register(shipment, "CN", "FR");
-        let p1 = self.propose("seller-acme", shipment, "carrier-swift");
+        let p1 = self.propose_at("seller-acme", shipment, "carrier-swift", "CNSHA");
         let a1 = self.accept("carrier-swift", shipment, &p1);
+        let p2 = self.propose_at("carrier-swift", shipment, "carrier-lastmile", "FRCDG");
+        let a2 = self.accept("carrier-lastmile", shipment, &p2);
         let decl = self.declare(shipment, "FR", 300, 5_060);
         let paid = self.pay("seller-acme", shipment, &decl, 5_360);
         let cleared = self.clear(shipment, &decl, ClearanceOutcome::Release);
-        let p2 = self.propose("carrier-swift", shipment, "carrier-lastmile");
-        let a2 = self.accept("carrier-lastmile", shipment, &p2);
         let delivered = self.deliver("carrier-lastmile", shipment);
         let requested = self.request_return(shipment, &format!("RMA-{shipment}"), 1);
         let received = self.receive_return(shipment, &format!("RMA-{shipment}"), 1);
         vec![
-            reg, p1, a1, decl, paid, cleared, p2, a2, delivered, requested, received,
+            reg, p1, a1, p2, a2, decl, paid, cleared, delivered, requested, received,
         ]
     }
 }

@@ -37,7 +37,7 @@ fn golden_hashes_are_stable() {
         .expect("commit");
     assert_eq!(
         built.block.hash().to_hex(),
-        "28bd555cb24c395f914d7cb5e18d249e45d6b0fa08bdde7ceef4a6e2e4789047",
+        "3f3473c00d599d42f2ab495b94ab18b158897bdd8777e11c5360b724899590a8",
         "block hash changed"
     );
     assert_eq!(

@@ -90,11 +90,11 @@ impl Steps {
 const REG: usize = 0;
 const PROPOSE: usize = 1;
 const ACCEPT: usize = 2;
-const DECLARE: usize = 3;
-const PAY: usize = 4;
-const CLEAR: usize = 5;
-const PROPOSE_LAST_MILE: usize = 6;
-const ACCEPT_LAST_MILE: usize = 7;
+const PROPOSE_LAST_MILE: usize = 3;
+const ACCEPT_LAST_MILE: usize = 4;
+const DECLARE: usize = 5;
+const PAY: usize = 6;
+const CLEAR: usize = 7;
 const DELIVER: usize = 8;
 const REQUEST_RETURN: usize = 9;
 const RECEIVE_RETURN: usize = 10;
@@ -107,15 +107,19 @@ fn the_happy_path_moves_through_every_status() {
         (REG, ShipmentStatus::Registered, "seller-acme"),
         (PROPOSE, ShipmentStatus::Registered, "seller-acme"),
         (ACCEPT, ShipmentStatus::InTransit, "carrier-swift"),
-        (DECLARE, ShipmentStatus::AtCustoms, "carrier-swift"),
-        (PAY, ShipmentStatus::AtCustoms, "carrier-swift"),
-        (CLEAR, ShipmentStatus::Released, "carrier-swift"),
-        (PROPOSE_LAST_MILE, ShipmentStatus::Released, "carrier-swift"),
+        (
+            PROPOSE_LAST_MILE,
+            ShipmentStatus::InTransit,
+            "carrier-swift",
+        ),
         (
             ACCEPT_LAST_MILE,
-            ShipmentStatus::OutForDelivery,
+            ShipmentStatus::InTransit,
             "carrier-lastmile",
         ),
+        (DECLARE, ShipmentStatus::AtCustoms, "carrier-lastmile"),
+        (PAY, ShipmentStatus::AtCustoms, "carrier-lastmile"),
+        (CLEAR, ShipmentStatus::Released, "carrier-lastmile"),
         (DELIVER, ShipmentStatus::Delivered, "carrier-lastmile"),
         (
             REQUEST_RETURN,
@@ -145,7 +149,7 @@ fn held_shipment_is_released_after_payment() {
     prefix.push(hold);
 
     // While held: no handoff proposal, payment allowed, release once paid.
-    let propose = net.propose("carrier-swift", S, "carrier-lastmile");
+    let propose = net.propose("carrier-lastmile", S, "carrier-swift");
     assert_eq!(
         run(&net, &prefix, &propose).1,
         Err(codes::CUSTODY_HELD_BY_CUSTOMS)
@@ -396,7 +400,7 @@ fn rejections_table() {
         (
             "delivery before release",
             steps.before(DECLARE).to_vec(),
-            net.deliver("carrier-swift", S),
+            net.deliver("carrier-lastmile", S),
             codes::DELIVERY_NOT_RELEASED,
         ),
         (

@@ -379,6 +379,27 @@ pub(super) fn reference_versions<S: Store + ?Sized>(
     .collect())
 }
 
+pub(super) fn reference_entries<S: Store + ?Sized>(
+    store: &S,
+) -> Result<Vec<(String, Timestamp, EventId)>, StoreError> {
+    store
+        .scan(Tree::Index, b"R", None, REFERENCE_VERSIONS_MAX)?
+        .into_iter()
+        .map(|(key, value)| {
+            // R ‖ table id ‖ 0 ‖ effective from (8 bytes).
+            let bad = || corrupt("reference key", "bad layout");
+            let body = key.get(1..).ok_or_else(bad)?;
+            let split = body.len().checked_sub(9).ok_or_else(bad)?;
+            if body[split] != 0 {
+                return Err(bad());
+            }
+            let table = String::from_utf8(body[..split].to_vec()).map_err(|_| bad())?;
+            let from = u64::from_be_bytes(body[split + 1..].try_into().map_err(|_| bad())?);
+            Ok((table, Timestamp(from), digest(&value, "reference value")?))
+        })
+        .collect()
+}
+
 pub(super) fn log_node<S: Store + ?Sized>(
     store: &S,
     level: u32,

@@ -270,6 +270,12 @@ pub trait Store: Send + Sync {
         layout::reference_versions(self, table_id)
     }
 
+    /// Every published reference table version: (table id, effective from, event id), by
+    /// table id then date. Bounded by `layout::REFERENCE_VERSIONS_MAX`.
+    fn reference_entries(&self) -> Result<Vec<(String, Timestamp, EventId)>, StoreError> {
+        layout::reference_entries(self)
+    }
+
     /// A complete subtree of the log.
     fn log_node(&self, level: u32, index: u64) -> Result<Digest, StoreError> {
         layout::log_node(self, level, index)
