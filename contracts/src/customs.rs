@@ -1,0 +1,654 @@
+//! Customs declarations: valuation, classification, low-value regimes, duty and import tax.
+//!
+//! [`assess`] computes, from the registered invoice, the declaration's choices (jurisdiction,
+//! currency, exchange rate, regime, classification) and the reference data in force, every
+//! amount a correct declaration must state. [`check_declaration`] compares the declared
+//! amounts with it and names the first that differs. Clients use `assess` to fill in their
+//! declarations, so the same code decides and helps.
+//!
+//! The computation, in order:
+//!
+//! 1. **Currency.** Each invoice line value (quantity × unit value) is converted to the
+//!    declaration currency with the exact rate carried in the declaration, half up per line.
+//!    The intrinsic value is their sum.
+//! 2. **Valuation basis** by jurisdiction: CIF for the EU, GB, CN and the sample QX (freight
+//!    and insurance to the border are added under EXW, FCA, FAS and FOB); FOB for the US, CA,
+//!    AU and the sample QY (separately stated international freight and insurance are
+//!    deducted under the C and D terms). The adjustment is spread over the lines in
+//!    proportion to their converted value (see `money::allocate`).
+//! 3. **Regime.** The de minimis rule in force for the jurisdiction and origin decides duty
+//!    relief, a flat duty per item category, tax relief, and whether tax may have been
+//!    collected at the sale.
+//! 4. **Duty** per line from the tariff in force, by the longest matching HS prefix:
+//!    ad valorem on the line's customs value, specific per unit or per kilogram, or both;
+//!    one exact fraction per line, rounded half up once.
+//! 5. **Import tax** per line: the tariff's VAT/GST rate × (customs value + duty, plus, in
+//!    Australia, the line's share of international transport and insurance), half up.
+
+use std::collections::BTreeSet;
+
+use custody_ledger::model::*;
+use custody_ledger::reject::Rejection;
+use custody_ledger::state::ShipmentState;
+use custody_ledger::Timestamp;
+
+use crate::money::{self, allocate, convert, div_half_up, ppm_of};
+use crate::reference::ReferenceBook;
+use crate::{hs, identifiers, regimes};
+
+/// Stable codes of this module.
+pub mod codes {
+    /// No valuation basis is known for the jurisdiction.
+    pub const VALUATION_UNSUPPORTED: &str = "valuation.unsupported_jurisdiction";
+    /// The declared basis is not the jurisdiction's.
+    pub const VALUATION_BASIS: &str = "valuation.basis";
+    /// The exchange rate is missing, superfluous or for other currencies.
+    pub const VALUATION_EXCHANGE_RATE: &str = "valuation.exchange_rate";
+    /// Declared freight or insurance differs from the adjustment the basis requires.
+    pub const VALUATION_ADJUSTMENT: &str = "valuation.adjustment_mismatch";
+    /// Declared customs value (total or a line's) differs from the computed one.
+    pub const VALUATION_MISMATCH: &str = "valuation.mismatch";
+    /// Deducting freight and insurance would make a value negative.
+    pub const VALUATION_NEGATIVE: &str = "valuation.negative";
+    /// The declaration's lines are not the invoice's lines, in order.
+    pub const LINES_MISMATCH: &str = "declaration.lines_mismatch";
+    /// A declared HS code does not start with the invoice line's six digits.
+    pub const HS_INVOICE_MISMATCH: &str = "hs.invoice_mismatch";
+    /// The claimed regime's threshold is not met, or the jurisdiction has no such regime.
+    pub const REGIME_NOT_ELIGIBLE: &str = "regime.not_eligible";
+    /// A full declaration for goods that the low-value regime relieves.
+    pub const REGIME_RELIEF_APPLIES: &str = "regime.relief_applies";
+    /// The declaration's currency is not the regime's.
+    pub const REGIME_CURRENCY: &str = "regime.currency";
+    /// No tariff is in force for the jurisdiction.
+    pub const DUTY_NO_TARIFF: &str = "duty.no_tariff";
+    /// The tariff has no line for the HS code.
+    pub const DUTY_NO_RATE: &str = "duty.no_rate";
+    /// A specific rate's unit is neither kilograms nor the invoice line's unit.
+    pub const DUTY_UNIT: &str = "duty.unit";
+    /// The tariff's currency is not the declaration's.
+    pub const DUTY_CURRENCY: &str = "duty.currency";
+    /// A line's declared duty differs from the computed duty.
+    pub const DUTY_MISMATCH: &str = "duty.mismatch";
+    /// The declared duty total is not the sum of the lines.
+    pub const DUTY_TOTAL_MISMATCH: &str = "duty.total_mismatch";
+    /// A line's declared tax differs from the computed tax.
+    pub const TAX_MISMATCH: &str = "tax.mismatch";
+    /// The declared tax total is not the sum of the lines.
+    pub const TAX_TOTAL_MISMATCH: &str = "tax.total_mismatch";
+    /// Tax collected at sale without the seller's registration on the invoice.
+    pub const TAX_REGISTRATION_MISSING: &str = "tax.registration_missing";
+}
+
+/// How the customs value is built.
+pub fn valuation_basis(jurisdiction: CountryCode) -> Option<ValuationBasis> {
+    // EU: Union Customs Code Art. 70-71 (transport and insurance to the place of entry are
+    // added); GB: the UK's equivalent rules; CN: CIF under the PRC import tariff regulations.
+    // US: 19 U.S.C. 1401a (transaction value excludes international freight); CA: Customs Act
+    // s. 48 (value at the place of direct shipment); AU: Customs Act 1901 s. 159-161 (FOB).
+    // QX and QY are the fictional sample jurisdictions, one of each kind.
+    let code = jurisdiction.as_str();
+    if identifiers::is_eu_member(jurisdiction) || ["GB", "CN", "QX"].contains(&code) {
+        Some(ValuationBasis::CIF)
+    } else if ["US", "CA", "AU", "QY"].contains(&code) {
+        Some(ValuationBasis::FOB)
+    } else {
+        None
+    }
+}
+
+/// Whether the jurisdiction's import tax base adds international transport and insurance
+/// to the customs value (Australia: the value of the taxable importation, GST Act s. 13-20).
+fn tax_base_adds_transport(jurisdiction: CountryCode) -> bool {
+    jurisdiction.as_str() == "AU"
+}
+
+/// The amounts of one declaration line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LineAssessment {
+    /// Customs value, minor units of the declaration currency.
+    pub customs_value_minor: u64,
+    /// Duty.
+    pub duty_minor: u64,
+    /// Import VAT/GST.
+    pub tax_minor: u64,
+}
+
+/// Every amount a correct declaration states.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Assessment {
+    /// Goods value without transport and insurance, in the declaration currency.
+    pub intrinsic_value_minor: u64,
+    /// Freight added or deducted.
+    pub freight_minor: u64,
+    /// Insurance added or deducted.
+    pub insurance_minor: u64,
+    /// Total customs value.
+    pub customs_value_minor: u64,
+    /// Per line, in invoice order.
+    pub lines: Vec<LineAssessment>,
+    /// Σ line duty.
+    pub duty_total_minor: u64,
+    /// Σ line tax.
+    pub tax_total_minor: u64,
+}
+
+fn reject(code: &'static str, field: String, message: String) -> Rejection {
+    Rejection::new(code, field, message)
+}
+
+/// How a regime treats the declaration.
+struct Treatment {
+    /// Duty from the tariff (`false`: relief, possibly with a flat duty).
+    tariff_duty: bool,
+    /// Flat duty per item category, when relieved.
+    flat_duty_minor: Option<u64>,
+    /// Tax assessed at import.
+    tax_at_import: bool,
+}
+
+/// Computes the amounts a declaration for `shipment` must state, from its choices.
+pub fn assess(
+    book: &ReferenceBook,
+    at: Timestamp,
+    shipment: &ShipmentState,
+    decl: &CustomsDeclared,
+    path: &str,
+) -> Result<Assessment, Rejection> {
+    let inv = &shipment.invoice;
+    let j = decl.jurisdiction;
+    identifiers::check_country(&format!("{path}.jurisdiction"), j)?;
+    let inv_units = identifiers::check_currency(&format!("{path}.currency"), inv.currency)?;
+    let dec_units = identifiers::check_currency(&format!("{path}.currency"), decl.currency)?;
+
+    // Valuation basis.
+    let basis = valuation_basis(j).ok_or_else(|| {
+        reject(
+            codes::VALUATION_UNSUPPORTED,
+            format!("{path}.jurisdiction"),
+            format!("no valuation basis is known for {j}"),
+        )
+    })?;
+    if decl.valuation_basis != basis {
+        return Err(reject(
+            codes::VALUATION_BASIS,
+            format!("{path}.valuation_basis"),
+            format!(
+                "{j} values goods on a {basis:?} basis, not {:?}",
+                decl.valuation_basis
+            ),
+        ));
+    }
+
+    // The exchange rate: none for one currency, exactly invoice → declaration otherwise.
+    let identity = ExchangeRate {
+        from: inv.currency,
+        to: decl.currency,
+        numerator: 1,
+        denominator: 1,
+    };
+    let rate = match (&decl.exchange_rate, inv.currency == decl.currency) {
+        (None, true) => identity,
+        (Some(r), false) if r.from == inv.currency && r.to == decl.currency => *r,
+        _ => {
+            return Err(reject(
+                codes::VALUATION_EXCHANGE_RATE,
+                format!("{path}.exchange_rate"),
+                format!(
+                    "the invoice is in {} and the declaration in {}: give a rate from {} to {} exactly when they differ",
+                    inv.currency, decl.currency, inv.currency, decl.currency
+                ),
+            ))
+        }
+    };
+
+    // Lines: the invoice's, in order; classification in the jurisdiction's length.
+    if decl.lines.len() != inv.lines.len()
+        || decl
+            .lines
+            .iter()
+            .zip(&inv.lines)
+            .any(|(d, l)| d.invoice_line != l.line_no)
+    {
+        return Err(reject(
+            codes::LINES_MISMATCH,
+            format!("{path}.lines"),
+            format!(
+                "declare each of the invoice's {} lines once, in invoice order ({:?})",
+                inv.lines.len(),
+                inv.lines.iter().map(|l| l.line_no).collect::<Vec<_>>()
+            ),
+        ));
+    }
+    let nomenclature = book.nomenclature(at);
+    let mut categories = Vec::with_capacity(decl.lines.len());
+    for (i, (d, l)) in decl.lines.iter().zip(&inv.lines).enumerate() {
+        let field = format!("{path}.lines[{i}].hs_code");
+        let digits = hs::check(&field, &d.hs_code, hs::declaration_lengths(j), nomenclature)?;
+        let invoiced = hs::normalize(&field, &l.hs_code)?;
+        if digits.get(..6) != invoiced.get(..6) {
+            return Err(reject(
+                codes::HS_INVOICE_MISMATCH,
+                field,
+                format!(
+                    "{} does not start with the invoice line's subheading {}",
+                    d.hs_code,
+                    &invoiced[..6.min(invoiced.len())]
+                ),
+            ));
+        }
+        categories.push(digits);
+    }
+
+    // Values in the declaration currency.
+    let mut converted = Vec::with_capacity(inv.lines.len());
+    for (i, l) in inv.lines.iter().enumerate() {
+        let field = format!("{path}.lines[{i}].customs_value_minor");
+        let value = money::to_minor(
+            &field,
+            Some(u128::from(l.quantity) * u128::from(l.unit_value_minor)),
+        )?;
+        converted.push(convert(&field, value, &rate, inv_units, dec_units)?);
+    }
+    let intrinsic: u64 = money::to_minor(
+        &format!("{path}.customs_value_minor"),
+        Some(converted.iter().map(|v| u128::from(*v)).sum()),
+    )?;
+    let freight = convert(
+        &format!("{path}.freight_minor"),
+        inv.freight_minor,
+        &rate,
+        inv_units,
+        dec_units,
+    )?;
+    let insurance = convert(
+        &format!("{path}.insurance_minor"),
+        inv.insurance_minor,
+        &rate,
+        inv_units,
+        dec_units,
+    )?;
+    use Incoterm::*;
+    let adds = basis == ValuationBasis::CIF && matches!(shipment.incoterm, EXW | FCA | FAS | FOB);
+    let deducts = basis == ValuationBasis::FOB
+        && matches!(shipment.incoterm, CFR | CIF | CPT | CIP | DAP | DPU | DDP);
+    let (freight, insurance) = if adds || deducts {
+        (freight, insurance)
+    } else {
+        (0, 0)
+    };
+    let adjustment = freight
+        .checked_add(insurance)
+        .ok_or_else(|| money::overflow(&format!("{path}.freight_minor")))?;
+    let shares = allocate(&format!("{path}.lines"), adjustment, &converted)?;
+    let mut line_values = Vec::with_capacity(converted.len());
+    for (i, (value, share)) in converted.iter().zip(&shares).enumerate() {
+        let field = format!("{path}.lines[{i}].customs_value_minor");
+        let v = if deducts {
+            value.checked_sub(*share).ok_or_else(|| {
+                reject(
+                    codes::VALUATION_NEGATIVE,
+                    field,
+                    format!("deducting {share} of freight and insurance from a line worth {value} leaves less than nothing"),
+                )
+            })?
+        } else {
+            value
+                .checked_add(*share)
+                .ok_or_else(|| money::overflow(&field))?
+        };
+        line_values.push(v);
+    }
+    let customs_value = money::to_minor(
+        &format!("{path}.customs_value_minor"),
+        Some(line_values.iter().map(|v| u128::from(*v)).sum()),
+    )?;
+
+    // Regime.
+    let treatment = treatment(book, at, shipment, decl, intrinsic, path)?;
+
+    // Duty.
+    let tariff = if treatment.tariff_duty || treatment.tax_at_import {
+        let t = book.tariff(j, at).ok_or_else(|| {
+            reject(
+                codes::DUTY_NO_TARIFF,
+                format!("{path}.jurisdiction"),
+                format!("no tariff for {j} is in force at {at}"),
+            )
+        })?;
+        if t.currency != decl.currency {
+            return Err(reject(
+                codes::DUTY_CURRENCY,
+                format!("{path}.currency"),
+                format!(
+                    "the {j} tariff is in {}, the declaration in {}",
+                    t.currency, decl.currency
+                ),
+            ));
+        }
+        Some(t)
+    } else {
+        None
+    };
+    let mut seen_categories = BTreeSet::new();
+    let mut lines = Vec::with_capacity(line_values.len());
+    for (i, (cv, l)) in line_values.iter().zip(&inv.lines).enumerate() {
+        let field = format!("{path}.lines[{i}].duty_minor");
+        let duty = if treatment.tariff_duty {
+            let t = tariff.expect("a tariff is loaded when duty comes from it");
+            tariff_duty(t, &categories[i], *cv, l, &field)?
+        } else {
+            match treatment.flat_duty_minor {
+                Some(flat) if seen_categories.insert(categories[i][..6].to_owned()) => flat,
+                _ => 0,
+            }
+        };
+        let tax = match tariff.filter(|_| treatment.tax_at_import) {
+            Some(t) => {
+                let mut base = u128::from(*cv) + u128::from(duty);
+                if tax_base_adds_transport(j) {
+                    base += u128::from(shares[i]);
+                }
+                let field = format!("{path}.lines[{i}].tax_minor");
+                let base = money::to_minor(&field, Some(base))?;
+                ppm_of(&field, base, t.vat_rate_ppm)?
+            }
+            None => 0,
+        };
+        lines.push(LineAssessment {
+            customs_value_minor: *cv,
+            duty_minor: duty,
+            tax_minor: tax,
+        });
+    }
+    let sum = |f: fn(&LineAssessment) -> u64, field: &str| {
+        money::to_minor(field, Some(lines.iter().map(|l| u128::from(f(l))).sum()))
+    };
+    Ok(Assessment {
+        intrinsic_value_minor: intrinsic,
+        freight_minor: freight,
+        insurance_minor: insurance,
+        customs_value_minor: customs_value,
+        duty_total_minor: sum(|l| l.duty_minor, &format!("{path}.duty_total_minor"))?,
+        tax_total_minor: sum(|l| l.tax_minor, &format!("{path}.tax_total_minor"))?,
+        lines,
+    })
+}
+
+fn treatment(
+    book: &ReferenceBook,
+    at: Timestamp,
+    shipment: &ShipmentState,
+    decl: &CustomsDeclared,
+    intrinsic: u64,
+    path: &str,
+) -> Result<Treatment, Rejection> {
+    let j = decl.jurisdiction;
+    let rule = book
+        .de_minimis(at)
+        .and_then(|table| regimes::applicable(table, j, shipment.origin));
+    if let Some(rule) = rule {
+        if rule.currency != decl.currency {
+            return Err(reject(
+                codes::REGIME_CURRENCY,
+                format!("{path}.currency"),
+                format!(
+                    "{j}'s low-value thresholds are in {}; declare in {}",
+                    rule.currency, rule.currency
+                ),
+            ));
+        }
+    }
+    let at_most = |limit: Option<u64>| limit.is_some_and(|max| intrinsic <= max);
+    let duty_relief = rule.is_some_and(|r| at_most(r.duty_free_max_minor));
+    let tax_relief = rule.is_some_and(|r| at_most(r.tax_free_max_minor));
+    let relieved = |r: Option<&DeMinimisRule>| Treatment {
+        tariff_duty: false,
+        flat_duty_minor: r.and_then(|r| r.flat_duty_per_category_minor),
+        tax_at_import: !tax_relief,
+    };
+    let not_eligible = |what: &str| {
+        reject(
+            codes::REGIME_NOT_ELIGIBLE,
+            format!("{path}.regime"),
+            format!(
+                "{what} does not apply in {j} to goods from {} worth {intrinsic} minor units of {} at {at}",
+                shipment.origin, decl.currency
+            ),
+        )
+    };
+    match &decl.regime {
+        CustomsRegime::Full => {
+            if duty_relief {
+                return Err(reject(
+                    codes::REGIME_RELIEF_APPLIES,
+                    format!("{path}.regime"),
+                    format!(
+                        "goods worth {intrinsic} are within {j}'s low-value threshold; declare de_minimis_relief or tax_collected_at_sale"
+                    ),
+                ));
+            }
+            Ok(Treatment {
+                tariff_duty: true,
+                flat_duty_minor: None,
+                tax_at_import: true,
+            })
+        }
+        CustomsRegime::DeMinimisRelief => {
+            if !duty_relief {
+                return Err(not_eligible("de minimis relief"));
+            }
+            Ok(relieved(rule))
+        }
+        CustomsRegime::TaxCollectedAtSale { registration_id } => {
+            let rule = rule
+                .filter(|r| at_most(r.collected_at_sale_max_minor))
+                .ok_or_else(|| not_eligible("tax collected at sale"))?;
+            let field = format!("{path}.regime.tax_collected_at_sale.registration_id");
+            let registered = shipment.invoice.seller.tax_ids.iter().find(|id| {
+                id.value == *registration_id && rule.collected_at_sale_schemes.contains(&id.scheme)
+            });
+            let Some(registration) = registered else {
+                return Err(reject(
+                    codes::TAX_REGISTRATION_MISSING,
+                    field,
+                    format!(
+                        "{registration_id} is not among the seller's {:?} registrations on the invoice",
+                        rule.collected_at_sale_schemes
+                    ),
+                ));
+            };
+            if registration.scheme == "IOSS" {
+                identifiers::check_ioss(&field, registration_id)?;
+            }
+            let mut t = if duty_relief {
+                relieved(Some(rule))
+            } else {
+                Treatment {
+                    tariff_duty: true,
+                    flat_duty_minor: None,
+                    tax_at_import: false,
+                }
+            };
+            t.tax_at_import = false;
+            Ok(t)
+        }
+    }
+}
+
+/// The rate of the longest tariff prefix of `digits`.
+fn rate_for<'t>(tariff: &'t TariffTable, digits: &str) -> Option<&'t DutyRate> {
+    tariff
+        .lines
+        .iter()
+        .filter(|l| digits.starts_with(l.hs_prefix.as_str()))
+        .max_by_key(|l| l.hs_prefix.len())
+        .map(|l| &l.rate)
+}
+
+/// A line's duty from the tariff: one exact fraction, rounded half up once.
+fn tariff_duty(
+    tariff: &TariffTable,
+    digits: &str,
+    value_minor: u64,
+    line: &InvoiceLine,
+    field: &str,
+) -> Result<u64, Rejection> {
+    let rate = rate_for(tariff, digits).ok_or_else(|| {
+        reject(
+            codes::DUTY_NO_RATE,
+            field.to_owned(),
+            format!(
+                "the {} tariff has no rate for {digits}",
+                tariff.jurisdiction
+            ),
+        )
+    })?;
+    // Quantity for a specific rate, as a fraction (numerator, denominator) of its unit.
+    let measure = |unit: &str, per_quantity: u64| -> Result<(u128, u128), Rejection> {
+        let per = u128::from(per_quantity.max(1));
+        if unit == "KGM" {
+            Ok((u128::from(line.net_weight_grams), 1_000 * per))
+        } else if unit == line.unit {
+            Ok((u128::from(line.quantity), per))
+        } else {
+            Err(reject(
+                codes::DUTY_UNIT,
+                field.to_owned(),
+                format!(
+                    "the rate is per {unit}, the invoice line counts {}",
+                    line.unit
+                ),
+            ))
+        }
+    };
+    let overflow = || money::overflow(field);
+    let (numerator, denominator): (u128, u128) = match rate {
+        DutyRate::AdValorem { rate_ppm } => {
+            (u128::from(value_minor) * u128::from(*rate_ppm), 1_000_000)
+        }
+        DutyRate::Specific {
+            amount_minor,
+            unit,
+            per_quantity,
+        } => {
+            let (q, d) = measure(unit, *per_quantity)?;
+            (
+                q.checked_mul(u128::from(*amount_minor))
+                    .ok_or_else(overflow)?,
+                d,
+            )
+        }
+        DutyRate::Compound {
+            rate_ppm,
+            amount_minor,
+            unit,
+            per_quantity,
+        } => {
+            // value × ppm / 10^6 + amount × q / d, over the common denominator 10^6 × d.
+            let (q, d) = measure(unit, *per_quantity)?;
+            let ad_valorem = (u128::from(value_minor) * u128::from(*rate_ppm))
+                .checked_mul(d)
+                .ok_or_else(overflow)?;
+            let specific = q
+                .checked_mul(u128::from(*amount_minor))
+                .and_then(|s| s.checked_mul(1_000_000))
+                .ok_or_else(overflow)?;
+            (
+                ad_valorem.checked_add(specific).ok_or_else(overflow)?,
+                d * 1_000_000,
+            )
+        }
+    };
+    money::to_minor(field, div_half_up(numerator, denominator))
+}
+
+/// Compares a declaration with its assessment and names the first amount that differs.
+pub fn check_declaration(
+    book: &ReferenceBook,
+    at: Timestamp,
+    shipment: &ShipmentState,
+    decl: &CustomsDeclared,
+    path: &str,
+) -> Result<Assessment, Rejection> {
+    let a = assess(book, at, shipment, decl, path)?;
+    let differs = |code: &'static str, field: String, declared: u64, computed: u64| {
+        if declared == computed {
+            Ok(())
+        } else {
+            Err(reject(
+                code,
+                field,
+                format!(
+                    "declared {declared}, computed {computed} minor units of {}",
+                    decl.currency
+                ),
+            ))
+        }
+    };
+    differs(
+        codes::VALUATION_ADJUSTMENT,
+        format!("{path}.freight_minor"),
+        decl.freight_minor,
+        a.freight_minor,
+    )?;
+    differs(
+        codes::VALUATION_ADJUSTMENT,
+        format!("{path}.insurance_minor"),
+        decl.insurance_minor,
+        a.insurance_minor,
+    )?;
+    differs(
+        codes::VALUATION_MISMATCH,
+        format!("{path}.customs_value_minor"),
+        decl.customs_value_minor,
+        a.customs_value_minor,
+    )?;
+    for (i, (d, l)) in decl.lines.iter().zip(&a.lines).enumerate() {
+        differs(
+            codes::VALUATION_MISMATCH,
+            format!("{path}.lines[{i}].customs_value_minor"),
+            d.customs_value_minor,
+            l.customs_value_minor,
+        )?;
+        differs(
+            codes::DUTY_MISMATCH,
+            format!("{path}.lines[{i}].duty_minor"),
+            d.duty_minor,
+            l.duty_minor,
+        )?;
+        differs(
+            codes::TAX_MISMATCH,
+            format!("{path}.lines[{i}].tax_minor"),
+            d.tax_minor,
+            l.tax_minor,
+        )?;
+    }
+    differs(
+        codes::DUTY_TOTAL_MISMATCH,
+        format!("{path}.duty_total_minor"),
+        decl.duty_total_minor,
+        a.duty_total_minor,
+    )?;
+    differs(
+        codes::TAX_TOTAL_MISMATCH,
+        format!("{path}.tax_total_minor"),
+        decl.tax_total_minor,
+        a.tax_total_minor,
+    )?;
+    Ok(a)
+}
+
+/// Fills a declaration's amounts from its assessment: what a client does before signing.
+pub fn complete(decl: &mut CustomsDeclared, a: &Assessment) {
+    decl.freight_minor = a.freight_minor;
+    decl.insurance_minor = a.insurance_minor;
+    decl.customs_value_minor = a.customs_value_minor;
+    for (d, l) in decl.lines.iter_mut().zip(&a.lines) {
+        d.customs_value_minor = l.customs_value_minor;
+        d.duty_minor = l.duty_minor;
+        d.tax_minor = l.tax_minor;
+    }
+    decl.duty_total_minor = a.duty_total_minor;
+    decl.tax_total_minor = a.tax_total_minor;
+}

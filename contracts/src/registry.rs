@@ -1,0 +1,326 @@
+//! The registry: which modules run for which event kind, in which order.
+
+use custody_ledger::event::EncodedEvent;
+use custody_ledger::model::*;
+use custody_ledger::reject::{codes as ledger_codes, Rejection};
+use custody_ledger::rules::Rules;
+use custody_ledger::state::{signer_of, BlockContext, ShipmentState, State};
+
+use crate::reference::ReferenceBook;
+use crate::{customs, documents, hs, identifiers, payments, roles};
+
+/// What a module sees: the state before the event, the reference data, the block.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// Ledger state before the event.
+    pub state: &'a State,
+    /// Reference data published so far.
+    pub book: &'a ReferenceBook,
+    /// The event's block: its time decides which reference data is in force.
+    pub block: BlockContext,
+}
+
+/// A rule module.
+#[derive(Debug, Clone, Copy)]
+pub struct Module {
+    /// Its name, as `docs/RULES.md` lists it.
+    pub name: &'static str,
+    /// The check.
+    pub check: fn(&Ctx<'_>, &EncodedEvent) -> Result<(), Rejection>,
+}
+
+const ROLES: Module = Module {
+    name: "roles",
+    check: |ctx, e| roles::check(ctx.state, e),
+};
+const DOCUMENTS: Module = Module {
+    name: "documents",
+    check: check_documents,
+};
+const CUSTOMS: Module = Module {
+    name: "customs",
+    check: check_customs,
+};
+const PAYMENTS: Module = Module {
+    name: "payments",
+    check: check_payments,
+};
+const REFERENCE: Module = Module {
+    name: "reference",
+    check: check_reference,
+};
+
+/// The modules run for an event kind, in order. The ledger's state machine (custody
+/// continuity, lifecycle, returns, membership quorum) runs after all of them.
+pub fn modules_for(kind: &EventKind) -> &'static [Module] {
+    match kind {
+        EventKind::ShipmentRegistered(_)
+        | EventKind::HandoffProposed(_)
+        | EventKind::Delivered(_) => &[ROLES, DOCUMENTS],
+        EventKind::CustomsDeclared(_) => &[ROLES, CUSTOMS],
+        EventKind::DutyPaid(_) | EventKind::CustomsCleared(_) => &[ROLES, PAYMENTS],
+        EventKind::ReferenceDataPublished(_) => &[ROLES, REFERENCE],
+        EventKind::HandoffAccepted(_)
+        | EventKind::ReturnRequested(_)
+        | EventKind::ReturnReceived(_)
+        | EventKind::DocumentAttested(_)
+        | EventKind::MembershipChanged(_) => &[ROLES],
+    }
+}
+
+/// Runs every module for the event, in order; the first rejection wins.
+pub fn check(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
+    for module in modules_for(&event.event.event.kind) {
+        (module.check)(ctx, event)?;
+    }
+    Ok(())
+}
+
+fn path(event: &EncodedEvent) -> String {
+    format!("event.kind.{}", event.event.event.kind.name())
+}
+
+/// The shipment an event names, or `shipment.unknown`.
+fn shipment<'a>(
+    ctx: &Ctx<'a>,
+    id: &ShipmentId,
+    path: &str,
+) -> Result<&'a ShipmentState, Rejection> {
+    ctx.state.shipment(id).ok_or_else(|| {
+        Rejection::new(
+            ledger_codes::SHIPMENT_UNKNOWN,
+            format!("{path}.shipment_id"),
+            format!("no shipment {id} is registered"),
+        )
+    })
+}
+
+fn check_documents(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
+    let path = path(event);
+    match &event.event.event.kind {
+        EventKind::ShipmentRegistered(e) => documents::check_registration(ctx, e, &path),
+        EventKind::HandoffProposed(e) => documents::check_handoff(e, &path),
+        EventKind::Delivered(e) => documents::check_delivery(e, &path),
+        _ => Ok(()),
+    }
+}
+
+fn check_customs(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
+    let path = path(event);
+    if let EventKind::CustomsDeclared(e) = &event.event.event.kind {
+        let s = shipment(ctx, &e.shipment_id, &path)?;
+        customs::check_declaration(ctx.book, ctx.block.time, s, e, &path)?;
+    }
+    Ok(())
+}
+
+fn check_payments(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
+    let path = path(event);
+    match &event.event.event.kind {
+        EventKind::DutyPaid(e) => {
+            let s = shipment(ctx, &e.shipment_id, &path)?;
+            let payer = signer_of(ctx.state, &event.event.signer)?;
+            payments::check_payer(s, payer, e, &path)
+        }
+        EventKind::CustomsCleared(e) => {
+            let s = shipment(ctx, &e.shipment_id, &path)?;
+            payments::check_clearance(s, e, &path)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Stable codes of the reference-data module.
+pub mod codes {
+    /// A published table is malformed; the message says where.
+    pub const REFERENCE_INVALID: &str = "reference.invalid";
+}
+
+fn invalid(field: String, message: String) -> Rejection {
+    Rejection::new(codes::REFERENCE_INVALID, field, message)
+}
+
+fn check_reference(_: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
+    let path = format!("{}.data", path(event));
+    let EventKind::ReferenceDataPublished(e) = &event.event.event.kind else {
+        return Ok(());
+    };
+    match &e.data {
+        ReferenceData::HsNomenclature(n) => {
+            if let Some(i) = n.subheadings.windows(2).position(|w| w[0] >= w[1]) {
+                return Err(invalid(
+                    format!("{path}.hs_nomenclature.subheadings[{}]", i + 1),
+                    "subheadings must be sorted ascending without duplicates".into(),
+                ));
+            }
+            for (i, code) in n.subheadings.iter().enumerate() {
+                let field = format!("{path}.hs_nomenclature.subheadings[{i}]");
+                let digits = hs::normalize(&field, code)?;
+                if digits.len() != 6 || digits != *code {
+                    return Err(invalid(
+                        field,
+                        format!("{code:?} is not a six-digit subheading"),
+                    ));
+                }
+                hs::check(
+                    &field,
+                    code,
+                    &[6],
+                    Some(n),
+                )?;
+            }
+        }
+        ReferenceData::Tariff(t) => {
+            identifiers::check_country(&format!("{path}.tariff.jurisdiction"), t.jurisdiction)?;
+            identifiers::check_currency(&format!("{path}.tariff.currency"), t.currency)?;
+            if t.vat_rate_ppm > 1_000_000 {
+                return Err(invalid(
+                    format!("{path}.tariff.vat_rate_ppm"),
+                    "a rate above 100 % is not plausible".into(),
+                ));
+            }
+            for (i, line) in t.lines.iter().enumerate() {
+                let field = format!("{path}.tariff.lines[{i}]");
+                let prefix = &line.hs_prefix;
+                if !(2..=10).contains(&prefix.len()) || !prefix.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(invalid(
+                        format!("{field}.hs_prefix"),
+                        format!("{prefix:?} is not 2 to 10 digits"),
+                    ));
+                }
+                if t.lines[..i].iter().any(|l| l.hs_prefix == *prefix) {
+                    return Err(invalid(
+                        format!("{field}.hs_prefix"),
+                        format!("{prefix} appears twice"),
+                    ));
+                }
+                let (ppm, per_quantity) = match &line.rate {
+                    DutyRate::AdValorem { rate_ppm } => (*rate_ppm, 1),
+                    DutyRate::Specific { per_quantity, .. } => (0, *per_quantity),
+                    DutyRate::Compound {
+                        rate_ppm,
+                        per_quantity,
+                        ..
+                    } => (*rate_ppm, *per_quantity),
+                };
+                if ppm > 1_000_000 || per_quantity == 0 {
+                    return Err(invalid(
+                        format!("{field}.rate"),
+                        "rates are at most 1,000,000 ppm and per a positive quantity".into(),
+                    ));
+                }
+            }
+        }
+        ReferenceData::DeMinimis(d) => {
+            for (i, rule) in d.rules.iter().enumerate() {
+                let field = format!("{path}.de_minimis.rules[{i}]");
+                if rule.jurisdictions.is_empty() {
+                    return Err(invalid(
+                        format!("{field}.jurisdictions"),
+                        "a rule needs a jurisdiction".into(),
+                    ));
+                }
+                for (k, c) in rule.jurisdictions.iter().chain(&rule.origins).enumerate() {
+                    identifiers::check_country(&format!("{field}.countries[{k}]"), *c)?;
+                }
+                identifiers::check_currency(&format!("{field}.currency"), rule.currency)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rule modules as the ledger runs them, with the reference data published so far.
+#[derive(Debug, Clone, Default)]
+pub struct ContractRules {
+    /// Reference data published so far.
+    pub book: ReferenceBook,
+}
+
+impl ContractRules {
+    /// Rules over a reference book (loaded from a store with `ReferenceBook::load`).
+    pub fn new(book: ReferenceBook) -> ContractRules {
+        ContractRules { book }
+    }
+}
+
+impl Rules for ContractRules {
+    fn check(
+        &self,
+        state: &State,
+        event: &EncodedEvent,
+        block: BlockContext,
+    ) -> Result<(), Rejection> {
+        check(
+            &Ctx {
+                state,
+                book: &self.book,
+                block,
+            },
+            event,
+        )
+    }
+
+    fn applied(&mut self, event: &EncodedEvent, _: BlockContext) {
+        self.book.learn(event);
+    }
+}
+
+/// Every stable code the rule modules produce, with its module, in documentation order.
+/// `docs/RULES.md` explains each; a test keeps the two in step.
+pub fn contract_codes() -> Vec<(&'static str, &'static str)> {
+    use crate::{
+        customs::codes as c, documents::codes as d, hs::codes as h, identifiers::codes as i,
+        money::codes as m, payments::codes as p, roles::codes as r,
+    };
+    vec![
+        ("roles", r::NOT_PERMITTED),
+        ("identifiers", i::SSCC),
+        ("identifiers", i::GTIN),
+        ("identifiers", i::AWB),
+        ("identifiers", i::LOCODE),
+        ("identifiers", i::COUNTRY),
+        ("identifiers", i::CURRENCY),
+        ("identifiers", i::EORI),
+        ("identifiers", i::IOSS),
+        ("hs", h::FORMAT),
+        ("hs", h::LENGTH),
+        ("hs", h::RESERVED),
+        ("hs", h::UNKNOWN),
+        ("hs", h::NO_NOMENCLATURE),
+        ("hs", c::HS_INVOICE_MISMATCH),
+        ("documents", d::INVOICE_DUPLICATE_LINE),
+        ("documents", d::INVOICE_QUANTITY_ZERO),
+        ("documents", d::INVOICE_TOTAL_MISMATCH),
+        ("documents", d::PARCEL_DUPLICATE),
+        ("documents", d::PACKING_UNKNOWN_PARCEL),
+        ("documents", d::PACKING_UNKNOWN_LINE),
+        ("documents", d::PACKING_QUANTITY_MISMATCH),
+        ("documents", d::PACKING_EMPTY_PARCEL),
+        ("documents", d::INCOTERM_UNKNOWN),
+        ("customs", c::VALUATION_UNSUPPORTED),
+        ("customs", c::VALUATION_BASIS),
+        ("customs", c::VALUATION_EXCHANGE_RATE),
+        ("customs", c::VALUATION_ADJUSTMENT),
+        ("customs", c::VALUATION_MISMATCH),
+        ("customs", c::VALUATION_NEGATIVE),
+        ("customs", c::LINES_MISMATCH),
+        ("customs", c::REGIME_NOT_ELIGIBLE),
+        ("customs", c::REGIME_RELIEF_APPLIES),
+        ("customs", c::REGIME_CURRENCY),
+        ("customs", c::DUTY_NO_TARIFF),
+        ("customs", c::DUTY_NO_RATE),
+        ("customs", c::DUTY_UNIT),
+        ("customs", c::DUTY_CURRENCY),
+        ("customs", c::DUTY_MISMATCH),
+        ("customs", c::DUTY_TOTAL_MISMATCH),
+        ("customs", c::TAX_MISMATCH),
+        ("customs", c::TAX_TOTAL_MISMATCH),
+        ("customs", c::TAX_REGISTRATION_MISSING),
+        ("money", m::OVERFLOW),
+        ("payments", p::WRONG_PAYER),
+        ("payments", p::NO_ARRIVAL),
+        ("reference", codes::REFERENCE_INVALID),
+    ]
+}
