@@ -37,15 +37,6 @@ pub mod codes {
     pub const NO_NOMENCLATURE: &str = "hs.no_nomenclature";
 }
 
-/// The 27 member states of the European Union, as ISO 3166-1 alpha-2 codes, sorted.
-///
-/// They share the Combined Nomenclature and TARIC, so they accept the same code lengths.
-/// Greece is `GR` here: ISO 3166 uses `GR`, while EU documents sometimes write `EL`.
-pub const EU_MEMBER_STATES: [&str; 27] = [
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
-    "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
-];
-
 /// Lengths accepted on a commercial invoice line, where the seller states at least the
 /// international six digits and may add the importing country's national digits.
 pub const INVOICE_LENGTHS: [usize; 3] = [6, 8, 10];
@@ -132,7 +123,8 @@ pub fn normalize(field: &str, raw: &str) -> Result<String, Rejection> {
 /// here and the six digits are what every tariff shares.
 pub fn declaration_lengths(jurisdiction: CountryCode) -> &'static [usize] {
     let code = jurisdiction.as_str();
-    if EU_MEMBER_STATES.binary_search(&code).is_ok() {
+    // EU member states share the Combined Nomenclature and TARIC.
+    if crate::identifiers::is_eu_member(jurisdiction) {
         return EIGHT_OR_TEN;
     }
     match code {
@@ -748,12 +740,8 @@ mod tests {
     // ---- lengths ----
 
     #[test]
-    fn eu_member_list_is_sorted_and_complete() {
-        assert!(EU_MEMBER_STATES.windows(2).all(|w| w[0] < w[1]));
-        assert!(EU_MEMBER_STATES.contains(&"GR"));
-        assert!(!EU_MEMBER_STATES.contains(&"EL"));
-        assert!(!EU_MEMBER_STATES.contains(&"GB"));
-        for member in EU_MEMBER_STATES {
+    fn every_eu_member_takes_eight_or_ten_digits() {
+        for member in crate::identifiers::EU_MEMBERS {
             assert_eq!(declaration_lengths(country(member)), &[8, 10]);
         }
     }

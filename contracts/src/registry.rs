@@ -162,12 +162,7 @@ fn check_reference(_: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
                         format!("{code:?} is not a six-digit subheading"),
                     ));
                 }
-                hs::check(
-                    &field,
-                    code,
-                    &[6],
-                    Some(n),
-                )?;
+                hs::check(&field, code, &[6], Some(n))?;
             }
         }
         ReferenceData::Tariff(t) => {

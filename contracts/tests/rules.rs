@@ -1467,6 +1467,40 @@ fn handoffs_and_deliveries_check_places_and_waybills() {
     assert_eq!(w.code(&w.net.sign("carrier-swift", bad_place)), "id.locode");
 }
 
+/// A one-line declaration written by hand, amounts as given (for faults `assess` would
+/// refuse to compute).
+fn one_line_declaration(
+    id: &str,
+    jurisdiction: &str,
+    currency: &str,
+    basis: ValuationBasis,
+    hs_code: &str,
+    value_minor: u64,
+    freight_minor: u64,
+) -> CustomsDeclared {
+    CustomsDeclared {
+        shipment_id: ShipmentId::new(id),
+        declaration_ref: format!("DEC-{id}"),
+        jurisdiction: cc(jurisdiction),
+        currency: cur(currency),
+        valuation_basis: basis,
+        customs_value_minor: value_minor,
+        freight_minor,
+        insurance_minor: 0,
+        exchange_rate: None,
+        regime: CustomsRegime::Full,
+        lines: vec![DeclarationLine {
+            invoice_line: 1,
+            hs_code: hs_code.into(),
+            customs_value_minor: value_minor,
+            duty_minor: 0,
+            tax_minor: 0,
+        }],
+        duty_total_minor: 0,
+        tax_total_minor: 0,
+    }
+}
+
 /// Declarations: the faults not shown by the worked examples.
 #[test]
 fn declaration_faults() {
@@ -1555,27 +1589,15 @@ fn declaration_faults() {
         "CNSHA",
         "FRCDG",
     );
-    let decl = CustomsDeclared {
-        shipment_id: ShipmentId::new("D-2"),
-        declaration_ref: "D-2".into(),
-        jurisdiction: cc("FR"),
-        currency: cur("EUR"),
-        valuation_basis: ValuationBasis::CIF,
-        customs_value_minor: 30_000,
-        freight_minor: 0,
-        insurance_minor: 0,
-        exchange_rate: None,
-        regime: CustomsRegime::Full,
-        lines: vec![DeclarationLine {
-            invoice_line: 1,
-            hs_code: "42022100".into(),
-            customs_value_minor: 30_000,
-            duty_minor: 0,
-            tax_minor: 0,
-        }],
-        duty_total_minor: 0,
-        tax_total_minor: 0,
-    };
+    let decl = one_line_declaration(
+        "D-2",
+        "FR",
+        "EUR",
+        ValuationBasis::CIF,
+        "42022100",
+        30_000,
+        0,
+    );
     assert_eq!(w.code(&w.sign_declaration(decl)), "duty.no_rate");
 
     // A specific rate per litre on a line counted in bottles.
@@ -1595,27 +1617,7 @@ fn declaration_faults() {
         "CNSHA",
         "QXAAA",
     );
-    let decl = CustomsDeclared {
-        shipment_id: ShipmentId::new("D-3"),
-        declaration_ref: "D-3".into(),
-        jurisdiction: cc("QX"),
-        currency: cur("EUR"),
-        valuation_basis: ValuationBasis::CIF,
-        customs_value_minor: 4_200,
-        freight_minor: 0,
-        insurance_minor: 0,
-        exchange_rate: None,
-        regime: CustomsRegime::Full,
-        lines: vec![DeclarationLine {
-            invoice_line: 1,
-            hs_code: "220421".into(),
-            customs_value_minor: 4_200,
-            duty_minor: 0,
-            tax_minor: 0,
-        }],
-        duty_total_minor: 0,
-        tax_total_minor: 0,
-    };
+    let decl = one_line_declaration("D-3", "QX", "EUR", ValuationBasis::CIF, "220421", 4_200, 0);
     assert_eq!(w.code(&w.sign_declaration(decl)), "duty.unit");
 
     // FOB deduction larger than the goods: $5 of goods, $9 of freight under CIF terms.
@@ -1635,27 +1637,7 @@ fn declaration_faults() {
         "CNSHA",
         "QYAAA",
     );
-    let decl = CustomsDeclared {
-        shipment_id: ShipmentId::new("D-4"),
-        declaration_ref: "D-4".into(),
-        jurisdiction: cc("QY"),
-        currency: cur("USD"),
-        valuation_basis: ValuationBasis::FOB,
-        customs_value_minor: 0,
-        freight_minor: 900,
-        insurance_minor: 0,
-        exchange_rate: None,
-        regime: CustomsRegime::Full,
-        lines: vec![DeclarationLine {
-            invoice_line: 1,
-            hs_code: "610910".into(),
-            customs_value_minor: 0,
-            duty_minor: 0,
-            tax_minor: 0,
-        }],
-        duty_total_minor: 0,
-        tax_total_minor: 0,
-    };
+    let decl = one_line_declaration("D-4", "QY", "USD", ValuationBasis::FOB, "610910", 0, 900);
     assert_eq!(w.code(&w.sign_declaration(decl)), "valuation.negative");
 }
 
