@@ -1,0 +1,275 @@
+//! Rules inside the ledger: blocks built and validated under the contract rules, the
+//! reference book rebuilt from the store, and full verification replaying the rules.
+
+use custody_contracts::{customs, load, ContractRules, ReferenceBook};
+use custody_ledger::chain::{validate_block, BlockError};
+use custody_ledger::event::{approve, sign, EncodedEvent};
+use custody_ledger::keys::Keypair;
+use custody_ledger::model::*;
+use custody_ledger::rules::NoRules;
+use custody_ledger::store::{MemoryStore, SledStore, Store};
+use custody_ledger::testkit::TestNet;
+use custody_ledger::verify::verify_chain;
+use custody_ledger::Timestamp;
+
+const HS_CSV: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/hs2022/hs2022-codes.csv"
+));
+
+fn at(day: u32) -> Timestamp {
+    Timestamp::from_date(2026, 11, day).expect("date")
+}
+
+/// Reference data as the customs authority publishes it: HS 2022, the de minimis versions,
+/// the sample tariffs, and a French tariff (illustrative duty, real 20 % VAT).
+fn reference_events(net: &TestNet) -> Vec<EncodedEvent> {
+    let mut tables = vec![load::hs_nomenclature(
+        "HS2022",
+        HS_CSV,
+        Timestamp::from_date(2022, 1, 1).expect("date"),
+    )
+    .expect("HS")];
+    tables.extend(load::de_minimis_events());
+    tables.extend(
+        load::sample_tables(Timestamp::from_date(2026, 1, 1).expect("date"))
+            .into_iter()
+            .skip(1),
+    );
+    tables.push(
+        load::tariff_from_json(
+            r#"{"jurisdiction":"FR","currency":"EUR","vat_rate_ppm":200000,"lines":[{"hs_prefix":"6109","rate":{"ad_valorem":{"rate_ppm":120000}}},{"hs_prefix":"6912","rate":{"ad_valorem":{"rate_ppm":65000}}}]}"#,
+            Timestamp::from_date(2025, 1, 1).expect("date"),
+        )
+        .expect("FR tariff"),
+    );
+    tables
+        .into_iter()
+        .map(|t| net.sign("customs-qx", EventKind::ReferenceDataPublished(t)))
+        .collect()
+}
+
+/// The test kit's lifecycle, with a declaration the contracts accept (computed by
+/// `customs::assess`) in place of the test kit's ledger-only one.
+fn lifecycle<S: Store + ?Sized>(
+    net: &TestNet,
+    store: &S,
+    rules: &ContractRules,
+    id: &str,
+) -> Vec<Vec<EncodedEvent>> {
+    let events = net.lifecycle(id);
+    let reg = events[0].clone();
+    // The shipment state after registration, to assess against.
+    let mut state = store.load_state(&net.genesis, &events[..1]).expect("state");
+    custody_ledger::state::apply(
+        &mut state,
+        &reg,
+        custody_ledger::state::BlockContext {
+            height: 1,
+            time: at(2),
+        },
+    )
+    .expect("registers");
+    let shipment = state
+        .shipment(&ShipmentId::new(id))
+        .expect("registered")
+        .clone();
+    let mut decl = CustomsDeclared {
+        shipment_id: ShipmentId::new(id),
+        declaration_ref: format!("DEC-{id}"),
+        jurisdiction: CountryCode::parse("FR").expect("FR"),
+        currency: custody_ledger::testkit::eur(),
+        valuation_basis: ValuationBasis::CIF,
+        customs_value_minor: 0,
+        freight_minor: 0,
+        insurance_minor: 0,
+        exchange_rate: None,
+        regime: CustomsRegime::Full,
+        lines: vec![
+            DeclarationLine {
+                invoice_line: 1,
+                hs_code: "61091000".into(),
+                customs_value_minor: 0,
+                duty_minor: 0,
+                tax_minor: 0,
+            },
+            DeclarationLine {
+                invoice_line: 2,
+                hs_code: "69120000".into(),
+                customs_value_minor: 0,
+                duty_minor: 0,
+                tax_minor: 0,
+            },
+        ],
+        duty_total_minor: 0,
+        tax_total_minor: 0,
+    };
+    let a = customs::assess(&rules.book, at(3), &shipment, &decl, "event").expect("assessable");
+    customs::complete(&mut decl, &a);
+    let decl = net.sign("broker-clear", EventKind::CustomsDeclared(decl));
+    let paid = net.pay(
+        "seller-acme",
+        id,
+        &decl,
+        a.duty_total_minor + a.tax_total_minor,
+    );
+    let cleared = net.clear(id, &decl, ClearanceOutcome::Release);
+    vec![
+        events[..5].to_vec(),
+        vec![decl, paid, cleared],
+        events[8..].to_vec(),
+    ]
+}
+
+#[test]
+fn a_ledger_built_under_the_rules_verifies_with_them() {
+    let net = TestNet::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path(), net.genesis_hash()).expect("open");
+    let built = net
+        .commit_with(
+            &store,
+            &ContractRules::default(),
+            reference_events(&net),
+            at(1),
+        )
+        .expect("commit");
+    assert!(built.rejected.is_empty(), "{:?}", built.rejected);
+    let mut rules = built.rules;
+    for (day, block) in lifecycle(&net, &store, &rules, "CHAIN-1")
+        .into_iter()
+        .enumerate()
+    {
+        let built = net
+            .commit_with(&store, &rules, block, at(2 + day as u32))
+            .expect("commit");
+        assert!(
+            built.rejected.is_empty(),
+            "block {day}: {:?}",
+            built.rejected
+        );
+        rules = built.rules;
+    }
+    let shipment = store
+        .shipment(&ShipmentId::new("CHAIN-1"))
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        shipment.status,
+        custody_ledger::state::ShipmentStatus::Returned
+    );
+
+    // The book a node rebuilds from its store is the one the blocks built up.
+    assert_eq!(ReferenceBook::load(&store).expect("load"), rules.book);
+    // Verification replays the rules with the reference data from the ledger itself.
+    let summary =
+        verify_chain(&store, &net.genesis, ContractRules::default(), |_, _| {}).expect("verifies");
+    assert_eq!(summary.height, 4);
+}
+
+#[test]
+fn the_proposer_leaves_out_what_the_rules_reject_and_validators_reject_a_block_with_it() {
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    let rules = net
+        .commit_with(
+            &store,
+            &ContractRules::default(),
+            reference_events(&net),
+            at(1),
+        )
+        .expect("commit")
+        .rules;
+    let mut bad = custody_ledger::testkit::registration("BAD-TOTAL", "CN", "FR");
+    bad.invoice.total_minor += 1;
+    let bad = net.sign("seller-acme", EventKind::ShipmentRegistered(bad));
+    let good = net.register("GOOD-1", "CN", "FR");
+    let built = net
+        .commit_with(&store, &rules, vec![bad.clone(), good.clone()], at(2))
+        .expect("commit");
+    assert_eq!(built.block.events.len(), 1);
+    assert_eq!(built.rejected[0].1.code, "invoice.total_mismatch");
+
+    // A block that a proposer without the rules built around the bad event: the ledger alone
+    // accepts it, validators with the rules reject it, naming the event.
+    let lax = custody_ledger::chain::build_block(
+        &store,
+        &net.genesis,
+        &NoRules,
+        vec![bad],
+        at(3),
+        net.validator_keys()[0].public(),
+    )
+    .expect("build");
+    assert_eq!(lax.block.events.len(), 1);
+    match validate_block(&store, &net.genesis, &rules, &lax.block) {
+        Err(BlockError::Event {
+            index: 0,
+            rejection,
+            ..
+        }) => assert_eq!(rejection.code, "invoice.total_mismatch"),
+        other => panic!("expected the rules to reject event 0, got {other:?}"),
+    }
+    // Had such a block been committed, verification with the rules reports its height.
+    let cert = net.certify(&lax.block);
+    store
+        .append_block(&lax.block, &cert, &lax.delta)
+        .expect("append");
+    let err = verify_chain(&store, &net.genesis, ContractRules::default(), |_, _| {})
+        .expect_err("rules catch it");
+    assert_eq!(err.height, 3, "{err}");
+    assert!(err.reason.contains("invoice.total_mismatch"), "{err}");
+    verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect("the ledger alone does not");
+}
+
+/// Membership: a key rotation approved by two admins; events signed with the old key before
+/// it stay valid in a replay, and the old key signs nothing after it.
+#[test]
+fn events_signed_before_a_rotation_stay_verifiable() {
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    let rules = net
+        .commit_with(
+            &store,
+            &ContractRules::default(),
+            reference_events(&net),
+            at(1),
+        )
+        .expect("commit")
+        .rules;
+    let before = net.register("ROT-1", "CN", "FR");
+    let rules = net
+        .commit_with(&store, &rules, vec![before], at(2))
+        .expect("commit")
+        .rules;
+    let new_key = Keypair::from_seed([0x42; 32]);
+    let change = MembershipChange::RotateKey {
+        member: MemberId::new("seller-acme"),
+        new_key: new_key.public(),
+    };
+    let approvals = vec![approve(
+        custody_ledger::testkit::CHAIN_ID,
+        &change,
+        net.key("admin-2"),
+    )];
+    let rotate = net.sign(
+        "admin-1",
+        EventKind::MembershipChanged(MembershipChanged { change, approvals }),
+    );
+    let rules = net
+        .commit_with(&store, &rules, vec![rotate], at(3))
+        .expect("commit")
+        .rules;
+    let old = net.register("ROT-2", "CN", "FR");
+    let new = EncodedEvent::new(sign(
+        net.register("ROT-3", "CN", "FR").event.event,
+        &new_key,
+    ));
+    let built = net
+        .commit_with(&store, &rules, vec![old, new], at(4))
+        .expect("commit");
+    assert_eq!(built.block.events.len(), 1);
+    assert_eq!(built.rejected[0].1.code, "member.key_rotated");
+    verify_chain(&store, &net.genesis, ContractRules::default(), |_, _| {})
+        .expect("history verifies");
+}
