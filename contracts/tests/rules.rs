@@ -1802,3 +1802,77 @@ fn reference_tables_have_the_expected_ids() {
     let book = ReferenceBook::new();
     assert!(book.de_minimis(now()).is_none());
 }
+
+/// Custody continuity and returns through the whole pipeline (registry, then the ledger's
+/// state machine): delivery only by the custodian after release in the destination;
+/// returns only of delivered lines, never more than shipped minus returned, received only
+/// against a request.
+#[test]
+fn delivery_and_returns_through_the_pipeline() {
+    let mut w = World::new(now());
+    let id = "RET-1";
+    w.arrive(
+        registration(
+            id,
+            "CN",
+            "FR",
+            Incoterm::DDP,
+            "EUR",
+            &[
+                ("6109.10", 10, 1_537, "PCE", 1_500),
+                ("6912.00", 2, 4_999, "PCE", 800),
+            ],
+            0,
+            0,
+            vec![],
+        ),
+        "CNSHA",
+        "FRCDG",
+    );
+    assert_eq!(
+        w.apply(&w.net.deliver("carrier-lastmile", id))
+            .map_err(|r| r.code),
+        Err("delivery.not_released")
+    );
+    let (decl, _) = w.declaration(
+        id,
+        "FR",
+        "EUR",
+        None,
+        CustomsRegime::Full,
+        &["61091000", "69120000"],
+    );
+    declare_pay_release(&mut w, id, decl, "seller-acme");
+    assert_eq!(
+        w.apply(&w.net.deliver("carrier-swift", id))
+            .map_err(|r| r.code),
+        Err("custody.not_custodian")
+    );
+    w.must(&w.net.deliver("carrier-lastmile", id));
+    assert_eq!(
+        w.apply(&w.net.request_return(id, "RMA-1", 11))
+            .map_err(|r| r.code),
+        Err("return.bad_lines")
+    );
+    w.must(&w.net.request_return(id, "RMA-1", 6));
+    assert_eq!(
+        w.apply(&w.net.request_return(id, "RMA-2", 5))
+            .map_err(|r| r.code),
+        Err("return.bad_lines")
+    );
+    assert_eq!(
+        w.apply(&w.net.receive_return(id, "RMA-9", 1))
+            .map_err(|r| r.code),
+        Err("return.bad_rma")
+    );
+    assert_eq!(
+        w.apply(&w.net.receive_return(id, "RMA-1", 7))
+            .map_err(|r| r.code),
+        Err("return.bad_lines")
+    );
+    w.must(&w.net.receive_return(id, "RMA-1", 6));
+    assert_eq!(w.shipment(id).status, ShipmentStatus::Returned);
+    // Four more may still come back: 10 shipped, 6 returned.
+    w.must(&w.net.request_return(id, "RMA-2", 4));
+    assert_eq!(w.shipment(id).status, ShipmentStatus::ReturnRequested);
+}
