@@ -1757,6 +1757,12 @@ const UNIT_TESTED: &[(&str, &str)] = &[(
 fn every_code_is_documented_and_tested() {
     let rules_md = include_str!("../../docs/RULES.md");
     let this_file = include_str!("rules.rs");
+    for code in custody_ledger::reject::codes::ALL {
+        assert!(
+            rules_md.contains(&format!("`{code}`")),
+            "docs/RULES.md does not explain ledger code {code}"
+        );
+    }
     for (module, code) in custody_contracts::registry::contract_codes() {
         assert!(
             rules_md.contains(&format!("`{code}`")),

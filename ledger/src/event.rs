@@ -83,6 +83,18 @@ impl EncodedEvent {
         })
     }
 
+    /// Decodes canonical bytes received from outside (API, gossip), reporting failure as the
+    /// `event.malformed` rejection.
+    pub fn decode_untrusted(bytes: &[u8]) -> Result<EncodedEvent, Rejection> {
+        EncodedEvent::decode(bytes).map_err(|error| {
+            Rejection::new(
+                codes::EVENT_MALFORMED,
+                "event",
+                format!("not a canonical signed event: {error}"),
+            )
+        })
+    }
+
     /// Strict single verification of the signature.
     pub fn verify_signature(&self) -> Result<(), Rejection> {
         verify_signature(&self.event)
@@ -379,3 +391,99 @@ pub fn check_shape(event: &SignedEvent, chain_id: &str) -> Result<(), Rejection>
 
 /// A timestamp no event may claim to be after: year 9999.
 pub const TIMESTAMP_MAX: Timestamp = Timestamp(253_402_300_799_999);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{TestNet, CHAIN_ID};
+
+    fn shape_code(event: &SignedEvent) -> Result<(), (&'static str, String)> {
+        check_shape(event, CHAIN_ID).map_err(|r| (r.code, r.field))
+    }
+
+    fn registration_with(change: impl Fn(&mut ShipmentRegistered)) -> SignedEvent {
+        let mut payload = crate::testkit::registration("SHAPE-1", "CN", "FR");
+        change(&mut payload);
+        TestNet::new()
+            .sign("seller-acme", EventKind::ShipmentRegistered(payload))
+            .event
+    }
+
+    #[test]
+    fn a_well_formed_event_passes() {
+        assert_eq!(shape_code(&registration_with(|_| {})), Ok(()));
+    }
+
+    #[test]
+    fn shape_faults_name_the_field() {
+        let path = "event.kind.ShipmentRegistered";
+        let cases: Vec<(SignedEvent, String)> = vec![
+            (
+                registration_with(|r| r.shipment_id = ShipmentId::new("")),
+                format!("{path}.shipment_id"),
+            ),
+            (
+                registration_with(|r| r.shipment_id = ShipmentId::new("has space")),
+                format!("{path}.shipment_id"),
+            ),
+            (
+                registration_with(|r| r.shipment_id = ShipmentId::new("x".repeat(65))),
+                format!("{path}.shipment_id"),
+            ),
+            (
+                registration_with(|r| r.parcels.clear()),
+                format!("{path}.parcels"),
+            ),
+            (
+                registration_with(|r| r.invoice.lines[1].description = "a\u{0}b".into()),
+                format!("{path}.invoice.lines[1].description"),
+            ),
+            (
+                registration_with(|r| {
+                    r.invoice.lines[0].description = "x".repeat(TEXT_LEN_MAX + 1)
+                }),
+                format!("{path}.invoice.lines[0].description"),
+            ),
+            (
+                registration_with(|r| r.invoice.number = "  ".into()),
+                format!("{path}.invoice.number"),
+            ),
+            (
+                registration_with(|r| r.incoterm_place.clear()),
+                format!("{path}.incoterm_place"),
+            ),
+        ];
+        for (event, field) in cases {
+            assert_eq!(
+                shape_code(&event),
+                Err((codes::EVENT_FIELD_INVALID, field.clone())),
+                "{field}"
+            );
+        }
+        let mut late = registration_with(|_| {});
+        late.event.occurred_at = Timestamp(TIMESTAMP_MAX.0 + 1);
+        assert_eq!(
+            shape_code(&late).map_err(|e| e.0),
+            Err(codes::EVENT_FIELD_INVALID)
+        );
+    }
+
+    #[test]
+    fn another_chains_event_is_refused() {
+        let event = registration_with(|_| {});
+        assert_eq!(
+            check_shape(&event, "another-chain").map_err(|r| r.code),
+            Err(codes::EVENT_WRONG_CHAIN)
+        );
+    }
+
+    #[test]
+    fn undecodable_bytes_are_malformed() {
+        let bytes = EncodedEvent::new(registration_with(|_| {})).bytes;
+        assert_eq!(
+            EncodedEvent::decode_untrusted(&bytes[..bytes.len() - 1]).map_err(|r| r.code),
+            Err(codes::EVENT_MALFORMED)
+        );
+        assert!(EncodedEvent::decode_untrusted(&bytes).is_ok());
+    }
+}

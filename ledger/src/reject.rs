@@ -108,4 +108,40 @@ pub mod codes {
     pub const RETURN_BAD_LINES: &str = "return.bad_lines";
     /// Reference data with the same table id and effective date already exists.
     pub const REFERENCE_DUPLICATE: &str = "reference.duplicate";
+
+    /// Every code above, for documentation checks.
+    pub const ALL: &[&str] = &[
+        EVENT_MALFORMED,
+        EVENT_FIELD_INVALID,
+        EVENT_WRONG_CHAIN,
+        SIGNATURE_INVALID,
+        SIGNATURE_BAD_KEY,
+        EVENT_DUPLICATE,
+        MEMBER_UNKNOWN_SIGNER,
+        MEMBER_KEY_ROTATED,
+        MEMBER_REVOKED,
+        MEMBER_MISSING_ROLE,
+        MEMBER_NOT_FOUND,
+        MEMBER_EXISTS,
+        MEMBERSHIP_QUORUM,
+        MEMBERSHIP_BAD_APPROVAL,
+        SHIPMENT_UNKNOWN,
+        SHIPMENT_EXISTS,
+        SHIPMENT_WRONG_STATE,
+        CUSTODY_NOT_CUSTODIAN,
+        CUSTODY_RECEIVER_NOT_MEMBER,
+        CUSTODY_SELF_HANDOFF,
+        CUSTODY_NO_PENDING_HANDOFF,
+        CUSTODY_NOT_RECEIVER,
+        CUSTODY_HELD_BY_CUSTOMS,
+        CUSTOMS_UNKNOWN_DECLARATION,
+        CUSTOMS_UNPAID,
+        DUTY_CURRENCY_MISMATCH,
+        DUTY_OVERPAID,
+        DELIVERY_NOT_RELEASED,
+        RETURN_NOT_SELLER,
+        RETURN_BAD_RMA,
+        RETURN_BAD_LINES,
+        REFERENCE_DUPLICATE,
+    ];
 }
