@@ -94,8 +94,9 @@ impl<'de> Deserialize<'de> for PublicKey {
     }
 }
 
-/// An ed25519 signature, 64 bytes (R then s).
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// An ed25519 signature, 64 bytes (R then s). Ordered bytewise, so that consensus code can
+/// keep signatures in ordered sets.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Signature(pub [u8; 64]);
 
 impl fmt::Debug for Signature {

@@ -1,3 +1,12 @@
-//! The Custody peer.
-//!
-//! This crate is empty until the node issue lands; see ARCHITECTURE.md.
+//! The Custody peer: consensus over Malachite, event gossip over libp2p, the mempool and
+//! the HTTP API. See ARCHITECTURE.md.
+
+pub mod admission;
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod consensus;
+pub mod gossip;
+pub mod keys;
+pub mod mempool;
+pub mod node;

@@ -1,0 +1,196 @@
+//! Node configuration: a TOML file, with command-line flags that override it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Largest configuration file read.
+const CONFIG_SIZE_BYTES_MAX: u64 = 1024 * 1024;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// A name for logs and metrics.
+    pub moniker: String,
+    /// Where the sled store and the consensus WAL live.
+    pub data_dir: PathBuf,
+    /// The node key, a PKCS#8 PEM ed25519 private key. Its public half must be a node key in
+    /// genesis.
+    pub key_file: PathBuf,
+    /// The genesis file (JSON).
+    pub genesis_file: PathBuf,
+    /// Consensus network (Malachite).
+    pub consensus: NetworkConfig,
+    /// Event gossip network.
+    pub gossip: NetworkConfig,
+    /// HTTP API.
+    pub http: HttpConfig,
+    /// Mempool bounds.
+    #[serde(default)]
+    pub mempool: MempoolLimits,
+    /// Proposal bounds.
+    #[serde(default)]
+    pub block: BlockLimitsConfig,
+}
+
+/// A libp2p network: where to listen and whom to dial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Listen multiaddress, such as `/ip4/127.0.0.1/tcp/26656`.
+    pub listen: String,
+    /// Peers to dial, with their `/p2p/<peer id>` suffix.
+    #[serde(default)]
+    pub peers: Vec<String>,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address, such as `127.0.0.1:8080` (port 0 picks one).
+    pub listen: SocketAddr,
+}
+
+/// Mempool bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MempoolLimits {
+    /// Most events waiting.
+    pub count_max: usize,
+    /// Most bytes waiting.
+    pub size_bytes_max: usize,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        MempoolLimits {
+            count_max: 50_000,
+            size_bytes_max: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Proposal bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockLimitsConfig {
+    /// Most events per block.
+    pub events_max: usize,
+    /// Most bytes of events per block.
+    pub size_bytes_max: usize,
+}
+
+impl Default for BlockLimitsConfig {
+    fn default() -> Self {
+        BlockLimitsConfig {
+            events_max: 2_000,
+            size_bytes_max: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is larger than any configuration.
+    #[error("{path} is larger than {CONFIG_SIZE_BYTES_MAX} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The TOML is malformed; the message names the field.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads a TOML configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let read = |source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(read)?.len();
+        if size > CONFIG_SIZE_BYTES_MAX {
+            return Err(ConfigError::TooLarge {
+                path: path.to_owned(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read)?;
+        Config::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The TOML form.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a configuration serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Config {
+        Config {
+            moniker: "seller".into(),
+            data_dir: "/tmp/custody/seller".into(),
+            key_file: "/tmp/custody/seller/node.pem".into(),
+            genesis_file: "/tmp/custody/genesis.json".into(),
+            consensus: NetworkConfig {
+                listen: "/ip4/127.0.0.1/tcp/0".into(),
+                peers: vec![],
+            },
+            gossip: NetworkConfig {
+                listen: "/ip4/127.0.0.1/tcp/0".into(),
+                peers: vec![],
+            },
+            http: HttpConfig {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+            },
+            mempool: MempoolLimits::default(),
+            block: BlockLimitsConfig::default(),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let config = sample();
+        assert_eq!(Config::parse(&config.to_toml()), Ok(config));
+    }
+
+    #[test]
+    fn unknown_and_missing_fields_are_named() {
+        let text = sample().to_toml().replace("moniker", "monicker");
+        let err = Config::parse(&text).expect_err("unknown field");
+        assert!(err.contains("monicker"), "{err}");
+        let text = sample()
+            .to_toml()
+            .replace("key_file = \"/tmp/custody/seller/node.pem\"\n", "");
+        let err = Config::parse(&text).expect_err("missing field");
+        assert!(err.contains("key_file"), "{err}");
+    }
+}

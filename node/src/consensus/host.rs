@@ -1,0 +1,692 @@
+//! The application side of consensus: proposes blocks from the mempool, validates received
+//! proposals with the ledger and the rule modules, and commits decided blocks.
+//!
+//! Malachite drives this through [`AppMsg`]s; [`Host::handle`] answers each one. The host
+//! keeps, per height, the blocks it proposed or validated (keyed by block hash), so that a
+//! decision, a restream request or a sync request can be served without rebuilding anything.
+//! All ledger writes go through `Store::append_block`, which flushes before it returns: a
+//! decision is acknowledged only once it is on disk.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use arc_malachitebft_app_channel::app::engine::host::{HeightParams, Next, SyncedValueOutcome};
+use arc_malachitebft_app_channel::app::streaming::StreamContent;
+use arc_malachitebft_app_channel::app::types::core::{
+    CommitCertificate, CommitSignature, ExtendedCommitCertificate, LinearTimeouts, Round, Validity,
+    VoteExtensions,
+};
+use arc_malachitebft_app_channel::app::types::streaming::{StreamId, StreamMessage};
+use arc_malachitebft_app_channel::app::types::sync::RawDecidedValue;
+use arc_malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
+use arc_malachitebft_app_channel::{AppMsg, NetworkMsg};
+use bytes::Bytes;
+use custody_contracts::ContractRules;
+use custody_ledger::block::{self, Block, BlockHeader};
+use custody_ledger::chain::{build_block, validate_block};
+use custody_ledger::codec;
+use custody_ledger::event::EncodedEvent;
+use custody_ledger::genesis::Genesis;
+use custody_ledger::state::StateDelta;
+use custody_ledger::store::{SledStore, Store};
+use custody_ledger::Digest;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, Mutex};
+use tracing::{debug, info, warn};
+
+use super::context::{Address, BlockValue, CustodyContext, Height, ProposalPart, ValidatorSet};
+use super::signing::{parts_message, CustodySigner};
+use super::streams::{PartStreams, StreamKey};
+use crate::clock::now;
+use crate::mempool::Mempool;
+
+/// Limits of a block this node proposes.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockLimits {
+    /// Most events.
+    pub events_max: usize,
+    /// Most bytes of events.
+    pub size_bytes_max: usize,
+}
+
+/// Events per proposal part: large enough to keep part counts low, small enough to keep
+/// each network message well under the engine's pubsub limit.
+const EVENTS_PER_PART: usize = 200;
+
+/// How far in the future a proposed block time may be, by this node's clock.
+const BLOCK_TIME_DRIFT_MS_MAX: u64 = 30_000;
+
+/// Most heights answered in one sync request.
+const SYNC_BATCH_HEIGHTS_MAX: u64 = 50;
+
+/// A block and what applying it produces, as proposed or validated at some round.
+#[derive(Debug, Clone)]
+struct Candidate {
+    block: Block,
+    delta: StateDelta,
+    rules: ContractRules,
+    round: Round,
+    proposer: Address,
+    parts: Vec<ProposalPart>,
+}
+
+/// A committed block, announced to the API and the mempool.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The block.
+    pub block: Arc<Block>,
+    /// Its certificate.
+    pub certificate: Arc<block::CommitCertificate>,
+}
+
+/// A decided block as sync ships it: the header and the events' canonical bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncedBlock {
+    /// The header.
+    pub header: BlockHeader,
+    /// The events, in block order.
+    pub events: Vec<Vec<u8>>,
+}
+
+/// The consensus host.
+pub struct Host {
+    genesis: Arc<Genesis>,
+    store: Arc<SledStore>,
+    rules: ContractRules,
+    shared_rules: Arc<RwLock<ContractRules>>,
+    validator_set: ValidatorSet,
+    address: Address,
+    signer: Option<CustodySigner>,
+    mempool: Arc<Mutex<Mempool>>,
+    limits: BlockLimits,
+    network: mpsc::Sender<NetworkMsg<CustodyContext>>,
+    committed: broadcast::Sender<Committed>,
+    /// Candidates of the current and future heights by block hash.
+    candidates: BTreeMap<(Height, Digest), Candidate>,
+    /// Our own proposal per (height, round), so that a repeated `GetValue` gets the same.
+    proposed: BTreeMap<(Height, Round), Digest>,
+    streams: PartStreams,
+    height: Height,
+    /// A height decided without its block here, to be restarted and synced.
+    restart: Option<Height>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("address", &self.address)
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a host needs.
+#[derive(Debug)]
+pub struct HostParts {
+    /// The genesis.
+    pub genesis: Arc<Genesis>,
+    /// The store.
+    pub store: Arc<SledStore>,
+    /// The rules, with the reference data published up to the stored head.
+    pub rules: ContractRules,
+    /// The same rules, shared with the API and gossip, updated at every commit.
+    pub shared_rules: Arc<RwLock<ContractRules>>,
+    /// This node's address (node key).
+    pub address: Address,
+    /// The signer, for validators.
+    pub signer: Option<CustodySigner>,
+    /// The mempool.
+    pub mempool: Arc<Mutex<Mempool>>,
+    /// Proposal limits.
+    pub limits: BlockLimits,
+    /// Where proposal parts are published.
+    pub network: mpsc::Sender<NetworkMsg<CustodyContext>>,
+    /// Where commits are announced.
+    pub committed: broadcast::Sender<Committed>,
+}
+
+fn stream_id(height: Height, round: Round) -> StreamId {
+    let mut bytes = height.0.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&round.as_i64().to_be_bytes());
+    StreamId::new(Bytes::from(bytes))
+}
+
+/// The digest the proposer signs in `Fin`: the canonical bytes of every part before it.
+fn parts_digest(parts: &[ProposalPart]) -> Digest {
+    let mut bytes = Vec::new();
+    for part in parts {
+        match part {
+            ProposalPart::Init {
+                height,
+                round,
+                pol_round,
+                proposer,
+                header,
+            } => {
+                bytes.extend_from_slice(&codec::encode(&(
+                    height.0,
+                    round.as_i64(),
+                    pol_round.as_i64(),
+                    proposer.0,
+                    header,
+                )));
+            }
+            ProposalPart::Events(events) => bytes.extend_from_slice(&codec::encode(events)),
+            ProposalPart::Fin { .. } => {}
+        }
+    }
+    Digest::sha256(&bytes)
+}
+
+impl Host {
+    /// A host at the store's head.
+    pub fn new(parts: HostParts) -> Host {
+        let height = Height(parts.store.head().ok().flatten().map_or(0, |h| h.height) + 1);
+        Host {
+            validator_set: ValidatorSet::from_genesis(&parts.genesis),
+            genesis: parts.genesis,
+            store: parts.store,
+            rules: parts.rules,
+            shared_rules: parts.shared_rules,
+            address: parts.address,
+            signer: parts.signer,
+            mempool: parts.mempool,
+            limits: parts.limits,
+            network: parts.network,
+            committed: parts.committed,
+            candidates: BTreeMap::new(),
+            proposed: BTreeMap::new(),
+            streams: PartStreams::default(),
+            height,
+            restart: None,
+        }
+    }
+
+    fn params(&self) -> HeightParams<CustodyContext> {
+        HeightParams::new(self.validator_set.clone(), LinearTimeouts::default(), None)
+    }
+
+    /// Answers one message from the engine. Every reply is sent; a dropped reply would stall
+    /// the engine.
+    pub async fn handle(&mut self, msg: AppMsg<CustodyContext>) {
+        match msg {
+            AppMsg::ConsensusReady { reply } => {
+                info!(height = %self.height, "consensus ready");
+                let _ = reply.send((self.height, self.params()));
+            }
+            AppMsg::StartedRound {
+                height,
+                round,
+                reply_value,
+                ..
+            } => {
+                self.height = height;
+                let values = self.proposed_values(height, round);
+                let _ = reply_value.send(values);
+            }
+            AppMsg::GetValue {
+                height,
+                round,
+                reply,
+                ..
+            } => {
+                let value = self.propose(height, round).await;
+                let _ = reply.send(LocallyProposedValue::new(height, round, value.clone()));
+                self.publish(height, round, &value.hash).await;
+            }
+            AppMsg::ExtendVote { reply, .. } => {
+                let _ = reply.send(None);
+            }
+            AppMsg::VerifyVoteExtensions {
+                extensions, reply, ..
+            } => {
+                let _ = reply.send(
+                    extensions
+                        .into_iter()
+                        .map(|(address, _)| (address, Ok(())))
+                        .collect(),
+                );
+            }
+            AppMsg::RestreamProposal {
+                height,
+                round,
+                value_id,
+                ..
+            } => {
+                self.publish(height, round, &value_id).await;
+            }
+            AppMsg::GetHistoryMinHeight { reply } => {
+                let _ = reply.send(Height(1));
+            }
+            AppMsg::ReceivedProposalPart {
+                from,
+                published_by,
+                part,
+                reply,
+            } => {
+                let value = self.received_part(published_by.unwrap_or(from), part);
+                let _ = reply.send(value);
+            }
+            AppMsg::Decided {
+                certificate, reply, ..
+            } => {
+                if !self
+                    .candidates
+                    .contains_key(&(certificate.height, certificate.value_id))
+                {
+                    // Decided from the consensus WAL after a restart, for a block whose parts
+                    // this node no longer holds: restart the height, and sync fetches the
+                    // block from the peers that committed it.
+                    warn!(height = %certificate.height, "decided block not held; syncing it");
+                    self.restart = Some(certificate.height);
+                } else if let Err(error) = self.commit(&certificate).await {
+                    // The engine decided a block this node cannot store: stop rather than
+                    // diverge from the network.
+                    panic!(
+                        "cannot commit decided height {}: {error}",
+                        certificate.height
+                    );
+                }
+                let _ = reply.send(());
+            }
+            AppMsg::Finalized {
+                certificate, reply, ..
+            } => {
+                let next = match self.restart.take() {
+                    Some(height) => Next::Restart(height, self.params()),
+                    None => Next::Start(Height(certificate.height.0 + 1), self.params()),
+                };
+                let _ = reply.send(next);
+            }
+            AppMsg::GetDecidedValues { range, reply } => {
+                let _ = reply.send(self.decided_values(range.start().0, range.end().0));
+            }
+            AppMsg::ProcessSyncedValue {
+                height,
+                round,
+                proposer,
+                value_bytes,
+                reply,
+            } => {
+                let _ = reply.send(self.synced_value(height, round, proposer, &value_bytes));
+            }
+        }
+    }
+
+    fn proposed_values(&self, height: Height, round: Round) -> Vec<ProposedValue<CustodyContext>> {
+        self.candidates
+            .iter()
+            .filter(|((h, _), c)| *h == height && c.round == round)
+            .map(|(_, c)| ProposedValue {
+                height,
+                round,
+                valid_round: Round::Nil,
+                proposer: c.proposer,
+                value: BlockValue::new(c.block.header.clone()),
+                validity: Validity::Valid,
+            })
+            .collect()
+    }
+
+    /// Builds (once per height and round) a block from the mempool.
+    async fn propose(&mut self, height: Height, round: Round) -> BlockValue {
+        if let Some(hash) = self.proposed.get(&(height, round)) {
+            let c = &self.candidates[&(height, *hash)];
+            return BlockValue::new(c.block.header.clone());
+        }
+        let candidates = self
+            .mempool
+            .lock()
+            .await
+            .candidates(self.limits.events_max, self.limits.size_bytes_max);
+        let built = build_block(
+            self.store.as_ref(),
+            &self.genesis,
+            &self.rules,
+            candidates,
+            now(),
+            self.address.0,
+        )
+        .expect("the store answers while building a block");
+        if !built.rejected.is_empty() {
+            let ids: Vec<Digest> = built.rejected.iter().map(|(id, _)| *id).collect();
+            debug!(count = ids.len(), "dropping events that no longer apply");
+            self.mempool.lock().await.remove(&ids);
+        }
+        let value = BlockValue::new(built.block.header.clone());
+        let parts = self.parts_for(height, round, Round::Nil, &built.block);
+        info!(%height, %round, events = built.block.events.len(), "proposing");
+        self.candidates.insert(
+            (height, value.hash),
+            Candidate {
+                block: built.block,
+                delta: built.delta,
+                rules: built.rules,
+                round,
+                proposer: self.address,
+                parts,
+            },
+        );
+        self.proposed.insert((height, round), value.hash);
+        value
+    }
+
+    fn parts_for(
+        &self,
+        height: Height,
+        round: Round,
+        pol_round: Round,
+        block: &Block,
+    ) -> Vec<ProposalPart> {
+        let mut parts = vec![ProposalPart::Init {
+            height,
+            round,
+            pol_round,
+            proposer: self.address,
+            header: block.header.clone(),
+        }];
+        for chunk in block.events.chunks(EVENTS_PER_PART) {
+            parts.push(ProposalPart::Events(
+                chunk.iter().map(|e| e.bytes.clone()).collect(),
+            ));
+        }
+        let signer = self.signer.as_ref().expect("only validators propose");
+        let digest = parts_digest(&parts);
+        parts.push(ProposalPart::Fin {
+            signature: signer.sign_bytes(&parts_message(
+                &self.genesis.chain_id,
+                height,
+                round,
+                &digest,
+            )),
+        });
+        parts
+    }
+
+    /// Publishes the parts of a candidate we hold, re-signed for this round.
+    async fn publish(&mut self, height: Height, round: Round, hash: &Digest) {
+        let Some(candidate) = self.candidates.get(&(height, *hash)) else {
+            warn!(%height, %round, "asked to stream a proposal this node does not hold");
+            return;
+        };
+        if self.signer.is_none() {
+            // Only validators sign and stream proposals.
+            return;
+        }
+        let parts = if candidate.round == round {
+            candidate.parts.clone()
+        } else {
+            self.parts_for(height, round, candidate.round, &candidate.block)
+        };
+        let id = stream_id(height, round);
+        let count = parts.len() as u64;
+        for (sequence, part) in parts.into_iter().enumerate() {
+            let msg = StreamMessage::new(id.clone(), sequence as u64, StreamContent::Data(part));
+            if self
+                .network
+                .send(NetworkMsg::PublishProposalPart(msg))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let fin = StreamMessage::new(id, count, StreamContent::Fin);
+        let _ = self
+            .network
+            .send(NetworkMsg::PublishProposalPart(fin))
+            .await;
+    }
+
+    fn received_part(
+        &mut self,
+        from: PeerId,
+        part: StreamMessage<ProposalPart>,
+    ) -> Option<ProposedValue<CustodyContext>> {
+        let parts = self
+            .streams
+            .insert(StreamKey::new(from, &part.stream_id), part)?;
+        self.assemble(parts)
+    }
+
+    /// Checks a complete stream and validates its block.
+    fn assemble(&mut self, parts: Vec<ProposalPart>) -> Option<ProposedValue<CustodyContext>> {
+        let Some(ProposalPart::Init {
+            height,
+            round,
+            pol_round,
+            proposer,
+            header,
+        }) = parts.first().cloned()
+        else {
+            return None;
+        };
+        let Some(ProposalPart::Fin { signature }) = parts.last().cloned() else {
+            return None;
+        };
+        if height < self.height {
+            return None;
+        }
+        if self
+            .validator_set
+            .validators()
+            .iter()
+            .all(|v| v.address != proposer)
+        {
+            warn!(%height, %round, %proposer, "proposal parts from a non-validator");
+            return None;
+        }
+        let digest = parts_digest(&parts[..parts.len() - 1]);
+        if proposer
+            .0
+            .verify(
+                &parts_message(&self.genesis.chain_id, height, round, &digest),
+                &signature,
+            )
+            .is_err()
+        {
+            warn!(%height, %round, %proposer, "proposal parts with a bad signature");
+            return None;
+        }
+        let mut events = Vec::new();
+        for part in &parts[1..parts.len() - 1] {
+            let ProposalPart::Events(chunk) = part else {
+                return None;
+            };
+            for bytes in chunk {
+                events.push(EncodedEvent::decode(bytes).ok()?);
+            }
+        }
+        let block = Block { header, events };
+        let value = BlockValue::new(block.header.clone());
+        let validity = if height == self.height {
+            self.validate(&block, height, round, proposer, parts.clone())
+        } else {
+            // A proposal for a later height cannot be checked against a state we do not
+            // have yet; the engine asks again when it gets there.
+            return None;
+        };
+        Some(ProposedValue {
+            height,
+            round,
+            valid_round: pol_round,
+            proposer,
+            value,
+            validity,
+        })
+    }
+
+    fn validate(
+        &mut self,
+        block: &Block,
+        height: Height,
+        round: Round,
+        proposer: Address,
+        parts: Vec<ProposalPart>,
+    ) -> Validity {
+        if block.header.time.0 > now().0.saturating_add(BLOCK_TIME_DRIFT_MS_MAX) {
+            warn!(%height, %round, "proposal from the future");
+            return Validity::Invalid;
+        }
+        match validate_block(self.store.as_ref(), &self.genesis, &self.rules, block) {
+            Ok((delta, rules)) => {
+                self.candidates.insert(
+                    (height, block.hash()),
+                    Candidate {
+                        block: block.clone(),
+                        delta,
+                        rules,
+                        round,
+                        proposer,
+                        parts,
+                    },
+                );
+                Validity::Valid
+            }
+            Err(error) => {
+                warn!(%height, %round, %proposer, %error, "invalid proposal");
+                Validity::Invalid
+            }
+        }
+    }
+
+    /// Stores a decided block with its certificate, then tells everyone.
+    async fn commit(
+        &mut self,
+        certificate: &CommitCertificate<CustodyContext>,
+    ) -> Result<(), String> {
+        let height = certificate.height;
+        let candidate = self
+            .candidates
+            .remove(&(height, certificate.value_id))
+            .ok_or_else(|| format!("no candidate block {}", certificate.value_id))?;
+        let ledger_cert = to_ledger_certificate(certificate)?;
+        block::verify_certificate(
+            &ledger_cert,
+            &self.genesis.chain_id,
+            height.0,
+            &candidate.block.hash(),
+            &self.genesis.validators(),
+        )
+        .map_err(|e| e.to_string())?;
+        self.store
+            .append_block(&candidate.block, &ledger_cert, &candidate.delta)
+            .map_err(|e| e.to_string())?;
+        info!(%height, events = candidate.block.events.len(), hash = %candidate.block.hash(), "committed");
+        self.rules = candidate.rules;
+        *self.shared_rules.write().expect("rules lock") = self.rules.clone();
+        let ids: Vec<Digest> = candidate.block.events.iter().map(|e| e.id).collect();
+        self.mempool.lock().await.remove(&ids);
+        self.candidates.retain(|(h, _), _| *h > height);
+        self.proposed.retain(|(h, _), _| *h > height);
+        self.streams.forget_below(height.0 + 1);
+        self.height = Height(height.0 + 1);
+        let _ = self.committed.send(Committed {
+            block: Arc::new(candidate.block),
+            certificate: Arc::new(ledger_cert),
+        });
+        Ok(())
+    }
+
+    fn decided_values(&self, from: u64, to: u64) -> Vec<RawDecidedValue<CustodyContext>> {
+        let to = to.min(from.saturating_add(SYNC_BATCH_HEIGHTS_MAX - 1));
+        let mut out = Vec::new();
+        for height in from..=to {
+            let (Ok(Some(block)), Ok(Some(cert))) =
+                (self.store.block(height), self.store.certificate(height))
+            else {
+                break;
+            };
+            let synced = SyncedBlock {
+                header: block.header,
+                events: block.events.into_iter().map(|e| e.bytes).collect(),
+            };
+            let certificate = from_ledger_certificate(&cert);
+            out.push(RawDecidedValue::new(
+                Bytes::from(codec::encode(&synced)),
+                ExtendedCommitCertificate::from_commit_certificate_and_extensions(
+                    certificate,
+                    VoteExtensions::default(),
+                ),
+            ));
+        }
+        out
+    }
+
+    fn synced_value(
+        &mut self,
+        height: Height,
+        round: Round,
+        proposer: Address,
+        bytes: &[u8],
+    ) -> SyncedValueOutcome<CustodyContext> {
+        let Ok(synced) = codec::decode::<SyncedBlock>(bytes, codec::BLOCK_SIZE_BYTES_MAX) else {
+            return SyncedValueOutcome::PeerFault;
+        };
+        let mut events = Vec::with_capacity(synced.events.len());
+        for bytes in &synced.events {
+            match EncodedEvent::decode(bytes) {
+                Ok(e) => events.push(e),
+                Err(_) => return SyncedValueOutcome::PeerFault,
+            }
+        }
+        let block = Block {
+            header: synced.header,
+            events,
+        };
+        let value = BlockValue::new(block.header.clone());
+        self.height = height;
+        let validity = self.validate(&block, height, round, proposer, Vec::new());
+        SyncedValueOutcome::Verdict(ProposedValue {
+            height,
+            round,
+            valid_round: Round::Nil,
+            proposer,
+            value,
+            validity,
+        })
+    }
+}
+
+/// The engine's certificate as the ledger stores it.
+pub fn to_ledger_certificate(
+    cert: &CommitCertificate<CustodyContext>,
+) -> Result<block::CommitCertificate, String> {
+    let round = cert
+        .round
+        .as_u32()
+        .ok_or("a decision has a defined round")?;
+    Ok(block::CommitCertificate {
+        height: cert.height.0,
+        round,
+        block_hash: cert.value_id,
+        signatures: cert
+            .commit_signatures
+            .iter()
+            .map(|s| block::CommitSignature {
+                validator: s.address.0,
+                signature: s.signature,
+            })
+            .collect(),
+    })
+}
+
+/// A ledger certificate as the engine's.
+pub fn from_ledger_certificate(
+    cert: &block::CommitCertificate,
+) -> CommitCertificate<CustodyContext> {
+    CommitCertificate {
+        height: Height(cert.height),
+        round: Round::new(cert.round),
+        value_id: cert.block_hash,
+        commit_signatures: cert
+            .signatures
+            .iter()
+            .map(|s| CommitSignature::new(Address(s.validator), s.signature))
+            .collect(),
+    }
+}
+
+/// How long the API waits for a commit before answering 202.
+pub const COMMIT_WAIT_MAX: Duration = Duration::from_secs(30);

@@ -1,0 +1,8 @@
+//! Consensus: our Malachite context, signatures and codecs, and the application loop that
+//! proposes, validates and commits blocks.
+
+pub mod codec;
+pub mod context;
+pub mod host;
+pub mod signing;
+pub mod streams;

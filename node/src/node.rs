@@ -1,0 +1,326 @@
+//! A running node: the store, the rules, the mempool, the consensus engine and its host,
+//! event gossip and the HTTP API, wired together.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use anyhow::{anyhow, bail, Context as _};
+use arc_malachitebft_app_channel::app::config::{
+    ConsensusConfig, DiscoveryConfig, P2pConfig, ValueSyncConfig,
+};
+use arc_malachitebft_app_channel::app::net::Multiaddr;
+use arc_malachitebft_app_channel::{
+    start_engine, ConsensusContext, NetworkContext, NetworkIdentity, RequestContext, SyncContext,
+    WalContext,
+};
+use custody_contracts::{ContractRules, ReferenceBook};
+use custody_ledger::event::EncodedEvent;
+use custody_ledger::store::{SledStore, Store};
+use tokio::sync::{broadcast, mpsc, oneshot, Mutex};
+use tracing::{info, warn};
+
+use crate::admission::{admit, Refusal};
+use crate::api::{self, ApiState};
+use crate::clock::now;
+use crate::config::Config;
+use crate::consensus::codec::CustodyCodec;
+use crate::consensus::context::{Address, CustodyContext};
+use crate::consensus::host::{BlockLimits, Committed, Host, HostParts};
+use crate::consensus::signing::{CustodySigner, CustodyVerifier};
+use crate::gossip::{self, GossipConfig, Verdict};
+use crate::keys;
+use crate::mempool::{Mempool, MempoolConfig};
+
+/// Malachite's view of our configuration.
+#[derive(Debug, Clone)]
+struct EngineConfig {
+    moniker: String,
+    consensus: ConsensusConfig,
+    value_sync: ValueSyncConfig,
+}
+
+impl arc_malachitebft_app_channel::app::config::NodeConfig for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
+    }
+}
+
+/// A started node.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// The HTTP API's bound address.
+    pub http_addr: SocketAddr,
+    /// The gossip network's bound addresses.
+    pub gossip_addrs: Vec<Multiaddr>,
+    shutdown: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningNode {
+    /// Stops taking events, lets the block in flight finish, and waits for the node to stop.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.done
+            .await
+            .map_err(|e| anyhow!("node task failed: {e}"))?
+    }
+
+    /// Waits until the node stops by itself (it does not, unless it fails).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.done
+            .await
+            .map_err(|e| anyhow!("node task failed: {e}"))?
+    }
+}
+
+fn multiaddr(text: &str) -> anyhow::Result<Multiaddr> {
+    Multiaddr::from_str(text).with_context(|| format!("{text:?} is not a multiaddress"))
+}
+
+/// Starts a node from its configuration.
+pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
+    let genesis = Arc::new(keys::read_genesis(&config.genesis_file)?);
+    let key = Arc::new(keys::read_key(&config.key_file)?);
+    let node_key = key.public();
+    let member = genesis
+        .members
+        .iter()
+        .find(|m| m.node_key == Some(node_key))
+        .ok_or_else(|| anyhow!("node key {node_key} is not a node key in genesis"))?;
+    let validator = member.voting_power > 0;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store = Arc::new(SledStore::open(
+        config.data_dir.join("ledger"),
+        genesis.hash(),
+    )?);
+    let rules = ContractRules::new(ReferenceBook::load(store.as_ref())?);
+    let shared_rules = Arc::new(RwLock::new(rules.clone()));
+    let mempool = Arc::new(Mutex::new(Mempool::new(MempoolConfig {
+        count_max: config.mempool.count_max,
+        size_bytes_max: config.mempool.size_bytes_max,
+    })));
+    let (committed, _) = broadcast::channel::<Committed>(1024);
+    let head = store.head()?.map_or(0, |h| h.height);
+    info!(moniker = %config.moniker, %node_key, validator, head, "starting");
+
+    // Event gossip: only genesis node keys may connect.
+    let allowed_peers = genesis
+        .members
+        .iter()
+        .filter_map(|m| m.node_key)
+        .filter_map(|k| keys::peer_id(&k))
+        .collect();
+    let (accepted_tx, mut accepted_rx) = mpsc::channel::<EncodedEvent>(4096);
+    let validator_fn: gossip::Validator = {
+        let (store, genesis, rules, mempool) = (
+            store.clone(),
+            genesis.clone(),
+            shared_rules.clone(),
+            mempool.clone(),
+        );
+        Arc::new(move |bytes: &[u8]| {
+            let Ok(event) = EncodedEvent::decode(bytes) else {
+                return Verdict::Reject("not a canonical signed event".into());
+            };
+            if mempool
+                .try_lock()
+                .is_ok_and(|pool| pool.contains(&event.id))
+            {
+                return Verdict::Ignore;
+            }
+            let rules = rules.read().expect("rules lock").clone();
+            // Causal predecessors may still be in flight, so only shape, signature and the
+            // committed state decide here; the proposer re-checks in order.
+            match admit(store.as_ref(), &genesis, &rules, &[], &event, now()) {
+                Ok(()) => Verdict::Accept(event),
+                Err(Refusal::Duplicate) => Verdict::Ignore,
+                Err(Refusal::Invalid(r)) if is_causal(r.code) => Verdict::Accept(event),
+                Err(Refusal::Invalid(r)) => Verdict::Reject(r.to_string()),
+                Err(Refusal::Unavailable(_)) => Verdict::Ignore,
+            }
+        })
+    };
+    let gossip = gossip::spawn(
+        GossipConfig {
+            keypair: keys::libp2p_keypair(&key),
+            listen_addr: multiaddr(&config.gossip.listen)?,
+            peers: config
+                .gossip
+                .peers
+                .iter()
+                .map(|p| multiaddr(p))
+                .collect::<anyhow::Result<_>>()?,
+            allowed_peers,
+            genesis_hash: genesis.hash(),
+            message_size_bytes_max: custody_ledger::codec::EVENT_SIZE_BYTES_MAX + 1024,
+        },
+        validator_fn,
+        accepted_tx,
+    )
+    .await?;
+    let gossip_addrs = gossip.listen_addrs().await;
+    {
+        let mempool = mempool.clone();
+        tokio::spawn(async move {
+            while let Some(event) = accepted_rx.recv().await {
+                if let Err(error) = mempool.lock().await.insert(event) {
+                    warn!(%error, "gossiped event dropped");
+                }
+            }
+        });
+    }
+    let (outbound_tx, mut outbound_rx) = mpsc::channel::<Vec<u8>>(4096);
+    let gossip_publisher = gossip.clone_handle();
+    tokio::spawn(async move {
+        while let Some(bytes) = outbound_rx.recv().await {
+            if let Err(error) = gossip_publisher.publish(bytes).await {
+                warn!(%error, "gossip publish failed");
+            }
+        }
+    });
+
+    // Consensus.
+    let mut consensus = ConsensusConfig::default();
+    consensus.p2p = P2pConfig {
+        listen_addr: multiaddr(&config.consensus.listen)?,
+        persistent_peers: config
+            .consensus
+            .peers
+            .iter()
+            .map(|p| multiaddr(p))
+            .collect::<anyhow::Result<_>>()?,
+        persistent_peers_only: true,
+        discovery: DiscoveryConfig::default(),
+        ..P2pConfig::default()
+    };
+    let engine_config = EngineConfig {
+        moniker: config.moniker.clone(),
+        consensus,
+        value_sync: ValueSyncConfig::default(),
+    };
+    let address = Address(node_key);
+    let chain_id = genesis.chain_id.clone();
+    let identity = NetworkIdentity::new(
+        config.moniker.clone(),
+        keys::libp2p_keypair(&key),
+        validator.then(|| node_key.to_hex()),
+    );
+    let consensus_ctx = if validator {
+        ConsensusContext::new_validator(
+            address,
+            Box::new(CustodyVerifier::new(chain_id.clone())),
+            Box::new(CustodySigner::new(chain_id.clone(), key.clone())),
+        )
+    } else {
+        ConsensusContext::new_full_node(address, Box::new(CustodyVerifier::new(chain_id.clone())))
+    };
+    let (mut channels, engine) = start_engine(
+        CustodyContext,
+        engine_config,
+        WalContext::new(
+            config.data_dir.join("wal").join("consensus.wal"),
+            CustodyCodec,
+        ),
+        NetworkContext::new(identity, CustodyCodec),
+        consensus_ctx,
+        SyncContext::new(CustodyCodec),
+        RequestContext::new(100),
+    )
+    .await
+    .map_err(|e| anyhow!("starting the consensus engine: {e}"))?;
+
+    let mut host = Host::new(HostParts {
+        genesis: genesis.clone(),
+        store: store.clone(),
+        rules,
+        shared_rules: shared_rules.clone(),
+        address,
+        signer: validator.then(|| CustodySigner::new(chain_id.clone(), key.clone())),
+        mempool: mempool.clone(),
+        limits: BlockLimits {
+            events_max: config.block.events_max,
+            size_bytes_max: config.block.size_bytes_max,
+        },
+        network: channels.network.clone(),
+        committed: committed.clone(),
+    });
+
+    // HTTP.
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding {}", config.http.listen))?;
+    let http_addr = listener.local_addr()?;
+    let api_state = ApiState {
+        genesis: genesis.clone(),
+        store: store.clone(),
+        rules: shared_rules,
+        mempool,
+        committed,
+        outbound: outbound_tx,
+        node_key,
+        validator,
+    };
+    let (http_stop_tx, http_stop_rx) = oneshot::channel::<()>();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, api::app(api_state))
+            .with_graceful_shutdown(async {
+                let _ = http_stop_rx.await;
+            })
+            .await
+    });
+    info!(%http_addr, "serving the API");
+
+    let (shutdown_tx, mut shutdown_rx) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut shutdown_rx => break,
+                msg = channels.consensus.recv() => match msg {
+                    // Each message is handled to completion, so a decided block is flushed
+                    // before shutdown proceeds.
+                    Some(msg) => host.handle(msg).await,
+                    None => bail!("the consensus engine stopped"),
+                },
+            }
+        }
+        info!("shutting down");
+        let _ = http_stop_tx.send(());
+        let _ = http.await;
+        engine.actor.stop(None);
+        let _ = engine.handle.await;
+        gossip.shutdown().await;
+        Ok(())
+    });
+    Ok(RunningNode {
+        http_addr,
+        gossip_addrs,
+        shutdown: shutdown_tx,
+        done,
+    })
+}
+
+/// Rejections that may only mean a causal predecessor has not arrived yet.
+fn is_causal(code: &str) -> bool {
+    use custody_ledger::reject::codes;
+    matches!(
+        code,
+        codes::SHIPMENT_UNKNOWN
+            | codes::CUSTODY_NO_PENDING_HANDOFF
+            | codes::CUSTOMS_UNKNOWN_DECLARATION
+            | codes::SHIPMENT_WRONG_STATE
+    )
+}
