@@ -22,41 +22,12 @@ pub const BLOCK_SIZE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Largest block header, commit certificate or other small record.
 pub const RECORD_SIZE_BYTES_MAX: usize = 256 * 1024;
 
-/// The largest bincode limit; each call checks its own smaller limit on the input first.
+/// The bincode limit is a type-level constant; it is the largest of our limits, and each call
+/// checks its own smaller limit on the input length first.
 const BINCODE_LIMIT_BYTES: usize = BLOCK_SIZE_BYTES_MAX;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<BINCODE_LIMIT_BYTES>()
-}
-
-/// Decodes under a bincode limit of `LIMIT` bytes.
-fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
-    bytes: &[u8],
-) -> Result<(T, usize), bincode::error::DecodeError> {
-    bincode::serde::decode_from_slice(bytes, bincode::config::standard().with_limit::<LIMIT>())
-}
-
-/// Decodes with a bincode limit at most four times the input's length (at least 1 KiB).
-///
-/// bincode allocates a byte string or text field's claimed length before reading it, up to
-/// its limit. A limit fixed at the largest object would let a few bytes claiming a long field
-/// cost 64 MiB; tying the limit to the input keeps every allocation proportional to what was
-/// actually received.
-fn decode_proportional<T: DeserializeOwned>(
-    bytes: &[u8],
-) -> Result<(T, usize), bincode::error::DecodeError> {
-    const K: usize = 1024;
-    match bytes.len() {
-        0..=256 => decode_limited::<T, { K }>(bytes),
-        257..=1024 => decode_limited::<T, { 4 * K }>(bytes),
-        1025..=4096 => decode_limited::<T, { 16 * K }>(bytes),
-        4097..=16384 => decode_limited::<T, { 64 * K }>(bytes),
-        16385..=65536 => decode_limited::<T, { 256 * K }>(bytes),
-        65537..=262_144 => decode_limited::<T, { K * K }>(bytes),
-        262_145..=1_048_576 => decode_limited::<T, { 4 * K * K }>(bytes),
-        1_048_577..=4_194_304 => decode_limited::<T, { 16 * K * K }>(bytes),
-        _ => decode_limited::<T, { BINCODE_LIMIT_BYTES }>(bytes),
-    }
 }
 
 /// Why bytes were not a canonical encoding of the expected type.
@@ -107,8 +78,8 @@ pub fn decode<T: Serialize + DeserializeOwned>(
             size_bytes_max,
         });
     }
-    let (value, used): (T, usize) =
-        decode_proportional(bytes).map_err(|error| CodecError::Malformed(error.to_string()))?;
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, config())
+        .map_err(|error| CodecError::Malformed(error.to_string()))?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes {
             trailing_bytes: bytes.len() - used,
@@ -159,23 +130,6 @@ mod tests {
         ));
         assert!(matches!(
             decode::<Vec<u64>>(&bytes, 64),
-            Err(CodecError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn a_short_input_cannot_claim_a_long_field() {
-        // 9 bytes claiming a 60 MB byte string: refused by the proportional limit (1 KiB
-        // here) before anything of that size is allocated.
-        let mut bytes = vec![0xFC];
-        bytes.extend_from_slice(&60_000_000u32.to_le_bytes());
-        bytes.extend_from_slice(b"abcd");
-        assert!(matches!(
-            decode::<Vec<u8>>(&bytes, BLOCK_SIZE_BYTES_MAX),
-            Err(CodecError::Malformed(_))
-        ));
-        assert!(matches!(
-            decode::<String>(&bytes, BLOCK_SIZE_BYTES_MAX),
             Err(CodecError::Malformed(_))
         ));
     }
