@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::{anyhow, bail, Context as _};
 use arc_malachitebft_app_channel::app::config::{
-    ConsensusConfig, DiscoveryConfig, P2pConfig, ValueSyncConfig,
+    ChannelNames, ConsensusConfig, DiscoveryConfig, P2pConfig, ProtocolNames, ValueSyncConfig,
 };
 use arc_malachitebft_app_channel::app::net::Multiaddr;
 use arc_malachitebft_app_channel::{
@@ -118,7 +118,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     info!(moniker = %config.moniker, %node_key, validator, head, "starting");
 
     // Event gossip: only genesis node keys may connect.
-    let allowed_peers = genesis
+    let allowed_peers: Vec<libp2p::PeerId> = genesis
         .members
         .iter()
         .filter_map(|m| m.node_key)
@@ -164,7 +164,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                 .iter()
                 .map(|p| multiaddr(p))
                 .collect::<anyhow::Result<_>>()?,
-            allowed_peers,
+            allowed_peers: allowed_peers.clone(),
             genesis_hash: genesis.hash(),
             message_size_bytes_max: custody_ledger::codec::EVENT_SIZE_BYTES_MAX + 1024,
         },
@@ -194,17 +194,44 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     });
 
     // Consensus.
+    // Only genesis node keys may be consensus peers, and the protocol names carry the genesis
+    // hash, so nodes of different networks never speak consensus with each other.
+    let consensus_peers: Vec<Multiaddr> = config
+        .consensus
+        .peers
+        .iter()
+        .map(|p| multiaddr(p))
+        .collect::<anyhow::Result<_>>()?;
+    for peer in &consensus_peers {
+        let id = peer.iter().find_map(|p| match p {
+            libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+            _ => None,
+        });
+        match id {
+            Some(id) if allowed_peers.contains(&id) => {}
+            _ => bail!("consensus peer {peer} does not end in the /p2p/ id of a genesis node key"),
+        }
+    }
+    let network_tag = &genesis.hash().to_hex()[..16];
     let mut consensus = ConsensusConfig::default();
     consensus.p2p = P2pConfig {
         listen_addr: multiaddr(&config.consensus.listen)?,
-        persistent_peers: config
-            .consensus
-            .peers
-            .iter()
-            .map(|p| multiaddr(p))
-            .collect::<anyhow::Result<_>>()?,
+        persistent_peers: consensus_peers,
         persistent_peers_only: true,
         discovery: DiscoveryConfig::default(),
+        protocol_names: ProtocolNames {
+            consensus: format!("/custody/{network_tag}/consensus/v1"),
+            discovery_kad: format!("/custody/{network_tag}/discovery/kad/v1"),
+            discovery_regres: format!("/custody/{network_tag}/discovery/reqres/v1"),
+            sync: format!("/custody/{network_tag}/sync/v1"),
+            validator_proof: format!("/custody/{network_tag}/validator-proof/v1"),
+        },
+        channel_names: ChannelNames {
+            consensus: format!("/custody/{network_tag}/consensus"),
+            proposal_parts: format!("/custody/{network_tag}/proposal_parts"),
+            sync: format!("/custody/{network_tag}/sync"),
+            liveness: format!("/custody/{network_tag}/liveness"),
+        },
         ..P2pConfig::default()
     };
     let engine_config = EngineConfig {

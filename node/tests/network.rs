@@ -536,5 +536,17 @@ fn a_stranger_cannot_join_and_an_auditor_follows() -> anyhow::Result<()> {
         .output()?;
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a node key in genesis"));
+
+    // Nor will a node take a consensus peer that is not a genesis node key.
+    let mut config: Config = Config::load(&network.config_path(0))?;
+    config.consensus.peers = vec![Network::addr(free_port(), &stranger)];
+    config.data_dir = network.specs[0].dir.join("stranger-peer-data");
+    std::fs::write(&config_path, config.to_toml())?;
+    let output = Command::new(env!("CARGO_BIN_EXE_custody-node"))
+        .arg("--config")
+        .arg(&config_path)
+        .output()?;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("genesis node key"));
     Ok(())
 }
