@@ -197,6 +197,26 @@ pub struct Vote {
     pub extension: Option<SignedExtension<CustodyContext>>,
 }
 
+impl Vote {
+    /// A vote without extension.
+    pub fn new(
+        vote_type: VoteType,
+        height: Height,
+        round: Round,
+        value: NilOrVal<Digest>,
+        validator: Address,
+    ) -> Vote {
+        Vote {
+            vote_type,
+            height,
+            round,
+            value,
+            validator,
+            extension: None,
+        }
+    }
+}
+
 impl mc::Vote<CustodyContext> for Vote {
     fn height(&self) -> Height {
         self.height
@@ -319,6 +339,14 @@ impl fmt::Display for WrongLength {
     }
 }
 
+/// Exactly `N` bytes, or how many there were.
+fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], WrongLength> {
+    <[u8; N]>::try_from(bytes).map_err(|_| WrongLength {
+        expected: N,
+        actual: bytes.len(),
+    })
+}
+
 impl mc::SigningScheme for CustodyScheme {
     type DecodingError = WrongLength;
     type Signature = Signature;
@@ -326,12 +354,7 @@ impl mc::SigningScheme for CustodyScheme {
     type PrivateKey = Arc<Keypair>;
 
     fn decode_signature(bytes: &[u8]) -> Result<Signature, WrongLength> {
-        <[u8; 64]>::try_from(bytes)
-            .map(Signature)
-            .map_err(|_| WrongLength {
-                expected: 64,
-                actual: bytes.len(),
-            })
+        fixed(bytes).map(Signature)
     }
 
     fn encode_signature(signature: &Signature) -> Vec<u8> {
@@ -339,12 +362,7 @@ impl mc::SigningScheme for CustodyScheme {
     }
 
     fn decode_public_key(bytes: &[u8]) -> Result<PublicKey, WrongLength> {
-        <[u8; 32]>::try_from(bytes)
-            .map(PublicKey)
-            .map_err(|_| WrongLength {
-                expected: 32,
-                actual: bytes.len(),
-            })
+        fixed(bytes).map(PublicKey)
     }
 
     fn encode_public_key(public_key: &PublicKey) -> Vec<u8> {
@@ -403,14 +421,7 @@ impl mc::Context for CustodyContext {
         value_id: NilOrVal<Digest>,
         address: Address,
     ) -> Vote {
-        Vote {
-            vote_type: VoteType::Prevote,
-            height,
-            round,
-            value: value_id,
-            validator: address,
-            extension: None,
-        }
+        Vote::new(VoteType::Prevote, height, round, value_id, address)
     }
 
     fn new_precommit(
@@ -420,13 +431,6 @@ impl mc::Context for CustodyContext {
         value_id: NilOrVal<Digest>,
         address: Address,
     ) -> Vote {
-        Vote {
-            vote_type: VoteType::Precommit,
-            height,
-            round,
-            value: value_id,
-            validator: address,
-            extension: None,
-        }
+        Vote::new(VoteType::Precommit, height, round, value_id, address)
     }
 }
