@@ -8,10 +8,11 @@
 use custody_contracts::ContractRules;
 use custody_ledger::event::{check_shape, EncodedEvent};
 use custody_ledger::genesis::Genesis;
+use custody_ledger::model::EventId;
 use custody_ledger::reject::{codes, Rejection};
 use custody_ledger::rules::Rules;
 use custody_ledger::state::{apply, BlockContext};
-use custody_ledger::store::Store;
+use custody_ledger::store::{Store, StoreError};
 use custody_ledger::Timestamp;
 
 /// Why an event was not admitted.
@@ -65,5 +66,89 @@ pub fn admit<S: Store + ?Sized>(
         Ok(()) => Ok(()),
         Err(r) if r.code == codes::EVENT_DUPLICATE => Err(Refusal::Duplicate),
         Err(r) => Err(Refusal::Invalid(r)),
+    }
+}
+
+/// The events of `waiting` (held by the mempool, in candidate order) that the next block
+/// would refuse, with the reason: the re-check after a commit.
+///
+/// Signatures and shapes were checked on admission and do not change, so only the rule
+/// modules and the state machine run again, against the state the new block left. An event
+/// that depends on a refused one (an acceptance of a proposal that no longer applies) is
+/// refused in turn, as a block would refuse it.
+pub fn stale<S: Store + ?Sized>(
+    store: &S,
+    genesis: &Genesis,
+    rules: &ContractRules,
+    waiting: &[EncodedEvent],
+    at: Timestamp,
+) -> Result<Vec<(EventId, Rejection)>, StoreError> {
+    let head = store.head()?;
+    let mut state = store.load_state(genesis, waiting)?;
+    let ctx = BlockContext {
+        height: head.map_or(0, |h| h.height) + 1,
+        time: at.max(head.map_or(genesis.genesis_time, |h| h.time)),
+    };
+    let mut rules = rules.clone();
+    let mut refused = Vec::new();
+    for event in waiting {
+        match rules
+            .check(&state, event, ctx)
+            .and_then(|()| apply(&mut state, event, ctx))
+        {
+            Ok(()) => rules.applied(event, ctx),
+            Err(rejection) => refused.push((event.id, rejection)),
+        }
+    }
+    Ok(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use custody_contracts::load::sample_tables;
+    use custody_ledger::model::EventKind;
+    use custody_ledger::store::MemoryStore;
+    use custody_ledger::testkit::TestNet;
+
+    use super::*;
+
+    /// A pool holding two proposals of one shipment from the same holder: committing a third
+    /// makes both, and the acceptance that names one, stale; the other shipment's waiting
+    /// event is untouched.
+    #[test]
+    fn a_committed_handoff_makes_a_competing_one_stale() {
+        let net = TestNet::new();
+        let store = MemoryStore::new(net.genesis_hash());
+        let at = net.genesis.genesis_time;
+        let mut setup: Vec<EncodedEvent> = sample_tables(at)
+            .into_iter()
+            .map(|t| net.sign("customs-qx", EventKind::ReferenceDataPublished(t)))
+            .collect();
+        setup.push(net.register("S-A", "CN", "FR"));
+        setup.push(net.register("S-B", "CN", "FR"));
+        let built = net
+            .commit_with(&store, &ContractRules::default(), setup, at)
+            .unwrap();
+        assert_eq!(built.rejected, vec![]);
+        let rules = built.rules;
+
+        let first = net.propose_at("seller-acme", "S-A", "carrier-swift", "CNSHA");
+        let second = net.propose_at("seller-acme", "S-A", "carrier-lastmile", "CNSHA");
+        let accept_second = net.accept("carrier-lastmile", "S-A", &second);
+        let other = net.propose_at("seller-acme", "S-B", "carrier-swift", "CNSHA");
+        let waiting = vec![second.clone(), accept_second.clone(), other];
+        assert_eq!(
+            stale(&store, &net.genesis, &rules, &waiting, at).unwrap(),
+            vec![]
+        );
+
+        let accept_first = net.accept("carrier-swift", "S-A", &first);
+        let built = net
+            .commit_with(&store, &rules, vec![first, accept_first], at)
+            .unwrap();
+        assert_eq!(built.rejected, vec![]);
+        let refused = stale(&store, &net.genesis, &built.rules, &waiting, at).unwrap();
+        let ids: Vec<EventId> = refused.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, vec![second.id, accept_second.id]);
     }
 }

@@ -235,14 +235,7 @@ async fn submit(
     // Subscribe before admitting, so a commit cannot slip between the two.
     let mut commits = state.committed.subscribe();
     let pending: Vec<EncodedEvent> = match event.event.event.kind.shipment_id() {
-        Some(shipment) => state
-            .mempool
-            .lock()
-            .await
-            .all_in_order()
-            .into_iter()
-            .filter(|e| e.event.event.kind.shipment_id() == Some(shipment))
-            .collect(),
+        Some(shipment) => state.mempool.lock().await.shipment_events(shipment),
         None => Vec::new(),
     };
     let rules = state.rules.read().expect("rules lock").clone();

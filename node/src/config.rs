@@ -33,6 +33,32 @@ pub struct Config {
     /// Proposal bounds.
     #[serde(default)]
     pub block: BlockLimitsConfig,
+    /// Deliberate misbehaviour, for tests of what honest nodes do about it. Empty by default;
+    /// never set it on a node that serves anyone.
+    #[serde(default, skip_serializing_if = "Faults::is_none")]
+    pub faults: Faults,
+}
+
+/// Deliberate misbehaviour of a node, to test that the others withstand it.
+///
+/// A Byzantine validator is part of the threat model, so the tests need one; building it into
+/// the real binary behind an explicit setting keeps it a real node on the real network rather
+/// than a simulation of one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// A file holding one signed event in canonical bytes. When this node proposes, it puts
+    /// that event first in the block without asking the rule modules, so an event the
+    /// contracts refuse reaches the other validators inside a well-formed proposal.
+    #[serde(default)]
+    pub propose_unchecked_event: Option<PathBuf>,
+}
+
+impl Faults {
+    /// Whether no fault is configured.
+    pub fn is_none(&self) -> bool {
+        *self == Faults::default()
+    }
 }
 
 /// A libp2p network: where to listen and whom to dial.
@@ -173,6 +199,7 @@ mod tests {
             },
             mempool: MempoolLimits::default(),
             block: BlockLimitsConfig::default(),
+            faults: Faults::default(),
         }
     }
 

@@ -14,8 +14,8 @@
 //! keep their arrival order among themselves.
 //!
 //! Validity is not the pool's business: block building checks every candidate, and after a
-//! block the node re-checks [`Mempool::all_in_order`] and [`removes`](Mempool::remove) what the
-//! block committed or made invalid.
+//! block the node re-checks [`Mempool::affected_by`] the block and [`removes`](Mempool::remove)
+//! what the block committed or made invalid.
 //!
 //! Nothing here iterates a hash map: every output is in an order fixed by the arrivals alone,
 //! so two runs given the same submissions propose the same blocks.
@@ -157,6 +157,9 @@ pub struct Mempool {
     /// For each proposal id, the held acceptances that name it, whether or not the proposal is
     /// held. A proposal that arrives late finds here the acceptances to move behind it.
     acceptances: BTreeMap<EventId, BTreeSet<EventId>>,
+    /// For each shipment, its held events: what admission of a new event of that shipment
+    /// has to see, found without scanning the pool.
+    by_shipment: BTreeMap<ShipmentId, BTreeSet<EventId>>,
     /// Sum of the held events' byte lengths.
     size_bytes: usize,
     /// Arrival number of the next admitted event.
@@ -171,6 +174,7 @@ impl Mempool {
             entries: BTreeMap::new(),
             order: BTreeMap::new(),
             acceptances: BTreeMap::new(),
+            by_shipment: BTreeMap::new(),
             size_bytes: 0,
             next_seq: 0,
         }
@@ -209,6 +213,12 @@ impl Mempool {
         let position = Position::arrival(seq);
         if let Some(proposal) = accepted_proposal(&event) {
             self.acceptances.entry(proposal).or_default().insert(id);
+        }
+        if let Some(shipment) = group(&event) {
+            self.by_shipment
+                .entry(shipment.clone())
+                .or_default()
+                .insert(id);
         }
         let proposal = is_proposal(&event);
         let previous = self.order.insert(position, id);
@@ -306,6 +316,39 @@ impl Mempool {
             .collect()
     }
 
+    /// The held events a committed block may have made invalid, in candidate order, at most
+    /// `count_max` of them.
+    ///
+    /// A block changes the state of the shipments its events name, so the pool's events of
+    /// those shipments need a new look. A block with an event that has no shipment (membership,
+    /// reference data) may change the verdict on anything (a signer removed, a tariff
+    /// replaced), so then every held event is returned, up to the bound; events beyond the
+    /// bound are still checked by the proposer when it builds a block.
+    pub fn affected_by(
+        &self,
+        shipments: &BTreeSet<ShipmentId>,
+        everything: bool,
+        count_max: usize,
+    ) -> Vec<EncodedEvent> {
+        self.order
+            .values()
+            .map(|id| &self.entry(id).event)
+            .filter(|event| everything || group(event).is_some_and(|s| shipments.contains(s)))
+            .take(count_max)
+            .cloned()
+            .collect()
+    }
+
+    /// The held events of one shipment, in candidate order.
+    pub fn shipment_events(&self, shipment: &ShipmentId) -> Vec<EncodedEvent> {
+        let Some(ids) = self.by_shipment.get(shipment) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<&Entry> = ids.iter().map(|id| self.entry(id)).collect();
+        entries.sort_by_key(|e| e.position);
+        entries.into_iter().map(|e| e.event.clone()).collect()
+    }
+
     /// The entry of an id taken from `order` or `acceptances`, which only name held events.
     fn entry(&self, id: &EventId) -> &Entry {
         self.entries
@@ -363,6 +406,16 @@ impl Mempool {
             "the order names each entry at its position"
         );
         self.size_bytes -= entry.event.bytes.len();
+        if let Some(shipment) = group(&entry.event) {
+            let set = self
+                .by_shipment
+                .get_mut(shipment)
+                .expect("every held event of a shipment is indexed");
+            set.remove(id);
+            if set.is_empty() {
+                self.by_shipment.remove(shipment);
+            }
+        }
         if let Some(proposal) = accepted_proposal(&entry.event) {
             if let Some(set) = self.acceptances.get_mut(&proposal) {
                 set.remove(id);
@@ -408,6 +461,21 @@ impl Mempool {
     /// Walks every entry and index and asserts they agree.
     #[cfg(test)]
     fn assert_consistent(&self) {
+        let indexed_by_shipment: usize = self.by_shipment.values().map(BTreeSet::len).sum();
+        let with_shipment = self
+            .entries
+            .values()
+            .filter(|e| group(&e.event).is_some())
+            .count();
+        assert_eq!(
+            indexed_by_shipment, with_shipment,
+            "each shipment event indexed once"
+        );
+        for (shipment, ids) in &self.by_shipment {
+            for id in ids {
+                assert_eq!(group(&self.entry(id).event), Some(shipment));
+            }
+        }
         let bytes: usize = self.entries.values().map(|e| e.event.bytes.len()).sum();
         assert_eq!(bytes, self.size_bytes, "byte total matches the entries");
         assert_eq!(
@@ -789,6 +857,29 @@ mod tests {
     }
 
     #[test]
+    fn affected_by_picks_the_named_shipments_in_order_or_everything() {
+        let a = net().lifecycle("AF1");
+        let b = net().lifecycle("AF2");
+        let member = admit("newco");
+        let mut pool = unbounded();
+        insert_all(
+            &mut pool,
+            &[a[0].clone(), b[0].clone(), a[1].clone(), member.clone()],
+        );
+        let only_a = BTreeSet::from([ShipmentId::new("AF1")]);
+        assert_eq!(
+            ids(&pool.affected_by(&only_a, false, 10)),
+            ids(&[a[0].clone(), a[1].clone()])
+        );
+        assert_eq!(ids(&pool.affected_by(&only_a, false, 1)), ids(&a[..1]));
+        assert_eq!(pool.affected_by(&BTreeSet::new(), false, 10), vec![]);
+        assert_eq!(
+            ids(&pool.affected_by(&BTreeSet::new(), true, 10)),
+            ids(&[a[0].clone(), b[0].clone(), a[1].clone(), member])
+        );
+    }
+
+    #[test]
     fn two_interleaved_shipments_keep_each_shipments_order() {
         let first = net().lifecycle("I1");
         let second = net().lifecycle("I2");
@@ -805,6 +896,10 @@ mod tests {
             let mine: Vec<&EncodedEvent> = out.iter().filter(|e| lifecycle.contains(e)).collect();
             assert_eq!(mine, lifecycle.iter().collect::<Vec<_>>());
         }
+        assert_eq!(pool.shipment_events(&ShipmentId::new("I2")), second);
+        pool.remove(&ids(&second[..3]));
+        assert_eq!(pool.shipment_events(&ShipmentId::new("I2")), second[3..]);
+        assert_eq!(pool.shipment_events(&ShipmentId::new("NONE")), vec![]);
     }
 
     /// The expected candidate order, computed the slow, obvious way: arrival order, then each

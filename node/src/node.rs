@@ -270,6 +270,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     .await
     .map_err(|e| anyhow!("starting the consensus engine: {e}"))?;
 
+    let unchecked_event = match &config.faults.propose_unchecked_event {
+        None => None,
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("reading the fault-injection event {}", path.display()))?;
+            let event = EncodedEvent::decode(&bytes)
+                .map_err(|e| anyhow!("the fault-injection event {}: {e}", path.display()))?;
+            warn!(event = %event.id, "FAULT INJECTION: this node proposes an event without checking the rules");
+            Some(event)
+        }
+    };
     let mut host = Host::new(HostParts {
         genesis: genesis.clone(),
         store: store.clone(),
@@ -284,6 +295,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         },
         network: channels.network.clone(),
         committed: committed.clone(),
+        unchecked_event,
     });
 
     // HTTP.

@@ -158,6 +158,7 @@ impl Network {
             },
             mempool: MempoolLimits::default(),
             block: BlockLimitsConfig::default(),
+            faults: Default::default(),
         };
         std::fs::write(self.config_path(i), config.to_toml()).expect("config");
     }
@@ -167,7 +168,11 @@ impl Network {
         let mut child = Command::new(env!("CARGO_BIN_EXE_custody-node"))
             .arg("--config")
             .arg(self.config_path(i))
-            .env("RUST_LOG", "warn,custody_node=info")
+            .env(
+                "RUST_LOG",
+                std::env::var("CUSTODY_TEST_LOG")
+                    .unwrap_or_else(|_| "warn,custody_node=info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(
                 self.specs[i].dir.join("node.log"),
@@ -549,4 +554,265 @@ fn a_stranger_cannot_join_and_an_auditor_follows() -> anyhow::Result<()> {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("genesis node key"));
     Ok(())
+}
+
+/// What became of a connection a test peer opened.
+#[derive(Debug, PartialEq, Eq)]
+enum Dialed {
+    /// The remote closed or refused it.
+    Refused,
+    /// It was still open when the test stopped watching.
+    StillOpen,
+}
+
+/// Opens a libp2p connection to `addr` as `key`, advertising `protocol_version` through
+/// identify (as a consensus peer of this network does), and watches it for `hold`.
+fn dial_as(
+    key: &Keypair,
+    addr: &str,
+    protocol_version: String,
+    hold: Duration,
+) -> anyhow::Result<Dialed> {
+    use libp2p::futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::{identify, noise, tcp, yamux, SwarmBuilder};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let mut swarm =
+            SwarmBuilder::with_existing_identity(custody_node::keys::libp2p_keypair(key))
+                .with_tokio()
+                .with_tcp(
+                    tcp::Config::default(),
+                    noise::Config::new,
+                    yamux::Config::default,
+                )?
+                .with_behaviour(|k| {
+                    identify::Behaviour::new(identify::Config::new(protocol_version, k.public()))
+                })?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+                .build();
+        swarm.dial(addr.parse::<libp2p::Multiaddr>()?)?;
+        let deadline = tokio::time::Instant::now() + hold;
+        loop {
+            let event = tokio::select! {
+                event = swarm.select_next_some() => event,
+                () = tokio::time::sleep_until(deadline) => return Ok(Dialed::StillOpen),
+            };
+            match event {
+                SwarmEvent::ConnectionClosed { .. }
+                | SwarmEvent::OutgoingConnectionError { .. } => return Ok(Dialed::Refused),
+                _ => {}
+            }
+        }
+    })
+}
+
+#[test]
+fn a_stranger_dialing_either_swarm_is_disconnected() -> anyhow::Result<()> {
+    let mut network = Network::new(false);
+    network.start(0)?;
+    // The stranger speaks this network's consensus protocol: only its key is wrong.
+    let tag = network.genesis.hash().to_hex()[..16].to_owned();
+    let protocol = format!("/custody/{tag}/consensus/v1");
+    let spec = &network.specs[0];
+    let consensus = Network::addr(spec.consensus_port, &spec.key);
+    let gossip = Network::addr(spec.gossip_port, &spec.key);
+    let stranger = Keypair::from_seed([0x5E; 32]);
+    let stranger_id = peer_id(&stranger.public()).expect("peer id").to_string();
+    let hold = Duration::from_secs(8);
+    assert_eq!(
+        dial_as(&stranger, &consensus, protocol.clone(), hold)?,
+        Dialed::Refused,
+        "a stranger stayed connected to the consensus swarm"
+    );
+    assert_eq!(
+        dial_as(&stranger, &gossip, protocol, hold)?,
+        Dialed::Refused,
+        "a stranger stayed connected to the gossip swarm"
+    );
+    // The consensus swarm closed it because of who it is (the engine's peer policy), not for
+    // some other reason such as a protocol mismatch.
+    let log = std::fs::read_to_string(network.specs[0].dir.join("node.log"))?;
+    assert!(
+        log.lines().any(
+            |l| l.contains("Rejecting connection from non-persistent peer")
+                && l.contains(&stranger_id)
+        ),
+        "the node did not log refusing {stranger_id}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_proposal_with_an_invalid_event_is_refused_by_the_honest_validators() -> anyhow::Result<()> {
+    let mut network = Network::new(false);
+    // Validator 3 proposes, first in every block, a registration whose invoice total is wrong:
+    // the state machine takes it, the contracts refuse it (invoice.total_mismatch).
+    let mut bad_total = custody_ledger::testkit::registration("BYZ-1", "CN", "FR");
+    bad_total.invoice.total_minor += 1;
+    let bad = network
+        .net
+        .sign("seller-acme", EventKind::ShipmentRegistered(bad_total));
+    let path = network.specs[3].dir.join("unchecked.event");
+    std::fs::write(&path, &bad.bytes)?;
+    let mut config = Config::load(&network.config_path(3))?;
+    config.faults.propose_unchecked_event = Some(path);
+    std::fs::write(network.config_path(3), config.to_toml())?;
+    network.start_all()?;
+    network.publish_reference_data()?;
+
+    // Enough heights that the Byzantine validator is the proposer of several of them.
+    let events = registrations(&network.net, 12, "HONEST");
+    for event in &events {
+        let (code, body) = network.submit(0, event, true)?;
+        assert_eq!(code, 200, "{body}");
+    }
+    let refusals: usize = (0..3)
+        .map(|i| {
+            let log =
+                std::fs::read_to_string(network.specs[i].dir.join("node.log")).unwrap_or_default();
+            log.lines()
+                .filter(|l| l.contains("invalid proposal") && l.contains("invoice.total_mismatch"))
+                .count()
+        })
+        .sum();
+    assert!(
+        refusals > 0,
+        "no honest validator saw the Byzantine proposal; the test proved nothing"
+    );
+    network.stop_and_compare()?;
+    for spec in &network.specs {
+        let store = SledStore::open(spec.dir.join("data").join("ledger"), network.genesis.hash())?;
+        assert!(
+            !store.contains_event(&bad.id)?,
+            "the invalid event was committed"
+        );
+        for event in &events {
+            assert!(store.contains_event(&event.id)?);
+        }
+    }
+    Ok(())
+}
+
+/// One HTTP/1.1 request over a fresh loopback connection, asynchronously; the status code.
+async fn post_async(addr: SocketAddr, path: &str, body: &str) -> anyhow::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let head = String::from_utf8_lossy(&response[..response.len().min(32)]).into_owned();
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow!("bad response {head:?}"))
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The benchmark of this crate: committed events per second and submit-to-commit latency
+/// on four validators on this machine. Not a test (it asserts no speed); run it with
+/// `cargo test --release -p custody-node --test network -- --ignored --nocapture bench`.
+///
+/// Events are registrations of distinct shipments, pre-signed, submitted open-loop at
+/// `CUSTODY_BENCH_RATE` events/s (default 2,000) round-robin to the four validators, each with
+/// `?wait=commit`, so each answer marks its event's commit. `CUSTODY_BENCH_EVENTS` sets how
+/// many (default 20,000).
+#[test]
+#[ignore = "benchmark: prints figures, takes about a minute"]
+fn bench_four_validators_events_per_second_and_latency() -> anyhow::Result<()> {
+    let count = env_or("CUSTODY_BENCH_EVENTS", 20_000) as usize;
+    let rate = env_or("CUSTODY_BENCH_RATE", 2_000).max(1);
+    let mut network = Network::new(false);
+    network.start_all()?;
+    network.publish_reference_data()?;
+    let signing = Instant::now();
+    let bodies: Vec<String> = registrations(&network.net, count, "BENCH")
+        .iter()
+        .map(|e| serde_json::to_string(&e.event))
+        .collect::<Result<_, _>>()?;
+    eprintln!("signed {count} events in {:?}", signing.elapsed());
+    let addrs: Vec<SocketAddr> = (0..4).map(|i| network.http(i)).collect();
+    let log_before = network.status(0)?["log_size"].as_u64().unwrap_or(0);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (latencies, failures, elapsed) = runtime.block_on(async move {
+        let start = tokio::time::Instant::now();
+        let interval = Duration::from_secs_f64(1.0 / rate as f64);
+        let mut tasks = Vec::with_capacity(bodies.len());
+        for (i, body) in bodies.into_iter().enumerate() {
+            tokio::time::sleep_until(start + interval * i as u32).await;
+            let addr = addrs[i % addrs.len()];
+            tasks.push(tokio::spawn(async move {
+                let sent = tokio::time::Instant::now();
+                let code = post_async(addr, "/v1/events?wait=commit", &body).await;
+                (code.ok(), sent.elapsed(), tokio::time::Instant::now())
+            }));
+        }
+        let mut latencies = Vec::with_capacity(tasks.len());
+        let mut failures = 0usize;
+        let mut last = start;
+        for task in tasks {
+            let (code, latency, done) = task.await.expect("task");
+            if code == Some(200) {
+                latencies.push(latency);
+                last = last.max(done);
+            } else {
+                failures += 1;
+            }
+        }
+        (latencies, failures, last - start)
+    });
+    let mut sorted = latencies.clone();
+    sorted.sort();
+    let pct = |p: usize| sorted.get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1)));
+    let committed = latencies.len();
+    println!(
+        "bench: 4 validators, {count} events offered at {rate}/s: {committed} committed, {failures} not confirmed; \
+         {:.0} events/s committed over {:.1} s; submit-to-commit p50 {:?}, p99 {:?}, max {:?}",
+        committed as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        pct(50).copied().unwrap_or_default(),
+        pct(99).copied().unwrap_or_default(),
+        sorted.last().copied().unwrap_or_default(),
+    );
+    network.wait_log_size(log_before + count as u64, Duration::from_secs(120))?;
+    let height = network.stop_and_compare()?;
+    let disk_bytes: u64 = walk_size(&network.specs[0].dir.join("data").join("ledger"));
+    println!(
+        "bench: height {height}; ledger directory of one node {} bytes, {} bytes per event",
+        disk_bytes,
+        disk_bytes / (log_before + count as u64)
+    );
+    assert_eq!(failures, 0, "every event is confirmed committed");
+    Ok(())
+}
+
+/// Total size of the files under `dir`.
+fn walk_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(m) if m.is_dir() => walk_size(&entry.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }

@@ -7,7 +7,7 @@
 //! All ledger writes go through `Store::append_block`, which flushes before it returns: a
 //! decision is acknowledged only once it is on disk.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -24,11 +24,13 @@ use arc_malachitebft_app_channel::{AppMsg, NetworkMsg};
 use bytes::Bytes;
 use custody_contracts::ContractRules;
 use custody_ledger::block::{self, Block, BlockHeader};
-use custody_ledger::chain::{build_block, validate_block};
+use custody_ledger::chain::{build_block, validate_block, BuiltBlock};
 use custody_ledger::codec;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::genesis::Genesis;
-use custody_ledger::state::StateDelta;
+use custody_ledger::reject::Rejection;
+use custody_ledger::rules::Rules;
+use custody_ledger::state::{BlockContext, State, StateDelta};
 use custody_ledger::store::{SledStore, Store};
 use custody_ledger::Digest;
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,7 @@ use tracing::{debug, info, warn};
 use super::context::{Address, BlockValue, CustodyContext, Height, ProposalPart, ValidatorSet};
 use super::signing::{parts_message, CustodySigner};
 use super::streams::{PartStreams, StreamKey};
+use crate::admission;
 use crate::clock::now;
 use crate::mempool::Mempool;
 
@@ -57,8 +60,28 @@ const EVENTS_PER_PART: usize = 200;
 /// How far in the future a proposed block time may be, by this node's clock.
 const BLOCK_TIME_DRIFT_MS_MAX: u64 = 30_000;
 
+/// Most mempool events re-checked after a commit; the proposer checks the rest when it builds
+/// a block, so the bound only delays dropping them.
+const RECHECK_EVENTS_MAX: usize = 20_000;
+
 /// Most heights answered in one sync request.
 const SYNC_BATCH_HEIGHTS_MAX: u64 = 50;
+
+/// The rule modules with their verdicts ignored and their bookkeeping kept: what a Byzantine
+/// proposer (see [`HostParts::unchecked_event`]) builds its blocks with, so the blocks are
+/// well formed and only their content is wrong.
+#[derive(Debug, Clone)]
+struct Unchecked(ContractRules);
+
+impl Rules for Unchecked {
+    fn check(&self, _: &State, _: &EncodedEvent, _: BlockContext) -> Result<(), Rejection> {
+        Ok(())
+    }
+
+    fn applied(&mut self, event: &EncodedEvent, ctx: BlockContext) {
+        self.0.applied(event, ctx);
+    }
+}
 
 /// A block and what applying it produces, as proposed or validated at some round.
 #[derive(Debug, Clone)]
@@ -110,6 +133,8 @@ pub struct Host {
     height: Height,
     /// A height decided without its block here, to be restarted and synced.
     restart: Option<Height>,
+    /// See [`HostParts::unchecked_event`].
+    unchecked_event: Option<EncodedEvent>,
 }
 
 impl std::fmt::Debug for Host {
@@ -144,6 +169,9 @@ pub struct HostParts {
     pub network: mpsc::Sender<NetworkMsg<CustodyContext>>,
     /// Where commits are announced.
     pub committed: broadcast::Sender<Committed>,
+    /// An event to force into every block this node proposes, unchecked by the rule modules
+    /// (the `faults.propose_unchecked_event` setting); `None` on an honest node.
+    pub unchecked_event: Option<EncodedEvent>,
 }
 
 fn stream_id(height: Height, round: Round) -> StreamId {
@@ -193,6 +221,7 @@ impl Host {
             signer: parts.signer,
             mempool: parts.mempool,
             limits: parts.limits,
+            unchecked_event: parts.unchecked_event,
             network: parts.network,
             committed: parts.committed,
             candidates: BTreeMap::new(),
@@ -335,19 +364,39 @@ impl Host {
             let c = &self.candidates[&(height, *hash)];
             return BlockValue::new(c.block.header.clone());
         }
-        let candidates = self
+        let mut candidates = self
             .mempool
             .lock()
             .await
             .candidates(self.limits.events_max, self.limits.size_bytes_max);
-        let built = build_block(
-            self.store.as_ref(),
-            &self.genesis,
-            &self.rules,
-            candidates,
-            now(),
-            self.address.0,
-        )
+        let built = match &self.unchecked_event {
+            None => build_block(
+                self.store.as_ref(),
+                &self.genesis,
+                &self.rules,
+                candidates,
+                now(),
+                self.address.0,
+            ),
+            Some(forced) => {
+                warn!(%height, %round, "fault injection: proposing an event the rules did not check");
+                candidates.insert(0, forced.clone());
+                build_block(
+                    self.store.as_ref(),
+                    &self.genesis,
+                    &Unchecked(self.rules.clone()),
+                    candidates,
+                    now(),
+                    self.address.0,
+                )
+                .map(|b| BuiltBlock {
+                    block: b.block,
+                    delta: b.delta,
+                    rejected: b.rejected,
+                    rules: b.rules.0,
+                })
+            }
+        }
         .expect("the store answers while building a block");
         if !built.rejected.is_empty() {
             let ids: Vec<Digest> = built.rejected.iter().map(|(id, _)| *id).collect();
@@ -578,6 +627,7 @@ impl Host {
         *self.shared_rules.write().expect("rules lock") = self.rules.clone();
         let ids: Vec<Digest> = candidate.block.events.iter().map(|e| e.id).collect();
         self.mempool.lock().await.remove(&ids);
+        self.drop_stale(&candidate.block).await;
         self.candidates.retain(|(h, _), _| *h > height);
         self.proposed.retain(|(h, _), _| *h > height);
         self.streams.forget_below(height.0 + 1);
@@ -587,6 +637,45 @@ impl Host {
             certificate: Arc::new(ledger_cert),
         });
         Ok(())
+    }
+
+    /// Re-checks the mempool's events that `block` may have made invalid and drops those the
+    /// next block would refuse, so that a client's `?wait=commit` does not wait for an event
+    /// that can no longer commit and the pool does not fill with dead events.
+    async fn drop_stale(&mut self, block: &Block) {
+        let mut shipments = BTreeSet::new();
+        let mut everything = false;
+        for event in &block.events {
+            match event.event.event.kind.shipment_id() {
+                Some(id) => {
+                    shipments.insert(id.clone());
+                }
+                None => everything = true,
+            }
+        }
+        let waiting =
+            self.mempool
+                .lock()
+                .await
+                .affected_by(&shipments, everything, RECHECK_EVENTS_MAX);
+        if waiting.is_empty() {
+            return;
+        }
+        let refused = admission::stale(
+            self.store.as_ref(),
+            &self.genesis,
+            &self.rules,
+            &waiting,
+            now(),
+        )
+        .expect("the store answers while re-checking the mempool");
+        if !refused.is_empty() {
+            let ids: Vec<Digest> = refused.iter().map(|(id, _)| *id).collect();
+            for (id, rejection) in &refused {
+                debug!(%id, code = rejection.code, "dropping an event the last block made invalid");
+            }
+            self.mempool.lock().await.remove(&ids);
+        }
     }
 
     fn decided_values(&self, from: u64, to: u64) -> Vec<RawDecidedValue<CustodyContext>> {
