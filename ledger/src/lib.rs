@@ -6,6 +6,7 @@
 //! behind the [`store::Store`] trait.
 
 pub mod block;
+pub mod bundle;
 pub mod chain;
 pub mod codec;
 pub mod event;
