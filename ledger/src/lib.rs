@@ -23,6 +23,7 @@ pub mod store;
 pub mod testkit;
 pub mod time;
 pub mod verify;
+pub mod view;
 
 pub use hash::Digest;
 pub use keys::{Keypair, PublicKey, Signature};

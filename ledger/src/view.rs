@@ -1,0 +1,184 @@
+//! The JSON shapes of the HTTP API, shared by the node that serves them and the SDK that reads
+//! them, so the two cannot disagree. Plain data: no I/O, no behaviour beyond conversions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::block::{BlockHeader, CommitCertificate};
+use crate::bundle::Checkpoint;
+use crate::hash::Digest;
+use crate::keys::PublicKey;
+use crate::model::{EventId, MemberId, Role, SignedEvent};
+use crate::state::MemberStatus;
+use crate::time::Timestamp;
+
+/// Proof that an event is committed: its place and its inclusion proof in the log as of the
+/// block named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The event.
+    pub event_id: EventId,
+    /// Height of the block the proof leads to (for `POST ?wait=commit`, the committing block).
+    pub height: u64,
+    /// That block's hash.
+    pub block_hash: Digest,
+    /// That block's time.
+    pub recorded_at: Timestamp,
+    /// The event's index in the log.
+    pub log_index: u64,
+    /// The log size at that block.
+    pub log_size: u64,
+    /// The log root at that block.
+    pub log_root: Digest,
+    /// Sibling hashes from the event's leaf to `log_root`.
+    pub inclusion_proof: Vec<Digest>,
+}
+
+/// `202 Accepted`: the event waits for a block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    /// The event's id.
+    pub event_id: EventId,
+    /// Always `pending`.
+    pub status: String,
+}
+
+/// A committed event, where it is, and its proof to the current head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    /// The event's id.
+    pub event_id: EventId,
+    /// The block that committed it.
+    pub height: u64,
+    /// Its position in that block.
+    pub index_in_block: u32,
+    /// Its index in the log.
+    pub log_index: u64,
+    /// The committing block's time.
+    pub recorded_at: Timestamp,
+    /// The signed event.
+    pub event: SignedEvent,
+    /// Its proof to the head at the time of the answer.
+    pub receipt: Receipt,
+}
+
+/// One page of a list, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `?after=` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// An event in a list: its place and the signed event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventEntry {
+    /// The event's id.
+    pub event_id: EventId,
+    /// The block that committed it.
+    pub height: u64,
+    /// Its index in the log.
+    pub log_index: u64,
+    /// The committing block's time.
+    pub recorded_at: Timestamp,
+    /// The signed event.
+    pub event: SignedEvent,
+}
+
+/// A member as the ledger knows it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    /// Stable id.
+    pub id: MemberId,
+    /// Organisation name.
+    pub name: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Current event-signing key.
+    pub key: PublicKey,
+    /// Keys rotated out; their past signatures stay valid.
+    pub retired_keys: Vec<PublicKey>,
+    /// Active or revoked.
+    pub status: MemberStatus,
+    /// Node key, for members that run a node (from genesis).
+    pub node_key: Option<PublicKey>,
+    /// Voting power (from genesis).
+    pub voting_power: u64,
+}
+
+/// A committed block: header, hash, certificate and the events' canonical bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockView {
+    /// The header's hash.
+    pub hash: Digest,
+    /// The header.
+    pub header: BlockHeader,
+    /// Its commit certificate.
+    pub certificate: CommitCertificate,
+    /// The events' ids, in block order.
+    pub event_ids: Vec<EventId>,
+    /// The events' canonical bytes, base64, in block order (what `custody verify chain`
+    /// replays).
+    pub events: Vec<String>,
+}
+
+/// `GET /v1/log/checkpoint`: the latest checkpoint.
+pub type CheckpointView = Checkpoint;
+
+/// `GET /v1/log/consistency`: proof that the log at `to` extends the log at `from`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyView {
+    /// Older log size.
+    pub from: u64,
+    /// Newer log size.
+    pub to: u64,
+    /// Log root at `from`.
+    pub from_root: Digest,
+    /// Log root at `to`.
+    pub to_root: Digest,
+    /// The RFC 6962 consistency proof.
+    pub proof: Vec<Digest>,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Chain id.
+    pub chain_id: String,
+    /// Genesis hash: the network's identity.
+    pub genesis_hash: Digest,
+    /// This node's key.
+    pub node_key: PublicKey,
+    /// Whether it votes.
+    pub validator: bool,
+    /// Head height (0 before the first block).
+    pub height: u64,
+    /// Head block hash (the genesis hash before the first block).
+    pub head_hash: Digest,
+    /// Events in the log.
+    pub log_size: u64,
+    /// Log root.
+    pub log_root: Digest,
+    /// Events waiting.
+    pub mempool_size: usize,
+}
+
+/// An RFC 9457 problem, as every error answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// A URI naming the problem type (`urn:custody:problem:<code>`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What happened.
+    pub detail: String,
+    /// The stable code (a contract or ledger rejection code, or an API code).
+    pub code: String,
+    /// The offending field, as a dotted path into the request, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
