@@ -1,3 +1,23 @@
 //! Rust SDK over the Custody HTTP API, the offline verifier and the `custody` CLI.
 //!
-//! This crate is empty until the API issue lands; see ARCHITECTURE.md.
+//! - [`Client`] speaks the HTTP API v1 of a node: submitting signed events and reading
+//!   events, shipments, bundles, members, blocks and log proofs. Its JSON shapes are the
+//!   ledger's own types ([`custody_ledger::view`], [`custody_ledger::bundle`]), so the SDK and
+//!   the node cannot disagree about them.
+//! - [`build`] signs events of every kind with a member's key.
+//! - [`verify`] checks a provenance bundle offline against a genesis file, and replays a
+//!   node's whole chain from the genesis with the same functions the validators run.
+//! - [`keyfile`] reads and writes ed25519 keys as PKCS#8 PEM files.
+//! - [`timeline`] renders a shipment's history for people.
+//!
+//! The `custody` binary is a thin command-line layer over these modules.
+
+pub mod build;
+mod client;
+pub mod keyfile;
+pub mod timeline;
+pub mod verify;
+
+pub use client::{
+    Client, ClientError, Submitted, PAGES_MAX, REQUEST_TIMEOUT_MS, RESPONSE_SIZE_BYTES_MAX,
+};

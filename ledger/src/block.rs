@@ -23,6 +23,7 @@ pub const BLOCK_EVENTS_MAX: usize = 10_000;
 
 /// A block header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockHeader {
     /// The chain id.
     pub chain_id: String,
@@ -85,6 +86,7 @@ pub fn events_root<'a>(ids: impl IntoIterator<Item = &'a EventId>) -> Digest {
 
 /// One validator's precommit signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitSignature {
     /// The validator's node key.
     pub validator: PublicKey,
@@ -94,6 +96,7 @@ pub struct CommitSignature {
 
 /// Proof that a block was decided: precommits for its hash by more than 2/3 of the power.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitCertificate {
     /// Height decided.
     pub height: u64,

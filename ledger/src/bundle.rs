@@ -33,9 +33,11 @@ pub const BUNDLE_EVENTS_MAX: usize = 10_000;
 
 /// A self-contained proof of a shipment's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
     /// Always [`BUNDLE_FORMAT`].
+    #[cfg_attr(feature = "openapi", schema(examples("custody-bundle/v1")))]
     pub format: String,
     /// The network's chain id.
     pub chain_id: String,
@@ -51,10 +53,15 @@ pub struct Bundle {
 
 /// A committed header and its certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     /// The header's canonical bytes, base64: what is hashed.
     #[serde(with = "base64_bytes")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, format = Byte, content_encoding = "base64")
+    )]
     pub header_bytes: Vec<u8>,
     /// The same header, readable. It must decode from `header_bytes` exactly.
     pub header: BlockHeader,
@@ -64,6 +71,7 @@ pub struct Checkpoint {
 
 /// One event with its place in the log and its proof.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BundleEvent {
     /// The event id: the domain-separated hash of `bytes`.
@@ -74,6 +82,10 @@ pub struct BundleEvent {
     pub log_index: u64,
     /// Canonical bytes of the signed event, base64.
     #[serde(with = "base64_bytes")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, format = Byte, content_encoding = "base64")
+    )]
     pub bytes: Vec<u8>,
     /// The same event, readable. It must decode from `bytes` exactly.
     pub event: SignedEvent,
@@ -166,7 +178,10 @@ pub fn build<S: Store + ?Sized>(
         let stored = store
             .event(&id)?
             .ok_or_else(|| missing(format!("event {id}")))?;
-        assert_eq!(stored.location.log_index, log_index, "the index names the event's place");
+        assert_eq!(
+            stored.location.log_index, log_index,
+            "the index names the event's place"
+        );
         events.push(BundleEvent {
             event_id: id,
             height: stored.location.height,
@@ -210,7 +225,10 @@ pub fn verify(bundle: &Bundle, genesis: &Genesis) -> Result<Verified, BundleErro
     if bundle.events.len() > BUNDLE_EVENTS_MAX {
         return Err(whole(
             "bundle.events",
-            format!("{} events, at most {BUNDLE_EVENTS_MAX}", bundle.events.len()),
+            format!(
+                "{} events, at most {BUNDLE_EVENTS_MAX}",
+                bundle.events.len()
+            ),
         ));
     }
     let header = verify_checkpoint(&bundle.checkpoint, genesis)?;
@@ -227,7 +245,10 @@ pub fn verify(bundle: &Bundle, genesis: &Genesis) -> Result<Verified, BundleErro
         };
         let event = EncodedEvent::decode(&item.bytes)
             .map_err(|e| fail("event.bytes", format!("not a canonical signed event: {e}")))?;
-        assert!(item.bytes.len() <= EVENT_SIZE_BYTES_MAX, "decode enforces the limit");
+        assert!(
+            item.bytes.len() <= EVENT_SIZE_BYTES_MAX,
+            "decode enforces the limit"
+        );
         if event.id != item.event_id {
             return Err(fail(
                 "event.id",
@@ -258,14 +279,21 @@ pub fn verify(bundle: &Bundle, genesis: &Genesis) -> Result<Verified, BundleErro
         if previous.is_some_and(|p| item.log_index <= p) {
             return Err(fail(
                 "event.order",
-                format!("log index {} does not follow {}", item.log_index, previous.unwrap_or(0)),
+                format!(
+                    "log index {} does not follow {}",
+                    item.log_index,
+                    previous.unwrap_or(0)
+                ),
             ));
         }
         previous = Some(item.log_index);
         if item.height > header.height {
             return Err(fail(
                 "event.height",
-                format!("height {} is after the checkpoint {}", item.height, header.height),
+                format!(
+                    "height {} is after the checkpoint {}",
+                    item.height, header.height
+                ),
             ));
         }
         merkle::verify_inclusion(
@@ -296,7 +324,12 @@ pub fn verify_checkpoint(
     genesis: &Genesis,
 ) -> Result<BlockHeader, BundleError> {
     let header: BlockHeader = codec::decode(&checkpoint.header_bytes, RECORD_SIZE_BYTES_MAX)
-        .map_err(|e| whole("checkpoint.header_bytes", format!("not a canonical header: {e}")))?;
+        .map_err(|e| {
+            whole(
+                "checkpoint.header_bytes",
+                format!("not a canonical header: {e}"),
+            )
+        })?;
     if header != checkpoint.header {
         return Err(whole(
             "checkpoint.header",
@@ -331,8 +364,14 @@ pub fn verify_extension(
 ) -> Result<(), BundleError> {
     let old = verify_checkpoint(old, genesis)?;
     let new = verify_checkpoint(new, genesis)?;
-    merkle::verify_consistency(old.log_size, new.log_size, &old.log_root, &new.log_root, proof)
-        .map_err(|e| whole("log.consistency_proof", e.to_string()))
+    merkle::verify_consistency(
+        old.log_size,
+        new.log_size,
+        &old.log_root,
+        &new.log_root,
+        proof,
+    )
+    .map_err(|e| whole("log.consistency_proof", e.to_string()))
 }
 
 /// Serde for byte strings as standard base64 with padding.
@@ -425,7 +464,10 @@ mod tests {
     fn an_unknown_shipment_has_no_bundle() {
         let net = TestNet::new();
         let store = store_with_history(&net);
-        assert_eq!(build(&store, &net.genesis, &ShipmentId::new("NONE")).unwrap(), None);
+        assert_eq!(
+            build(&store, &net.genesis, &ShipmentId::new("NONE")).unwrap(),
+            None
+        );
     }
 
     fn fails(bundle: &Bundle, net: &TestNet, check: &str, event: Option<usize>) {

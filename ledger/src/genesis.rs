@@ -13,6 +13,7 @@ use crate::time::Timestamp;
 
 /// A founding member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GenesisMember {
     /// Stable id.
     pub id: MemberId,
@@ -30,6 +31,7 @@ pub struct GenesisMember {
 
 /// The genesis document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Genesis {
     /// The chain id every event carries.
     pub chain_id: String,

@@ -159,6 +159,43 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
+/// A schema for a JSON string with length bounds and a pattern: how the OpenAPI document
+/// describes the types whose JSON form is written by hand (digests, keys, signatures, codes
+/// and ids).
+#[cfg(feature = "openapi")]
+pub(crate) fn string_schema(
+    description: &str,
+    min_length: usize,
+    max_length: usize,
+    pattern: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .min_length(Some(min_length))
+        .max_length(Some(max_length))
+        .pattern(Some(pattern))
+        .into()
+}
+
+/// A digest is 64 hex characters in JSON.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Digest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_schema(
+            "A SHA-256 digest: 32 bytes as 64 hex characters, written in lowercase (either case \
+             is read).",
+            64,
+            64,
+            "^[0-9a-fA-F]{64}$",
+        )
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Digest {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

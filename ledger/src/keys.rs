@@ -117,6 +117,40 @@ impl<'de> Deserialize<'de> for Signature {
     }
 }
 
+/// A public key is 64 hex characters in JSON.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for PublicKey {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::hash::string_schema(
+            "An ed25519 public key: its 32 compressed bytes as 64 hex characters, written in \
+             lowercase (either case is read).",
+            64,
+            64,
+            "^[0-9a-fA-F]{64}$",
+        )
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for PublicKey {}
+
+/// A signature is 128 hex characters in JSON.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Signature {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::hash::string_schema(
+            "An ed25519 signature: 64 bytes (R then s) as 128 hex characters, written in \
+             lowercase (either case is read).",
+            128,
+            128,
+            "^[0-9a-fA-F]{128}$",
+        )
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Signature {}
+
 /// A signing key held in memory. Key files are the node's and CLI's business; this type
 /// only signs.
 pub struct Keypair {

@@ -138,8 +138,58 @@ id_type!(
     MemberId
 );
 
+/// OpenAPI schemas of the codes and ids, whose JSON is a plain string.
+#[cfg(feature = "openapi")]
+macro_rules! string_schema {
+    ($name:ident, $description:literal, $min:literal, $max:literal, $pattern:literal) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::hash::string_schema($description, $min, $max, $pattern)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+#[cfg(feature = "openapi")]
+string_schema!(
+    CountryCode,
+    "An ISO 3166-1 alpha-2 country code in form: two ASCII capital letters.",
+    2,
+    2,
+    "^[A-Z]{2}$"
+);
+#[cfg(feature = "openapi")]
+string_schema!(
+    CurrencyCode,
+    "An ISO 4217 currency code in form: three ASCII capital letters.",
+    3,
+    3,
+    "^[A-Z]{3}$"
+);
+#[cfg(feature = "openapi")]
+string_schema!(
+    ShipmentId,
+    "A shipment's id: 1 to 64 characters from `A-Z a-z 0-9 . _ - :`. JSON reads any string; \
+     an event naming an id of another form is refused by its shape check.",
+    1,
+    64,
+    "^[A-Za-z0-9._:-]{1,64}$"
+);
+#[cfg(feature = "openapi")]
+string_schema!(
+    MemberId,
+    "A member's stable id: 1 to 64 characters from `A-Z a-z 0-9 . _ - :`. JSON reads any \
+     string; an event naming an id of another form is refused by its shape check.",
+    1,
+    64,
+    "^[A-Za-z0-9._:-]{1,64}$"
+);
+
 /// What a member may do. A member can hold several roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Registers shipments, requests and receives returns.
@@ -158,6 +208,7 @@ pub enum Role {
 
 /// The eleven Incoterms 2020 rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 #[allow(clippy::upper_case_acronyms)]
 pub enum Incoterm {
@@ -272,6 +323,7 @@ impl<'de> Deserialize<'de> for Incoterm {
 
 /// An amount of money in ISO 4217 minor units of its currency. Never a float.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Money {
     /// Amount in minor units (cents, pence; yen have none, so yen are units).
     pub amount_minor: u64,
@@ -281,6 +333,7 @@ pub struct Money {
 
 /// A tax or trade registration number of a party, such as an EORI, IOSS or VAT number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaxId {
     /// The scheme: `EORI`, `IOSS`, `VAT`, `ABN`, `ARN`, `EIN`, `BN`…
     pub scheme: String,
@@ -290,6 +343,7 @@ pub struct TaxId {
 
 /// A trading party named on an invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Party {
     /// Legal name.
     pub name: String,
@@ -301,6 +355,7 @@ pub struct Party {
 
 /// A physical parcel, identified by its GS1 Serial Shipping Container Code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Parcel {
     /// The 18-digit SSCC.
     pub sscc: String,
@@ -310,6 +365,7 @@ pub struct Parcel {
 
 /// One line of a commercial invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoiceLine {
     /// Line number, unique within the invoice.
     pub line_no: u32,
@@ -333,6 +389,7 @@ pub struct InvoiceLine {
 
 /// The commercial invoice of a shipment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommercialInvoice {
     /// Invoice number.
     pub number: String,
@@ -356,6 +413,7 @@ pub struct CommercialInvoice {
 
 /// One line of a packing list: how much of an invoice line is in which parcel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackingLine {
     /// The parcel.
     pub sscc: String,
@@ -367,6 +425,7 @@ pub struct PackingLine {
 
 /// The packing list of a shipment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackingList {
     /// Lines, parcel by parcel.
     pub lines: Vec<PackingLine>,
@@ -374,6 +433,7 @@ pub struct PackingList {
 
 /// Kinds of transport document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TransportDocumentKind {
     /// IATA air waybill (11 digits: airline prefix and serial with check digit).
@@ -390,6 +450,7 @@ pub enum TransportDocumentKind {
 
 /// A transport document covering a leg of the journey.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransportDocument {
     /// What kind of document.
     pub kind: TransportDocumentKind,
@@ -399,6 +460,7 @@ pub struct TransportDocument {
 
 /// The seller registers a shipment and becomes its first custodian.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShipmentRegistered {
     /// The new shipment's id.
     pub shipment_id: ShipmentId,
@@ -420,6 +482,7 @@ pub struct ShipmentRegistered {
 
 /// The custodian proposes to hand the shipment to another member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HandoffProposed {
     /// The shipment.
     pub shipment_id: ShipmentId,
@@ -433,6 +496,7 @@ pub struct HandoffProposed {
 
 /// The proposed receiver accepts a handoff; custody moves now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HandoffAccepted {
     /// The shipment.
     pub shipment_id: ShipmentId,
@@ -442,6 +506,7 @@ pub struct HandoffAccepted {
 
 /// Which valuation basis a customs value uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 #[allow(clippy::upper_case_acronyms)]
 pub enum ValuationBasis {
@@ -453,6 +518,7 @@ pub enum ValuationBasis {
 
 /// An exact exchange rate: one unit of `from` is `numerator / denominator` units of `to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExchangeRate {
     /// Currency converted from (the invoice's).
     pub from: CurrencyCode,
@@ -466,6 +532,7 @@ pub struct ExchangeRate {
 
 /// How import taxes are settled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CustomsRegime {
     /// Duty and tax assessed and paid at import.
@@ -481,6 +548,7 @@ pub enum CustomsRegime {
 
 /// Duty and tax of one invoice line, as declared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeclarationLine {
     /// The invoice line declared.
     pub invoice_line: u32,
@@ -496,6 +564,7 @@ pub struct DeclarationLine {
 
 /// A customs broker declares the shipment in a jurisdiction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomsDeclared {
     /// The shipment.
     pub shipment_id: ShipmentId,
@@ -527,6 +596,7 @@ pub struct CustomsDeclared {
 
 /// Someone pays duty and tax for a declaration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DutyPaid {
     /// The shipment.
     pub shipment_id: ShipmentId,
@@ -540,6 +610,7 @@ pub struct DutyPaid {
 
 /// What customs decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ClearanceOutcome {
     /// Goods released for free circulation.
@@ -552,6 +623,7 @@ pub enum ClearanceOutcome {
 
 /// A customs broker records the authority's decision on a declaration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomsCleared {
     /// The shipment.
     pub shipment_id: ShipmentId,
@@ -567,6 +639,7 @@ pub struct CustomsCleared {
 
 /// Kinds of proof of delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProofKind {
     /// The recipient's signature image.
@@ -579,6 +652,7 @@ pub enum ProofKind {
 
 /// The custodian (a carrier) delivers the shipment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivered {
     /// The shipment.
     pub shipment_id: ShipmentId,
@@ -594,6 +668,7 @@ pub struct Delivered {
 
 /// Units of one invoice line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineQuantity {
     /// The invoice line.
     pub invoice_line: u32,
@@ -603,6 +678,7 @@ pub struct LineQuantity {
 
 /// The seller authorises a return of some lines of a delivered shipment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnRequested {
     /// The shipment.
     pub shipment_id: ShipmentId,
@@ -616,6 +692,7 @@ pub struct ReturnRequested {
 
 /// What happens to returned goods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
     /// Back to stock.
@@ -628,6 +705,7 @@ pub enum Disposition {
 
 /// A returned line with its disposition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnedLine {
     /// The invoice line.
     pub invoice_line: u32,
@@ -639,6 +717,7 @@ pub struct ReturnedLine {
 
 /// The seller records goods received back under an RMA.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnReceived {
     /// The shipment.
     pub shipment_id: ShipmentId,
@@ -650,6 +729,7 @@ pub struct ReturnReceived {
 
 /// An issuer attests the hash and type of an external document about a shipment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocumentAttested {
     /// The shipment.
     pub shipment_id: ShipmentId,
@@ -664,6 +744,7 @@ pub struct DocumentAttested {
 /// A duty rate. Rates are integers in parts per million of the customs value (27,000 ppm is
 /// 2.7 %), amounts are minor units; no floats anywhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DutyRate {
     /// A percentage of the customs value.
@@ -695,6 +776,7 @@ pub enum DutyRate {
 
 /// One tariff line: the rate for all codes starting with `hs_prefix`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TariffLine {
     /// Digits of the HS code this line covers; the longest matching prefix wins.
     pub hs_prefix: String,
@@ -704,6 +786,7 @@ pub struct TariffLine {
 
 /// A jurisdiction's tariff, with its import VAT/GST rate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TariffTable {
     /// Jurisdiction.
     pub jurisdiction: CountryCode,
@@ -718,6 +801,7 @@ pub struct TariffTable {
 /// A low-value (de minimis) regime: what relief applies to consignments of low intrinsic
 /// value (the goods alone, without transport and insurance) in some jurisdictions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeMinimisRule {
     /// Jurisdictions the rule applies in (the EU rule lists every member state).
     pub jurisdictions: Vec<CountryCode>,
@@ -742,6 +826,7 @@ pub struct DeMinimisRule {
 
 /// A de minimis table: the rules of one or more jurisdictions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeMinimisTable {
     /// The rules.
     pub rules: Vec<DeMinimisRule>,
@@ -749,6 +834,7 @@ pub struct DeMinimisTable {
 
 /// An HS nomenclature edition: the six-digit subheadings that exist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HsNomenclature {
     /// Edition, such as `HS2022`.
     pub edition: String,
@@ -758,6 +844,7 @@ pub struct HsNomenclature {
 
 /// Reference data that rule modules evaluate events against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReferenceData {
     /// A nomenclature.
@@ -770,6 +857,7 @@ pub enum ReferenceData {
 
 /// A customs authority publishes reference data, in force from a date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferenceDataPublished {
     /// Name of the table series (`tariff/QX`); a later publication with the same id and a
     /// later `effective_from` supersedes it from that date.
@@ -782,6 +870,7 @@ pub struct ReferenceDataPublished {
 
 /// A member as admitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     /// Stable id.
     pub id: MemberId,
@@ -795,6 +884,7 @@ pub struct Member {
 
 /// A change to the member set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MembershipChange {
     /// Admit a new member.
@@ -820,6 +910,7 @@ pub enum MembershipChange {
 
 /// An admin's co-signature on a membership change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Approval {
     /// The admin's key.
     pub admin: PublicKey,
@@ -830,6 +921,7 @@ pub struct Approval {
 /// A membership change with the admins' approvals. The event's signer must be an admin and
 /// counts as one approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MembershipChanged {
     /// The change.
     pub change: MembershipChange,
@@ -839,6 +931,7 @@ pub struct MembershipChanged {
 
 /// The payload of an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EventKind {
     /// See [`ShipmentRegistered`].
     ShipmentRegistered(ShipmentRegistered),
@@ -905,6 +998,7 @@ impl EventKind {
 
 /// The signed body of an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// The network's chain id, so an event cannot be replayed on another network.
     pub chain_id: String,
@@ -916,6 +1010,7 @@ pub struct Event {
 
 /// An event with its signer's key and signature, as submitted, gossiped and stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedEvent {
     /// The body.
     pub event: Event,

@@ -30,6 +30,7 @@ use crate::time::Timestamp;
 
 /// Where a shipment is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ShipmentStatus {
     /// Registered by the seller, still in the seller's hands.
@@ -71,6 +72,7 @@ impl ShipmentStatus {
 
 /// A handoff proposed and not yet accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingHandoff {
     /// The `HandoffProposed` event.
     pub proposal: EventId,
@@ -84,6 +86,7 @@ pub struct PendingHandoff {
 
 /// The shipment's current customs declaration and what has been paid against it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeclarationState {
     /// The `CustomsDeclared` event.
     pub event: EventId,
@@ -96,11 +99,13 @@ pub struct DeclarationState {
     /// Paid so far, minor units.
     pub paid_minor: u64,
     /// The latest decision, if any.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub outcome: Option<ClearanceOutcome>,
 }
 
 /// An authorised return.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnState {
     /// The RMA.
     pub rma: String,
@@ -112,6 +117,7 @@ pub struct ReturnState {
 
 /// Everything the ledger knows about a shipment now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShipmentState {
     /// The id.
     pub shipment_id: ShipmentId,
@@ -134,10 +140,13 @@ pub struct ShipmentState {
     /// Block time of the latest event.
     pub updated_at: Timestamp,
     /// UN/LOCODE of the latest handoff or delivery.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_place: Option<String>,
     /// A proposed handoff awaiting acceptance.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub pending_handoff: Option<PendingHandoff>,
     /// The current customs declaration.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub declaration: Option<DeclarationState>,
     /// Countries in which customs released it, in order.
     pub released_in: Vec<CountryCode>,
@@ -157,6 +166,7 @@ pub struct ShipmentState {
 
 /// Whether a member may still sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
     /// May sign.
@@ -167,6 +177,7 @@ pub enum MemberStatus {
 
 /// A member as the ledger knows it now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberRecord {
     /// Stable id.
     pub id: MemberId,

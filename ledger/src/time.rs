@@ -173,6 +173,31 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// A timestamp is an RFC 3339 string in JSON.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some(
+                "An instant in UTC, RFC 3339 with milliseconds and `Z`, as the ledger writes it \
+                 (`2026-07-01T12:34:56.000Z`). Also read: whole seconds without a fraction, \
+                 and a bare date `YYYY-MM-DD` for midnight UTC. Offsets other than `Z` are \
+                 refused.",
+            ))
+            .pattern(Some(
+                r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3})?Z)?$",
+            ))
+            .examples(["2026-07-01T12:34:56.000Z"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Timestamp {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

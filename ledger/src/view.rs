@@ -14,6 +14,7 @@ use crate::time::Timestamp;
 /// Proof that an event is committed: its place and its inclusion proof in the log as of the
 /// block named.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Receipt {
     /// The event.
     pub event_id: EventId,
@@ -35,15 +36,18 @@ pub struct Receipt {
 
 /// `202 Accepted`: the event waits for a block.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Accepted {
     /// The event's id.
     pub event_id: EventId,
     /// Always `pending`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = pending_schema))]
     pub status: String,
 }
 
 /// A committed event, where it is, and its proof to the current head.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
     /// The event's id.
     pub event_id: EventId,
@@ -63,16 +67,19 @@ pub struct EventView {
 
 /// One page of a list, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,
     /// Pass as `?after=` to get the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub next: Option<String>,
 }
 
 /// An event in a list: its place and the signed event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventEntry {
     /// The event's id.
     pub event_id: EventId,
@@ -88,6 +95,7 @@ pub struct EventEntry {
 
 /// A member as the ledger knows it now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberView {
     /// Stable id.
     pub id: MemberId,
@@ -102,6 +110,7 @@ pub struct MemberView {
     /// Active or revoked.
     pub status: MemberStatus,
     /// Node key, for members that run a node (from genesis).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub node_key: Option<PublicKey>,
     /// Voting power (from genesis).
     pub voting_power: u64,
@@ -109,6 +118,7 @@ pub struct MemberView {
 
 /// A committed block: header, hash, certificate and the events' canonical bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockView {
     /// The header's hash.
     pub hash: Digest,
@@ -120,6 +130,7 @@ pub struct BlockView {
     pub event_ids: Vec<EventId>,
     /// The events' canonical bytes, base64, in block order (what `custody verify chain`
     /// replays).
+    #[cfg_attr(feature = "openapi", schema(schema_with = base64_list_schema))]
     pub events: Vec<String>,
 }
 
@@ -128,6 +139,7 @@ pub type CheckpointView = Checkpoint;
 
 /// `GET /v1/log/consistency`: proof that the log at `to` extends the log at `from`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsistencyView {
     /// Older log size.
     pub from: u64,
@@ -143,6 +155,7 @@ pub struct ConsistencyView {
 
 /// `GET /v1/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     /// Chain id.
     pub chain_id: String,
@@ -166,9 +179,11 @@ pub struct Status {
 
 /// An RFC 9457 problem, as every error answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     /// A URI naming the problem type (`urn:custody:problem:<code>`).
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(format = "uri"))]
     pub kind: String,
     /// Short summary.
     pub title: String,
@@ -180,5 +195,33 @@ pub struct Problem {
     pub code: String,
     /// The offending field, as a dotted path into the request, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub field: Option<String>,
+}
+
+/// The schema of [`Accepted::status`]: the one value `pending`.
+#[cfg(feature = "openapi")]
+fn pending_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("Always `pending`."))
+        .enum_values(Some(["pending"]))
+        .build()
+}
+
+/// The schema of [`BlockView::events`]: a list of base64 strings.
+#[cfg(feature = "openapi")]
+fn base64_list_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    ArrayBuilder::new()
+        .description(Some(
+            "The events' canonical bytes, standard base64 with padding, in block order.",
+        ))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Byte)))
+                .content_encoding("base64"),
+        )
+        .build()
 }

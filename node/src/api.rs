@@ -1,39 +1,61 @@
-//! The HTTP API (axum). This issue's endpoints: `POST /v1/events` (with `?wait=commit`),
-//! `GET /v1/status` and `GET /healthz`. The API issue adds the queries.
+//! The HTTP API (axum): every endpoint of DESIGN.md's "Interfaces", documented by the
+//! OpenAPI document at `/openapi.json` (built from the same types, see `openapi.rs`).
 //!
-//! Every error is an RFC 9457 `application/problem+json` body with a 4xx status and the
-//! stable rejection code; malformed input never gets a 5xx.
+//! Every error is an RFC 9457 `application/problem+json` body with the stable code (a ledger or
+//! contract rejection code, or an API code such as `request.path`) and the offending field.
+//! Malformed input always gets a 4xx: path and query values are parsed here, by hand, so that
+//! no extractor can answer with its own plain-text error; a 5xx means the node itself failed.
+//! Lists are paged by an opaque cursor (`?after=`), oldest first. CORS is off: no
+//! cross-origin headers are sent.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use custody_contracts::ContractRules;
+use custody_ledger::bundle;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::genesis::Genesis;
-use custody_ledger::model::SignedEvent;
+use custody_ledger::model::{MemberId, ShipmentId, SignedEvent, ID_LEN_MAX};
 use custody_ledger::reject::{codes, Rejection};
-use custody_ledger::store::{SledStore, Store};
-use custody_ledger::{Digest, PublicKey, Timestamp};
-use serde::{Deserialize, Serialize};
+use custody_ledger::store::{SledStore, Store, StoreError};
+use custody_ledger::view::{
+    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, Page, Problem,
+    Receipt, Status,
+};
+use custody_ledger::{Digest, PublicKey};
 use tokio::sync::{broadcast, mpsc, Mutex};
+use tower_http::timeout::TimeoutLayer;
 
 use crate::admission::{admit, Refusal};
 use crate::clock::now;
 use crate::consensus::host::Committed;
 use crate::mempool::{Admission, Mempool, MempoolError};
+use crate::metrics::{Metrics, RequestLabels};
 
 /// Largest request body.
 pub const BODY_SIZE_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// How long `?wait=commit` waits before answering 202.
 pub const COMMIT_WAIT_MS_MAX: u64 = 20_000;
+/// Longest any request may take; above the commit wait, so a waiting submission answers 202
+/// rather than being cut off.
+pub const REQUEST_TIMEOUT_MS_MAX: u64 = COMMIT_WAIT_MS_MAX + 10_000;
 /// Seconds a client should wait before retrying when the mempool is full.
 const RETRY_AFTER_S: u64 = 2;
+/// Items per page unless `?limit=` says otherwise.
+pub const PAGE_ITEMS_DEFAULT: usize = 100;
+/// Most items per page.
+pub const PAGE_ITEMS_MAX: usize = 1_000;
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -54,35 +76,39 @@ pub struct ApiState {
     pub node_key: PublicKey,
     /// Whether this node votes.
     pub validator: bool,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Connected gossip peers, as last counted by the node.
+    pub peers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The router.
 pub fn app(state: ApiState) -> Router {
     Router::new()
         .route("/v1/events", post(submit))
+        .route("/v1/events/{id}", get(event))
+        .route("/v1/shipments/{id}", get(shipment))
+        .route("/v1/shipments/{id}/events", get(shipment_events))
+        .route("/v1/shipments/{id}/bundle", get(shipment_bundle))
+        .route("/v1/members", get(members))
+        .route("/v1/members/{key}/events", get(member_events))
+        .route("/v1/blocks/head", get(head_block))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/log/checkpoint", get(checkpoint))
+        .route("/v1/log/consistency", get(consistency))
         .route("/v1/status", get(status))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(REQUEST_TIMEOUT_MS_MAX),
+        ))
         .layer(DefaultBodyLimit::max(BODY_SIZE_BYTES_MAX))
         .with_state(state)
-}
-
-/// An RFC 9457 problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    /// A URI naming the problem type.
-    #[serde(rename = "type")]
-    pub type_uri: String,
-    /// Short summary.
-    pub title: String,
-    /// HTTP status.
-    pub status: u16,
-    /// What went wrong here.
-    pub detail: String,
-    /// The stable code.
-    pub code: String,
-    /// The field at fault.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
 }
 
 /// The API's one error type. Boxed, so that handlers' results stay small.
@@ -101,7 +127,7 @@ impl ApiError {
         ApiError(Box::new(ApiErrorInner {
             status,
             problem: Problem {
-                type_uri: format!("urn:custody:problem:{code}"),
+                kind: format!("urn:custody:problem:{code}"),
                 title: status.canonical_reason().unwrap_or("error").to_owned(),
                 status: status.as_u16(),
                 detail,
@@ -112,17 +138,38 @@ impl ApiError {
         }))
     }
 
+    fn bad_request(code: &str, field: &str, detail: String) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, Some(field.into()), detail)
+    }
+
+    fn not_found(code: &str, detail: String) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, None, detail)
+    }
+
     fn rejected(rejection: Rejection) -> ApiError {
-        let status = if rejection.code == codes::EVENT_DUPLICATE {
-            StatusCode::CONFLICT
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
+        let status = match rejection.code {
+            codes::EVENT_DUPLICATE => StatusCode::CONFLICT,
+            // Bytes that are not an event at all are a malformed request, as malformed JSON is.
+            codes::EVENT_MALFORMED => StatusCode::BAD_REQUEST,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(
             status,
             rejection.code,
             Some(rejection.field),
             rejection.message,
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// The store failed: the node's fault, not the client's.
+    fn from(error: StoreError) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node.unavailable",
+            None,
+            error.to_string(),
         )
     }
 }
@@ -148,40 +195,97 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `?wait=commit`.
-#[derive(Debug, Deserialize)]
-pub struct SubmitQuery {
-    wait: Option<String>,
+/// The query string as name-value pairs, or a problem naming it.
+type QueryPairs = Result<Query<BTreeMap<String, String>>, QueryRejection>;
+
+fn query_pairs(query: QueryPairs) -> Result<BTreeMap<String, String>, ApiError> {
+    query.map(|Query(pairs)| pairs).map_err(|e| {
+        ApiError::bad_request(
+            "request.query",
+            "query",
+            format!("malformed query string: {e}"),
+        )
+    })
 }
 
-/// Where a committed event is, with its inclusion proof to the block's log root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Receipt {
-    /// The event id.
-    pub event_id: Digest,
-    /// Block height.
-    pub height: u64,
-    /// Block hash.
-    pub block_hash: Digest,
-    /// Block time (`recorded_at`).
-    pub recorded_at: Timestamp,
-    /// Position in the log.
-    pub log_index: u64,
-    /// Log size after the block.
-    pub log_size: u64,
-    /// Log root after the block.
-    pub log_root: Digest,
-    /// RFC 6962 inclusion proof of the event id (leaf data) in that log.
-    pub inclusion_proof: Vec<Digest>,
+/// Refuses query parameters an endpoint does not know, so a typo is not silently ignored.
+fn only_params(pairs: &BTreeMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+    match pairs.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(unknown) => Err(ApiError::bad_request(
+            "request.query",
+            unknown,
+            format!("unknown query parameter {unknown:?}; known: {known:?}"),
+        )),
+    }
 }
 
-/// The answer to a submission that is not yet committed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Accepted {
-    /// The event id.
-    pub event_id: Digest,
-    /// `pending`.
-    pub status: String,
+/// A path segment, or a problem if it is not valid percent-encoded UTF-8.
+fn path_segment(
+    path: Result<Path<String>, PathRejection>,
+    field: &str,
+) -> Result<String, ApiError> {
+    path.map(|Path(segment)| segment).map_err(|e| {
+        ApiError::bad_request(
+            "request.path",
+            field,
+            format!("malformed path segment: {e}"),
+        )
+    })
+}
+
+fn parse_digest(text: &str, field: &str) -> Result<Digest, ApiError> {
+    Digest::from_hex(text).map_err(|e| {
+        ApiError::bad_request(
+            "request.path",
+            field,
+            format!("{field} must be 64 hex digits: {e}"),
+        )
+    })
+}
+
+fn parse_shipment(text: &str) -> Result<ShipmentId, ApiError> {
+    if text.is_empty() || text.len() > ID_LEN_MAX {
+        return Err(ApiError::bad_request(
+            "request.path",
+            "id",
+            format!("a shipment id has 1 to {ID_LEN_MAX} bytes"),
+        ));
+    }
+    Ok(ShipmentId::new(text))
+}
+
+fn parse_u64(text: &str, field: &str, code: &str) -> Result<u64, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::bad_request(
+            code,
+            field,
+            format!("{field} must be a non-negative integer, not {text:?}"),
+        )
+    })
+}
+
+/// `?after=` and `?limit=`: the log index after which to start, and the page size.
+fn paging(pairs: &BTreeMap<String, String>) -> Result<(Option<u64>, usize), ApiError> {
+    let after = pairs
+        .get("after")
+        .map(|a| parse_u64(a, "after", "request.query"))
+        .transpose()?;
+    let limit = match pairs.get("limit") {
+        None => PAGE_ITEMS_DEFAULT,
+        Some(l) => {
+            let limit = parse_u64(l, "limit", "request.query")?;
+            if limit == 0 || limit > PAGE_ITEMS_MAX as u64 {
+                return Err(ApiError::bad_request(
+                    "request.query",
+                    "limit",
+                    format!("limit must be between 1 and {PAGE_ITEMS_MAX}"),
+                ));
+            }
+            limit as usize
+        }
+    };
+    Ok((after, limit))
 }
 
 fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<EncodedEvent, ApiError> {
@@ -215,12 +319,23 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<EncodedEvent, ApiErro
 
 async fn submit(
     State(state): State<ApiState>,
-    Query(query): Query<SubmitQuery>,
+    query: QueryPairs,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let event = decode_body(&headers, &body)?;
-    let wait = match query.wait.as_deref() {
+    let body = body.map_err(|e| {
+        ApiError::new(
+            e.status(),
+            "request.body",
+            Some("body".into()),
+            format!("{e} (at most {BODY_SIZE_BYTES_MAX} bytes)"),
+        )
+    })?;
+    let pairs = query_pairs(query)?;
+    only_params(&pairs, &["wait"])?;
+    let event =
+        decode_body(&headers, &body).inspect_err(|e| state.metrics.reject(&e.0.problem.code))?;
+    let wait = match pairs.get("wait").map(String::as_str) {
         None => false,
         Some("commit") => true,
         Some(other) => {
@@ -234,6 +349,8 @@ async fn submit(
     };
     // Subscribe before admitting, so a commit cannot slip between the two.
     let mut commits = state.committed.subscribe();
+    // Resubmitting a waiting event is harmless: answer as for the first submission.
+    let waiting = state.mempool.lock().await.contains(&event.id);
     let pending: Vec<EncodedEvent> = match event.event.event.kind.shipment_id() {
         Some(shipment) => state.mempool.lock().await.shipment_events(shipment),
         None => Vec::new(),
@@ -241,19 +358,12 @@ async fn submit(
     let rules = state.rules.read().expect("rules lock").clone();
     let verdict = {
         let (store, genesis, event) = (state.store.clone(), state.genesis.clone(), event.clone());
-        tokio::task::spawn_blocking(move || {
-            admit(store.as_ref(), &genesis, &rules, &pending, &event, now())
-        })
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "node.unavailable",
-                None,
-                e.to_string(),
-            )
-        })?
+        blocking(move || admit(store.as_ref(), &genesis, &rules, &pending, &event, now())).await?
     };
+    let verdict = if waiting { Ok(()) } else { verdict };
+    if let Err(Refusal::Invalid(rejection)) = &verdict {
+        state.metrics.reject(rejection.code);
+    }
     match verdict {
         Ok(()) => {}
         Err(Refusal::Invalid(rejection)) => return Err(ApiError::rejected(rejection)),
@@ -330,24 +440,41 @@ async fn submit(
     }
 }
 
-fn receipt(state: &ApiState, id: &Digest) -> Result<Receipt, ApiError> {
-    let unavailable =
-        |e: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "node.unavailable", None, e);
-    let stored = state
-        .store
-        .event(id)
-        .map_err(|e| unavailable(e.to_string()))?
-        .ok_or_else(|| unavailable("committed event not found".into()))?;
-    let header = state
-        .store
-        .header(stored.location.height)
-        .map_err(|e| unavailable(e.to_string()))?
-        .ok_or_else(|| unavailable("committed block not found".into()))?;
+/// Runs store-heavy work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node.unavailable",
+            None,
+            e.to_string(),
+        )
+    })
+}
+
+/// The receipt of a committed event with its proof to the log as of block `at_height` (the
+/// committing block if `None`).
+fn receipt_at(
+    state: &ApiState,
+    id: &Digest,
+    at_height: Option<u64>,
+) -> Result<Option<(Receipt, custody_ledger::store::StoredEvent)>, ApiError> {
+    let Some(stored) = state.store.event(id)? else {
+        return Ok(None);
+    };
+    let height = at_height.unwrap_or(stored.location.height);
+    let header = state.store.header(height)?.ok_or_else(|| {
+        ApiError::from(StoreError::Corrupt {
+            record: format!("header {height}"),
+            message: "missing".into(),
+        })
+    })?;
     let proof = state
         .store
-        .inclusion_proof(stored.location.log_index, header.log_size)
-        .map_err(|e| unavailable(e.to_string()))?;
-    Ok(Receipt {
+        .inclusion_proof(stored.location.log_index, header.log_size)?;
+    let receipt = Receipt {
         event_id: *id,
         height: header.height,
         block_hash: header.hash(),
@@ -356,41 +483,293 @@ fn receipt(state: &ApiState, id: &Digest) -> Result<Receipt, ApiError> {
         log_size: header.log_size,
         log_root: header.log_root,
         inclusion_proof: proof,
+    };
+    Ok(Some((receipt, stored)))
+}
+
+fn receipt(state: &ApiState, id: &Digest) -> Result<Receipt, ApiError> {
+    receipt_at(state, id, None)?
+        .map(|(receipt, _)| receipt)
+        .ok_or_else(|| {
+            ApiError::from(StoreError::Corrupt {
+                record: format!("event {id}"),
+                message: "announced as committed but not found".into(),
+            })
+        })
+}
+
+/// `GET /v1/events/{id}`.
+async fn event(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<EventView>, ApiError> {
+    let id = parse_digest(&path_segment(path, "id")?, "id")?;
+    let head = state.store.head()?.map(|h| h.height);
+    let Some((receipt, stored)) = receipt_at(&state, &id, head)? else {
+        return Err(ApiError::not_found(
+            "event.not_found",
+            format!("no committed event {id}"),
+        ));
+    };
+    let recorded_at = state
+        .store
+        .header(stored.location.height)?
+        .map_or(receipt.recorded_at, |h| h.time);
+    Ok(Json(EventView {
+        event_id: id,
+        height: stored.location.height,
+        index_in_block: stored.location.index_in_block,
+        log_index: stored.location.log_index,
+        recorded_at,
+        event: stored.event.event,
+        receipt,
+    }))
+}
+
+/// `GET /v1/shipments/{id}`.
+async fn shipment(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = parse_shipment(&path_segment(path, "id")?)?;
+    match state.store.shipment(&id)? {
+        Some(shipment) => Ok(Json(shipment).into_response()),
+        None => Err(unknown_shipment(&id)),
+    }
+}
+
+fn unknown_shipment(id: &ShipmentId) -> ApiError {
+    ApiError::not_found(
+        "shipment.not_found",
+        format!("no shipment {id} on the ledger"),
+    )
+}
+
+/// Entries for (log index, id) pairs from an index, and the cursor of the next page.
+fn entries(
+    state: &ApiState,
+    located: Vec<(u64, Digest)>,
+    limit: usize,
+) -> Result<Page<EventEntry>, ApiError> {
+    let next = (located.len() == limit)
+        .then(|| located.last().map(|(index, _)| index.to_string()))
+        .flatten();
+    let mut items = Vec::with_capacity(located.len());
+    let mut times: BTreeMap<u64, custody_ledger::Timestamp> = BTreeMap::new();
+    for (log_index, id) in located {
+        let stored = state.store.event(&id)?.ok_or_else(|| {
+            ApiError::from(StoreError::Corrupt {
+                record: format!("event {id}"),
+                message: "indexed but missing".into(),
+            })
+        })?;
+        let height = stored.location.height;
+        let recorded_at = match times.get(&height) {
+            Some(time) => *time,
+            None => {
+                let time = state
+                    .store
+                    .header(height)?
+                    .map_or_else(|| custody_ledger::Timestamp(0), |h| h.time);
+                times.insert(height, time);
+                time
+            }
+        };
+        items.push(EventEntry {
+            event_id: id,
+            height,
+            log_index,
+            recorded_at,
+            event: stored.event.event,
+        });
+    }
+    Ok(Page { items, next })
+}
+
+/// `GET /v1/shipments/{id}/events?after=&limit=`.
+async fn shipment_events(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    query: QueryPairs,
+) -> Result<Json<Page<EventEntry>>, ApiError> {
+    let id = parse_shipment(&path_segment(path, "id")?)?;
+    let pairs = query_pairs(query)?;
+    only_params(&pairs, &["after", "limit"])?;
+    let (after, limit) = paging(&pairs)?;
+    if state.store.shipment(&id)?.is_none() {
+        return Err(unknown_shipment(&id));
+    }
+    let located = state.store.shipment_events(&id, after, limit)?;
+    Ok(Json(entries(&state, located, limit)?))
+}
+
+/// `GET /v1/shipments/{id}/bundle`.
+async fn shipment_bundle(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<bundle::Bundle>, ApiError> {
+    let id = parse_shipment(&path_segment(path, "id")?)?;
+    let (store, genesis, wanted) = (state.store.clone(), state.genesis.clone(), id.clone());
+    let built = blocking(move || bundle::build(store.as_ref(), &genesis, &wanted)).await??;
+    built.map(Json).ok_or_else(|| unknown_shipment(&id))
+}
+
+/// `GET /v1/members`: genesis members as the ledger knows them now, then members admitted
+/// later, by id.
+async fn members(State(state): State<ApiState>) -> Result<Json<Vec<MemberView>>, ApiError> {
+    let stored: BTreeMap<MemberId, custody_ledger::state::MemberRecord> = state
+        .store
+        .stored_members()?
+        .into_iter()
+        .map(|m| (m.id.clone(), m))
+        .collect();
+    let mut out = Vec::new();
+    for member in &state.genesis.members {
+        let view = match stored.get(&member.id) {
+            Some(record) => MemberView {
+                id: record.id.clone(),
+                name: record.name.clone(),
+                roles: record.roles.clone(),
+                key: record.key,
+                retired_keys: record.retired_keys.clone(),
+                status: record.status,
+                node_key: member.node_key,
+                voting_power: member.voting_power,
+            },
+            None => MemberView {
+                id: member.id.clone(),
+                name: member.name.clone(),
+                roles: member.roles.clone(),
+                key: member.key,
+                retired_keys: vec![],
+                status: custody_ledger::state::MemberStatus::Active,
+                node_key: member.node_key,
+                voting_power: member.voting_power,
+            },
+        };
+        out.push(view);
+    }
+    for (id, record) in &stored {
+        if state.genesis.members.iter().all(|m| &m.id != id) {
+            out.push(MemberView {
+                id: record.id.clone(),
+                name: record.name.clone(),
+                roles: record.roles.clone(),
+                key: record.key,
+                retired_keys: record.retired_keys.clone(),
+                status: record.status,
+                node_key: None,
+                voting_power: 0,
+            });
+        }
+    }
+    Ok(Json(out))
+}
+
+/// `GET /v1/members/{key}/events?after=&limit=`: events signed by a key.
+async fn member_events(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    query: QueryPairs,
+) -> Result<Json<Page<EventEntry>>, ApiError> {
+    let text = path_segment(path, "key")?;
+    let key = PublicKey::from_hex(&text).map_err(|e| {
+        ApiError::bad_request(
+            "request.path",
+            "key",
+            format!("key must be 64 hex digits: {e}"),
+        )
+    })?;
+    let pairs = query_pairs(query)?;
+    only_params(&pairs, &["after", "limit"])?;
+    let (after, limit) = paging(&pairs)?;
+    let located = state.store.member_events(&key, after, limit)?;
+    Ok(Json(entries(&state, located, limit)?))
+}
+
+fn block_view(state: &ApiState, height: u64) -> Result<BlockView, ApiError> {
+    let (Some(block), Some(certificate)) =
+        (state.store.block(height)?, state.store.certificate(height)?)
+    else {
+        return Err(ApiError::not_found(
+            "block.not_found",
+            format!("no committed block at height {height}"),
+        ));
+    };
+    Ok(BlockView {
+        hash: block.hash(),
+        event_ids: block.events.iter().map(|e| e.id).collect(),
+        events: block
+            .events
+            .iter()
+            .map(|e| STANDARD.encode(&e.bytes))
+            .collect(),
+        header: block.header,
+        certificate,
     })
 }
 
-/// `GET /v1/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Status {
-    /// Chain id.
-    pub chain_id: String,
-    /// Genesis hash: the network's identity.
-    pub genesis_hash: Digest,
-    /// This node's key.
-    pub node_key: PublicKey,
-    /// Whether it votes.
-    pub validator: bool,
-    /// Head height (0 before the first block).
-    pub height: u64,
-    /// Head block hash (the genesis hash before the first block).
-    pub head_hash: Digest,
-    /// Events in the log.
-    pub log_size: u64,
-    /// Log root.
-    pub log_root: Digest,
-    /// Events waiting.
-    pub mempool_size: usize,
+/// `GET /v1/blocks/{height}`.
+async fn block(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<BlockView>, ApiError> {
+    let height = parse_u64(&path_segment(path, "height")?, "height", "request.path")?;
+    Ok(Json(block_view(&state, height)?))
+}
+
+/// `GET /v1/blocks/head`.
+async fn head_block(State(state): State<ApiState>) -> Result<Json<BlockView>, ApiError> {
+    let Some(head) = state.store.head()? else {
+        return Err(ApiError::not_found(
+            "block.not_found",
+            "no block is committed yet".into(),
+        ));
+    };
+    Ok(Json(block_view(&state, head.height)?))
+}
+
+/// `GET /v1/log/checkpoint`: the head's header and certificate.
+async fn checkpoint(State(state): State<ApiState>) -> Result<Json<bundle::Checkpoint>, ApiError> {
+    let head = state.store.head()?.map_or(0, |h| h.height);
+    bundle::checkpoint_at(state.store.as_ref(), head)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("block.not_found", "no block is committed yet".into()))
+}
+
+/// `GET /v1/log/consistency?from=&to=`: log sizes, `1 <= from <= to <= head log size`.
+async fn consistency(
+    State(state): State<ApiState>,
+    query: QueryPairs,
+) -> Result<Json<ConsistencyView>, ApiError> {
+    let pairs = query_pairs(query)?;
+    only_params(&pairs, &["from", "to"])?;
+    let size = state.store.head()?.map_or(0, |h| h.log_size);
+    let get = |name: &str| -> Result<u64, ApiError> {
+        let text = pairs.get(name).ok_or_else(|| {
+            ApiError::bad_request("request.query", name, format!("{name} is required"))
+        })?;
+        parse_u64(text, name, "request.query")
+    };
+    let (from, to) = (get("from")?, get("to")?);
+    if from == 0 || from > to || to > size {
+        return Err(ApiError::bad_request(
+            "log.bad_range",
+            "from",
+            format!("need 1 <= from <= to <= {size} (the log size), got from={from} to={to}"),
+        ));
+    }
+    Ok(Json(ConsistencyView {
+        from,
+        to,
+        from_root: state.store.log_root(from)?,
+        to_root: state.store.log_root(to)?,
+        proof: state.store.consistency_proof(from, to)?,
+    }))
 }
 
 async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError> {
-    let head = state.store.head().map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "node.unavailable",
-            None,
-            e.to_string(),
-        )
-    })?;
+    let head = state.store.head()?;
     let genesis_hash = state.genesis.hash();
     Ok(Json(Status {
         chain_id: state.genesis.chain_id.clone(),
@@ -406,13 +785,71 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
 }
 
 async fn healthz(State(state): State<ApiState>) -> Result<&'static str, ApiError> {
-    state.store.head().map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "node.unavailable",
-            None,
-            e.to_string(),
-        )
-    })?;
+    state.store.head()?;
     Ok("ok")
+}
+
+/// `GET /metrics`, in the Prometheus text format.
+async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let head = state.store.head()?;
+    let m = &state.metrics;
+    m.height.set(head.map_or(0, |h| h.height) as i64);
+    m.log_size.set(head.map_or(0, |h| h.log_size) as i64);
+    m.mempool_size.set(state.mempool.lock().await.len() as i64);
+    m.peers
+        .set(state.peers.load(std::sync::atomic::Ordering::Relaxed) as i64);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+        .into_response())
+}
+
+/// `GET /openapi.json`, built once: it depends only on the code.
+async fn openapi() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let json = DOCUMENT.get_or_init(|| {
+        serde_json::to_string(&crate::openapi::document()).expect("the document serializes")
+    });
+    ([(header::CONTENT_TYPE, "application/json")], json.clone()).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found(
+        "request.route",
+        "no such endpoint; see /openapi.json".into(),
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "request.method",
+        None,
+        "this endpoint does not take that method; see /openapi.json".into(),
+    )
+}
+
+/// Records each request's latency by route template, method and status.
+async fn observe(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_latency
+        .get_or_create(&RequestLabels {
+            route,
+            method,
+            status: response.status().as_u16(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    response
 }

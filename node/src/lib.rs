@@ -9,4 +9,6 @@ pub mod consensus;
 pub mod gossip;
 pub mod keys;
 pub mod mempool;
+pub mod metrics;
 pub mod node;
+pub mod openapi;

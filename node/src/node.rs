@@ -31,6 +31,8 @@ use crate::consensus::signing::{CustodySigner, CustodyVerifier};
 use crate::gossip::{self, GossipConfig, Verdict};
 use crate::keys;
 use crate::mempool::{Mempool, MempoolConfig};
+use crate::metrics::Metrics;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Malachite's view of our configuration.
 #[derive(Debug, Clone)]
@@ -303,6 +305,30 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         .await
         .with_context(|| format!("binding {}", config.http.listen))?;
     let http_addr = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::new());
+    let peers = Arc::new(AtomicUsize::new(0));
+    {
+        // Counts commits for the metrics, and keeps the gossip peer count fresh.
+        let (metrics, peers, mut commits) = (metrics.clone(), peers.clone(), committed.subscribe());
+        let gossip_handle = gossip.clone_handle();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+            loop {
+                tokio::select! {
+                    commit = commits.recv() => match commit {
+                        Ok(commit) => {
+                            metrics.events_committed.inc_by(commit.block.events.len() as u64);
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    },
+                    _ = tick.tick() => {
+                        peers.store(gossip_handle.connected_peers().await.len(), Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
     let api_state = ApiState {
         genesis: genesis.clone(),
         store: store.clone(),
@@ -312,6 +338,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         outbound: outbound_tx,
         node_key,
         validator,
+        metrics: metrics.clone(),
+        peers: peers.clone(),
     };
     let (http_stop_tx, http_stop_rx) = oneshot::channel::<()>();
     let http = tokio::spawn(async move {

@@ -1,0 +1,434 @@
+//! `custody`: the command line over the Custody SDK.
+//!
+//! Human output by default, `--json` for scripts. Exit codes: 0 success (valid, for
+//! `verify`); 1 invalid (`verify`) or refused by the node (an error status with a problem
+//! document); 2 any other failure (usage, files, network).
+
+mod submit;
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use custody_client::timeline;
+use custody_client::verify::{self, ChainError};
+use custody_client::{keyfile, Client, ClientError, Submitted};
+use custody_ledger::model::ShipmentId;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::submit::SubmitArgs;
+
+/// Command line of the Custody ledger: keys, events, shipments, bundles and verification.
+#[derive(Debug, Parser)]
+#[command(
+    name = "custody",
+    version,
+    after_help = "Exit codes: 0 success or valid; 1 invalid (verify) or refused by the node; \
+                  2 any other failure."
+)]
+struct Cli {
+    /// Base URL of a node's HTTP API.
+    #[arg(
+        long,
+        global = true,
+        env = "CUSTODY_NODE",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    node: String,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or show event-signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Sign and submit an event.
+    Submit(SubmitArgs),
+    /// Read shipments.
+    #[command(subcommand)]
+    Shipment(ShipmentCommand),
+    /// Download a shipment's provenance bundle.
+    Bundle {
+        /// The shipment.
+        id: String,
+        /// Where to write the bundle (JSON).
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Verify a bundle offline, or a node's whole chain.
+    #[command(subcommand)]
+    Verify(VerifyCommand),
+    /// Show the node's status.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a new ed25519 key as a PKCS#8 PEM file (never overwrites).
+    New {
+        /// The file to create.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Show the public key of a key file, in hex.
+    Show {
+        /// The key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ShipmentCommand {
+    /// A shipment's timeline and current state.
+    Show {
+        /// The shipment.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum VerifyCommand {
+    /// Verify a provenance bundle offline against the genesis file.
+    Bundle {
+        /// The bundle (JSON).
+        file: PathBuf,
+        /// The network's genesis file (JSON).
+        #[arg(long, value_name = "FILE")]
+        genesis: PathBuf,
+    },
+    /// Download and replay the node's whole chain from the genesis file.
+    Chain {
+        /// The network's genesis file (JSON).
+        #[arg(long, value_name = "FILE")]
+        genesis: PathBuf,
+    },
+}
+
+/// What a command concluded, when it ran to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Done, or valid.
+    Ok,
+    /// Verified and found invalid.
+    Invalid,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let verifying = matches!(cli.command, Command::Verify(_));
+    match run(cli).await {
+        Ok(Verdict::Ok) => ExitCode::SUCCESS,
+        Ok(Verdict::Invalid) => ExitCode::from(1),
+        Err(error) => {
+            let problem = error
+                .chain()
+                .find_map(|e| e.downcast_ref::<ClientError>())
+                .and_then(|e| match e {
+                    ClientError::Problem { problem, .. } => Some(problem.as_ref().clone()),
+                    _ => None,
+                });
+            eprintln!("error: {error:#}");
+            if json {
+                println!(
+                    "{}",
+                    json!({ "error": format!("{error:#}"), "problem": problem })
+                );
+            }
+            if problem.is_some() && !verifying {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Verdict> {
+    let json = cli.json;
+    let client = || Client::new(&cli.node).context("--node");
+    match cli.command {
+        Command::Keys(KeysCommand::New { out }) => {
+            let key = keyfile::generate();
+            keyfile::write_key(&out, &key)?;
+            if json {
+                print_json(&json!({ "file": out, "public_key": key.public() }))?;
+            } else {
+                println!("wrote {}", out.display());
+                println!("public key {}", key.public());
+            }
+        }
+        Command::Keys(KeysCommand::Show { key }) => {
+            let key = keyfile::read_key(&key)?;
+            if json {
+                print_json(&json!({ "public_key": key.public() }))?;
+            } else {
+                println!("{}", key.public());
+            }
+        }
+        Command::Status => {
+            let status = client()?.status().await?;
+            if json {
+                print_json(&status)?;
+            } else {
+                println!("chain id      {}", status.chain_id);
+                println!("genesis hash  {}", status.genesis_hash);
+                println!(
+                    "node key      {} ({})",
+                    status.node_key,
+                    if status.validator {
+                        "validator"
+                    } else {
+                        "not a validator"
+                    }
+                );
+                println!("height        {}", status.height);
+                println!("head hash     {}", status.head_hash);
+                println!("log size      {}", status.log_size);
+                println!("log root      {}", status.log_root);
+                println!("mempool       {} events", status.mempool_size);
+            }
+        }
+        Command::Submit(args) => {
+            let client = client()?;
+            let event = submit::event(&args, &client).await?;
+            if args.dry_run {
+                if json {
+                    print_json(&json!({ "event_id": event.id, "event": event.event }))?;
+                } else {
+                    println!("event {}", event.id);
+                    println!("{}", serde_json::to_string_pretty(&event.event)?);
+                }
+                return Ok(Verdict::Ok);
+            }
+            let submitted = client.submit(&event, args.wait).await?;
+            match &submitted {
+                Submitted::Committed(receipt) => {
+                    if json {
+                        print_json(&json!({
+                            "status": "committed",
+                            "event_id": receipt.event_id,
+                            "receipt": receipt,
+                        }))?;
+                    } else {
+                        println!(
+                            "committed {} at height {} (block {}), log index {} of {}",
+                            receipt.event_id,
+                            receipt.height,
+                            receipt.block_hash,
+                            receipt.log_index,
+                            receipt.log_size
+                        );
+                    }
+                }
+                Submitted::Pending(accepted) => {
+                    if json {
+                        print_json(&json!({ "status": "pending", "event_id": accepted.event_id }))?;
+                    } else if args.wait {
+                        println!(
+                            "accepted {}; not committed within the node's wait, still pending",
+                            accepted.event_id
+                        );
+                    } else {
+                        println!("accepted {}; pending", accepted.event_id);
+                    }
+                }
+            }
+        }
+        Command::Shipment(ShipmentCommand::Show { id }) => {
+            let client = client()?;
+            let id = ShipmentId::new(id);
+            let (state, events, members) = tokio::try_join!(
+                client.shipment(&id),
+                client.all_shipment_events(&id),
+                client.members()
+            )?;
+            if json {
+                print_json(&json!({ "state": state, "events": events }))?;
+            } else {
+                print!("{}", timeline::render(&state, &events, &members));
+            }
+        }
+        Command::Bundle { id, out } => {
+            let bundle = client()?.bundle(&ShipmentId::new(id)).await?;
+            let text = serde_json::to_string_pretty(&bundle)?;
+            std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+            if json {
+                print_json(&json!({
+                    "file": out,
+                    "shipment_id": bundle.shipment_id,
+                    "height": bundle.checkpoint.header.height,
+                    "events": bundle.events.len(),
+                }))?;
+            } else {
+                println!(
+                    "wrote the bundle of shipment {} ({} events, checkpoint height {}) to {}",
+                    bundle.shipment_id,
+                    bundle.events.len(),
+                    bundle.checkpoint.header.height,
+                    out.display()
+                );
+            }
+        }
+        Command::Verify(VerifyCommand::Bundle { file, genesis }) => {
+            let genesis = verify::read_genesis(&genesis)?;
+            let bundle = verify::read_bundle(&file)?;
+            return verify_bundle(&bundle, &genesis, json);
+        }
+        Command::Verify(VerifyCommand::Chain { genesis }) => {
+            let genesis = verify::read_genesis(&genesis)?;
+            return verify_chain(&client()?, &genesis, json).await;
+        }
+    }
+    Ok(Verdict::Ok)
+}
+
+fn verify_bundle(
+    bundle: &verify::Bundle,
+    genesis: &custody_ledger::genesis::Genesis,
+    json: bool,
+) -> anyhow::Result<Verdict> {
+    match verify::verify_bundle(bundle, genesis) {
+        Ok(verified) => {
+            if json {
+                let events: Vec<_> = verified
+                    .events
+                    .iter()
+                    .map(|e| json!({ "event_id": e.id, "kind": e.event.event.kind.name() }))
+                    .collect();
+                print_json(&json!({
+                    "valid": true,
+                    "shipment_id": verified.shipment_id,
+                    "height": verified.height,
+                    "block_hash": verified.block_hash,
+                    "log_size": verified.log_size,
+                    "log_root": verified.log_root,
+                    "event_count": verified.events.len(),
+                    "events": events,
+                }))?;
+            } else {
+                println!("valid: shipment {}", verified.shipment_id);
+                println!(
+                    "  checkpoint  height {} (block {})",
+                    verified.height, verified.block_hash
+                );
+                println!(
+                    "  log         {} events, root {}",
+                    verified.log_size, verified.log_root
+                );
+                println!("  events      {}", verified.events.len());
+                for (index, event) in verified.events.iter().enumerate() {
+                    println!(
+                        "    #{index:<3} {}  {}",
+                        event.id,
+                        event.event.event.kind.name()
+                    );
+                }
+            }
+            Ok(Verdict::Ok)
+        }
+        Err(error) => {
+            if json {
+                print_json(&json!({
+                    "valid": false,
+                    "check": error.check,
+                    "event_id": error.event,
+                    "index": error.index,
+                    "message": error.message,
+                }))?;
+            } else {
+                println!("invalid: check {} failed", error.check);
+                if let Some(event) = error.event {
+                    println!(
+                        "  event   {event} (position {})",
+                        error.index.map_or("?".into(), |i| i.to_string())
+                    );
+                }
+                println!("  reason  {}", error.message);
+            }
+            Ok(Verdict::Invalid)
+        }
+    }
+}
+
+async fn verify_chain(
+    client: &Client,
+    genesis: &custody_ledger::genesis::Genesis,
+    json: bool,
+) -> anyhow::Result<Verdict> {
+    let target = if json || !std::io::stderr().is_terminal() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(0), target);
+    if let Ok(style) =
+        ProgressStyle::with_template("verifying {bar:40} {pos}/{len} blocks, {eta} left")
+    {
+        bar.set_style(style);
+    }
+    let result = verify::verify_chain(client, genesis, |height, head| {
+        bar.set_length(head);
+        bar.set_position(height);
+    })
+    .await;
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            if json {
+                print_json(&json!({
+                    "valid": true,
+                    "height": report.height,
+                    "head_hash": report.head_hash,
+                    "log_size": report.log_size,
+                    "log_root": report.log_root,
+                    "state_root": report.state_root,
+                }))?;
+            } else {
+                println!("valid: {} blocks from the genesis", report.height);
+                println!("  head        {}", report.head_hash);
+                println!(
+                    "  log         {} events, root {}",
+                    report.log_size, report.log_root
+                );
+                println!("  state root  {}", report.state_root);
+            }
+            Ok(Verdict::Ok)
+        }
+        Err(ChainError::Invalid {
+            height,
+            check,
+            reason,
+        }) => {
+            if json {
+                print_json(&json!({
+                    "valid": false,
+                    "height": height,
+                    "check": check,
+                    "message": reason,
+                }))?;
+            } else {
+                println!("invalid: height {height}: check {check} failed");
+                println!("  reason  {reason}");
+            }
+            Ok(Verdict::Invalid)
+        }
+        Err(other) => Err(other.into()),
+    }
+}

@@ -1,0 +1,543 @@
+//! `custody submit`: events from flags, payload files or prepared event files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _};
+use clap::{Args, Subcommand, ValueEnum};
+use custody_client::build::Signer;
+use custody_client::keyfile;
+use custody_client::verify::read_json;
+use custody_client::Client;
+use custody_ledger::event::EncodedEvent;
+use custody_ledger::model::{
+    ClearanceOutcome, CurrencyCode, CustomsCleared, Delivered, Disposition, DocumentAttested,
+    DutyPaid, Event, EventKind, HandoffAccepted, HandoffProposed, LineQuantity, MemberId, Money,
+    ProofKind, ReturnReceived, ReturnRequested, ReturnedLine, ShipmentId, SignedEvent,
+    TransportDocument, TransportDocumentKind,
+};
+use custody_ledger::{Digest, Timestamp};
+use serde::de::DeserializeOwned;
+
+/// Largest payload or prepared event file read (JSON is larger than the canonical form).
+const PAYLOAD_FILE_SIZE_BYTES_MAX: u64 = 16 * 1024 * 1024;
+/// Largest proof file hashed for a delivery.
+const PROOF_FILE_SIZE_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// Arguments of `custody submit`.
+#[derive(Debug, Args)]
+#[command(
+    subcommand_required = false,
+    after_help = "Give either an event kind with its arguments, or --file with a prepared \
+                  event: a signed event (submitted as it is) or an unsigned event body (signed \
+                  with --key)."
+)]
+pub struct SubmitArgs {
+    /// The member's private key (PKCS#8 PEM).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The network's chain id; by default the node's, from its status.
+    #[arg(long, global = true, value_name = "ID")]
+    pub chain_id: Option<String>,
+    /// When the event happened (RFC 3339, such as 2026-11-02T09:30:00Z); by default now.
+    #[arg(long, global = true, value_name = "TIME", value_parser = parse_timestamp)]
+    pub occurred_at: Option<Timestamp>,
+    /// Wait until the event is committed and print its receipt.
+    #[arg(long, global = true)]
+    pub wait: bool,
+    /// Print the signed event instead of submitting it.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// A prepared event in JSON: a signed event, or an unsigned event body to sign with --key.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The kind of event to build.
+    #[command(subcommand)]
+    pub kind: Option<SubmitKind>,
+}
+
+/// A JSON file holding an event payload.
+#[derive(Debug, Args)]
+pub struct PayloadFile {
+    /// The payload as JSON (see the model's types in custody_ledger::model).
+    #[arg(long, value_name = "FILE")]
+    pub payload: PathBuf,
+}
+
+/// One subcommand per event kind.
+#[derive(Debug, Subcommand)]
+pub enum SubmitKind {
+    /// Register a shipment (seller); --payload is a ShipmentRegistered.
+    Register(PayloadFile),
+    /// Propose handing the shipment to another member (custodian).
+    ProposeHandoff {
+        /// The shipment.
+        #[arg(long)]
+        shipment: String,
+        /// The member to hand it to.
+        #[arg(long, value_name = "MEMBER")]
+        to: String,
+        /// Where, as a UN/LOCODE (DEHAM).
+        #[arg(long, value_name = "LOCODE")]
+        place: String,
+        /// The kind of transport document of the next leg.
+        #[arg(long, value_enum, requires = "document_number")]
+        document_kind: Option<DocumentKind>,
+        /// The transport document's number.
+        #[arg(long, requires = "document_kind")]
+        document_number: Option<String>,
+    },
+    /// Accept a proposed handoff (the proposed receiver).
+    AcceptHandoff {
+        /// The shipment.
+        #[arg(long)]
+        shipment: String,
+        /// The HandoffProposed event's id (hex).
+        #[arg(long, value_name = "EVENT_ID", value_parser = parse_digest)]
+        proposal: Digest,
+    },
+    /// Declare the shipment to customs (broker); --payload is a CustomsDeclared.
+    Declare(PayloadFile),
+    /// Pay duty and tax for a declaration.
+    Pay {
+        /// The shipment.
+        #[arg(long)]
+        shipment: String,
+        /// The CustomsDeclared event's id (hex).
+        #[arg(long, value_name = "EVENT_ID", value_parser = parse_digest)]
+        declaration: Digest,
+        /// The amount in minor units of the currency (cents).
+        #[arg(long)]
+        amount_minor: u64,
+        /// The currency (ISO 4217), the declaration's.
+        #[arg(long, value_parser = parse_currency)]
+        currency: CurrencyCode,
+        /// The bank or customs payment reference.
+        #[arg(long)]
+        reference: String,
+    },
+    /// Record customs' decision on a declaration (broker).
+    Clear {
+        /// The shipment.
+        #[arg(long)]
+        shipment: String,
+        /// The CustomsDeclared event's id (hex).
+        #[arg(long, value_name = "EVENT_ID", value_parser = parse_digest)]
+        declaration: Digest,
+        /// The decision.
+        #[arg(long, value_enum)]
+        outcome: Outcome,
+        /// The authority's reference (MRN or similar).
+        #[arg(long)]
+        authority_reference: String,
+        /// Why, for holds and inspections.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Deliver the shipment (carrier holding it).
+    Deliver {
+        /// The shipment.
+        #[arg(long)]
+        shipment: String,
+        /// Where, as a UN/LOCODE (FRPAR).
+        #[arg(long, value_name = "LOCODE")]
+        place: String,
+        /// Who received it, as written on the proof.
+        #[arg(long)]
+        received_by: String,
+        /// What the proof is.
+        #[arg(long, value_enum)]
+        proof_kind: ProofKindArg,
+        /// SHA-256 of the proof, hex.
+        #[arg(long, value_parser = parse_digest, required_unless_present = "proof_file", conflicts_with = "proof_file")]
+        proof_hash: Option<Digest>,
+        /// The proof file itself, hashed here (it stays off the ledger).
+        #[arg(long, value_name = "FILE")]
+        proof_file: Option<PathBuf>,
+    },
+    /// Authorise a return of some invoice lines (seller).
+    RequestReturn {
+        /// The shipment.
+        #[arg(long)]
+        shipment: String,
+        /// The return merchandise authorisation number.
+        #[arg(long)]
+        rma: String,
+        /// An invoice line and the units coming back, LINE:QUANTITY; repeat for more lines.
+        #[arg(long = "line", value_name = "LINE:QUANTITY", required = true, value_parser = parse_line_quantity)]
+        lines: Vec<LineQuantity>,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Record goods received back under an RMA (seller).
+    ReceiveReturn {
+        /// The shipment.
+        #[arg(long)]
+        shipment: String,
+        /// The RMA of the request.
+        #[arg(long)]
+        rma: String,
+        /// LINE:QUANTITY:DISPOSITION (resellable, damaged or destroyed); repeat for more lines.
+        #[arg(long = "line", value_name = "LINE:QUANTITY:DISPOSITION", required = true, value_parser = parse_returned_line)]
+        lines: Vec<ReturnedLine>,
+    },
+    /// Attest a document about a shipment; --payload is a DocumentAttested.
+    Attest(PayloadFile),
+    /// Publish reference data (customs authority); --payload is a ReferenceDataPublished.
+    PublishReference(PayloadFile),
+    /// Change the membership (admin); --payload is a MembershipChanged with its approvals.
+    Membership(PayloadFile),
+}
+
+/// Kinds of transport document.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DocumentKind {
+    /// IATA air waybill.
+    AirWaybill,
+    /// Ocean bill of lading.
+    BillOfLading,
+    /// CMR road consignment note.
+    RoadConsignmentNote,
+    /// CIM rail consignment note.
+    RailConsignmentNote,
+    /// A courier's own waybill.
+    CourierWaybill,
+}
+
+impl From<DocumentKind> for TransportDocumentKind {
+    fn from(kind: DocumentKind) -> Self {
+        match kind {
+            DocumentKind::AirWaybill => TransportDocumentKind::AirWaybill,
+            DocumentKind::BillOfLading => TransportDocumentKind::BillOfLading,
+            DocumentKind::RoadConsignmentNote => TransportDocumentKind::RoadConsignmentNote,
+            DocumentKind::RailConsignmentNote => TransportDocumentKind::RailConsignmentNote,
+            DocumentKind::CourierWaybill => TransportDocumentKind::CourierWaybill,
+        }
+    }
+}
+
+/// Customs decisions.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Outcome {
+    /// Released for free circulation.
+    Release,
+    /// Held.
+    Hold,
+    /// Held for physical inspection.
+    Inspection,
+}
+
+impl From<Outcome> for ClearanceOutcome {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Release => ClearanceOutcome::Release,
+            Outcome::Hold => ClearanceOutcome::Hold,
+            Outcome::Inspection => ClearanceOutcome::Inspection,
+        }
+    }
+}
+
+/// Kinds of proof of delivery.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProofKindArg {
+    /// The recipient's signature.
+    Signature,
+    /// A photo of the parcel at the door.
+    Photo,
+    /// A one-time code the recipient read out.
+    OneTimeCode,
+}
+
+impl From<ProofKindArg> for ProofKind {
+    fn from(kind: ProofKindArg) -> Self {
+        match kind {
+            ProofKindArg::Signature => ProofKind::Signature,
+            ProofKindArg::Photo => ProofKind::Photo,
+            ProofKindArg::OneTimeCode => ProofKind::OneTimeCode,
+        }
+    }
+}
+
+fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_rfc3339(text).ok_or_else(|| {
+        "expected an RFC 3339 UTC time such as 2026-11-02T09:30:00Z, or a date 2026-11-02".into()
+    })
+}
+
+fn parse_digest(text: &str) -> Result<Digest, String> {
+    Digest::from_hex(text).map_err(|_| "expected 64 hex characters".into())
+}
+
+fn parse_currency(text: &str) -> Result<CurrencyCode, String> {
+    CurrencyCode::parse(text).ok_or_else(|| "expected three capital letters (ISO 4217)".into())
+}
+
+fn parse_number<T: std::str::FromStr>(part: &str, what: &str) -> Result<T, String> {
+    part.parse()
+        .map_err(|_| format!("{what} {part:?} is not a whole number"))
+}
+
+fn parse_line_quantity(text: &str) -> Result<LineQuantity, String> {
+    let (line, quantity) = text
+        .split_once(':')
+        .ok_or_else(|| "expected LINE:QUANTITY, such as 1:2".to_owned())?;
+    Ok(LineQuantity {
+        invoice_line: parse_number(line, "line")?,
+        quantity: parse_number(quantity, "quantity")?,
+    })
+}
+
+fn parse_returned_line(text: &str) -> Result<ReturnedLine, String> {
+    let mut parts = text.splitn(3, ':');
+    let (Some(line), Some(quantity), Some(disposition)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err("expected LINE:QUANTITY:DISPOSITION, such as 1:2:resellable".into());
+    };
+    let disposition = match disposition {
+        "resellable" => Disposition::Resellable,
+        "damaged" => Disposition::Damaged,
+        "destroyed" => Disposition::Destroyed,
+        other => {
+            return Err(format!(
+                "disposition {other:?} is not one of resellable, damaged, destroyed"
+            ))
+        }
+    };
+    Ok(ReturnedLine {
+        invoice_line: parse_number(line, "line")?,
+        quantity: parse_number(quantity, "quantity")?,
+        disposition,
+    })
+}
+
+/// The wall clock as a ledger timestamp: the default `occurred_at` of a new event.
+fn now() -> anyhow::Result<Timestamp> {
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?;
+    Ok(Timestamp(
+        u64::try_from(elapsed.as_millis()).context("the system clock is out of range")?,
+    ))
+}
+
+fn payload<T: DeserializeOwned>(file: &PayloadFile, what: &'static str) -> anyhow::Result<T> {
+    Ok(read_json(&file.payload, what, PAYLOAD_FILE_SIZE_BYTES_MAX)?)
+}
+
+fn signer_key(args: &SubmitArgs) -> anyhow::Result<custody_ledger::Keypair> {
+    let path = args
+        .key
+        .as_deref()
+        .ok_or_else(|| anyhow!("--key FILE is needed to sign the event"))?;
+    Ok(keyfile::read_key(path)?)
+}
+
+/// The chain id: as given, or the node's.
+async fn chain_id(args: &SubmitArgs, client: &Client) -> anyhow::Result<String> {
+    match &args.chain_id {
+        Some(id) => Ok(id.clone()),
+        None => Ok(client
+            .status()
+            .await
+            .context("asking the node for its chain id (or give --chain-id)")?
+            .chain_id),
+    }
+}
+
+/// A prepared event file: a signed event as it is, or a body signed with --key.
+fn prepared(args: &SubmitArgs, path: &Path) -> anyhow::Result<EncodedEvent> {
+    let value: serde_json::Value = read_json(path, "event file", PAYLOAD_FILE_SIZE_BYTES_MAX)?;
+    let is_signed = value
+        .as_object()
+        .is_some_and(|o| o.contains_key("signature") || o.contains_key("signer"));
+    if is_signed {
+        let event: SignedEvent = serde_json::from_value(value)
+            .with_context(|| format!("{}: not a signed event", path.display()))?;
+        return Ok(EncodedEvent::new(event));
+    }
+    let body: Event = serde_json::from_value(value).with_context(|| {
+        format!(
+            "{}: neither a signed event nor an event body (chain_id, occurred_at, kind)",
+            path.display()
+        )
+    })?;
+    if let Some(chain_id) = &args.chain_id {
+        if *chain_id != body.chain_id {
+            bail!(
+                "{}: the event is for chain {:?}, --chain-id says {chain_id:?}",
+                path.display(),
+                body.chain_id
+            );
+        }
+    }
+    let signer = Signer::new(signer_key(args)?, body.chain_id.clone());
+    Ok(signer.sign_body(body))
+}
+
+/// The event the arguments describe, signed.
+pub async fn event(args: &SubmitArgs, client: &Client) -> anyhow::Result<EncodedEvent> {
+    let kind = match (&args.file, &args.kind) {
+        (Some(_), Some(_)) => bail!("give either --file or an event kind, not both"),
+        (None, None) => bail!("give an event kind (see custody submit --help) or --file"),
+        (Some(path), None) => return prepared(args, path),
+        (None, Some(kind)) => kind,
+    };
+    // Read local files before asking the node anything.
+    let key = signer_key(args)?;
+    let kind = event_kind(kind)?;
+    let occurred_at = match args.occurred_at {
+        Some(at) => at,
+        None => now()?,
+    };
+    let signer = Signer::new(key, chain_id(args, client).await?);
+    Ok(signer.sign(kind, occurred_at))
+}
+
+fn event_kind(kind: &SubmitKind) -> anyhow::Result<EventKind> {
+    Ok(match kind {
+        SubmitKind::Register(file) => {
+            EventKind::ShipmentRegistered(payload(file, "ShipmentRegistered payload")?)
+        }
+        SubmitKind::ProposeHandoff {
+            shipment,
+            to,
+            place,
+            document_kind,
+            document_number,
+        } => EventKind::HandoffProposed(HandoffProposed {
+            shipment_id: ShipmentId::new(shipment.as_str()),
+            to: MemberId::new(to.as_str()),
+            place: place.clone(),
+            transport_document: match (document_kind, document_number) {
+                (Some(kind), Some(number)) => Some(TransportDocument {
+                    kind: (*kind).into(),
+                    number: number.clone(),
+                }),
+                _ => None,
+            },
+        }),
+        SubmitKind::AcceptHandoff { shipment, proposal } => {
+            EventKind::HandoffAccepted(HandoffAccepted {
+                shipment_id: ShipmentId::new(shipment.as_str()),
+                proposal: *proposal,
+            })
+        }
+        SubmitKind::Declare(file) => {
+            EventKind::CustomsDeclared(payload(file, "CustomsDeclared payload")?)
+        }
+        SubmitKind::Pay {
+            shipment,
+            declaration,
+            amount_minor,
+            currency,
+            reference,
+        } => EventKind::DutyPaid(DutyPaid {
+            shipment_id: ShipmentId::new(shipment.as_str()),
+            declaration: *declaration,
+            amount: Money {
+                amount_minor: *amount_minor,
+                currency: *currency,
+            },
+            payment_reference: reference.clone(),
+        }),
+        SubmitKind::Clear {
+            shipment,
+            declaration,
+            outcome,
+            authority_reference,
+            reason,
+        } => EventKind::CustomsCleared(CustomsCleared {
+            shipment_id: ShipmentId::new(shipment.as_str()),
+            declaration: *declaration,
+            outcome: (*outcome).into(),
+            authority_reference: authority_reference.clone(),
+            reason: reason.clone(),
+        }),
+        SubmitKind::Deliver {
+            shipment,
+            place,
+            received_by,
+            proof_kind,
+            proof_hash,
+            proof_file,
+        } => {
+            let proof_hash = match (proof_hash, proof_file) {
+                (Some(hash), _) => *hash,
+                (None, Some(path)) => Digest::sha256(&custody_client::verify::read_capped(
+                    path,
+                    "proof file",
+                    PROOF_FILE_SIZE_BYTES_MAX,
+                )?),
+                (None, None) => bail!("give --proof-hash or --proof-file"),
+            };
+            EventKind::Delivered(Delivered {
+                shipment_id: ShipmentId::new(shipment.as_str()),
+                place: place.clone(),
+                proof_kind: (*proof_kind).into(),
+                proof_hash,
+                received_by: received_by.clone(),
+            })
+        }
+        SubmitKind::RequestReturn {
+            shipment,
+            rma,
+            lines,
+            reason,
+        } => EventKind::ReturnRequested(ReturnRequested {
+            shipment_id: ShipmentId::new(shipment.as_str()),
+            rma: rma.clone(),
+            lines: lines.clone(),
+            reason: reason.clone(),
+        }),
+        SubmitKind::ReceiveReturn {
+            shipment,
+            rma,
+            lines,
+        } => EventKind::ReturnReceived(ReturnReceived {
+            shipment_id: ShipmentId::new(shipment.as_str()),
+            rma: rma.clone(),
+            lines: lines.clone(),
+        }),
+        SubmitKind::Attest(file) => EventKind::DocumentAttested(payload::<DocumentAttested>(
+            file,
+            "DocumentAttested payload",
+        )?),
+        SubmitKind::PublishReference(file) => {
+            EventKind::ReferenceDataPublished(payload(file, "ReferenceDataPublished payload")?)
+        }
+        SubmitKind::Membership(file) => {
+            EventKind::MembershipChanged(payload(file, "MembershipChanged payload")?)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_arguments_parse_and_bad_ones_say_why() {
+        assert_eq!(
+            parse_line_quantity("2:5"),
+            Ok(LineQuantity {
+                invoice_line: 2,
+                quantity: 5
+            })
+        );
+        assert!(parse_line_quantity("2").is_err());
+        assert!(parse_line_quantity("a:5").unwrap_err().contains("line"));
+        assert_eq!(
+            parse_returned_line("1:3:damaged"),
+            Ok(ReturnedLine {
+                invoice_line: 1,
+                quantity: 3,
+                disposition: Disposition::Damaged
+            })
+        );
+        assert!(parse_returned_line("1:3:lost")
+            .unwrap_err()
+            .contains("lost"));
+        assert!(parse_returned_line("1:3").is_err());
+    }
+}

@@ -1,0 +1,336 @@
+//! The `custody` binary: `verify bundle` exit codes and messages, keys, and signing without a
+//! node (`submit --dry-run`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use custody_ledger::bundle::Bundle;
+use custody_ledger::event::EncodedEvent;
+use custody_ledger::model::{EventKind, SignedEvent};
+use custody_ledger::testkit::{TestNet, CHAIN_ID};
+
+fn custody(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(args)
+        // No node is needed by these commands; a closed port makes any attempt fail loudly.
+        .env("CUSTODY_NODE", "http://127.0.0.1:1")
+        .output()
+        .expect("run custody")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+struct Files {
+    dir: tempfile::TempDir,
+    genesis: PathBuf,
+    bundle: Bundle,
+}
+
+impl Files {
+    fn new() -> Files {
+        let net = TestNet::new();
+        let store = common::store_with_history(&net);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let genesis = dir.path().join("genesis.json");
+        std::fs::write(
+            &genesis,
+            serde_json::to_string_pretty(&net.genesis).expect("json"),
+        )
+        .expect("write");
+        let bundle = common::bundle_of(&net, &store, "B-A");
+        Files {
+            dir,
+            genesis,
+            bundle,
+        }
+    }
+
+    fn write(&self, name: &str, bundle: &Bundle) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, serde_json::to_string_pretty(bundle).expect("json")).expect("write");
+        path
+    }
+
+    fn verify(&self, bundle: &Path, json: bool) -> Output {
+        let mut args = vec![
+            "verify",
+            "bundle",
+            bundle.to_str().expect("utf-8 path"),
+            "--genesis",
+            self.genesis.to_str().expect("utf-8 path"),
+        ];
+        if json {
+            args.push("--json");
+        }
+        custody(&args)
+    }
+}
+
+#[test]
+fn a_valid_bundle_exits_zero_and_says_what_it_proves() {
+    let files = Files::new();
+    let path = files.write("bundle.json", &files.bundle);
+    let output = files.verify(&path, false);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(text.contains("valid: shipment B-A"), "{text}");
+    assert!(text.contains("height 2"), "{text}");
+    assert!(
+        text.contains(&files.bundle.events[10].event_id.to_hex()),
+        "{text}"
+    );
+
+    let output = files.verify(&path, true);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["shipment_id"], "B-A");
+    assert_eq!(report["height"], 2);
+    assert_eq!(report["event_count"], 11);
+}
+
+#[test]
+fn tampered_bundles_exit_one_naming_the_event_and_the_check() {
+    let files = Files::new();
+
+    // One byte of an event's canonical bytes (its base64 in the file).
+    let mut bundle = files.bundle.clone();
+    let last = bundle.events[3].bytes.len() - 70;
+    bundle.events[3].bytes[last] ^= 1;
+    let output = files.verify(&files.write("bytes.json", &bundle), false);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("check event.id failed") || text.contains("check event.bytes failed"),
+        "{text}"
+    );
+    assert!(text.contains(&bundle.events[3].event_id.to_hex()), "{text}");
+    assert!(text.contains("position 3"), "{text}");
+
+    // One step of an inclusion proof.
+    let mut bundle = files.bundle.clone();
+    bundle.events[2].inclusion_proof[0].0[0] ^= 1;
+    let output = files.verify(&files.write("proof.json", &bundle), true);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["check"], "event.inclusion_proof");
+    assert_eq!(report["index"], 2);
+    assert_eq!(
+        report["event_id"],
+        serde_json::json!(bundle.events[2].event_id.to_hex())
+    );
+
+    // One validator signature of the checkpoint's certificate.
+    let mut bundle = files.bundle.clone();
+    bundle.checkpoint.certificate.signatures[0].signature.0[5] ^= 1;
+    let output = files.verify(&files.write("certificate.json", &bundle), false);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("check checkpoint.certificate failed"),
+        "{}",
+        describe(&output)
+    );
+
+    // A genesis of another network.
+    let mut other = TestNet::new().genesis;
+    other.chain_id = "another-chain".into();
+    let genesis = files.dir.path().join("other-genesis.json");
+    std::fs::write(&genesis, serde_json::to_string(&other).expect("json")).expect("write");
+    let output = custody(&[
+        "verify",
+        "bundle",
+        files
+            .write("good.json", &files.bundle)
+            .to_str()
+            .expect("utf-8"),
+        "--genesis",
+        genesis.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("bundle.genesis"),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn unusable_files_exit_two() {
+    let files = Files::new();
+    let output = files.verify(&files.dir.path().join("missing.json"), false);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("missing.json"),
+        "{}",
+        describe(&output)
+    );
+
+    let garbage = files.dir.path().join("garbage.json");
+    std::fs::write(&garbage, "[1, 2").expect("write");
+    let output = files.verify(&garbage, true);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON error");
+    assert!(
+        report["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("garbage.json")),
+        "{report}"
+    );
+}
+
+#[test]
+fn verify_chain_without_a_reachable_node_exits_two() {
+    let files = Files::new();
+    let output = custody(&[
+        "verify",
+        "chain",
+        "--genesis",
+        files.genesis.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+}
+
+#[test]
+fn keys_are_created_shown_and_never_overwritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("member.pem");
+    let path_text = path.to_str().expect("utf-8");
+    let output = custody(&["keys", "new", "--out", path_text, "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let public = created["public_key"].as_str().expect("hex").to_owned();
+    assert_eq!(public.len(), 64);
+
+    let output = custody(&["keys", "show", "--key", path_text]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(stdout(&output).trim(), public);
+
+    let before = std::fs::read(&path).expect("read");
+    let output = custody(&["keys", "new", "--out", path_text]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "the key was overwritten"
+    );
+}
+
+#[test]
+fn submit_dry_run_signs_flags_and_prepared_files_without_a_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("carrier.pem");
+    let key_text = key.to_str().expect("utf-8");
+    let output = custody(&["keys", "new", "--out", key_text]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let public = stdout(&custody(&["keys", "show", "--key", key_text]))
+        .trim()
+        .to_owned();
+
+    let output = custody(&[
+        "submit",
+        "propose-handoff",
+        "--shipment",
+        "S-1",
+        "--to",
+        "carrier-lastmile",
+        "--place",
+        "FRCDG",
+        "--document-kind",
+        "air-waybill",
+        "--document-number",
+        "02012345675",
+        "--key",
+        key_text,
+        "--chain-id",
+        CHAIN_ID,
+        "--occurred-at",
+        "2026-11-02T09:30:00Z",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let event: SignedEvent = serde_json::from_value(printed["event"].clone()).expect("event");
+    let event = EncodedEvent::new(event);
+    assert_eq!(printed["event_id"], serde_json::json!(event.id.to_hex()));
+    assert_eq!(event.event.signer.to_hex(), public);
+    assert_eq!(event.event.event.chain_id, CHAIN_ID);
+    assert_eq!(
+        event.event.event.occurred_at.to_string(),
+        "2026-11-02T09:30:00.000Z"
+    );
+    event.verify_signature().expect("signature verifies");
+    let EventKind::HandoffProposed(proposal) = &event.event.event.kind else {
+        panic!("a handoff proposal: {:?}", event.event.event.kind)
+    };
+    assert_eq!(proposal.place, "FRCDG");
+    assert_eq!(proposal.to.as_str(), "carrier-lastmile");
+
+    // The signed event as a prepared file goes out as it is.
+    let signed = dir.path().join("signed.json");
+    std::fs::write(&signed, serde_json::to_string(&event.event).expect("json")).expect("write");
+    let output = custody(&[
+        "submit",
+        "--file",
+        signed.to_str().expect("utf-8"),
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(printed["event_id"], serde_json::json!(event.id.to_hex()));
+
+    // An unsigned body is signed with --key.
+    let body = dir.path().join("body.json");
+    std::fs::write(
+        &body,
+        serde_json::to_string(&event.event.event).expect("json"),
+    )
+    .expect("write");
+    let body_text = body.to_str().expect("utf-8");
+    let output = custody(&[
+        "submit",
+        "--file",
+        body_text,
+        "--key",
+        key_text,
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        printed["event_id"],
+        serde_json::json!(event.id.to_hex()),
+        "ed25519 is deterministic: the same body and key give the same event"
+    );
+
+    // Without --key a body cannot be signed; with another chain id it is refused.
+    let output = custody(&["submit", "--file", body_text, "--dry-run"]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let output = custody(&[
+        "submit",
+        "--file",
+        body_text,
+        "--key",
+        key_text,
+        "--chain-id",
+        "other",
+        "--dry-run",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+}

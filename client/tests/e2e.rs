@@ -1,0 +1,527 @@
+//! End to end through the `custody` CLI against a real four-validator network: four nodes
+//! (in this test's process, each with its own sled store, consensus and gossip over loopback
+//! sockets) and the CLI as a separate process. One shipment goes from registration through two
+//! handoffs, a declaration, a payment, clearance and delivery to a return; its bundle is fetched
+//! and verified offline, then broken one byte at a time.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use custody_contracts::{customs, load, ContractRules};
+use custody_ledger::bundle::Bundle;
+use custody_ledger::keys::Keypair;
+use custody_ledger::model::*;
+use custody_ledger::store::MemoryStore;
+use custody_ledger::testkit::{registration, TestNet};
+use custody_ledger::Timestamp;
+use custody_node::config::{BlockLimitsConfig, Config, HttpConfig, MempoolLimits, NetworkConfig};
+use custody_node::keys::peer_id;
+use custody_node::node::{start, RunningNode};
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn copy(key: &Keypair) -> Keypair {
+    Keypair::from_signing_key(key.signing_key().clone())
+}
+
+/// A French tariff for the test (illustrative duty rates, the real 20 % VAT).
+const FR_TARIFF: &str = r#"{"jurisdiction":"FR","currency":"EUR","vat_rate_ppm":200000,"lines":[{"hs_prefix":"6109","rate":{"ad_valorem":{"rate_ppm":120000}}},{"hs_prefix":"6912","rate":{"ad_valorem":{"rate_ppm":65000}}}]}"#;
+
+/// The reference data the scenario needs, as published by the customs authority.
+fn reference_tables() -> Vec<ReferenceDataPublished> {
+    let from = Timestamp::from_date(2025, 1, 1).expect("date");
+    let mut tables = load::sample_tables(from);
+    tables.extend(load::de_minimis_events());
+    tables.push(load::tariff_from_json(FR_TARIFF, from).expect("tariff"));
+    tables
+}
+
+/// Four validators running in this process.
+struct Network {
+    dir: tempfile::TempDir,
+    runtime: tokio::runtime::Runtime,
+    nodes: Vec<RunningNode>,
+    genesis_file: PathBuf,
+}
+
+impl Network {
+    fn start(net: &TestNet) -> Network {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let genesis_file = dir.path().join("genesis.json");
+        std::fs::write(
+            &genesis_file,
+            serde_json::to_string_pretty(&net.genesis).expect("json"),
+        )
+        .expect("genesis");
+        let keys: Vec<Keypair> = net.validator_keys().iter().map(copy).collect();
+        let ports: Vec<(u16, u16)> = keys.iter().map(|_| (free_port(), free_port())).collect();
+        let addr = |port: u16, key: &Keypair| {
+            format!(
+                "/ip4/127.0.0.1/tcp/{port}/p2p/{}",
+                peer_id(&key.public()).expect("peer id")
+            )
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut nodes = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let home = dir.path().join(format!("node-{i}"));
+            std::fs::create_dir_all(&home).expect("mkdir");
+            custody_node::keys::write_key(&home.join("node.pem"), key).expect("key");
+            let others = |pick: fn(&(u16, u16)) -> u16| -> Vec<String> {
+                (0..keys.len())
+                    .filter(|j| *j != i)
+                    .map(|j| addr(pick(&ports[j]), &keys[j]))
+                    .collect()
+            };
+            let config = Config {
+                moniker: format!("node-{i}"),
+                data_dir: home.join("data"),
+                key_file: home.join("node.pem"),
+                genesis_file: genesis_file.clone(),
+                consensus: NetworkConfig {
+                    listen: format!("/ip4/127.0.0.1/tcp/{}", ports[i].0),
+                    peers: others(|p| p.0),
+                },
+                gossip: NetworkConfig {
+                    listen: format!("/ip4/127.0.0.1/tcp/{}", ports[i].1),
+                    peers: others(|p| p.1),
+                },
+                http: HttpConfig {
+                    listen: "127.0.0.1:0".parse().expect("addr"),
+                },
+                mempool: MempoolLimits::default(),
+                block: BlockLimitsConfig::default(),
+                faults: Default::default(),
+            };
+            nodes.push(runtime.block_on(start(config)).expect("node starts"));
+        }
+        Network {
+            dir,
+            runtime,
+            nodes,
+            genesis_file,
+        }
+    }
+
+    fn url(&self, i: usize) -> String {
+        let addr: SocketAddr = self.nodes[i].http_addr;
+        format!("http://{addr}")
+    }
+
+    fn stop(self) {
+        for node in self.nodes {
+            self.runtime
+                .block_on(async {
+                    tokio::time::timeout(Duration::from_secs(30), node.stop()).await
+                })
+                .expect("stops in time")
+                .expect("stops cleanly");
+        }
+    }
+}
+
+/// Runs the CLI against node `node` and returns its output.
+fn custody(network: &Network, node: usize, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(args)
+        .env("CUSTODY_NODE", network.url(node))
+        .output()
+        .expect("run custody")
+}
+
+fn describe(args: &[&str], output: &Output) -> String {
+    format!(
+        "custody {}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs the CLI and requires success; returns stdout.
+fn ok(network: &Network, node: usize, args: &[&str]) -> String {
+    let output = custody(network, node, args);
+    assert!(output.status.success(), "{}", describe(args, &output));
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// Submits with `--wait --json` and returns the committed event's id.
+fn submit(network: &Network, node: usize, key: &Path, args: &[&str]) -> String {
+    let mut all = vec![
+        "--json",
+        "submit",
+        "--wait",
+        "--key",
+        key.to_str().expect("path"),
+    ];
+    all.extend_from_slice(args);
+    let out: Value = serde_json::from_str(&ok(network, node, &all)).expect("json answer");
+    assert_eq!(out["status"], "committed", "{out}");
+    out["event_id"].as_str().expect("event id").to_owned()
+}
+
+fn write_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(value).expect("json")).expect("write");
+    path
+}
+
+/// The declaration a broker's software would compute for the shipment as the node holds it,
+/// with the rules the reference data makes.
+fn declaration(net: &TestNet, shipment: &custody_ledger::state::ShipmentState) -> CustomsDeclared {
+    let store = MemoryStore::new(net.genesis_hash());
+    let tables = reference_tables()
+        .into_iter()
+        .map(|t| net.sign("customs-qx", EventKind::ReferenceDataPublished(t)))
+        .collect();
+    let rules = net
+        .commit_with(
+            &store,
+            &ContractRules::default(),
+            tables,
+            Timestamp::from_date(2026, 11, 2).expect("date"),
+        )
+        .expect("commit")
+        .rules;
+    let mut decl = CustomsDeclared {
+        shipment_id: shipment.shipment_id.clone(),
+        declaration_ref: "DEC-E2E-1".into(),
+        jurisdiction: CountryCode::parse("FR").expect("FR"),
+        currency: custody_ledger::testkit::eur(),
+        valuation_basis: ValuationBasis::CIF,
+        customs_value_minor: 0,
+        freight_minor: 0,
+        insurance_minor: 0,
+        exchange_rate: None,
+        regime: CustomsRegime::Full,
+        lines: ["61091000", "69120000"]
+            .iter()
+            .enumerate()
+            .map(|(i, hs)| DeclarationLine {
+                invoice_line: i as u32 + 1,
+                hs_code: (*hs).into(),
+                customs_value_minor: 0,
+                duty_minor: 0,
+                tax_minor: 0,
+            })
+            .collect(),
+        duty_total_minor: 0,
+        tax_total_minor: 0,
+    };
+    let now = Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64,
+    );
+    let assessment =
+        customs::assess(&rules.book, now, shipment, &decl, "event").expect("assessable");
+    customs::complete(&mut decl, &assessment);
+    decl
+}
+
+#[test]
+fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
+    let net = TestNet::new();
+    let network = Network::start(&net);
+    let files = network.dir.path().join("cli");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    let key = |member: &str| -> PathBuf {
+        let path = files.join(format!("{member}.pem"));
+        if !path.exists() {
+            custody_client::keyfile::write_key(&path, net.key(member)).expect("key file");
+        }
+        path
+    };
+    let genesis = network.genesis_file.to_str().expect("path").to_owned();
+
+    // The customs authority publishes the reference data, through node 0.
+    for (i, table) in reference_tables().iter().enumerate() {
+        let payload = write_json(&files, &format!("table-{i}.json"), table);
+        submit(
+            &network,
+            0,
+            &key("customs-qx"),
+            &["publish-reference", "--payload", payload.to_str().unwrap()],
+        );
+    }
+
+    // The seller registers the shipment (through node 1), and custody changes hands twice.
+    let reg = write_json(
+        &files,
+        "registration.json",
+        &registration("E2E-1", "CN", "FR"),
+    );
+    submit(
+        &network,
+        1,
+        &key("seller-acme"),
+        &["register", "--payload", reg.to_str().unwrap()],
+    );
+    let p1 = submit(
+        &network,
+        1,
+        &key("seller-acme"),
+        &[
+            "propose-handoff",
+            "--shipment",
+            "E2E-1",
+            "--to",
+            "carrier-swift",
+            "--place",
+            "CNSHA",
+        ],
+    );
+    submit(
+        &network,
+        2,
+        &key("carrier-swift"),
+        &["accept-handoff", "--shipment", "E2E-1", "--proposal", &p1],
+    );
+    let p2 = submit(
+        &network,
+        2,
+        &key("carrier-swift"),
+        &[
+            "propose-handoff",
+            "--shipment",
+            "E2E-1",
+            "--to",
+            "carrier-lastmile",
+            "--place",
+            "FRCDG",
+        ],
+    );
+    submit(
+        &network,
+        3,
+        &key("carrier-lastmile"),
+        &["accept-handoff", "--shipment", "E2E-1", "--proposal", &p2],
+    );
+
+    // The broker declares it (amounts computed from the state the node serves), the seller pays
+    // (DDP), the broker records the release, the last-mile carrier delivers, one unit returns.
+    let state: Value =
+        serde_json::from_str(&ok(&network, 3, &["--json", "shipment", "show", "E2E-1"]))
+            .expect("json");
+    let shipment: custody_ledger::state::ShipmentState =
+        serde_json::from_value(state["state"].clone()).expect("shipment state");
+    let decl = declaration(&net, &shipment);
+    let due = decl.duty_total_minor + decl.tax_total_minor;
+    let decl_file = write_json(&files, "declaration.json", &decl);
+    let d = submit(
+        &network,
+        0,
+        &key("broker-clear"),
+        &["declare", "--payload", decl_file.to_str().unwrap()],
+    );
+    submit(
+        &network,
+        1,
+        &key("seller-acme"),
+        &[
+            "pay",
+            "--shipment",
+            "E2E-1",
+            "--declaration",
+            &d,
+            "--amount-minor",
+            &due.to_string(),
+            "--currency",
+            "EUR",
+            "--reference",
+            "PAY-E2E-1",
+        ],
+    );
+    submit(
+        &network,
+        2,
+        &key("broker-clear"),
+        &[
+            "clear",
+            "--shipment",
+            "E2E-1",
+            "--declaration",
+            &d,
+            "--outcome",
+            "release",
+            "--authority-reference",
+            "MRN-E2E-1",
+        ],
+    );
+    let proof = files.join("signature.png");
+    std::fs::write(&proof, b"a signature, as an image").expect("proof");
+    submit(
+        &network,
+        3,
+        &key("carrier-lastmile"),
+        &[
+            "deliver",
+            "--shipment",
+            "E2E-1",
+            "--place",
+            "FRPAR",
+            "--received-by",
+            "J. Buyer",
+            "--proof-kind",
+            "signature",
+            "--proof-file",
+            proof.to_str().unwrap(),
+        ],
+    );
+    submit(
+        &network,
+        0,
+        &key("seller-acme"),
+        &[
+            "request-return",
+            "--shipment",
+            "E2E-1",
+            "--rma",
+            "RMA-E2E-1",
+            "--line",
+            "1:1",
+            "--reason",
+            "wrong size",
+        ],
+    );
+    submit(
+        &network,
+        0,
+        &key("seller-acme"),
+        &[
+            "receive-return",
+            "--shipment",
+            "E2E-1",
+            "--rma",
+            "RMA-E2E-1",
+            "--line",
+            "1:1:resellable",
+        ],
+    );
+
+    // Every node tells the same story.
+    for node in 0..4 {
+        let shown: Value = serde_json::from_str(&ok(
+            &network,
+            node,
+            &["--json", "shipment", "show", "E2E-1"],
+        ))
+        .expect("json");
+        assert_eq!(shown["state"]["status"], "returned", "node {node}: {shown}");
+        assert_eq!(
+            shown["events"].as_array().map(Vec::len),
+            Some(11),
+            "node {node}"
+        );
+    }
+    let timeline = ok(&network, 2, &["shipment", "show", "E2E-1"]);
+    for needle in [
+        "carrier-swift",
+        "carrier-lastmile",
+        "CNSHA",
+        "FRCDG",
+        "FRPAR",
+        "release",
+    ] {
+        assert!(
+            timeline.to_lowercase().contains(&needle.to_lowercase()),
+            "{needle} missing from:\n{timeline}"
+        );
+    }
+
+    // The bundle, fetched from one node, verifies offline with only the genesis file.
+    let bundle_file = files.join("bundle.json");
+    ok(
+        &network,
+        1,
+        &["bundle", "E2E-1", "-o", bundle_file.to_str().unwrap()],
+    );
+    let verified = ok(
+        &network,
+        1,
+        &[
+            "--json",
+            "verify",
+            "bundle",
+            bundle_file.to_str().unwrap(),
+            "--genesis",
+            &genesis,
+        ],
+    );
+    let verified: Value = serde_json::from_str(&verified).expect("json");
+    assert_eq!(verified["valid"], true, "{verified}");
+
+    // One byte changed in an event, in a proof step, in a certificate signature: each is
+    // refused with exit code 1, naming what broke.
+    let original: Bundle = serde_json::from_slice(&std::fs::read(&bundle_file).unwrap()).unwrap();
+    let mut tampered = Vec::new();
+    let mut b = original.clone();
+    let middle = b.events[4].bytes.len() / 2;
+    b.events[4].bytes[middle] ^= 0x01;
+    tampered.push(("event", b, &["event.id", "event.bytes"][..], Some(4)));
+    let mut b = original.clone();
+    b.events[7].inclusion_proof[0].0[31] ^= 0x01;
+    tampered.push(("proof", b, &["event.inclusion_proof"][..], Some(7)));
+    let mut b = original.clone();
+    b.checkpoint.certificate.signatures[1].signature.0[0] ^= 0x01;
+    tampered.push(("certificate", b, &["checkpoint.certificate"][..], None));
+    for (what, bundle, checks, index) in tampered {
+        let path = files.join(format!("tampered-{what}.json"));
+        std::fs::write(&path, serde_json::to_vec(&bundle).unwrap()).unwrap();
+        let args = [
+            "--json",
+            "verify",
+            "bundle",
+            path.to_str().unwrap(),
+            "--genesis",
+            &genesis,
+        ];
+        let output = custody(&network, 0, &args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{what}: {}",
+            describe(&args, &output)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).expect("json report");
+        assert_eq!(report["valid"], false);
+        let check = report["check"].as_str().unwrap_or_default();
+        assert!(checks.contains(&check), "{what}: {report}");
+        match index {
+            Some(i) => {
+                assert_eq!(report["index"], i, "{what}: {report}");
+                assert_eq!(
+                    report["event_id"],
+                    original.events[i].event_id.to_hex(),
+                    "{what}: {report}"
+                );
+            }
+            None => assert!(report["index"].is_null(), "{what}: {report}"),
+        }
+    }
+
+    // The whole ledger verifies from the genesis file, and every node is at the same head.
+    let chain = ok(
+        &network,
+        3,
+        &["--json", "verify", "chain", "--genesis", &genesis],
+    );
+    let chain: Value = serde_json::from_str(&chain).expect("json");
+    assert_eq!(chain["valid"], true, "{chain}");
+    network.stop();
+}

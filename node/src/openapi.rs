@@ -1,0 +1,1317 @@
+//! The OpenAPI 3.1 document of the HTTP API, which the node serves at `/openapi.json`.
+//!
+//! The document is built in code. Its schemas come from the types the handlers serialize: the
+//! ledger's view, bundle, block, state, genesis and model types derive `utoipa::ToSchema` under
+//! the ledger's `openapi` feature, so a field added to one of them appears here without an
+//! edit. The paths, parameters and answers are written out below, one operation per endpoint
+//! of DESIGN.md's "Interfaces". [`ROUTES`] lists the operations so that a test beside the
+//! router can check that the router and the document name the same endpoints.
+
+use custody_ledger::bundle::{Bundle, Checkpoint};
+use custody_ledger::genesis::Genesis;
+use custody_ledger::model::SignedEvent;
+use custody_ledger::state::ShipmentState;
+use custody_ledger::view::{
+    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, Page, Problem,
+    Receipt, Status,
+};
+use custody_ledger::{Digest, PublicKey};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{
+    HttpMethod, Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn,
+};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{
+    ArrayBuilder, Components, ComponentsBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat,
+    Type,
+};
+use utoipa::openapi::tag::{Tag, TagBuilder};
+use utoipa::openapi::{
+    Content, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr, Required,
+    Response, ResponseBuilder,
+};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::api::{BODY_SIZE_BYTES_MAX, COMMIT_WAIT_MS_MAX, PAGE_ITEMS_DEFAULT, PAGE_ITEMS_MAX};
+
+/// Every documented operation as (HTTP method, path in axum 0.8 syntax), in the router's order.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/events"),
+    ("GET", "/v1/events/{id}"),
+    ("GET", "/v1/shipments/{id}"),
+    ("GET", "/v1/shipments/{id}/events"),
+    ("GET", "/v1/shipments/{id}/bundle"),
+    ("GET", "/v1/members"),
+    ("GET", "/v1/members/{key}/events"),
+    ("GET", "/v1/blocks/head"),
+    ("GET", "/v1/blocks/{height}"),
+    ("GET", "/v1/log/checkpoint"),
+    ("GET", "/v1/log/consistency"),
+    ("GET", "/v1/status"),
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+];
+
+/// The component name of `Page<EventEntry>`, in utoipa's convention for generic instances.
+pub const EVENT_PAGE_SCHEMA: &str = "Page_EventEntry";
+
+const JSON: &str = "application/json";
+const PROBLEM_JSON: &str = "application/problem+json";
+const OCTET_STREAM: &str = "application/octet-stream";
+const TEXT: &str = "text/plain";
+/// What `/metrics` answers with: the OpenMetrics text format, which Prometheus scrapes.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
+
+const API_DESCRIPTION: &str = "\
+The HTTP API of a Custody node: submit signed custody events, read shipments, members, blocks \
+and the verifiable log, and fetch self-contained provenance bundles.
+
+JSON conventions (docs/PROTOCOL.md §2.5): digests, keys and signatures are lowercase hex; \
+times are RFC 3339 in UTC with milliseconds; canonical bytes are standard base64 with \
+padding; amounts are integers in minor units of their currency, never floats. Enumerations \
+with data are externally tagged: `{\"ShipmentRegistered\": {...}}`. An absent optional value \
+is written as `null`, except `next` of a page and `field` of a problem, which are left out.
+
+Every error is an RFC 9457 problem (`application/problem+json`) with a stable `code`: a \
+ledger or contract rejection code, or an API code such as `request.path`. Malformed input \
+gets a 4xx; `503` means the node itself could not answer. Lists are paged oldest first: pass \
+a page's `next` as `?after=` to get the following page.";
+
+/// The OpenAPI document of the node's HTTP API.
+pub fn document() -> OpenApi {
+    let mut paths = Paths::new();
+    for (method, path, operation) in operations() {
+        paths.add_path_operation(path, vec![method], operation);
+    }
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Custody node API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(API_DESCRIPTION))
+                .license(Some(
+                    LicenseBuilder::new()
+                        .name("Apache-2.0")
+                        .identifier(Some("Apache-2.0"))
+                        .build(),
+                ))
+                .build(),
+        )
+        .paths(paths)
+        .components(Some(components()))
+        .tags(Some(tags()))
+        .build()
+}
+
+/// The component schemas: every type an answer or request names, with the types they contain.
+fn components() -> Components {
+    ComponentsBuilder::new()
+        .schemas_from_iter(schemas())
+        .build()
+}
+
+/// Every named schema, with repetitions (a type reached along two ways appears twice).
+fn schemas() -> Vec<(String, RefOr<Schema>)> {
+    let mut schemas = Vec::new();
+    add::<SignedEvent>(&mut schemas);
+    add::<Accepted>(&mut schemas);
+    add::<Receipt>(&mut schemas);
+    add::<EventView>(&mut schemas);
+    add::<EventEntry>(&mut schemas);
+    add::<ShipmentState>(&mut schemas);
+    add::<Bundle>(&mut schemas);
+    add::<Checkpoint>(&mut schemas);
+    add::<MemberView>(&mut schemas);
+    add::<BlockView>(&mut schemas);
+    add::<ConsistencyView>(&mut schemas);
+    add::<Status>(&mut schemas);
+    add::<Problem>(&mut schemas);
+    // Not served by the API, but what a bundle or chain is verified against offline.
+    add::<Genesis>(&mut schemas);
+    schemas.push((
+        EVENT_PAGE_SCHEMA.to_owned(),
+        <Page<EventEntry> as PartialSchema>::schema(),
+    ));
+    <Page<EventEntry> as ToSchema>::schemas(&mut schemas);
+    schemas
+}
+
+/// Adds `T`'s schema under its name, and the schemas it refers to.
+fn add<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    schemas.push((T::name().into_owned(), T::schema()));
+    T::schemas(schemas);
+}
+
+fn tags() -> Vec<Tag> {
+    [
+        ("events", "Submitting and reading signed custody events."),
+        (
+            "shipments",
+            "Shipments: current state, history and provenance bundles.",
+        ),
+        (
+            "members",
+            "Member organisations and the events they signed.",
+        ),
+        ("blocks", "Committed blocks with their commit certificates."),
+        (
+            "log",
+            "The verifiable log: checkpoints and consistency proofs.",
+        ),
+        (
+            "node",
+            "This node: status, health, metrics and this document.",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, description)| {
+        TagBuilder::new()
+            .name(name)
+            .description(Some(description))
+            .build()
+    })
+    .collect()
+}
+
+/// Every operation with its method and path; [`ROUTES`] lists the same pairs.
+fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
+    let unavailable = || problem("The node could not read its ledger (`node.unavailable`).");
+    let bad_path = |what: &str| problem(&format!("{what} (`request.path`)."));
+    vec![
+        (HttpMethod::Post, "/v1/events", submit_event()),
+        (
+            HttpMethod::Get,
+            "/v1/events/{id}",
+            operation(
+                "getEvent",
+                "events",
+                "A committed event, where it is, and its proof to the head",
+                "The signed event, the block that committed it and its place in the log, with \
+                 a receipt whose inclusion proof leads to the log root of the current head.",
+            )
+            .parameter(path_param("id", "The event id.", ref_of::<Digest>()))
+            .response(
+                "200",
+                json_response::<EventView>("The event and its proof."),
+            )
+            .response("400", bad_path("The id is not 64 hex digits"))
+            .response(
+                "404",
+                problem("No committed event has this id (`event.not_found`)."),
+            )
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/v1/shipments/{id}",
+            operation(
+                "getShipment",
+                "shipments",
+                "A shipment's current state",
+                "Everything the ledger knows about the shipment as of the head: status, \
+                 custodian, pending handoff, customs declaration, returns.",
+            )
+            .parameter(shipment_param())
+            .response(
+                "200",
+                json_response::<ShipmentState>("The shipment's state."),
+            )
+            .response("400", bad_path("The id is empty or longer than 64 bytes"))
+            .response("404", shipment_not_found())
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/v1/shipments/{id}/events",
+            operation(
+                "listShipmentEvents",
+                "shipments",
+                "A shipment's history",
+                "The committed events about the shipment, in log order, one page at a time.",
+            )
+            .parameter(shipment_param())
+            .parameters(Some(paging_params()))
+            .response("200", event_page_response())
+            .response(
+                "400",
+                problem(
+                    "The id is malformed (`request.path`), or a query parameter is unknown or \
+                     out of range (`request.query`).",
+                ),
+            )
+            .response("404", shipment_not_found())
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/v1/shipments/{id}/bundle",
+            operation(
+                "getShipmentBundle",
+                "shipments",
+                "A shipment's provenance bundle",
+                "Every event of the shipment in canonical bytes, each with its inclusion proof \
+                 to the head's checkpoint: verifiable offline with nothing but the genesis file \
+                 (docs/PROTOCOL.md §14).",
+            )
+            .parameter(shipment_param())
+            .response("200", json_response::<Bundle>("The bundle."))
+            .response("400", bad_path("The id is empty or longer than 64 bytes"))
+            .response("404", shipment_not_found())
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/v1/members",
+            operation(
+                "listMembers",
+                "members",
+                "The members",
+                "The genesis members as the ledger knows them now, then the members admitted \
+                 later, by id.",
+            )
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("Every member.")
+                    .content(
+                        JSON,
+                        Content::new(Some(ArrayBuilder::new().items(ref_of::<MemberView>()))),
+                    )
+                    .build(),
+            )
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/v1/members/{key}/events",
+            operation(
+                "listMemberEvents",
+                "members",
+                "Events signed by a key",
+                "The committed events signed with the key, in log order, one page at a time. \
+                 A key that signed nothing has an empty page.",
+            )
+            .parameter(path_param(
+                "key",
+                "The signer's public key.",
+                ref_of::<PublicKey>(),
+            ))
+            .parameters(Some(paging_params()))
+            .response("200", event_page_response())
+            .response(
+                "400",
+                problem(
+                    "The key is not 64 hex digits (`request.path`), or a query parameter is \
+                     unknown or out of range (`request.query`).",
+                ),
+            )
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/v1/blocks/head",
+            operation(
+                "getHeadBlock",
+                "blocks",
+                "The latest committed block",
+                "The head block: header, hash, commit certificate and its events' canonical \
+                 bytes.",
+            )
+            .response("200", json_response::<BlockView>("The head block."))
+            .response("404", block_not_found())
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/v1/blocks/{height}",
+            operation(
+                "getBlock",
+                "blocks",
+                "A committed block",
+                "The block at a height: header, hash, commit certificate and its events' \
+                 canonical bytes, which is what `custody verify chain` replays.",
+            )
+            .parameter(path_param(
+                "height",
+                "The block height; heights start at 1.",
+                u64::schema(),
+            ))
+            .response("200", json_response::<BlockView>("The block."))
+            .response("400", bad_path("The height is not a non-negative integer"))
+            .response("404", block_not_found())
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/v1/log/checkpoint",
+            operation(
+                "getCheckpoint",
+                "log",
+                "The latest checkpoint",
+                "The head's header, in canonical bytes and readable, with its commit \
+                 certificate: what inclusion and consistency proofs are anchored to.",
+            )
+            .response("200", json_response::<Checkpoint>("The checkpoint."))
+            .response("404", block_not_found())
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/v1/log/consistency",
+            operation(
+                "getConsistencyProof",
+                "log",
+                "A consistency proof between two log sizes",
+                "The RFC 6962 proof that the log of `to` events extends the log of `from` \
+                 events: nothing committed by the smaller log was rewritten.",
+            )
+            .parameter(log_size_param(
+                "from",
+                "The older log size, at least 1 and at most `to`.",
+            ))
+            .parameter(log_size_param(
+                "to",
+                "The newer log size, at most the head's log size.",
+            ))
+            .response(
+                "200",
+                json_response::<ConsistencyView>("Both roots and the proof."),
+            )
+            .response(
+                "400",
+                problem(
+                    "A parameter is missing, unknown or not an integer (`request.query`), or \
+                     the sizes are not `1 <= from <= to <= log size` (`log.bad_range`).",
+                ),
+            )
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/v1/status",
+            operation(
+                "getStatus",
+                "node",
+                "This node's view of the ledger",
+                "The chain id and genesis hash, this node's key and role, the head and log, \
+                 and the number of events waiting in the mempool.",
+            )
+            .response("200", json_response::<Status>("The status."))
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/healthz",
+            operation(
+                "health",
+                "node",
+                "Liveness",
+                "Answers `ok` when the node can read its ledger.",
+            )
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("The node is up.")
+                    .content(
+                        TEXT,
+                        Content::new(Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .enum_values(Some(["ok"])),
+                        )),
+                    )
+                    .build(),
+            )
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/metrics",
+            operation(
+                "metrics",
+                "node",
+                "Metrics for Prometheus",
+                "Counters, gauges and latency histograms in the OpenMetrics text format, which \
+                 Prometheus scrapes.",
+            )
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("The metrics.")
+                    .content(
+                        OPENMETRICS,
+                        Content::new(Some(ObjectBuilder::new().schema_type(Type::String))),
+                    )
+                    .build(),
+            )
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/openapi.json",
+            operation(
+                "openapi",
+                "node",
+                "This document",
+                "The OpenAPI document of this API.",
+            )
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("The OpenAPI document.")
+                    .content(
+                        JSON,
+                        Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+                    )
+                    .build(),
+            )
+            .build(),
+        ),
+    ]
+}
+
+/// `POST /v1/events`.
+fn submit_event() -> Operation {
+    let wait_s = COMMIT_WAIT_MS_MAX / 1000;
+    let canonical_bytes = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+        .content_media_type(OCTET_STREAM)
+        .description(Some(
+            "The canonical bytes of a SignedEvent (docs/PROTOCOL.md §2.4 and §4.1).",
+        ));
+    let retry_after = HeaderBuilder::new()
+        .schema(u64::schema())
+        .description(Some(
+            "With `mempool.full`: seconds to wait before submitting again.",
+        ))
+        .build();
+    operation(
+        "submitEvent",
+        "events",
+        "Submit a signed event",
+        &format!(
+            "Checks the event as a block will (shape, signature, membership, rules, state \
+             machine) and puts it in the mempool, from which it is gossiped to the other nodes \
+             and proposed. Submitting an event that is already waiting answers as the first \
+             submission did. With `?wait=commit` the answer waits up to {wait_s} s for the \
+             block that commits the event. The body is at most {BODY_SIZE_BYTES_MAX} bytes; \
+             without a `Content-Type` it is read as JSON."
+        ),
+    )
+    .parameter(
+        ParameterBuilder::new()
+            .name("wait")
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(format!(
+                "`commit`: answer with the receipt once the event is committed, or with `202` \
+                 after {wait_s} s."
+            )))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["commit"])),
+            ))
+            .build(),
+    )
+    .request_body(Some(
+        RequestBodyBuilder::new()
+            .description(Some("The signed event, as JSON or as its canonical bytes."))
+            .required(Some(Required::True))
+            .content(JSON, Content::new(Some(ref_of::<SignedEvent>())))
+            .content(OCTET_STREAM, Content::new(Some(canonical_bytes)))
+            .build(),
+    ))
+    .response(
+        "200",
+        json_response::<Receipt>(
+            "With `wait=commit`: the event is committed; its receipt, with the inclusion proof \
+             to the committing block's log root.",
+        ),
+    )
+    .response(
+        "202",
+        json_response::<Accepted>(&format!(
+            "The event waits in the mempool for a block (with `wait=commit`: it was not \
+             committed within {wait_s} s)."
+        )),
+    )
+    .response(
+        "400",
+        problem(
+            "The JSON is not a signed event (`event.malformed`), the body could not be read \
+             (`request.body`), or a query parameter is unknown or has an unsupported value \
+             (`request.query`).",
+        ),
+    )
+    .response(
+        "409",
+        problem("The event is already on the ledger (`event.duplicate`)."),
+    )
+    .response(
+        "413",
+        problem(&format!(
+            "The body is larger than {BODY_SIZE_BYTES_MAX} bytes (`request.body`), or the \
+             event is larger than the mempool admits (`mempool.too_large`)."
+        )),
+    )
+    .response(
+        "415",
+        problem(
+            "The body is neither `application/json` nor `application/octet-stream` \
+             (`request.media_type`).",
+        ),
+    )
+    .response(
+        "422",
+        problem(
+            "The event is invalid: the code is the ledger's or a rule module's rejection code \
+             and `field` names the offending field. Canonical bytes that do not decode are \
+             refused here too.",
+        ),
+    )
+    .response(
+        "503",
+        ResponseBuilder::new()
+            .description(
+                "The mempool is full (`mempool.full`, with `Retry-After`), or the node could not \
+                 read its ledger (`node.unavailable`).",
+            )
+            .content(PROBLEM_JSON, Content::new(Some(ref_of::<Problem>())))
+            .header("Retry-After", retry_after)
+            .build(),
+    )
+    .build()
+}
+
+fn operation(id: &str, tag: &str, summary: &str, description: &str) -> OperationBuilder {
+    OperationBuilder::new()
+        .operation_id(Some(id))
+        .tag(tag)
+        .summary(Some(summary))
+        .description(Some(description))
+}
+
+/// A reference to the component schema of `T`.
+fn ref_of<T: ToSchema>() -> RefOr<Schema> {
+    RefOr::Ref(Ref::from_schema_name(T::name()))
+}
+
+fn json_response<T: ToSchema>(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(JSON, Content::new(Some(ref_of::<T>())))
+        .build()
+}
+
+fn problem(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, Content::new(Some(ref_of::<Problem>())))
+        .build()
+}
+
+fn shipment_not_found() -> Response {
+    problem("No committed event names this shipment (`shipment.not_found`).")
+}
+
+fn block_not_found() -> Response {
+    problem("No block is committed at this height, or none yet (`block.not_found`).")
+}
+
+fn event_page_response() -> Response {
+    ResponseBuilder::new()
+        .description("One page of events, oldest first.")
+        .content(
+            JSON,
+            Content::new(Some(RefOr::Ref(Ref::from_schema_name(EVENT_PAGE_SCHEMA)))),
+        )
+        .build()
+}
+
+fn path_param(name: &str, description: &str, schema: RefOr<Schema>) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
+fn shipment_param() -> Parameter {
+    path_param(
+        "id",
+        "The shipment id, percent-encoded.",
+        ref_of::<custody_ledger::model::ShipmentId>(),
+    )
+}
+
+/// `?after=` and `?limit=`.
+fn paging_params() -> Vec<Parameter> {
+    vec![
+        ParameterBuilder::new()
+            .name("after")
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(
+                "The `next` of the previous page; without it, the first page. The cursor is \
+                 opaque: today a log index in decimal.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[0-9]{1,20}$")),
+            ))
+            .build(),
+        ParameterBuilder::new()
+            .name("limit")
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some("The most items in the page."))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                    .minimum(Some(1))
+                    .maximum(Some(PAGE_ITEMS_MAX))
+                    .default(Some(PAGE_ITEMS_DEFAULT.into())),
+            ))
+            .build(),
+    ]
+}
+
+fn log_size_param(name: &str, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(1)),
+        ))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use custody_contracts::load::sample_tables;
+    use custody_ledger::event::EncodedEvent;
+    use custody_ledger::model::{
+        CustomsRegime, DocumentAttested, EventKind, ExchangeRate, Member, MemberId,
+        MembershipChange, MembershipChanged, Role, ShipmentId,
+    };
+    use custody_ledger::state::MemberStatus;
+    use custody_ledger::store::{MemoryStore, Store};
+    use custody_ledger::testkit::{eur, TestNet, GENESIS_TIME};
+    use serde_json::Value;
+
+    use super::*;
+
+    fn document_json() -> Value {
+        let text = document().to_json().expect("the document serializes");
+        serde_json::from_str(&text).expect("the document is JSON")
+    }
+
+    /// The component schema named `name`.
+    fn component<'a>(doc: &'a Value, name: &str) -> &'a Value {
+        let schema = &doc["components"]["schemas"][name];
+        assert!(schema.is_object(), "no component schema {name}");
+        schema
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_json() {
+        let doc = document_json();
+        let version = doc["openapi"].as_str().expect("an openapi version");
+        assert!(version.starts_with("3."), "openapi {version}");
+        assert_eq!(doc["info"]["title"], "Custody node API");
+        assert!(doc["paths"].is_object());
+    }
+
+    #[test]
+    fn every_route_is_an_operation_and_nothing_else_is() {
+        let doc = document_json();
+        let mut seen = std::collections::BTreeSet::new();
+        for (method, path) in ROUTES {
+            assert!(seen.insert((method, path)), "{method} {path} listed twice");
+            let operation = &doc["paths"][path][method.to_lowercase()];
+            assert!(operation.is_object(), "{method} {path} is not documented");
+            assert!(operation["operationId"].is_string(), "{method} {path}");
+            assert!(operation["responses"]["200"].is_object(), "{method} {path}");
+            // Every `{name}` of the template is a required path parameter.
+            let declared: Vec<&str> = operation["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path" && p["required"] == true)
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let in_template: Vec<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            assert_eq!(declared, in_template, "path parameters of {path}");
+        }
+        let operations: usize = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .map(|item| item.as_object().expect("path item").len())
+            .sum();
+        assert_eq!(operations, ROUTES.len(), "an operation missing from ROUTES");
+        let ops = operations_of(&doc);
+        let ids: std::collections::BTreeSet<&str> = ops
+            .iter()
+            .map(|op| op["operationId"].as_str().expect("operationId"))
+            .collect();
+        assert_eq!(ids.len(), ROUTES.len(), "operation ids are unique");
+    }
+
+    fn operations_of(doc: &Value) -> Vec<&Value> {
+        doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .flat_map(|item| item.as_object().expect("path item").values())
+            .collect()
+    }
+
+    #[test]
+    fn errors_are_problems_and_submission_takes_json_and_bytes() {
+        let doc = document_json();
+        for operation in operations_of(&doc) {
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"][PROBLEM_JSON]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{} {status}",
+                        operation["operationId"]
+                    );
+                }
+            }
+        }
+        let submit = &doc["paths"]["/v1/events"]["post"];
+        let body = &submit["requestBody"]["content"];
+        assert_eq!(
+            body[JSON]["schema"]["$ref"],
+            "#/components/schemas/SignedEvent"
+        );
+        assert_eq!(body[OCTET_STREAM]["schema"]["format"], "binary");
+        for status in ["200", "202", "400", "409", "413", "415", "422", "503"] {
+            assert!(submit["responses"][status].is_object(), "POST {status}");
+        }
+        assert_eq!(
+            submit["responses"]["202"]["content"][JSON]["schema"]["$ref"],
+            "#/components/schemas/Accepted"
+        );
+        assert_eq!(submit["parameters"][0]["name"], "wait");
+        let consistency = &doc["paths"]["/v1/log/consistency"]["get"]["parameters"];
+        let names: Vec<&str> = consistency
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(names, ["from", "to"]);
+    }
+
+    #[test]
+    fn the_components_hold_the_api_types_and_every_reference_resolves() {
+        let doc = document_json();
+        for name in [
+            "SignedEvent",
+            "Event",
+            "EventKind",
+            "Receipt",
+            "Accepted",
+            "EventView",
+            EVENT_PAGE_SCHEMA,
+            "ShipmentState",
+            "Bundle",
+            "Checkpoint",
+            "BundleEvent",
+            "BlockHeader",
+            "CommitCertificate",
+            "MemberView",
+            "BlockView",
+            "ConsistencyView",
+            "Status",
+            "Problem",
+            "Genesis",
+            "Digest",
+            "PublicKey",
+            "Signature",
+            "Timestamp",
+            "Incoterm",
+        ] {
+            component(&doc, name);
+        }
+        let mut references = Vec::new();
+        collect_refs(&doc, &mut references);
+        assert!(
+            references.len() > 50,
+            "the document refers to its components"
+        );
+        for reference in references {
+            let name = reference
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("unexpected reference {reference}"));
+            component(&doc, name);
+        }
+    }
+
+    fn collect_refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(reference)) = map.get("$ref") {
+                    out.push(reference.clone());
+                }
+                map.values().for_each(|v| collect_refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn no_two_types_share_a_schema_name() {
+        let mut by_name: BTreeMap<String, Value> = BTreeMap::new();
+        for (name, schema) in schemas() {
+            let schema = serde_json::to_value(schema).expect("schema");
+            if let Some(earlier) = by_name.insert(name.clone(), schema.clone()) {
+                assert_eq!(earlier, schema, "two different schemas named {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_hand_written_json_forms_have_their_schemas() {
+        let doc = document_json();
+        assert_eq!(component(&doc, "Digest")["pattern"], "^[0-9a-fA-F]{64}$");
+        assert_eq!(component(&doc, "PublicKey")["maxLength"], 64);
+        assert_eq!(component(&doc, "Signature")["minLength"], 128);
+        assert_eq!(component(&doc, "Timestamp")["format"], "date-time");
+        assert_eq!(component(&doc, "CountryCode")["pattern"], "^[A-Z]{2}$");
+        assert_eq!(component(&doc, "ShipmentId")["type"], "string");
+        let incoterms = component(&doc, "Incoterm")["enum"]
+            .as_array()
+            .expect("Incoterm is an enumeration")
+            .len();
+        assert_eq!(incoterms, 11);
+        let bytes = &component(&doc, "BundleEvent")["properties"]["bytes"];
+        assert_eq!(bytes["type"], "string");
+        assert_eq!(bytes["contentEncoding"], "base64");
+        assert_eq!(component(&doc, "Bundle")["additionalProperties"], false);
+        let events = &component(&doc, "BlockView")["properties"]["events"];
+        assert_eq!(events["items"]["contentEncoding"], "base64");
+        let problem = component(&doc, "Problem");
+        assert!(
+            problem["properties"]["type"].is_object(),
+            "`kind` is `type`"
+        );
+        assert!(!required(problem).contains(&"field"));
+    }
+
+    fn required(schema: &Value) -> Vec<&str> {
+        schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// Checks that `value` has the shape `schema` describes, as far as serde decides it:
+    /// types and nullability, object keys (every key a property, every required property
+    /// present), enumerations, string lengths, and exactly one matching `oneOf` branch.
+    /// Returns the JSON path of the first mismatch.
+    fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            return conforms(doc, component(doc, name), value, at);
+        }
+        if let Some(branches) = schema["oneOf"].as_array() {
+            let matching = branches
+                .iter()
+                .filter(|b| conforms(doc, b, value, at).is_ok())
+                .count();
+            return match matching {
+                1 => Ok(()),
+                n => Err(format!("{at}: {n} oneOf branches match {value}")),
+            };
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let type_ok = |t: &str| match t {
+            "null" => value.is_null(),
+            "boolean" => value.is_boolean(),
+            "integer" => value.is_u64() || value.is_i64(),
+            "number" => value.is_number(),
+            "string" => value.is_string(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            _ => false,
+        };
+        if !types.is_empty() && !types.iter().any(|t| type_ok(t)) {
+            return Err(format!("{at}: {value} is not of type {types:?}"));
+        }
+        if let Some(allowed) = schema["enum"].as_array() {
+            if !allowed.contains(value) {
+                return Err(format!("{at}: {value} is not one of {allowed:?}"));
+            }
+        }
+        if let Some(text) = value.as_str() {
+            let length = text.chars().count() as u64;
+            if schema["minLength"].as_u64().is_some_and(|min| length < min)
+                || schema["maxLength"].as_u64().is_some_and(|max| length > max)
+            {
+                return Err(format!("{at}: {text:?} has the wrong length"));
+            }
+        }
+        if let Some(minimum) = schema["minimum"].as_i64() {
+            if value.as_i64().is_some_and(|v| v < minimum) {
+                return Err(format!("{at}: {value} is below {minimum}"));
+            }
+        }
+        if let (Some(items), Some(schema)) = (value.as_array(), schema.get("items")) {
+            for (i, item) in items.iter().enumerate() {
+                conforms(doc, schema, item, &format!("{at}[{i}]"))?;
+            }
+        }
+        if let Some(object) = value.as_object() {
+            let properties = schema["properties"].as_object();
+            for (key, item) in object {
+                let Some(property) = properties.and_then(|p| p.get(key)) else {
+                    return Err(format!("{at}: key {key:?} is not a property of the schema"));
+                };
+                conforms(doc, property, item, &format!("{at}.{key}"))?;
+            }
+            for key in required(schema) {
+                if !object.contains_key(key) {
+                    return Err(format!("{at}: required key {key:?} is missing"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serializes `value` and checks it against the component schema `name`.
+    fn check<T: serde::Serialize>(doc: &Value, name: &str, value: &T) {
+        let json = serde_json::to_value(value).expect("serializes");
+        if let Err(mismatch) = conforms(doc, component(doc, name), &json, name) {
+            panic!("the JSON of {name} drifted from its schema: {mismatch}");
+        }
+    }
+
+    /// The check above is not vacuous: it notices an undocumented key, a missing required
+    /// key, a wrongly tagged enumeration and a hex string of the wrong length.
+    #[test]
+    fn the_drift_check_notices_drift() {
+        let doc = document_json();
+        let net = TestNet::new();
+        let event = serde_json::to_value(&net.lifecycle("OA-1")[0].event).expect("event");
+        let schema = component(&doc, "SignedEvent");
+        assert_eq!(conforms(&doc, schema, &event, "SignedEvent"), Ok(()));
+
+        let mut extra = event.clone();
+        extra["surprise"] = Value::Bool(true);
+        let mut missing = event.clone();
+        missing.as_object_mut().expect("object").remove("signer");
+        let mut tagged = event.clone();
+        let kind = tagged["event"]["kind"]["ShipmentRegistered"].take();
+        tagged["event"]["kind"] = serde_json::json!({ "type": "ShipmentRegistered", "data": kind });
+        let mut short = event.clone();
+        short["signature"] = Value::String("ab".repeat(32));
+        for (what, bad) in [
+            ("extra", extra),
+            ("missing", missing),
+            ("tagged", tagged),
+            ("short", short),
+        ] {
+            assert!(
+                conforms(&doc, schema, &bad, "SignedEvent").is_err(),
+                "{what} was not noticed"
+            );
+        }
+    }
+
+    /// Every top-level key of a real value's JSON is a property of its schema, and every
+    /// required property is there.
+    #[test]
+    fn a_real_status_and_receipt_have_exactly_the_documented_keys() {
+        let doc = document_json();
+        let net = TestNet::new();
+        let status = Status {
+            chain_id: net.genesis.chain_id.clone(),
+            genesis_hash: net.genesis_hash(),
+            node_key: net.validator_keys()[0].public(),
+            validator: true,
+            height: 0,
+            head_hash: net.genesis_hash(),
+            log_size: 0,
+            log_root: custody_ledger::merkle::empty_root(),
+            mempool_size: 0,
+        };
+        let json = serde_json::to_value(&status).expect("status");
+        let properties = component(&doc, "Status")["properties"]
+            .as_object()
+            .expect("Status has properties");
+        let keys: Vec<&String> = json.as_object().expect("an object").keys().collect();
+        for key in &keys {
+            assert!(
+                properties.contains_key(*key),
+                "Status.{key} is undocumented"
+            );
+        }
+        assert_eq!(
+            keys.len(),
+            properties.len(),
+            "a documented key is never written"
+        );
+        check(&doc, "Status", &status);
+    }
+
+    /// Real values of every type the API answers with, built from a committed history, have
+    /// the shape their schemas describe, down to the leaves.
+    #[test]
+    fn real_answers_match_their_schemas() {
+        let doc = document_json();
+        let net = TestNet::new();
+        let store = MemoryStore::new(net.genesis_hash());
+        let lifecycle = net.lifecycle("OA-1");
+        let partial = net.lifecycle("OA-2");
+        let events: Vec<EncodedEvent> = lifecycle.iter().chain(&partial[..2]).cloned().collect();
+        let built = net.commit(&store, events, GENESIS_TIME).expect("commit");
+        assert!(built.rejected.is_empty(), "{:?}", built.rejected);
+        let head = store.head().expect("store").expect("a block");
+
+        for event in lifecycle.iter().chain(&partial[..2]) {
+            check(&doc, "SignedEvent", &event.event);
+        }
+        for id in ["OA-1", "OA-2"] {
+            let shipment = store
+                .shipment(&ShipmentId::new(id))
+                .expect("store")
+                .expect("shipment");
+            check(&doc, "ShipmentState", &shipment);
+        }
+        let bundle = custody_ledger::bundle::build(&store, &net.genesis, &ShipmentId::new("OA-1"))
+            .expect("store")
+            .expect("bundle");
+        check(&doc, "Bundle", &bundle);
+        check(&doc, "Checkpoint", &bundle.checkpoint);
+        check(&doc, "Genesis", &net.genesis);
+
+        let first = &lifecycle[0];
+        let stored = store.event(&first.id).expect("store").expect("event");
+        let receipt = Receipt {
+            event_id: first.id,
+            height: head.height,
+            block_hash: head.block_hash,
+            recorded_at: GENESIS_TIME,
+            log_index: stored.location.log_index,
+            log_size: head.log_size,
+            log_root: head.log_root,
+            inclusion_proof: store
+                .inclusion_proof(stored.location.log_index, head.log_size)
+                .expect("proof"),
+        };
+        check(&doc, "Receipt", &receipt);
+        let entry = EventEntry {
+            event_id: first.id,
+            height: stored.location.height,
+            log_index: stored.location.log_index,
+            recorded_at: GENESIS_TIME,
+            event: stored.event.event.clone(),
+        };
+        check(
+            &doc,
+            "EventView",
+            &EventView {
+                event_id: first.id,
+                height: stored.location.height,
+                index_in_block: stored.location.index_in_block,
+                log_index: stored.location.log_index,
+                recorded_at: GENESIS_TIME,
+                event: stored.event.event.clone(),
+                receipt,
+            },
+        );
+        for next in [None, Some("3".to_owned())] {
+            let page = Page {
+                items: vec![entry.clone()],
+                next,
+            };
+            check(&doc, EVENT_PAGE_SCHEMA, &page);
+        }
+        check(
+            &doc,
+            "Accepted",
+            &Accepted {
+                event_id: first.id,
+                status: "pending".into(),
+            },
+        );
+
+        let block = store.block(head.height).expect("store").expect("block");
+        check(
+            &doc,
+            "BlockView",
+            &BlockView {
+                hash: block.hash(),
+                certificate: store
+                    .certificate(head.height)
+                    .expect("store")
+                    .expect("certificate"),
+                event_ids: block.events.iter().map(|e| e.id).collect(),
+                events: block
+                    .events
+                    .iter()
+                    .map(|e| STANDARD.encode(&e.bytes))
+                    .collect(),
+                header: block.header,
+            },
+        );
+        check(
+            &doc,
+            "ConsistencyView",
+            &ConsistencyView {
+                from: 1,
+                to: head.log_size,
+                from_root: store.log_root(1).expect("root"),
+                to_root: head.log_root,
+                proof: store.consistency_proof(1, head.log_size).expect("proof"),
+            },
+        );
+        for member in &net.genesis.members {
+            check(
+                &doc,
+                "MemberView",
+                &MemberView {
+                    id: member.id.clone(),
+                    name: member.name.clone(),
+                    roles: member.roles.clone(),
+                    key: member.key,
+                    retired_keys: vec![member.key],
+                    status: MemberStatus::Revoked,
+                    node_key: member.node_key,
+                    voting_power: member.voting_power,
+                },
+            );
+        }
+        for field in [None, Some("event.kind".to_owned())] {
+            check(
+                &doc,
+                "Problem",
+                &Problem {
+                    kind: "urn:custody:problem:event.malformed".into(),
+                    title: "Bad Request".into(),
+                    status: 400,
+                    detail: "the body is not a signed event".into(),
+                    code: "event.malformed".into(),
+                    field,
+                },
+            );
+        }
+    }
+
+    /// The event kinds and enumeration forms the lifecycle does not reach: reference data
+    /// (every duty rate form), membership changes, attestations and the other customs regimes.
+    #[test]
+    fn every_event_kind_matches_its_schema() {
+        let doc = document_json();
+        let net = TestNet::new();
+        let mut kinds: Vec<EventKind> = sample_tables(GENESIS_TIME)
+            .into_iter()
+            .map(EventKind::ReferenceDataPublished)
+            .collect();
+        let key = net.key("seller-acme").public();
+        let member = MemberId::new("newcomer");
+        for change in [
+            MembershipChange::Admit {
+                member: Member {
+                    id: member.clone(),
+                    name: "Newcomer Ltd".into(),
+                    roles: vec![Role::Carrier, Role::CustomsBroker],
+                    key,
+                },
+            },
+            MembershipChange::RotateKey {
+                member: member.clone(),
+                new_key: key,
+            },
+            MembershipChange::Revoke {
+                member,
+                reason: "left".into(),
+            },
+        ] {
+            kinds.push(EventKind::MembershipChanged(MembershipChanged {
+                change,
+                approvals: vec![custody_ledger::model::Approval {
+                    admin: key,
+                    signature: custody_ledger::Signature([7; 64]),
+                }],
+            }));
+        }
+        kinds.push(EventKind::DocumentAttested(DocumentAttested {
+            shipment_id: ShipmentId::new("OA-1"),
+            document_type: "certificate_of_origin".into(),
+            document_hash: Digest::sha256(b"certificate"),
+            reference: "COO-1".into(),
+        }));
+        let declared = net.declare("OA-1", "FR", 300, 5_060);
+        for regime in [
+            CustomsRegime::DeMinimisRelief,
+            CustomsRegime::TaxCollectedAtSale {
+                registration_id: "IM2500000001".into(),
+            },
+        ] {
+            let EventKind::CustomsDeclared(mut declaration) = declared.event.event.kind.clone()
+            else {
+                panic!("a declaration");
+            };
+            declaration.regime = regime;
+            declaration.exchange_rate = Some(ExchangeRate {
+                from: eur(),
+                to: eur(),
+                numerator: 1,
+                denominator: 1,
+            });
+            kinds.push(EventKind::CustomsDeclared(declaration));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for kind in kinds {
+            names.insert(kind.name());
+            let event = net.sign("admin-1", kind);
+            check(&doc, "SignedEvent", &event.event);
+        }
+        assert!(names.len() >= 4, "{names:?}");
+    }
+}
