@@ -6,12 +6,13 @@
 //! functions of the stored state and their inputs.
 
 use crate::block::{events_root, Block, BlockHeader, BLOCK_EVENTS_MAX};
+use crate::event::signature_rejection;
 use crate::event::{check_shape, EncodedEvent};
-use crate::event::{signature_rejection, signing_message};
 use crate::genesis::Genesis;
 use crate::hash::Digest;
 use crate::keys::{verify_batch, PublicKey, SignedMessage};
 use crate::merkle;
+use crate::model::EventId;
 use crate::reject::Rejection;
 use crate::rules::Rules;
 use crate::state::{apply, state_root, BlockContext, State, StateDelta};
@@ -94,6 +95,23 @@ pub fn build_block<S: Store + ?Sized, R: Rules>(
     time: Timestamp,
     proposer: PublicKey,
 ) -> Result<BuiltBlock<R>, StoreError> {
+    build_block_from(store, genesis, rules, candidates, time, proposer, &|_| {
+        false
+    })
+}
+
+/// [`build_block`], skipping the signature check of the candidates for which `verified`
+/// answers true: a node's mempool holds only events whose signatures it checked on arrival,
+/// and checking them again is most of the cost of building a block.
+pub fn build_block_from<S: Store + ?Sized, R: Rules>(
+    store: &S,
+    genesis: &Genesis,
+    rules: &R,
+    candidates: Vec<EncodedEvent>,
+    time: Timestamp,
+    proposer: PublicKey,
+    verified: &dyn Fn(&EventId) -> bool,
+) -> Result<BuiltBlock<R>, StoreError> {
     let (height, prev_hash, prev_time, log_size, _, prev_state_root) = parent(store, genesis)?;
     let time = time.max(prev_time);
     let ctx = BlockContext {
@@ -109,7 +127,13 @@ pub fn build_block<S: Store + ?Sized, R: Rules>(
             break;
         }
         let verdict = check_shape(&event.event, &genesis.chain_id)
-            .and_then(|()| event.verify_signature())
+            .and_then(|()| {
+                if verified(&event.id) {
+                    Ok(())
+                } else {
+                    event.verify_signature()
+                }
+            })
             .and_then(|()| rules.check(&state, &event, ctx))
             .and_then(|()| apply(&mut state, &event, ctx));
         match verdict {
@@ -201,6 +225,19 @@ pub fn validate_block<S: Store + ?Sized, R: Rules>(
     rules: &R,
     block: &Block,
 ) -> Result<(StateDelta, R), BlockError> {
+    validate_block_from(store, genesis, rules, block, &|_| false)
+}
+
+/// [`validate_block`], skipping the signature check of the events for which `verified`
+/// answers true (events this node checked when they reached its mempool). Everything else —
+/// shapes, rules, state, roots — is checked for every event.
+pub fn validate_block_from<S: Store + ?Sized, R: Rules>(
+    store: &S,
+    genesis: &Genesis,
+    rules: &R,
+    block: &Block,
+    verified: &dyn Fn(&EventId) -> bool,
+) -> Result<(StateDelta, R), BlockError> {
     let (height, prev_hash, prev_time, log_size, _, prev_state_root) = parent(store, genesis)?;
     let h = &block.header;
     let header_error = |field: &'static str, message: String| BlockError::Header { field, message };
@@ -246,13 +283,14 @@ pub fn validate_block<S: Store + ?Sized, R: Rules>(
     }
     let mut state = store.load_state(genesis, &block.events)?;
     let mut rules = rules.clone();
-    let delta = execute(
+    let delta = execute_from(
         &mut state,
         &mut rules,
         &block.events,
         genesis,
         h.height,
         h.time,
+        verified,
     )?;
     let expected = header_for(
         genesis,
@@ -294,6 +332,19 @@ pub fn execute<R: Rules>(
     height: u64,
     time: Timestamp,
 ) -> Result<StateDelta, BlockError> {
+    execute_from(state, rules, events, genesis, height, time, &|_| false)
+}
+
+/// [`execute`], skipping the signature check of the events for which `verified` answers true.
+pub fn execute_from<R: Rules>(
+    state: &mut State,
+    rules: &mut R,
+    events: &[EncodedEvent],
+    genesis: &Genesis,
+    height: u64,
+    time: Timestamp,
+    verified: &dyn Fn(&EventId) -> bool,
+) -> Result<StateDelta, BlockError> {
     let fail = |index: usize, rejection: Rejection| BlockError::Event {
         index,
         id: events[index].id,
@@ -302,20 +353,25 @@ pub fn execute<R: Rules>(
     for (index, e) in events.iter().enumerate() {
         check_shape(&e.event, &genesis.chain_id).map_err(|r| fail(index, r))?;
     }
-    let messages: Vec<Vec<u8>> = events
-        .iter()
-        .map(|e| signing_message(&e.event.event))
+    // Only the events not already checked go into the batch; `positions` maps a batch index
+    // back to the event's index in the block, so a failure names the right event.
+    let positions: Vec<usize> = (0..events.len())
+        .filter(|i| !verified(&events[*i].id))
         .collect();
-    let items: Vec<SignedMessage<'_>> = events
+    let messages: Vec<Vec<u8>> = positions
+        .iter()
+        .map(|i| events[*i].signing_message())
+        .collect();
+    let items: Vec<SignedMessage<'_>> = positions
         .iter()
         .zip(&messages)
-        .map(|(e, message)| SignedMessage {
-            key: &e.event.signer,
+        .map(|(i, message)| SignedMessage {
+            key: &events[*i].event.signer,
             message,
-            signature: &e.event.signature,
+            signature: &events[*i].event.signature,
         })
         .collect();
-    verify_batch(&items).map_err(|b| fail(b.index, signature_rejection(b.error)))?;
+    verify_batch(&items).map_err(|b| fail(positions[b.index], signature_rejection(b.error)))?;
     let ctx = BlockContext { height, time };
     for (index, e) in events.iter().enumerate() {
         rules.check(state, e, ctx).map_err(|r| fail(index, r))?;

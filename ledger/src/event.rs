@@ -48,6 +48,10 @@ pub fn event_id(canonical_bytes: &[u8]) -> EventId {
     Digest::of(domain::EVENT, &[canonical_bytes])
 }
 
+/// Bytes at the end of a signed event's encoding that are not the body: the signer's length
+/// byte and 32 bytes, the signature's length byte and 64 bytes.
+const SIGNER_AND_SIGNATURE_LEN: usize = 1 + 32 + 1 + 64;
+
 /// A signed event together with its canonical bytes and id, computed once.
 ///
 /// Everything downstream of decoding (mempool, blocks, store) passes this around so that no
@@ -97,7 +101,27 @@ impl EncodedEvent {
 
     /// Strict single verification of the signature.
     pub fn verify_signature(&self) -> Result<(), Rejection> {
-        verify_signature(&self.event)
+        self.event
+            .signer
+            .verify(&self.signing_message(), &self.event.signature)
+            .map_err(signature_rejection)
+    }
+
+    /// The message the signer signed, taken from the canonical bytes without re-encoding:
+    /// a signed event's encoding is the body's encoding followed by the signer (a length byte
+    /// and 32 bytes) and the signature (a length byte and 64 bytes), see docs/PROTOCOL.md §4.1.
+    pub fn signing_message(&self) -> Vec<u8> {
+        let body_len = self.bytes.len() - SIGNER_AND_SIGNATURE_LEN;
+        let body = &self.bytes[..body_len];
+        debug_assert_eq!(
+            body,
+            codec::encode(&self.event.event).as_slice(),
+            "an encoded event's bytes are its event's canonical encoding"
+        );
+        let mut message = Vec::with_capacity(domain::EVENT_SIGNATURE.len() + body.len());
+        message.extend_from_slice(domain::EVENT_SIGNATURE);
+        message.extend_from_slice(body);
+        message
     }
 }
 

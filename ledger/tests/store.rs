@@ -2,7 +2,7 @@
 //! verification catching tampering at exactly the tampered height.
 
 use custody_ledger::block::BlockHeader;
-use custody_ledger::chain::{build_block, validate_block, BlockError};
+use custody_ledger::chain::{build_block, validate_block, validate_block_from, BlockError};
 use custody_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use custody_ledger::model::*;
 use custody_ledger::reject::codes;
@@ -203,6 +203,28 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
             ..
         }) => assert_eq!(rejection.code, codes::SIGNATURE_INVALID),
         other => panic!("expected a signature rejection, got {other:?}"),
+    }
+    // Skipping the check of signatures a node already verified still names the bad one, at
+    // its position in the block, among those not skipped.
+    let mut two = build_block(
+        &store,
+        &net.genesis,
+        &NoRules,
+        vec![reg.clone(), net.register("SHP-Y", "CN", "FR")],
+        at(1),
+        net.validator_keys()[0].public(),
+    )
+    .expect("build")
+    .block;
+    let trusted = two.events[0].id;
+    two.events[1].event.signature.0[7] ^= 1;
+    match validate_block_from(&store, &net.genesis, &NoRules, &two, &|id| *id == trusted) {
+        Err(BlockError::Event {
+            index: 1,
+            rejection,
+            ..
+        }) => assert_eq!(rejection.code, codes::SIGNATURE_INVALID),
+        other => panic!("expected event 1's signature to be rejected, got {other:?}"),
     }
     // A wrong root is caught.
     let mut wrong_root = built.block.clone();

@@ -24,7 +24,7 @@ use arc_malachitebft_app_channel::{AppMsg, NetworkMsg};
 use bytes::Bytes;
 use custody_contracts::ContractRules;
 use custody_ledger::block::{self, Block, BlockHeader};
-use custody_ledger::chain::{build_block, validate_block, BuiltBlock};
+use custody_ledger::chain::{build_block, build_block_from, validate_block_from, BuiltBlock};
 use custody_ledger::codec;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::genesis::Genesis;
@@ -370,13 +370,16 @@ impl Host {
             .await
             .candidates(self.limits.events_max, self.limits.size_bytes_max);
         let built = match &self.unchecked_event {
-            None => build_block(
+            // Every candidate comes from the mempool, which admits an event only after
+            // checking its signature, so the proposer does not check them again.
+            None => build_block_from(
                 self.store.as_ref(),
                 &self.genesis,
                 &self.rules,
                 candidates,
                 now(),
                 self.address.0,
+                &|_| true,
             ),
             Some(forced) => {
                 warn!(%height, %round, "fault injection: proposing an event the rules did not check");
@@ -578,7 +581,25 @@ impl Host {
             warn!(%height, %round, "proposal from the future");
             return Validity::Invalid;
         }
-        match validate_block(self.store.as_ref(), &self.genesis, &self.rules, block) {
+        // Events this node holds in its mempool had their signatures checked on arrival, and an
+        // id is the hash of the signed bytes, so those signatures need no second check. If the
+        // pool is busy, everything is checked.
+        let known: BTreeSet<Digest> = match self.mempool.try_lock() {
+            Ok(pool) => block
+                .events
+                .iter()
+                .filter(|e| pool.contains(&e.id))
+                .map(|e| e.id)
+                .collect(),
+            Err(_) => BTreeSet::new(),
+        };
+        match validate_block_from(
+            self.store.as_ref(),
+            &self.genesis,
+            &self.rules,
+            block,
+            &|id| known.contains(id),
+        ) {
             Ok((delta, rules)) => {
                 self.candidates.insert(
                     (height, block.hash()),
