@@ -4,7 +4,9 @@
 //! points are refused, and keys of small order ("weak keys") are refused when parsed, so
 //! that no member can ever register one.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{OnceLock, RwLock};
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -25,6 +27,13 @@ pub enum KeyError {
     BadSignature,
 }
 
+/// Most parsed keys kept by [`PublicKey::verifying_key`].
+pub const KEY_CACHE_ENTRIES_MAX: usize = 4_096;
+
+/// Parsed keys by their bytes: see [`PublicKey::verifying_key`].
+static KEY_CACHE: OnceLock<RwLock<BTreeMap<[u8; 32], Result<VerifyingKey, KeyError>>>> =
+    OnceLock::new();
+
 /// A member's or validator's ed25519 public key, as its 32 compressed bytes.
 ///
 /// Holding a `PublicKey` does not mean the bytes are a usable key: call
@@ -34,7 +43,26 @@ pub struct PublicKey(pub [u8; 32]);
 
 impl PublicKey {
     /// Parses the key for verification, refusing points off the curve and weak keys.
+    ///
+    /// Decompressing the point and checking its order cost about as much as a third of a
+    /// verification, and a network has few keys that sign many events, so the answers are
+    /// kept in a small process-wide cache. The answer for given bytes never changes, so the
+    /// cache changes no verdict; it is cleared when it holds [`KEY_CACHE_ENTRIES_MAX`] keys.
     pub fn verifying_key(&self) -> Result<VerifyingKey, KeyError> {
+        let cache = KEY_CACHE.get_or_init(|| RwLock::new(BTreeMap::new()));
+        if let Some(answer) = cache.read().expect("key cache lock").get(&self.0) {
+            return answer.clone();
+        }
+        let answer = self.parse_verifying_key();
+        let mut entries = cache.write().expect("key cache lock");
+        if entries.len() >= KEY_CACHE_ENTRIES_MAX {
+            entries.clear();
+        }
+        entries.insert(self.0, answer.clone());
+        answer
+    }
+
+    fn parse_verifying_key(&self) -> Result<VerifyingKey, KeyError> {
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidKey)?;
         if key.is_weak() {
             return Err(KeyError::WeakKey);
@@ -293,6 +321,29 @@ mod tests {
             k.public().verify(b"hellO", &sig),
             Err(KeyError::BadSignature)
         );
+    }
+
+    #[test]
+    fn cached_answers_equal_fresh_ones_and_the_cache_stays_bounded() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        for bytes in [keypair(9).public().0, identity, [0xFF; 32]] {
+            let key = PublicKey(bytes);
+            let fresh = key.parse_verifying_key();
+            assert_eq!(key.verifying_key(), fresh);
+            assert_eq!(
+                key.verifying_key(),
+                fresh,
+                "the second answer comes from the cache"
+            );
+        }
+        for n in 0..(KEY_CACHE_ENTRIES_MAX + 10) {
+            let mut bytes = [7u8; 32];
+            bytes[..8].copy_from_slice(&(n as u64).to_le_bytes());
+            let _ = PublicKey(bytes).verifying_key();
+        }
+        let held = KEY_CACHE.get().expect("used").read().expect("lock").len();
+        assert!(held <= KEY_CACHE_ENTRIES_MAX, "{held} keys cached");
     }
 
     #[test]
