@@ -30,9 +30,11 @@ pub enum KeyError {
 /// Most parsed keys kept by [`PublicKey::verifying_key`].
 pub const KEY_CACHE_ENTRIES_MAX: usize = 4_096;
 
-/// Parsed keys by their bytes: see [`PublicKey::verifying_key`].
-static KEY_CACHE: OnceLock<RwLock<BTreeMap<[u8; 32], Result<VerifyingKey, KeyError>>>> =
-    OnceLock::new();
+/// Parsed keys (or why they are refused) by their bytes.
+type KeyCache = RwLock<BTreeMap<[u8; 32], Result<VerifyingKey, KeyError>>>;
+
+/// See [`PublicKey::verifying_key`].
+static KEY_CACHE: OnceLock<KeyCache> = OnceLock::new();
 
 /// A member's or validator's ed25519 public key, as its 32 compressed bytes.
 ///
