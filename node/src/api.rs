@@ -107,6 +107,7 @@ pub fn app(state: ApiState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(REQUEST_TIMEOUT_MS_MAX),
         ))
+        .layer(middleware::map_response(timeout_problem))
         .layer(DefaultBodyLimit::max(BODY_SIZE_BYTES_MAX))
         .with_state(state)
 }
@@ -817,6 +818,22 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], json.clone()).into_response()
 }
 
+/// Gives the timeout layer's bare 408 a problem body, like every other error.
+async fn timeout_problem(response: Response) -> Response {
+    if response.status() == StatusCode::REQUEST_TIMEOUT
+        && !response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request.timeout",
+            None,
+            format!("the request took longer than {REQUEST_TIMEOUT_MS_MAX} ms"),
+        )
+        .into_response();
+    }
+    response
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found(
         "request.route",
@@ -852,4 +869,26 @@ async fn observe(State(state): State<ApiState>, request: Request, next: Next) ->
         })
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_bare_timeout_becomes_a_problem_and_other_answers_pass_through() {
+        let bare = StatusCode::REQUEST_TIMEOUT.into_response();
+        let answer = timeout_problem(bare).await;
+        assert_eq!(answer.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(
+            answer.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let ok = timeout_problem((StatusCode::OK, "ok").into_response()).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_ne!(
+            ok.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
 }
