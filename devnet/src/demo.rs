@@ -1,0 +1,1064 @@
+//! The demo: the customs authority publishes the reference data, then four cross-border
+//! shipments run through the SDK, each member submitting to its own organisation's node, and
+//! each step is told as it commits.
+//!
+//! - **Paris, DDP, low value.** Two cotton T-shirts worth €150 from Shenzhen to a buyer in
+//!   Paris. Within the EU's €150 threshold, so no tariff duty, but the EU's flat duty per item
+//!   category (from 2026-07-01) and French import VAT, paid by the seller under DDP; released
+//!   and delivered.
+//! - **QY, DAP, through a bonded warehouse.** A handbag and a laptop to the fictional sample
+//!   jurisdiction QY (FOB valuation, freight deducted, a 7 % sales tax in US dollars); the
+//!   broker takes custody at the port, pays as the buyer's agent, and hands the released
+//!   parcel to the last-mile carrier, which delivers it.
+//! - **QX, FOB, held.** Boots and a dinner set to the sample jurisdiction QX (CIF valuation:
+//!   freight and insurance added); customs holds it until the duty is paid and the seller
+//!   attests the certificate of origin, then releases it.
+//! - **Lyon, DAP, returned.** A laptop and two T-shirts invoiced in US dollars, declared in
+//!   France in euros at a stated exchange rate with the real French rates; delivered, then one
+//!   T-shirt comes back under an RMA.
+//!
+//! Declarations are filled in with `custody_contracts::customs::assess` against the reference
+//! book built from the node's own published tables, so every amount is the one the
+//! validators compute.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _};
+use custody_client::build::Signer;
+use custody_client::timeline::money;
+use custody_client::Client;
+use custody_contracts::ReferenceBook;
+use custody_ledger::event::EncodedEvent;
+use custody_ledger::model::*;
+use custody_ledger::state::ShipmentState;
+use custody_ledger::Digest;
+use serde::{Deserialize, Serialize};
+
+use crate::documents::{self, awb, party, Choices, Goods, Sale};
+use crate::network::Endpoint;
+use crate::reference;
+use crate::roster::{AUDITOR, BROKER, CARRIER, CUSTOMS, LASTMILE, SELLER};
+use crate::setup::{self, Devnet};
+use crate::submit;
+
+/// How long a node may take to catch up with a height another node committed.
+const CATCH_UP_TIMEOUT_MS: u64 = 60_000;
+
+/// What a demo run did, written to `demo.json` for scripts and tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoRecord {
+    /// The chain id.
+    pub chain_id: String,
+    /// The run's tag, part of every shipment id.
+    pub run: String,
+    /// The highest block a demo event was committed in.
+    pub height: u64,
+    /// The shipments.
+    pub shipments: Vec<ShipmentRecord>,
+}
+
+/// A demo shipment and where it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentRecord {
+    /// Its id.
+    pub id: String,
+    /// What it is, for people.
+    pub title: String,
+    /// Origin and destination.
+    pub route: String,
+    /// The status it reached (as the API spells it).
+    pub status: String,
+    /// Events committed about it.
+    pub events: u64,
+    /// Duty and tax paid, for people.
+    pub paid: String,
+    /// The block its last event was committed in.
+    pub height: u64,
+}
+
+/// A member acting through its organisation's node.
+#[derive(Debug)]
+struct Actor {
+    member: &'static str,
+    signer: Signer,
+    client: Client,
+}
+
+/// Every member the demo needs.
+#[derive(Debug)]
+struct Cast {
+    seller: Actor,
+    carrier: Actor,
+    lastmile: Actor,
+    broker: Actor,
+    customs: Actor,
+}
+
+impl Cast {
+    fn new(devnet: &Devnet, endpoints: &[Endpoint]) -> anyhow::Result<Cast> {
+        let actor = |member: &'static str, node_member: &str| -> anyhow::Result<Actor> {
+            let endpoint = endpoints
+                .iter()
+                .find(|e| e.member == node_member)
+                .ok_or_else(|| anyhow!("no running node of {node_member}"))?;
+            Ok(Actor {
+                member,
+                signer: devnet.signer(member)?,
+                client: endpoint.client()?,
+            })
+        };
+        Ok(Cast {
+            seller: actor(SELLER, SELLER)?,
+            carrier: actor(CARRIER, CARRIER)?,
+            // The last-mile carrier runs no node; it submits through its partner's.
+            lastmile: actor(LASTMILE, CARRIER)?,
+            broker: actor(BROKER, BROKER)?,
+            customs: actor(CUSTOMS, CUSTOMS)?,
+        })
+    }
+}
+
+/// One shipment's progress: the height its last event committed at, so the next actor's
+/// node is waited for until it has seen it.
+#[derive(Debug)]
+struct Track {
+    id: String,
+    height: u64,
+    events: u64,
+}
+
+/// The time of day, UTC, for the story.
+fn clock() -> String {
+    setup::now().to_rfc3339()[11..19].to_owned()
+}
+
+impl Track {
+    fn new(id: String) -> Track {
+        Track {
+            id,
+            height: 0,
+            events: 0,
+        }
+    }
+
+    fn shipment_id(&self) -> ShipmentId {
+        ShipmentId::new(self.id.clone())
+    }
+
+    /// Submits `event` through `actor`'s node once that node has seen this shipment's last
+    /// event, waits for its commit and tells `story`.
+    async fn step(
+        &mut self,
+        actor: &Actor,
+        event: EncodedEvent,
+        story: String,
+    ) -> anyhow::Result<u64> {
+        submit::wait_height(
+            &actor.client,
+            self.height,
+            Duration::from_millis(CATCH_UP_TIMEOUT_MS),
+        )
+        .await?;
+        let height = submit::committed(&actor.client, &event)
+            .await
+            .with_context(|| format!("{} could not record: {story}", actor.member))?;
+        self.height = height;
+        self.events += 1;
+        println!("{} {:<17} {story} — block {height}", clock(), actor.member);
+        Ok(height)
+    }
+
+    /// The shipment as `actor`'s node holds it after this shipment's last event.
+    async fn state(&self, actor: &Actor) -> anyhow::Result<ShipmentState> {
+        self.state_via(&actor.client).await
+    }
+
+    /// `from` hands the shipment to `to` at `place`; `to` accepts.
+    async fn handoff(
+        &mut self,
+        from: &Actor,
+        to: &Actor,
+        place: &str,
+        waybill: Option<&str>,
+        story: (&str, &str),
+    ) -> anyhow::Result<()> {
+        let proposal = from.signer.propose_handoff(
+            HandoffProposed {
+                shipment_id: self.shipment_id(),
+                to: MemberId::new(to.member),
+                place: place.into(),
+                transport_document: waybill.map(|number| TransportDocument {
+                    kind: TransportDocumentKind::AirWaybill,
+                    number: number.into(),
+                }),
+            },
+            setup::now(),
+        );
+        self.step(from, proposal.clone(), story.0.to_owned())
+            .await?;
+        let acceptance = to.signer.accept_handoff(
+            HandoffAccepted {
+                shipment_id: self.shipment_id(),
+                proposal: proposal.id,
+            },
+            setup::now(),
+        );
+        self.step(to, acceptance, story.1.to_owned()).await?;
+        Ok(())
+    }
+
+    /// The broker declares with `choices` (amounts assessed against `book`); returns the
+    /// event and the declaration.
+    async fn declare(
+        &mut self,
+        cast: &Cast,
+        book: &ReferenceBook,
+        choices: Choices,
+    ) -> anyhow::Result<(EncodedEvent, CustomsDeclared)> {
+        let state = self.state(&cast.broker).await?;
+        let decl = documents::declaration(book, setup::now(), &state, &choices)?;
+        let event = cast.broker.signer.declare(decl.clone(), setup::now());
+        let story = format!(
+            "declared {} in {} ({}): customs value {}, duty {}, {} {}",
+            self.id,
+            decl.jurisdiction,
+            regime_text(&decl),
+            money(decl.customs_value_minor, decl.currency),
+            money(decl.duty_total_minor, decl.currency),
+            tax_name(&decl),
+            money(decl.tax_total_minor, decl.currency),
+        );
+        self.step(&cast.broker, event.clone(), story).await?;
+        Ok((event, decl))
+    }
+
+    /// `payer` pays what `decl` assesses.
+    async fn pay(
+        &mut self,
+        payer: &Actor,
+        declaration: &EncodedEvent,
+        decl: &CustomsDeclared,
+        why: &str,
+    ) -> anyhow::Result<()> {
+        let amount = decl.duty_total_minor + decl.tax_total_minor;
+        let event = payer.signer.pay_duty(
+            DutyPaid {
+                shipment_id: self.shipment_id(),
+                declaration: declaration.id,
+                amount: Money {
+                    amount_minor: amount,
+                    currency: decl.currency,
+                },
+                payment_reference: format!("PAY-{}", self.id),
+            },
+            setup::now(),
+        );
+        let story = format!(
+            "paid {} of duty and {} for {} ({why})",
+            money(amount, decl.currency),
+            tax_name(decl),
+            self.id
+        );
+        self.step(payer, event, story).await?;
+        Ok(())
+    }
+
+    /// The broker records the authority's decision.
+    async fn clear(
+        &mut self,
+        broker: &Actor,
+        declaration: &EncodedEvent,
+        outcome: ClearanceOutcome,
+        reason: &str,
+        story: String,
+    ) -> anyhow::Result<()> {
+        let event = broker.signer.clear(
+            CustomsCleared {
+                shipment_id: self.shipment_id(),
+                declaration: declaration.id,
+                outcome,
+                authority_reference: format!("AUTH-{}-{}", self.id, self.events),
+                reason: reason.into(),
+            },
+            setup::now(),
+        );
+        self.step(broker, event, story).await?;
+        Ok(())
+    }
+
+    /// The custodian carrier delivers.
+    async fn deliver(
+        &mut self,
+        carrier: &Actor,
+        place: &str,
+        proof_kind: ProofKind,
+        received_by: &str,
+    ) -> anyhow::Result<()> {
+        let proof = format!("{proof_kind:?} of {received_by} for {}", self.id);
+        let event = carrier.signer.deliver(
+            Delivered {
+                shipment_id: self.shipment_id(),
+                place: place.into(),
+                proof_kind,
+                proof_hash: Digest::sha256(proof.as_bytes()),
+                received_by: received_by.into(),
+            },
+            setup::now(),
+        );
+        let story = format!(
+            "delivered {} at {place} to {received_by} ({} proof hashed on the ledger)",
+            self.id,
+            match proof_kind {
+                ProofKind::Signature => "signature",
+                ProofKind::Photo => "photo",
+                ProofKind::OneTimeCode => "one-time code",
+            }
+        );
+        self.step(carrier, event, story).await?;
+        Ok(())
+    }
+
+    /// The shipment's record, with its status as the node of `client` holds it.
+    async fn finish(
+        &self,
+        client: &Client,
+        title: String,
+        route: String,
+        paid: String,
+    ) -> anyhow::Result<ShipmentRecord> {
+        let state = self.state_via(client).await?;
+        Ok(ShipmentRecord {
+            id: self.id.clone(),
+            title,
+            route,
+            status: state.status.as_str().to_owned(),
+            events: self.events,
+            paid,
+            height: self.height,
+        })
+    }
+
+    /// The shipment as the node of `client` holds it after this shipment's last event.
+    async fn state_via(&self, client: &Client) -> anyhow::Result<ShipmentState> {
+        submit::wait_height(
+            client,
+            self.height,
+            Duration::from_millis(CATCH_UP_TIMEOUT_MS),
+        )
+        .await?;
+        Ok(client.shipment(&self.shipment_id()).await?)
+    }
+}
+
+fn regime_text(decl: &CustomsDeclared) -> String {
+    match &decl.regime {
+        CustomsRegime::Full => "full regime".into(),
+        CustomsRegime::DeMinimisRelief if decl.duty_total_minor > 0 => {
+            "low-value relief, flat duty per item category".into()
+        }
+        CustomsRegime::DeMinimisRelief => "low-value relief".into(),
+        CustomsRegime::TaxCollectedAtSale { registration_id } => {
+            format!("tax collected at sale under {registration_id}")
+        }
+    }
+}
+
+fn tax_name(decl: &CustomsDeclared) -> &'static str {
+    match decl.jurisdiction.as_str() {
+        "QY" => "sales tax",
+        "AU" | "CA" => "GST",
+        _ => "VAT",
+    }
+}
+
+/// Registers a shipment and tells it.
+async fn register(
+    track: &mut Track,
+    seller: &Actor,
+    sale: &Sale,
+    goods: &[Goods],
+    serial: u64,
+    summary: &str,
+) -> anyhow::Result<()> {
+    let payload = documents::registration(&track.id, sale, goods, serial, setup::now());
+    let total = money(payload.invoice.total_minor, payload.invoice.currency);
+    let event = seller.signer.register(payload, setup::now());
+    let story = format!(
+        "registered {} ({summary}, {total} {} {}, {}→{})",
+        track.id,
+        sale.incoterm.code(),
+        sale.incoterm_place,
+        sale.origin,
+        sale.destination
+    );
+    track.step(seller, event, story).await?;
+    Ok(())
+}
+
+fn seller_party() -> Party {
+    party("Acme Trading Co., Ltd.", "CN")
+}
+
+/// (a) Two T-shirts, €150, DDP Paris: low-value relief with the flat duty, VAT paid by the
+/// seller; released and delivered.
+async fn paris(
+    cast: &Cast,
+    book: &ReferenceBook,
+    run: &str,
+    serial: u64,
+) -> anyhow::Result<ShipmentRecord> {
+    let mut t = Track::new(format!("SHP-{run}-PAR"));
+    let sale = Sale {
+        origin: "CN",
+        destination: "FR",
+        incoterm: Incoterm::DDP,
+        incoterm_place: "Paris",
+        currency: "EUR",
+        seller: seller_party(),
+        buyer: party("Camille Martin", "FR"),
+        freight_minor: 0,
+        insurance_minor: 0,
+    };
+    let goods = [Goods {
+        description: "Organic cotton T-shirt",
+        hs_code: "6109.10",
+        quantity: 2,
+        unit: "PCE",
+        unit_value_minor: 7_500,
+        net_weight_grams: 360,
+    }];
+    register(
+        &mut t,
+        &cast.seller,
+        &sale,
+        &goods,
+        serial,
+        "2 cotton T-shirts",
+    )
+    .await?;
+    let waybill = awb(serial);
+    t.handoff(
+        &cast.seller,
+        &cast.carrier,
+        "CNSZX",
+        Some(&waybill),
+        (
+            &format!(
+                "offered {} to carrier-swift at Shenzhen (CNSZX), air waybill {waybill}",
+                t.id
+            ),
+            &format!("took custody of {} at CNSZX", t.id),
+        ),
+    )
+    .await?;
+    t.handoff(
+        &cast.carrier,
+        &cast.lastmile,
+        "FRCDG",
+        Some(&waybill),
+        (
+            &format!(
+                "flew {} to Paris-Charles de Gaulle (FRCDG), offered it to carrier-lastmile",
+                t.id
+            ),
+            &format!(
+                "took custody of {} at FRCDG: the parcel has arrived in France",
+                t.id
+            ),
+        ),
+    )
+    .await?;
+    let (declaration, decl) = t
+        .declare(
+            cast,
+            book,
+            Choices {
+                reference: format!("DEC-{}", t.id),
+                jurisdiction: "FR",
+                currency: "EUR",
+                exchange_rate: None,
+                regime: CustomsRegime::DeMinimisRelief,
+                hs_codes: vec!["61091000"],
+            },
+        )
+        .await?;
+    t.pay(&cast.seller, &declaration, &decl, "DDP: the seller pays")
+        .await?;
+    t.clear(
+        &cast.broker,
+        &declaration,
+        ClearanceOutcome::Release,
+        "",
+        format!("recorded French customs' release of {}", t.id),
+    )
+    .await?;
+    t.deliver(&cast.lastmile, "FRPAR", ProofKind::Photo, "C. Martin")
+        .await?;
+    let paid = money(decl.duty_total_minor + decl.tax_total_minor, decl.currency);
+    t.finish(
+        &cast.seller.client,
+        "2 cotton T-shirts, 150.00 EUR, DDP Paris (EU low-value regime)".into(),
+        "CN→FR".into(),
+        paid,
+    )
+    .await
+}
+
+/// (b) A handbag and a laptop to the sample jurisdiction QY, DAP: the broker takes custody at
+/// the port, pays as the buyer's agent, hands the released parcel to the last mile.
+async fn quill(
+    cast: &Cast,
+    book: &ReferenceBook,
+    run: &str,
+    serial: u64,
+) -> anyhow::Result<ShipmentRecord> {
+    let mut t = Track::new(format!("SHP-{run}-QY"));
+    let sale = Sale {
+        origin: "CN",
+        destination: "QY",
+        incoterm: Incoterm::DAP,
+        incoterm_place: "Port Quill, QY",
+        currency: "USD",
+        seller: seller_party(),
+        buyer: party("Quill Outfitters Ltd.", "QY"),
+        freight_minor: 4_500,
+        insurance_minor: 800,
+    };
+    let goods = [
+        Goods {
+            description: "Leather handbag",
+            hs_code: "4202.21",
+            quantity: 1,
+            unit: "PCE",
+            unit_value_minor: 18_000,
+            net_weight_grams: 900,
+        },
+        Goods {
+            description: "Portable computer, 14-inch",
+            hs_code: "8471.30",
+            quantity: 1,
+            unit: "PCE",
+            unit_value_minor: 65_000,
+            net_weight_grams: 1_400,
+        },
+    ];
+    register(
+        &mut t,
+        &cast.seller,
+        &sale,
+        &goods,
+        serial,
+        "a handbag and a laptop",
+    )
+    .await?;
+    let waybill = awb(serial);
+    t.handoff(
+        &cast.seller,
+        &cast.carrier,
+        "CNSHA",
+        Some(&waybill),
+        (
+            &format!(
+                "offered {} to carrier-swift at Shanghai (CNSHA), air waybill {waybill}",
+                t.id
+            ),
+            &format!("took custody of {} at CNSHA", t.id),
+        ),
+    )
+    .await?;
+    t.handoff(
+        &cast.carrier,
+        &cast.broker,
+        "QYPRT",
+        None,
+        (
+            &format!(
+                "landed {} at Port Quill (QYPRT), offered it to broker-clear's bonded warehouse",
+                t.id
+            ),
+            &format!("took custody of {} in its bonded warehouse at QYPRT", t.id),
+        ),
+    )
+    .await?;
+    let (declaration, decl) = t
+        .declare(
+            cast,
+            book,
+            Choices {
+                reference: format!("DEC-{}", t.id),
+                jurisdiction: "QY",
+                currency: "USD",
+                exchange_rate: None,
+                regime: CustomsRegime::Full,
+                hs_codes: vec!["420221", "847130"],
+            },
+        )
+        .await?;
+    t.pay(
+        &cast.broker,
+        &declaration,
+        &decl,
+        "DAP: the buyer's broker pays as agent",
+    )
+    .await?;
+    t.clear(
+        &cast.broker,
+        &declaration,
+        ClearanceOutcome::Release,
+        "",
+        format!("recorded QY customs' release of {} (SAMPLE tariff)", t.id),
+    )
+    .await?;
+    t.handoff(
+        &cast.broker,
+        &cast.lastmile,
+        "QYPRT",
+        None,
+        (
+            &format!(
+                "released {} from the bonded warehouse to carrier-lastmile",
+                t.id
+            ),
+            &format!("took {} out for delivery", t.id),
+        ),
+    )
+    .await?;
+    t.deliver(&cast.lastmile, "QYQCT", ProofKind::Signature, "R. Quill")
+        .await?;
+    let paid = money(decl.duty_total_minor + decl.tax_total_minor, decl.currency);
+    t.finish(
+        &cast.broker.client,
+        "a handbag and a laptop, 830.00 USD, DAP Port Quill (SAMPLE jurisdiction)".into(),
+        "CN→QY".into(),
+        paid,
+    )
+    .await
+}
+
+/// (c) Boots and a dinner set to the sample jurisdiction QX, FOB: held until the duty is paid
+/// and the certificate of origin attested, then released.
+async fn held(
+    cast: &Cast,
+    book: &ReferenceBook,
+    run: &str,
+    serial: u64,
+) -> anyhow::Result<ShipmentRecord> {
+    let mut t = Track::new(format!("SHP-{run}-QX"));
+    let sale = Sale {
+        origin: "CN",
+        destination: "QX",
+        incoterm: Incoterm::FOB,
+        incoterm_place: "Shanghai",
+        currency: "EUR",
+        seller: seller_party(),
+        buyer: party("Harbour Home Stores", "QX"),
+        freight_minor: 3_500,
+        insurance_minor: 400,
+    };
+    let goods = [
+        Goods {
+            description: "Leather ankle boots, pair",
+            hs_code: "6403.99",
+            quantity: 2,
+            unit: "PCE",
+            unit_value_minor: 8_900,
+            net_weight_grams: 1_800,
+        },
+        Goods {
+            description: "Stoneware dinner set",
+            hs_code: "6912.00",
+            quantity: 1,
+            unit: "PCE",
+            unit_value_minor: 6_400,
+            net_weight_grams: 4_200,
+        },
+    ];
+    register(
+        &mut t,
+        &cast.seller,
+        &sale,
+        &goods,
+        serial,
+        "2 pairs of boots and a dinner set",
+    )
+    .await?;
+    let waybill = awb(serial);
+    t.handoff(
+        &cast.seller,
+        &cast.carrier,
+        "CNSHA",
+        Some(&waybill),
+        (
+            &format!(
+                "offered {} to carrier-swift at Shanghai (CNSHA), air waybill {waybill}",
+                t.id
+            ),
+            &format!(
+                "took custody of {} at CNSHA (FOB: the buyer's risk from here)",
+                t.id
+            ),
+        ),
+    )
+    .await?;
+    t.handoff(
+        &cast.carrier,
+        &cast.lastmile,
+        "QXAPT",
+        Some(&waybill),
+        (
+            &format!("landed {} at QXAPT, offered it to carrier-lastmile", t.id),
+            &format!("took custody of {} at QXAPT: arrived in QX", t.id),
+        ),
+    )
+    .await?;
+    let (declaration, decl) = t
+        .declare(
+            cast,
+            book,
+            Choices {
+                reference: format!("DEC-{}", t.id),
+                jurisdiction: "QX",
+                currency: "EUR",
+                exchange_rate: None,
+                regime: CustomsRegime::Full,
+                hs_codes: vec!["640399", "691200"],
+            },
+        )
+        .await?;
+    t.clear(
+        &cast.broker,
+        &declaration,
+        ClearanceOutcome::Hold,
+        "duty and VAT unpaid; certificate of origin requested",
+        format!(
+            "recorded that QX customs HOLDS {}: duty unpaid, origin to be proven",
+            t.id
+        ),
+    )
+    .await?;
+    let certificate = format!("certificate of origin for {}", t.id);
+    let attested = cast.seller.signer.attest_document(
+        DocumentAttested {
+            shipment_id: t.shipment_id(),
+            document_type: "certificate_of_origin".into(),
+            document_hash: Digest::sha256(certificate.as_bytes()),
+            reference: format!("CO-{}", t.id),
+        },
+        setup::now(),
+    );
+    t.step(
+        &cast.seller,
+        attested,
+        format!(
+            "attested the certificate of origin of {} (its hash, on the ledger)",
+            t.id
+        ),
+    )
+    .await?;
+    t.pay(
+        &cast.broker,
+        &declaration,
+        &decl,
+        "FOB: the buyer's broker pays as agent",
+    )
+    .await?;
+    t.clear(
+        &cast.broker,
+        &declaration,
+        ClearanceOutcome::Release,
+        "",
+        format!("recorded QX customs' release of {} after payment", t.id),
+    )
+    .await?;
+    let paid = money(decl.duty_total_minor + decl.tax_total_minor, decl.currency);
+    t.finish(
+        &cast.broker.client,
+        "boots and a dinner set, 242.00 EUR, FOB Shanghai, held then released (SAMPLE jurisdiction)".into(),
+        "CN→QX".into(),
+        paid,
+    )
+    .await
+}
+
+/// (d) A laptop and two T-shirts in US dollars to Lyon, DAP, declared in euros; delivered,
+/// then one T-shirt returned.
+async fn lyon(
+    cast: &Cast,
+    book: &ReferenceBook,
+    run: &str,
+    serial: u64,
+) -> anyhow::Result<ShipmentRecord> {
+    let mut t = Track::new(format!("SHP-{run}-LYS"));
+    let sale = Sale {
+        origin: "CN",
+        destination: "FR",
+        incoterm: Incoterm::DAP,
+        incoterm_place: "Lyon",
+        currency: "USD",
+        seller: seller_party(),
+        buyer: party("Louis Bernard", "FR"),
+        freight_minor: 2_500,
+        insurance_minor: 0,
+    };
+    let goods = [
+        Goods {
+            description: "Portable computer, 14-inch",
+            hs_code: "8471.30",
+            quantity: 1,
+            unit: "PCE",
+            unit_value_minor: 94_900,
+            net_weight_grams: 1_400,
+        },
+        Goods {
+            description: "Cotton T-shirt",
+            hs_code: "6109.10",
+            quantity: 2,
+            unit: "PCE",
+            unit_value_minor: 2_450,
+            net_weight_grams: 360,
+        },
+    ];
+    register(
+        &mut t,
+        &cast.seller,
+        &sale,
+        &goods,
+        serial,
+        "a laptop and 2 T-shirts",
+    )
+    .await?;
+    let waybill = awb(serial);
+    t.handoff(
+        &cast.seller,
+        &cast.carrier,
+        "CNSZX",
+        Some(&waybill),
+        (
+            &format!(
+                "offered {} to carrier-swift at Shenzhen (CNSZX), air waybill {waybill}",
+                t.id
+            ),
+            &format!("took custody of {} at CNSZX", t.id),
+        ),
+    )
+    .await?;
+    t.handoff(
+        &cast.carrier,
+        &cast.lastmile,
+        "FRLIO",
+        Some(&waybill),
+        (
+            &format!(
+                "flew {} to Lyon (FRLIO), offered it to carrier-lastmile",
+                t.id
+            ),
+            &format!("took custody of {} at FRLIO: arrived in France", t.id),
+        ),
+    )
+    .await?;
+    // The rate is the declaration's own choice, stated exactly as a fraction; it is
+    // illustrative, not an official customs rate.
+    let rate = ExchangeRate {
+        from: documents::currency("USD"),
+        to: documents::currency("EUR"),
+        numerator: 8_571,
+        denominator: 10_000,
+    };
+    let (declaration, decl) = t
+        .declare(
+            cast,
+            book,
+            Choices {
+                reference: format!("DEC-{}", t.id),
+                jurisdiction: "FR",
+                currency: "EUR",
+                exchange_rate: Some(rate),
+                regime: CustomsRegime::Full,
+                hs_codes: vec!["84713000", "61091000"],
+            },
+        )
+        .await?;
+    t.pay(
+        &cast.broker,
+        &declaration,
+        &decl,
+        "DAP: the buyer's broker pays as agent",
+    )
+    .await?;
+    t.clear(
+        &cast.broker,
+        &declaration,
+        ClearanceOutcome::Release,
+        "",
+        format!("recorded French customs' release of {}", t.id),
+    )
+    .await?;
+    t.deliver(&cast.lastmile, "FRLIO", ProofKind::Signature, "L. Bernard")
+        .await?;
+    let rma = format!("RMA-{}", t.id);
+    let request = cast.seller.signer.request_return(
+        ReturnRequested {
+            shipment_id: t.shipment_id(),
+            rma: rma.clone(),
+            lines: vec![LineQuantity {
+                invoice_line: 2,
+                quantity: 1,
+            }],
+            reason: "wrong size".into(),
+        },
+        setup::now(),
+    );
+    t.step(
+        &cast.seller,
+        request,
+        format!(
+            "authorised the return of 1 T-shirt of {} ({rma}: wrong size)",
+            t.id
+        ),
+    )
+    .await?;
+    let received = cast.seller.signer.receive_return(
+        ReturnReceived {
+            shipment_id: t.shipment_id(),
+            rma: rma.clone(),
+            lines: vec![ReturnedLine {
+                invoice_line: 2,
+                quantity: 1,
+                disposition: Disposition::Resellable,
+            }],
+        },
+        setup::now(),
+    );
+    t.step(
+        &cast.seller,
+        received,
+        format!(
+            "received the T-shirt of {} back under {rma}: resellable",
+            t.id
+        ),
+    )
+    .await?;
+    let paid = money(decl.duty_total_minor + decl.tax_total_minor, decl.currency);
+    t.finish(
+        &cast.seller.client,
+        "a laptop and 2 T-shirts, 998.00 USD, DAP Lyon, declared in EUR; 1 T-shirt returned".into(),
+        "CN→FR".into(),
+        paid,
+    )
+    .await
+}
+
+/// Runs the demo against the running nodes of `devnet`: publishes the reference data, runs
+/// the four shipments at once, prints the story and a summary, and writes `demo.json`.
+pub async fn run(devnet: &Devnet, endpoints: &[Endpoint]) -> anyhow::Result<DemoRecord> {
+    let cast = Cast::new(devnet, endpoints)?;
+    println!();
+    println!("Demo: the customs authority publishes the reference data, then four shipments.");
+    let published = reference::ensure_published(
+        &cast.customs.client,
+        &cast.customs.signer,
+        |table, height| match height {
+            Some(h) => println!(
+                "{} {:<17} published {} — block {h}",
+                clock(),
+                CUSTOMS,
+                reference::describe(table)
+            ),
+            None => println!(
+                "{} {:<17} already published: {}",
+                clock(),
+                CUSTOMS,
+                reference::describe(table)
+            ),
+        },
+    )
+    .await?;
+    let book = reference::load_book_at(&cast.broker.client, published).await?;
+    let now = setup::now();
+    let run = now.to_rfc3339();
+    // MMDD-HHMMSS of the start: shipment ids unique across runs on one chain.
+    let run = format!(
+        "{}{}-{}{}{}",
+        &run[5..7],
+        &run[8..10],
+        &run[11..13],
+        &run[14..16],
+        &run[17..19]
+    );
+    // Parcel and waybill serials from the clock, distinct per shipment.
+    let serial = now.as_millis() % 1_000_000_000;
+    let (a, b, c, d) = tokio::try_join!(
+        paris(&cast, &book, &run, serial),
+        quill(&cast, &book, &run, serial + 1),
+        held(&cast, &book, &run, serial + 2),
+        lyon(&cast, &book, &run, serial + 3),
+    )?;
+    let shipments = vec![a, b, c, d];
+    let height = shipments
+        .iter()
+        .map(|s| s.height)
+        .max()
+        .unwrap_or(published);
+    let record = DemoRecord {
+        chain_id: devnet.genesis.chain_id.clone(),
+        run,
+        height,
+        shipments,
+    };
+    let path = devnet.layout.demo();
+    std::fs::write(&path, serde_json::to_string_pretty(&record)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    print_summary(devnet, endpoints, &record);
+    Ok(record)
+}
+
+fn print_summary(devnet: &Devnet, endpoints: &[Endpoint], record: &DemoRecord) {
+    let events: u64 = record.shipments.iter().map(|s| s.events).sum();
+    println!();
+    println!(
+        "Demo done: {} shipments, {events} custody events, chain at block {}.",
+        record.shipments.len(),
+        record.height
+    );
+    for s in &record.shipments {
+        println!(
+            "  {:<22} {:<6} {:<10} {} events, paid {}: {}",
+            s.id, s.route, s.status, s.events, s.paid, s.title
+        );
+    }
+    // The hints name the auditor's node: auditors are who verify.
+    let node = endpoints
+        .iter()
+        .find(|e| e.member == AUDITOR)
+        .or_else(|| endpoints.first());
+    if let (Some(node), Some(first)) = (node, record.shipments.first()) {
+        let genesis = devnet.layout.genesis();
+        println!();
+        println!(
+            "Look closer with the custody CLI (cargo run -p custody-client --bin custody -- …):"
+        );
+        println!("  custody --node {} shipment show {}", node.url, first.id);
+        println!(
+            "  custody --node {} bundle {} -o bundle.json",
+            node.url, first.id
+        );
+        println!(
+            "  custody verify bundle bundle.json --genesis {}",
+            genesis.display()
+        );
+        println!(
+            "  custody --node {} verify chain --genesis {}",
+            node.url,
+            genesis.display()
+        );
+    }
+}
+
+/// Reads `demo.json`.
+pub fn read_record(devnet: &Devnet) -> anyhow::Result<DemoRecord> {
+    Ok(custody_client::verify::read_json(
+        &devnet.layout.demo(),
+        "demo record",
+        1024 * 1024,
+    )?)
+}
