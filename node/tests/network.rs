@@ -623,25 +623,40 @@ fn a_stranger_dialing_either_swarm_is_disconnected() -> anyhow::Result<()> {
     let stranger = Keypair::from_seed([0x5E; 32]);
     let stranger_id = peer_id(&stranger.public()).expect("peer id").to_string();
     let hold = Duration::from_secs(8);
-    assert_eq!(
-        dial_as(&stranger, &consensus, protocol.clone(), hold)?,
-        Dialed::Refused,
-        "a stranger stayed connected to the consensus swarm"
-    );
+    // The consensus swarm closes it because of who it is (the engine's peer policy), not for
+    // some other reason such as a protocol mismatch: the node logs the refusal by peer id. A
+    // connection can also drop before identify completes, so the stranger tries up to three
+    // times, and the log is read until the line appears (bounded).
+    let log_path = network.specs[0].dir.join("node.log");
+    let refused_by_policy = || -> bool {
+        std::fs::read_to_string(&log_path).is_ok_and(|log| {
+            log.lines().any(|l| {
+                l.contains("Rejecting connection from non-persistent peer")
+                    && l.contains(&stranger_id)
+            })
+        })
+    };
+    let mut logged = false;
+    for _attempt in 0..3 {
+        assert_eq!(
+            dial_as(&stranger, &consensus, protocol.clone(), hold)?,
+            Dialed::Refused,
+            "a stranger stayed connected to the consensus swarm"
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !refused_by_policy() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if refused_by_policy() {
+            logged = true;
+            break;
+        }
+    }
+    assert!(logged, "the node did not log refusing {stranger_id}");
     assert_eq!(
         dial_as(&stranger, &gossip, protocol, hold)?,
         Dialed::Refused,
         "a stranger stayed connected to the gossip swarm"
-    );
-    // The consensus swarm closed it because of who it is (the engine's peer policy), not for
-    // some other reason such as a protocol mismatch.
-    let log = std::fs::read_to_string(network.specs[0].dir.join("node.log"))?;
-    assert!(
-        log.lines().any(
-            |l| l.contains("Rejecting connection from non-persistent peer")
-                && l.contains(&stranger_id)
-        ),
-        "the node did not log refusing {stranger_id}"
     );
     Ok(())
 }
