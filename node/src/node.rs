@@ -389,5 +389,35 @@ fn is_causal(code: &str) -> bool {
             | codes::CUSTODY_NO_PENDING_HANDOFF
             | codes::CUSTOMS_UNKNOWN_DECLARATION
             | codes::SHIPMENT_WRONG_STATE
+            // A release, payment, arrival or return authorisation may be in a block this node
+            // has not committed yet.
+            | codes::DELIVERY_NOT_RELEASED
+            | codes::CUSTOMS_UNPAID
+            | codes::CUSTODY_HELD_BY_CUSTOMS
+            | codes::RETURN_BAD_RMA
+            | custody_contracts::payments::codes::NO_ARRIVAL
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_for_a_predecessor_is_causal_and_a_broken_rule_is_not() {
+        for code in [
+            "delivery.not_released",
+            "customs.unpaid",
+            "clearance.no_arrival",
+        ] {
+            assert!(is_causal(code), "{code}");
+        }
+        for code in [
+            "signature.invalid",
+            "invoice.total_mismatch",
+            "event.malformed",
+        ] {
+            assert!(!is_causal(code), "{code}");
+        }
+    }
 }
