@@ -426,7 +426,7 @@ async fn submit(
     let deadline = tokio::time::Instant::now() + Duration::from_millis(COMMIT_WAIT_MS_MAX);
     loop {
         match tokio::time::timeout_at(deadline, commits.recv()).await {
-            Ok(Ok(committed)) if committed.block.events.iter().any(|e| e.id == event.id) => {
+            Ok(Ok(committed)) if committed.ids.contains(&event.id) => {
                 return Ok(Json(receipt(&state, &event.id)?).into_response());
             }
             Ok(Ok(_)) => continue,

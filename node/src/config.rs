@@ -107,13 +107,27 @@ pub struct BlockLimitsConfig {
     pub events_max: usize,
     /// Most bytes of events per block.
     pub size_bytes_max: usize,
+    /// How long a proposer with an empty mempool waits for an event before it proposes an
+    /// empty block. Without it an idle network commits a dozen empty blocks a second; it
+    /// must stay well under the engine's propose timeout (3 s), or the other validators
+    /// would vote nil on a proposer that is only waiting.
+    #[serde(default = "default_empty_block_delay_ms")]
+    pub empty_block_delay_ms: u64,
 }
+
+fn default_empty_block_delay_ms() -> u64 {
+    1_000
+}
+
+/// The largest `empty_block_delay_ms` accepted: half the engine's propose timeout.
+pub const EMPTY_BLOCK_DELAY_MS_MAX: u64 = 1_500;
 
 impl Default for BlockLimitsConfig {
     fn default() -> Self {
         BlockLimitsConfig {
             events_max: 2_000,
             size_bytes_max: 4 * 1024 * 1024,
+            empty_block_delay_ms: default_empty_block_delay_ms(),
         }
     }
 }
@@ -167,7 +181,14 @@ impl Config {
 
     /// Parses TOML text.
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        if config.block.empty_block_delay_ms > EMPTY_BLOCK_DELAY_MS_MAX {
+            return Err(format!(
+                "block.empty_block_delay_ms is {}; at most {EMPTY_BLOCK_DELAY_MS_MAX} (half the propose timeout)",
+                config.block.empty_block_delay_ms
+            ));
+        }
+        Ok(config)
     }
 
     /// The TOML form.
@@ -219,5 +240,26 @@ mod tests {
             .replace("key_file = \"/tmp/custody/seller/node.pem\"\n", "");
         let err = Config::parse(&text).expect_err("missing field");
         assert!(err.contains("key_file"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_block_delay_near_the_propose_timeout_is_refused_and_a_missing_one_defaults() {
+        let mut config = sample();
+        config.block.empty_block_delay_ms = EMPTY_BLOCK_DELAY_MS_MAX + 1;
+        let error = Config::parse(&config.to_toml()).expect_err("too long a delay");
+        assert!(error.contains("block.empty_block_delay_ms"), "{error}");
+        let without = sample()
+            .to_toml()
+            .lines()
+            .filter(|line| !line.starts_with("empty_block_delay_ms"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            Config::parse(&without)
+                .expect("parses")
+                .block
+                .empty_block_delay_ms,
+            1_000
+        );
     }
 }

@@ -11,11 +11,14 @@
 //!   also carry the genesis hash, so two chains cannot exchange events even before identify
 //!   has run.
 //! - Nothing is forwarded unjudged. Gossipsub runs with signed messages, strict validation
-//!   and manual validation: every received message goes through the node's [`Validator`]
-//!   and is forwarded only on [`Verdict::Accept`]. A [`Verdict::Reject`] lowers the
-//!   sender's peer score, so a peer that keeps sending garbage is pruned from the mesh and
-//!   eventually ignored.
-//! - Identical events dedupe across publishers, because a message's id is the SHA-256 of
+//!   and manual validation: every event of a received message goes through the node's
+//!   [`Validator`], and the message is forwarded only if no event in it is rejected. A
+//!   rejected event lowers the sender's peer score, so a peer that keeps sending garbage is
+//!   pruned from the mesh and eventually ignored.
+//! - A message carries a batch of events (see [`encode_batch`]): signing and verifying a
+//!   gossipsub message costs about as much as checking an event's own signature, so one
+//!   message per event would double the signature work of every node under load.
+//! - Identical messages dedupe across publishers, because a message's id is the SHA-256 of
 //!   its bytes rather than the default (author, sequence number).
 //!
 //! The swarm runs on one tokio task; callers talk to it through a cloneable
@@ -98,13 +101,14 @@ pub struct GossipConfig {
     /// The chain's genesis hash; it scopes the topic, the gossipsub protocol and the identify
     /// protocol version, so that nodes of different chains never exchange events.
     pub genesis_hash: Digest,
-    /// Largest event accepted for gossip; larger ones are refused when published and
-    /// rejected (with a score penalty) when received.
+    /// Largest message (a batch of events) accepted for gossip; larger ones are refused when
+    /// published and rejected (with a score penalty) when received.
     pub message_size_bytes_max: usize,
 }
 
-/// A validator's judgement of a received message, which decides whether gossipsub forwards
-/// it and whether its sender is penalised.
+/// A validator's judgement of one received event, which decides (with those of the other
+/// events of its message) whether gossipsub forwards the message and whether its sender is
+/// penalised.
 // A verdict lives only from the validator's return to the swarm's next line, so the
 // event's size costs nothing, while boxing it would cost every validator an allocation.
 #[allow(clippy::large_enum_variant)]
@@ -120,7 +124,7 @@ pub enum Verdict {
     Ignore,
 }
 
-/// Judges a received message's bytes: decode, signature, rules; duplicates are
+/// Judges the bytes of one received event: decode, signature, rules; duplicates are
 /// [`Verdict::Ignore`]. It runs on the swarm task, so it must be cheap and never block.
 pub type Validator = Arc<dyn Fn(&[u8]) -> Verdict + Send + Sync>;
 
@@ -141,8 +145,8 @@ pub enum GossipError {
         /// What went wrong.
         reason: String,
     },
-    /// The event exceeds the configured gossip size limit.
-    #[error("event is {size} bytes, over the gossip limit of {max} bytes")]
+    /// The batch exceeds the configured gossip size limit.
+    #[error("the batch is {size} bytes, over the gossip limit of {max} bytes")]
     TooLarge {
         /// The event's size.
         size: usize,
@@ -165,18 +169,16 @@ pub struct GossipHandle {
 }
 
 impl GossipHandle {
-    /// Publishes an event's canonical bytes to the mesh.
+    /// Publishes a batch of events' canonical bytes to the mesh, as one message.
     ///
     /// Having no subscribed peer yet, or having seen the same bytes already, is not an error:
-    /// the event is in the local mempool anyway and the network either will propose it or
-    /// already has it, so both are logged and reported as success.
-    pub async fn publish(&self, event_bytes: Vec<u8>) -> Result<(), GossipError> {
-        self.request(|reply| Command::Publish {
-            data: event_bytes,
-            reply,
-        })
-        .await
-        .unwrap_or(Err(GossipError::Stopped))
+    /// the events are in the local mempool anyway and the network either will propose them or
+    /// already has them, so both are logged and reported as success.
+    pub async fn publish(&self, events: &[Vec<u8>]) -> Result<(), GossipError> {
+        let data = encode_batch(events);
+        self.request(|reply| Command::Publish { data, reply })
+            .await
+            .unwrap_or(Err(GossipError::Stopped))
     }
 
     /// Another handle on the same swarm, e.g. for a publishing task; the same as `clone`.
@@ -408,6 +410,20 @@ fn content_message_id(message: &gossipsub::Message) -> MessageId {
     MessageId::new(Digest::sha256(&message.data).as_bytes())
 }
 
+/// The bytes of a gossip message carrying `events`: the canonical encoding (as everywhere in
+/// the ledger) of the list of the events' canonical bytes.
+pub fn encode_batch(events: &[Vec<u8>]) -> Vec<u8> {
+    custody_ledger::codec::encode(events)
+}
+
+/// The events' bytes in a gossip message of at most `size_bytes_max` bytes; a message that is
+/// not exactly such a list (truncated, trailing bytes, a length beyond the message) is
+/// refused whole.
+pub fn decode_batch(data: &[u8], size_bytes_max: usize) -> Result<Vec<Vec<u8>>, String> {
+    custody_ledger::codec::decode::<Vec<Vec<u8>>>(data, size_bytes_max)
+        .map_err(|error| format!("not a batch of events: {error}"))
+}
+
 /// Peer scoring tuned for a small permissioned network.
 ///
 /// Invalid messages (P4) are what matters: they cost `20 × count²`, with the count fading
@@ -618,19 +634,19 @@ impl Driver {
         let topic = self.topic.clone();
         match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
             Ok(_) => {
-                tracing::debug!(message = %id, "event published");
+                tracing::debug!(message = %id, "events published");
                 Ok(())
             }
             Err(PublishError::NoPeersSubscribedToTopic) => {
-                tracing::info!(message = %id, "no gossip peer subscribed; event not gossiped");
+                tracing::info!(message = %id, "no gossip peer subscribed; events not gossiped");
                 Ok(())
             }
             Err(PublishError::Duplicate) => {
-                tracing::debug!(message = %id, "event already gossiped");
+                tracing::debug!(message = %id, "events already gossiped");
                 Ok(())
             }
             Err(error) => {
-                tracing::warn!(message = %id, %error, "cannot publish event");
+                tracing::warn!(message = %id, %error, "cannot publish events");
                 Err(GossipError::Publish(error.to_string()))
             }
         }
@@ -757,21 +773,25 @@ impl Driver {
                 message_id,
                 message,
             } => {
-                let acceptance = match self.judge(&message) {
-                    Verdict::Accept(event) => {
-                        tracing::debug!(message = %message_id, from = %propagation_source, "gossiped event accepted");
-                        self.deliver(event);
-                        MessageAcceptance::Accept
+                let (accepted, acceptance) = match self.judge(&message) {
+                    Ok(accepted) if accepted.is_empty() => {
+                        tracing::trace!(message = %message_id, from = %propagation_source, "gossiped events already known");
+                        (accepted, MessageAcceptance::Ignore)
                     }
-                    Verdict::Reject(reason) => {
-                        tracing::warn!(message = %message_id, from = %propagation_source, author = ?message.source, %reason, "gossiped event rejected");
-                        MessageAcceptance::Reject
+                    Ok(accepted) => {
+                        tracing::debug!(message = %message_id, from = %propagation_source, events = accepted.len(), "gossiped events accepted");
+                        (accepted, MessageAcceptance::Accept)
                     }
-                    Verdict::Ignore => {
-                        tracing::trace!(message = %message_id, from = %propagation_source, "gossiped event ignored");
-                        MessageAcceptance::Ignore
+                    Err((accepted, reason)) => {
+                        tracing::warn!(message = %message_id, from = %propagation_source, author = ?message.source, %reason, "gossiped message rejected");
+                        (accepted, MessageAcceptance::Reject)
                     }
                 };
+                // The good events of a rejected batch are still good: the node keeps them,
+                // but the message is not forwarded.
+                for event in accepted {
+                    self.deliver(event);
+                }
                 // False only if the message left the cache meanwhile, which a synchronous
                 // validator cannot cause; nothing to do either way.
                 let _ = self
@@ -798,26 +818,44 @@ impl Driver {
         }
     }
 
-    /// The checks that belong to the network (author, size) before the node's own.
-    fn judge(&self, message: &gossipsub::Message) -> Verdict {
+    /// The checks that belong to the network (author, size, batch framing), then the node's
+    /// own on every event. `Ok` holds the new events (none if all were known); `Err` says
+    /// why the message must not be forwarded, with the events of it that were still good.
+    fn judge(
+        &self,
+        message: &gossipsub::Message,
+    ) -> Result<Vec<EncodedEvent>, (Vec<EncodedEvent>, String)> {
         if message.topic != self.topic.hash() {
-            return Verdict::Reject(format!("unexpected topic {}", message.topic));
+            return Err((vec![], format!("unexpected topic {}", message.topic)));
         }
         match message.source {
             Some(author) if self.allowed.contains(&author) => {}
             Some(author) => {
-                return Verdict::Reject(format!("published by {author}, not a genesis member"));
+                return Err((
+                    vec![],
+                    format!("published by {author}, not a genesis member"),
+                ));
             }
-            None => return Verdict::Reject("unsigned message".to_owned()),
+            None => return Err((vec![], "unsigned message".to_owned())),
         }
-        if message.data.len() > self.message_size_bytes_max {
-            return Verdict::Reject(format!(
-                "{} bytes, over the limit of {}",
-                message.data.len(),
-                self.message_size_bytes_max
-            ));
+        let events = decode_batch(&message.data, self.message_size_bytes_max)
+            .map_err(|reason| (vec![], reason))?;
+        let mut accepted = Vec::with_capacity(events.len());
+        let mut rejected = None;
+        // Bounded by the message size: every event takes at least one byte.
+        for bytes in &events {
+            match (self.validator)(bytes) {
+                Verdict::Accept(event) => accepted.push(event),
+                Verdict::Reject(reason) => {
+                    rejected.get_or_insert(reason);
+                }
+                Verdict::Ignore => {}
+            }
         }
-        (self.validator)(&message.data)
+        match rejected {
+            None => Ok(accepted),
+            Some(reason) => Err((accepted, reason)),
+        }
     }
 
     /// Hands an accepted event to the node without ever waiting for it.
@@ -1036,7 +1074,7 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             a.handle
-                .publish(event.bytes.clone())
+                .publish(std::slice::from_ref(&event.bytes))
                 .await
                 .expect("published");
 
@@ -1066,7 +1104,7 @@ mod tests {
             );
 
             a.handle
-                .publish(forged_bytes.clone())
+                .publish(std::slice::from_ref(&forged_bytes))
                 .await
                 .expect("published");
             eventually(|| async { b.judged_count(&forged_bytes) == 1 }).await;
@@ -1083,7 +1121,7 @@ mod tests {
 
             let genuine = net.register("SHP-2", "CN", "DE");
             a.handle
-                .publish(genuine.bytes.clone())
+                .publish(std::slice::from_ref(&genuine.bytes))
                 .await
                 .expect("published");
             assert_eq!(c.accepted.recv().await, Some(genuine));
@@ -1094,6 +1132,76 @@ mod tests {
             }
         })
         .await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_one_forged_event_keeps_the_good_one_and_is_not_forwarded() {
+        within_timeout(async {
+            let net = TestNet::new();
+            let (a, mut b, mut c) = line(&net).await;
+
+            let genuine = net.register("SHP-1", "CN", "DE");
+            let mut forged = net.register("SHP-2", "CN", "DE").bytes;
+            *forged.last_mut().expect("non-empty event") ^= 0x01;
+            a.handle
+                .publish(&[genuine.bytes.clone(), forged.clone()])
+                .await
+                .expect("published");
+
+            assert_eq!(b.accepted.recv().await, Some(genuine.clone()));
+            eventually(|| async {
+                b.handle
+                    .peer_score(a.peer_id())
+                    .await
+                    .is_some_and(|score| score < 0.0)
+            })
+            .await;
+            sleep(QUIET_PERIOD).await;
+            assert_eq!(b.judged_count(&forged), 1);
+            assert!(b.accepted.try_recv().is_err());
+            assert_eq!(
+                c.judged_count(&genuine.bytes),
+                0,
+                "B must not forward the batch"
+            );
+            assert_eq!(c.judged_count(&forged), 0);
+            assert!(c.accepted.try_recv().is_err());
+            for node in [a, b, c] {
+                node.shutdown().await;
+            }
+        })
+        .await;
+    }
+
+    #[test]
+    fn a_batch_decodes_exactly_and_every_malformed_framing_is_refused() {
+        let net = TestNet::new();
+        let events = vec![
+            net.register("SHP-1", "CN", "DE").bytes,
+            net.register("SHP-2", "CN", "DE").bytes,
+        ];
+        let data = encode_batch(&events);
+        assert_eq!(decode_batch(&data, data.len()), Ok(events));
+        for cut in 0..data.len() {
+            assert!(
+                decode_batch(&data[..cut], data.len()).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut trailing = data.clone();
+        trailing.push(0);
+        assert!(decode_batch(&trailing, trailing.len()).is_err());
+        assert!(
+            decode_batch(&data, data.len() - 1).is_err(),
+            "over the limit"
+        );
+        // A list claiming 2^60 events of 2^60 bytes, in a few bytes.
+        let huge = encode_batch(&[]);
+        let mut claim = vec![0xfd];
+        claim.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        claim.extend_from_slice(&claim.clone());
+        assert_eq!(huge, vec![0]);
+        assert!(decode_batch(&claim, 1024).is_err());
     }
 
     #[tokio::test]
@@ -1114,14 +1222,14 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             a.handle
-                .publish(event.bytes.clone())
+                .publish(std::slice::from_ref(&event.bytes))
                 .await
                 .expect("published");
             // The outsider also tries to push an event of its own.
             let intruding = net.register("SHP-2", "CN", "DE");
             outsider
                 .handle
-                .publish(intruding.bytes.clone())
+                .publish(std::slice::from_ref(&intruding.bytes))
                 .await
                 .expect("no peers is not an error");
 
@@ -1169,13 +1277,13 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             a.handle
-                .publish(event.bytes.clone())
+                .publish(std::slice::from_ref(&event.bytes))
                 .await
                 .expect("published");
             let foreign = net.register("SHP-2", "CN", "DE");
             stranger
                 .handle
-                .publish(foreign.bytes.clone())
+                .publish(std::slice::from_ref(&foreign.bytes))
                 .await
                 .expect("no peers is not an error");
 
@@ -1207,11 +1315,20 @@ mod tests {
             let (a, mut b, mut c) = line(&net).await;
 
             let event = net.register("SHP-1", "CN", "DE");
-            a.handle.publish(event.bytes.clone()).await.expect("first");
-            a.handle.publish(event.bytes.clone()).await.expect("second");
+            a.handle
+                .publish(std::slice::from_ref(&event.bytes))
+                .await
+                .expect("first");
+            a.handle
+                .publish(std::slice::from_ref(&event.bytes))
+                .await
+                .expect("second");
             assert_eq!(c.accepted.recv().await, Some(event.clone()));
             // C resubmitting what it already has is no error and sends nothing.
-            c.handle.publish(event.bytes.clone()).await.expect("third");
+            c.handle
+                .publish(std::slice::from_ref(&event.bytes))
+                .await
+                .expect("third");
             assert_eq!(b.accepted.recv().await, Some(event.clone()));
 
             sleep(QUIET_PERIOD).await;
@@ -1237,19 +1354,19 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             node.handle
-                .publish(event.bytes)
+                .publish(&[event.bytes])
                 .await
                 .expect("no peers is not an error");
             let oversized = vec![0; MESSAGE_SIZE_BYTES_MAX + 1];
             assert!(matches!(
-                node.handle.publish(oversized).await,
+                node.handle.publish(&[oversized]).await,
                 Err(GossipError::TooLarge { .. })
             ));
 
             let handle = node.handle.clone();
             node.shutdown().await;
             assert!(matches!(
-                handle.publish(vec![1]).await,
+                handle.publish(&[vec![1]]).await,
                 Err(GossipError::Stopped)
             ));
             assert!(handle.listen_addrs().await.is_empty());

@@ -16,6 +16,11 @@ use clap::Parser;
 use custody_node::config::Config;
 use tracing_subscriber::EnvFilter;
 
+/// A loaded node allocates for every event it decodes, checks, stores and forwards; glibc's
+/// allocator took a fifth of its CPU in profiles, mimalloc much less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "custody-node", version, about = "Runs a Custody peer")]
 struct Args {

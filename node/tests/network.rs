@@ -481,6 +481,54 @@ fn a_killed_validator_catches_up_after_restart() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Issue 6: when every validator stopped at once in the middle of a height, the network
+/// could stay at that height for good, because a validator asked after the restart to
+/// restream the block it had proposed, or locked on, no longer held it. Each cycle here
+/// submits events, kills all four validators at some point of the consensus rounds (a
+/// different delay each time), restarts them, resubmits what the mempools lost, and
+/// requires the chain to move on.
+#[test]
+fn regression_issue_6_killing_every_validator_at_once_does_not_stall_the_chain(
+) -> anyhow::Result<()> {
+    const CYCLES: usize = 10;
+    const EVENTS_PER_CYCLE: usize = 200;
+    let mut network = Network::new(false);
+    network.start_all()?;
+    network.publish_reference_data()?;
+    let mut committed = network
+        .status(0)?
+        .get("log_size")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| anyhow!("no log size"))?;
+    for cycle in 0..CYCLES {
+        let events = registrations(&network.net, EVENTS_PER_CYCLE, &format!("RST{cycle}"));
+        for (i, event) in events.iter().enumerate() {
+            let (code, body) = network.submit(i % 4, event, false)?;
+            if code != 202 {
+                bail!("cycle {cycle}: event {i} refused: {code} {body}");
+            }
+        }
+        // Spread the kills over the phases of a height: proposing, voting, committing.
+        std::thread::sleep(Duration::from_millis(40 + 97 * cycle as u64 % 400));
+        for i in 0..4 {
+            network.kill(i);
+        }
+        network.start_all()?;
+        for (i, event) in events.iter().enumerate() {
+            let (code, body) = network.submit(i % 4, event, false)?;
+            if code != 202 && code != 409 {
+                bail!("cycle {cycle}: event {i} refused after the restart: {code} {body}");
+            }
+        }
+        committed += EVENTS_PER_CYCLE as u64;
+        network
+            .wait_log_size(committed, Duration::from_secs(60))
+            .with_context(|| format!("cycle {cycle}: the chain did not move on"))?;
+    }
+    network.stop_and_compare()?;
+    Ok(())
+}
+
 #[test]
 fn with_two_of_four_stopped_nothing_commits_and_nothing_is_lost() -> anyhow::Result<()> {
     let mut network = Network::new(false);

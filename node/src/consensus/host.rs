@@ -38,6 +38,7 @@ use tokio::sync::{broadcast, mpsc, Mutex};
 use tracing::{debug, info, warn};
 
 use super::context::{Address, BlockValue, CustodyContext, Height, ProposalPart, ValidatorSet};
+use super::proposals::{ProposalStore, StoredProposal};
 use super::signing::{parts_message, CustodySigner};
 use super::streams::{PartStreams, StreamKey};
 use crate::admission;
@@ -51,7 +52,12 @@ pub struct BlockLimits {
     pub events_max: usize,
     /// Most bytes of events.
     pub size_bytes_max: usize,
+    /// How long to wait for an event before proposing an empty block.
+    pub empty_block_delay_ms: u64,
 }
+
+/// How often a proposer with an empty mempool looks again.
+const EMPTY_MEMPOOL_POLL_MS: u64 = 20;
 
 /// Events per proposal part: large enough to keep part counts low, small enough to keep
 /// each network message well under the engine's pubsub limit.
@@ -101,6 +107,9 @@ pub struct Committed {
     pub block: Arc<Block>,
     /// Its certificate.
     pub certificate: Arc<block::CommitCertificate>,
+    /// The ids of its events, so that each of the many requests waiting for a commit looks
+    /// its event up instead of scanning the block.
+    pub ids: Arc<BTreeSet<Digest>>,
 }
 
 /// A decided block as sync ships it: the header and the events' canonical bytes.
@@ -135,6 +144,8 @@ pub struct Host {
     restart: Option<Height>,
     /// See [`HostParts::unchecked_event`].
     unchecked_event: Option<EncodedEvent>,
+    /// Candidates of the height being decided, on disk.
+    proposals: ProposalStore,
 }
 
 impl std::fmt::Debug for Host {
@@ -172,6 +183,8 @@ pub struct HostParts {
     /// An event to force into every block this node proposes, unchecked by the rule modules
     /// (the `faults.propose_unchecked_event` setting); `None` on an honest node.
     pub unchecked_event: Option<EncodedEvent>,
+    /// Where candidate blocks are kept across restarts.
+    pub proposals: ProposalStore,
 }
 
 fn stream_id(height: Height, round: Round) -> StreamId {
@@ -208,10 +221,10 @@ fn parts_digest(parts: &[ProposalPart]) -> Digest {
 }
 
 impl Host {
-    /// A host at the store's head.
+    /// A host at the store's head, holding again the candidates it kept for the next height.
     pub fn new(parts: HostParts) -> Host {
         let height = Height(parts.store.head().ok().flatten().map_or(0, |h| h.height) + 1);
-        Host {
+        let mut host = Host {
             validator_set: ValidatorSet::from_genesis(&parts.genesis),
             genesis: parts.genesis,
             store: parts.store,
@@ -229,6 +242,92 @@ impl Host {
             streams: PartStreams::default(),
             height,
             restart: None,
+            proposals: parts.proposals,
+        };
+        host.reload_candidates();
+        host
+    }
+
+    /// Reads back the candidates kept for the current height, checking each again against
+    /// the stored state (signatures included), and forgets those of committed heights.
+    fn reload_candidates(&mut self) {
+        let height = self.height;
+        if let Err(error) = self.proposals.forget_up_to(height.0 - 1) {
+            warn!(%error, "cannot clear the proposals of committed heights");
+        }
+        let (kept, unreadable) = match self.proposals.load(height.0) {
+            Ok(found) => found,
+            Err(error) => {
+                warn!(%height, %error, "cannot read kept proposals");
+                return;
+            }
+        };
+        for path in unreadable {
+            warn!(%height, path = %path.display(), "a kept proposal does not decode; ignoring it");
+        }
+        for stored in kept {
+            let Some(block) = decode_block(stored.header, &stored.events) else {
+                warn!(%height, "a kept proposal holds an event that does not decode; ignoring it");
+                continue;
+            };
+            let round = Round::new(stored.round);
+            let proposer = Address(stored.proposer);
+            let hash = block.hash();
+            match validate_block_from(
+                self.store.as_ref(),
+                &self.genesis,
+                &self.rules,
+                &block,
+                &|_| false,
+            ) {
+                Ok((delta, rules)) => {
+                    let parts = if proposer == self.address && self.signer.is_some() {
+                        self.proposed.insert((height, round), hash);
+                        self.parts_for(height, round, Round::Nil, &block)
+                    } else {
+                        // Another proposer's block is only ever restreamed by us at a later
+                        // round, with parts signed then.
+                        Vec::new()
+                    };
+                    info!(%height, %round, %proposer, %hash, "holding a kept proposal again");
+                    self.candidates.insert(
+                        (height, hash),
+                        Candidate {
+                            block,
+                            delta,
+                            rules,
+                            round,
+                            proposer,
+                            parts,
+                        },
+                    );
+                }
+                Err(error) => {
+                    warn!(%height, %round, %error, "a kept proposal no longer validates; ignoring it");
+                }
+            }
+        }
+    }
+
+    /// Writes a candidate to disk before the engine can vote for it.
+    fn keep(&self, height: Height, hash: &Digest) {
+        let Some(c) = self.candidates.get(&(height, *hash)) else {
+            return;
+        };
+        let round = c
+            .round
+            .as_u32()
+            .expect("a candidate is proposed at a defined round");
+        let stored = StoredProposal {
+            round,
+            proposer: c.proposer.0,
+            header: c.block.header.clone(),
+            events: c.block.events.iter().map(|e| e.bytes.clone()).collect(),
+        };
+        if let Err(error) = self.proposals.save(&stored) {
+            // The node can still vote; it only loses the block if it also restarts before
+            // the height commits.
+            tracing::error!(%height, %hash, %error, "cannot keep a proposal on disk");
         }
     }
 
@@ -364,6 +463,7 @@ impl Host {
             let c = &self.candidates[&(height, *hash)];
             return BlockValue::new(c.block.header.clone());
         }
+        self.wait_for_events().await;
         let mut candidates = self
             .mempool
             .lock()
@@ -421,7 +521,22 @@ impl Host {
             },
         );
         self.proposed.insert((height, round), value.hash);
+        self.keep(height, &value.hash);
         value
+    }
+
+    /// Waits, up to the configured delay, until the mempool holds an event, so that an idle
+    /// network does not commit empty blocks back to back.
+    async fn wait_for_events(&self) {
+        if self.unchecked_event.is_some() {
+            return;
+        }
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.limits.empty_block_delay_ms);
+        // Bounded by the deadline.
+        while self.mempool.lock().await.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(EMPTY_MEMPOOL_POLL_MS)).await;
+        }
     }
 
     fn parts_for(
@@ -553,7 +668,11 @@ impl Host {
         let block = Block { header, events };
         let value = BlockValue::new(block.header.clone());
         let validity = if height == self.height {
-            self.validate(&block, height, round, proposer, parts.clone())
+            let validity = self.validate(&block, height, round, proposer, parts.clone());
+            if validity == Validity::Valid {
+                self.keep(height, &value.hash);
+            }
+            validity
         } else {
             // A proposal for a later height cannot be checked against a state we do not
             // have yet; the engine asks again when it gets there.
@@ -646,16 +765,23 @@ impl Host {
         info!(%height, events = candidate.block.events.len(), hash = %candidate.block.hash(), "committed");
         self.rules = candidate.rules;
         *self.shared_rules.write().expect("rules lock") = self.rules.clone();
-        let ids: Vec<Digest> = candidate.block.events.iter().map(|e| e.id).collect();
-        self.mempool.lock().await.remove(&ids);
+        let ids: BTreeSet<Digest> = candidate.block.events.iter().map(|e| e.id).collect();
+        self.mempool
+            .lock()
+            .await
+            .remove(&ids.iter().copied().collect::<Vec<_>>());
         self.drop_stale(&candidate.block).await;
         self.candidates.retain(|(h, _), _| *h > height);
         self.proposed.retain(|(h, _), _| *h > height);
         self.streams.forget_below(height.0 + 1);
+        if let Err(error) = self.proposals.forget_up_to(height.0) {
+            warn!(%height, %error, "cannot clear the kept proposals of a committed height");
+        }
         self.height = Height(height.0 + 1);
         let _ = self.committed.send(Committed {
             block: Arc::new(candidate.block),
             certificate: Arc::new(ledger_cert),
+            ids: Arc::new(ids),
         });
         Ok(())
     }
@@ -734,16 +860,8 @@ impl Host {
         let Ok(synced) = codec::decode::<SyncedBlock>(bytes, codec::BLOCK_SIZE_BYTES_MAX) else {
             return SyncedValueOutcome::PeerFault;
         };
-        let mut events = Vec::with_capacity(synced.events.len());
-        for bytes in &synced.events {
-            match EncodedEvent::decode(bytes) {
-                Ok(e) => events.push(e),
-                Err(_) => return SyncedValueOutcome::PeerFault,
-            }
-        }
-        let block = Block {
-            header: synced.header,
-            events,
+        let Some(block) = decode_block(synced.header, &synced.events) else {
+            return SyncedValueOutcome::PeerFault;
         };
         let value = BlockValue::new(block.header.clone());
         self.height = height;
@@ -757,6 +875,16 @@ impl Host {
             validity,
         })
     }
+}
+
+/// A block from its header and its events' canonical bytes; `None` if an event does not
+/// decode.
+fn decode_block(header: BlockHeader, events: &[Vec<u8>]) -> Option<Block> {
+    let events = events
+        .iter()
+        .map(|bytes| EncodedEvent::decode(bytes).ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some(Block { header, events })
 }
 
 /// The engine's certificate as the ledger stores it.

@@ -4,5 +4,6 @@
 pub mod codec;
 pub mod context;
 pub mod host;
+pub mod proposals;
 pub mod signing;
 pub mod streams;
