@@ -236,36 +236,6 @@ impl Network {
         }
     }
 
-    /// Stops every node, moves each node's consensus WAL aside (to `data/wal.stalled-<time>`),
-    /// and starts them again: the way out of a stall after a restart.
-    ///
-    /// Safe for the ledger only when every node's ledger ends at the same block (the caller
-    /// checks that): then no node has committed a block the others could decide differently,
-    /// and the votes of the undecided height, forgotten by all alike, bind nobody.
-    pub fn restart_without_wal(&mut self, exit_with_parent: bool) -> anyhow::Result<Vec<PathBuf>> {
-        let stopped = self.stop(Duration::from_millis(STOP_TIMEOUT_MS));
-        if let Some((name, outcome)) = stopped.iter().find(|(_, o)| !o.is_clean()) {
-            bail!("node `{name}` {outcome}; not touching the consensus WALs");
-        }
-        let stamp = setup::now().as_millis();
-        let mut moved = Vec::new();
-        for node in &self.devnet.nodes {
-            let wal = node.config.data_dir.join("wal");
-            if wal.exists() {
-                let aside = node.config.data_dir.join(format!("wal.stalled-{stamp}"));
-                std::fs::rename(&wal, &aside)
-                    .map_err(|e| anyhow!("moving {} to {}: {e}", wal.display(), aside.display()))?;
-                moved.push(aside);
-            }
-        }
-        self.devnet.check_ports_free()?;
-        for node in self.devnet.nodes.clone() {
-            let child = process::spawn_node(&self.devnet.layout, &node, exit_with_parent)?;
-            self.children.push((node, child));
-        }
-        Ok(moved)
-    }
-
     /// Stops every node (SIGTERM, then SIGKILL after `within`); how each ended.
     pub fn stop(&mut self, within: Duration) -> Vec<(String, Stopped)> {
         let names: Vec<String> = self

@@ -98,7 +98,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<ExitCode> {
     println!("Starting {} nodes…", network.devnet.nodes.len());
 
     let started = tokio::select! {
-        result = start(&mut network, options.demo, supervisor) => Some(result),
+        result = start(&mut network, options.demo) => Some(result),
         signal = interrupted() => {
             println!("{signal}: stopping the devnet.");
             None
@@ -156,42 +156,17 @@ fn exit(clean: bool) -> ExitCode {
     }
 }
 
-/// Waits for the nodes (getting them out of a stall after a restart, see below), prints
-/// where everything is, and runs the demo if asked.
-async fn start(
-    network: &mut Network,
-    with_demo: bool,
-    supervisor: Option<u32>,
-) -> anyhow::Result<()> {
+/// Waits for the nodes, prints where everything is, and runs the demo if asked.
+async fn start(network: &mut Network, with_demo: bool) -> anyhow::Result<()> {
     let within = Duration::from_millis(READY_TIMEOUT_MS);
     match network.wait_ready(within).await? {
         Readiness::Ready => {}
-        Readiness::Stalled { height } => {
-            // After every validator stopped at once, custody-node can replay its consensus WAL
-            // into a round it already voted in and propose a different block there (its own
-            // proposals are not kept across restarts), and the network then stays at that
-            // height. Every node's ledger ends at the same block, so restarting without the
-            // WAL loses no committed block.
-            println!(
-                "The nodes are stuck at height {height}: all serve, none has committed a block for {} s \
-                 (a known custody-node issue after every validator restarts at once).",
-                STALL_TIMEOUT_MS / 1000
-            );
-            println!(
-                "Every node's ledger ends at block {height}; restarting them without their consensus WALs…"
-            );
-            for aside in network.restart_without_wal(supervisor.is_some())? {
-                println!("  moved aside: {}", aside.display());
-            }
-            runstate::write(&network.devnet.layout, &network.run_state(supervisor))?;
-            if let Readiness::Stalled { height } = network.wait_ready(within).await? {
-                bail!(
-                    "the nodes are still stuck at height {height} after restarting without their \
-                     consensus WALs; see the logs in {}",
-                    network.devnet.layout.nodes_dir().display()
-                );
-            }
-        }
+        Readiness::Stalled { height } => bail!(
+            "every node serves, but none has committed a block past height {height} for {} s; \
+             see the logs in {}",
+            STALL_TIMEOUT_MS / 1000,
+            network.devnet.layout.nodes_dir().display()
+        ),
     }
     let endpoints = network.endpoints()?;
     print_ready(&network.devnet, &endpoints);
