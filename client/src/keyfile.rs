@@ -5,7 +5,6 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use custody_ledger::Keypair;
-use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use ed25519_dalek::SigningKey;
 
 /// Largest key file read. A PEM ed25519 key is about 120 bytes.
@@ -64,21 +63,13 @@ pub fn read_key(path: &Path) -> Result<Keypair, KeyFileError> {
             "larger than {KEY_FILE_SIZE_BYTES_MAX} bytes; not a key file"
         )));
     }
-    let key = SigningKey::from_pkcs8_pem(&text)
-        .map_err(|e| invalid(format!("not a PKCS#8 PEM ed25519 private key: {e}")))?;
-    Ok(Keypair::from_signing_key(key))
+    Keypair::from_pkcs8_pem(&text).map_err(|e| invalid(e.to_string()))
 }
 
 /// Writes a private key as PKCS#8 PEM to a new file, readable by its owner only. Refuses to
 /// overwrite an existing file.
 pub fn write_key(path: &Path, key: &Keypair) -> Result<(), KeyFileError> {
-    let pem = key
-        .signing_key()
-        .to_pkcs8_pem(Default::default())
-        .map_err(|e| KeyFileError::Invalid {
-            path: path.to_owned(),
-            message: format!("cannot encode the key: {e}"),
-        })?;
+    let pem = key.to_pkcs8_pem();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -27,6 +27,11 @@ pub enum KeyError {
     BadSignature,
 }
 
+/// Why a text is not a PKCS#8 PEM ed25519 private key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a PKCS#8 PEM ed25519 private key: {0}")]
+pub struct PemError(String);
+
 /// Most parsed keys kept by [`PublicKey::verifying_key`].
 pub const KEY_CACHE_ENTRIES_MAX: usize = 4_096;
 
@@ -208,9 +213,26 @@ impl Keypair {
         Keypair { signing }
     }
 
-    /// The ed25519-dalek signing key, for PKCS#8 export by the binaries.
+    /// The ed25519-dalek signing key.
     pub fn signing_key(&self) -> &SigningKey {
         &self.signing
+    }
+
+    /// The key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), the key-file format of every
+    /// Custody tool; the text is wiped from memory when dropped.
+    pub fn to_pkcs8_pem(&self) -> zeroize::Zeroizing<String> {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        self.signing
+            .to_pkcs8_pem(Default::default())
+            .expect("a 32-byte ed25519 seed always has a PKCS#8 form")
+    }
+
+    /// Reads a PKCS#8 PEM ed25519 private key.
+    pub fn from_pkcs8_pem(text: &str) -> Result<Keypair, PemError> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+        SigningKey::from_pkcs8_pem(text)
+            .map(Keypair::from_signing_key)
+            .map_err(|e| PemError(e.to_string()))
     }
 
     /// The public half.
@@ -312,6 +334,18 @@ mod tests {
 
     fn keypair(n: u8) -> Keypair {
         Keypair::from_seed([n; 32])
+    }
+
+    #[test]
+    fn a_key_survives_pem_and_anything_else_is_refused() {
+        let key = keypair(9);
+        let pem = key.to_pkcs8_pem();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let back = Keypair::from_pkcs8_pem(&pem).expect("reads back");
+        assert_eq!(back.public(), key.public());
+        for bad in ["", "not a key", &pem[..pem.len() / 2]] {
+            assert!(Keypair::from_pkcs8_pem(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

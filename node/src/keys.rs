@@ -4,8 +4,6 @@ use std::path::Path;
 
 use custody_ledger::genesis::Genesis;
 use custody_ledger::keys::Keypair;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use ed25519_dalek::SigningKey;
 
 /// Largest key or genesis file read.
 const FILE_SIZE_BYTES_MAX: u64 = 4 * 1024 * 1024;
@@ -48,23 +46,15 @@ fn read(path: &Path) -> Result<String, KeyFileError> {
 
 /// Reads an ed25519 private key from a PKCS#8 PEM file.
 pub fn read_key(path: &Path) -> Result<Keypair, KeyFileError> {
-    let pem = read(path)?;
-    let key = SigningKey::from_pkcs8_pem(&pem).map_err(|e| KeyFileError::Invalid {
+    Keypair::from_pkcs8_pem(&read(path)?).map_err(|e| KeyFileError::Invalid {
         path: path.display().to_string(),
-        message: format!("not a PKCS#8 PEM ed25519 private key: {e}"),
-    })?;
-    Ok(Keypair::from_signing_key(key))
+        message: e.to_string(),
+    })
 }
 
 /// Writes a private key as PKCS#8 PEM, readable by its owner only.
 pub fn write_key(path: &Path, key: &Keypair) -> Result<(), KeyFileError> {
-    let pem = key
-        .signing_key()
-        .to_pkcs8_pem(Default::default())
-        .map_err(|e| KeyFileError::Invalid {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+    let pem = key.to_pkcs8_pem();
     let io = |source| KeyFileError::Io {
         path: path.display().to_string(),
         source,
