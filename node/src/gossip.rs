@@ -47,6 +47,11 @@ use libp2p::{noise, tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+/// Peers each node relays a message to (gossipsub's D), and the bounds of its mesh.
+const MESH_PEERS: usize = 2;
+const MESH_PEERS_MIN: usize = 2;
+const MESH_PEERS_MAX: usize = 4;
+
 /// Gossipsub heartbeat. Short, so that meshes form and heal within a second on a small,
 /// permissioned network, where the extra control traffic costs nothing.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
@@ -378,6 +383,16 @@ fn build_behaviour(
         .protocol_id_prefix(format!("/custody/{genesis_hex}/meshsub"))
         .heartbeat_initial_delay(HEARTBEAT_INITIAL_DELAY)
         .heartbeat_interval(HEARTBEAT_INTERVAL)
+        // A publisher sends its message to every subscribed peer itself (flood publishing),
+        // and every peer checks the signature of each copy it receives before it can tell a
+        // duplicate. On a network where every member connects to every other, a small mesh
+        // keeps a relay path for a peer the publisher cannot reach without each message
+        // arriving once per member.
+        .flood_publish(true)
+        .mesh_n(MESH_PEERS)
+        .mesh_n_low(MESH_PEERS_MIN)
+        .mesh_n_high(MESH_PEERS_MAX)
+        .mesh_outbound_min(1)
         .validation_mode(ValidationMode::Strict)
         .validate_messages()
         .message_id_fn(content_message_id)

@@ -52,12 +52,14 @@ pub struct BlockLimits {
     pub events_max: usize,
     /// Most bytes of events.
     pub size_bytes_max: usize,
-    /// How long to wait for an event before proposing an empty block.
+    /// How long after the last block to wait for an event before proposing an empty block.
     pub empty_block_delay_ms: u64,
+    /// The shortest time from the last block to a proposal that is not full.
+    pub interval_min_ms: u64,
 }
 
-/// How often a proposer with an empty mempool looks again.
-const EMPTY_MEMPOOL_POLL_MS: u64 = 20;
+/// How often a proposer waiting for events looks at the mempool again.
+const EMPTY_MEMPOOL_POLL_MS: u64 = 10;
 
 /// Events per proposal part: large enough to keep part counts low, small enough to keep
 /// each network message well under the engine's pubsub limit.
@@ -144,6 +146,8 @@ pub struct Host {
     restart: Option<Height>,
     /// See [`HostParts::unchecked_event`].
     unchecked_event: Option<EncodedEvent>,
+    /// When this node last committed a block (or started), for the block interval.
+    last_commit_at: tokio::time::Instant,
     /// Candidates of the height being decided, on disk.
     proposals: ProposalStore,
 }
@@ -242,6 +246,7 @@ impl Host {
             streams: PartStreams::default(),
             height,
             restart: None,
+            last_commit_at: tokio::time::Instant::now(),
             proposals: parts.proposals,
         };
         host.reload_candidates();
@@ -525,16 +530,27 @@ impl Host {
         value
     }
 
-    /// Waits, up to the configured delay, until the mempool holds an event, so that an idle
-    /// network does not commit empty blocks back to back.
+    /// Waits until a block is worth proposing: at once if the mempool holds a full block;
+    /// else once `interval_min_ms` has passed since the last block and the mempool holds an
+    /// event; else, with an empty mempool, `empty_block_delay_ms` after the last block. Both
+    /// are under half the propose timeout, so the other validators never vote nil on a
+    /// proposer that is only waiting.
     async fn wait_for_events(&self) {
         if self.unchecked_event.is_some() {
             return;
         }
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_millis(self.limits.empty_block_delay_ms);
-        // Bounded by the deadline.
-        while self.mempool.lock().await.is_empty() && tokio::time::Instant::now() < deadline {
+        let worth_it = self.last_commit_at + Duration::from_millis(self.limits.interval_min_ms);
+        let give_up = self.last_commit_at + Duration::from_millis(self.limits.empty_block_delay_ms);
+        // Bounded by `give_up`.
+        loop {
+            let waiting = self.mempool.lock().await.len();
+            let now = tokio::time::Instant::now();
+            if waiting >= self.limits.events_max
+                || (waiting > 0 && now >= worth_it)
+                || now >= give_up
+            {
+                return;
+            }
             tokio::time::sleep(Duration::from_millis(EMPTY_MEMPOOL_POLL_MS)).await;
         }
     }
@@ -778,6 +794,7 @@ impl Host {
             warn!(%height, %error, "cannot clear the kept proposals of a committed height");
         }
         self.height = Height(height.0 + 1);
+        self.last_commit_at = tokio::time::Instant::now();
         let _ = self.committed.send(Committed {
             block: Arc::new(candidate.block),
             certificate: Arc::new(ledger_cert),
