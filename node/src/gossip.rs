@@ -1048,6 +1048,25 @@ mod tests {
         }
     }
 
+    /// Waits until `judge` scores `sender` below zero: it has rejected something of theirs.
+    async fn wait_until_penalised(judge: &Node, sender: PeerId) {
+        eventually(|| async {
+            judge
+                .handle
+                .peer_score(sender)
+                .await
+                .is_some_and(|score| score < 0.0)
+        })
+        .await;
+    }
+
+    /// An event's bytes with the last signature byte flipped: still decodable, badly signed.
+    fn forge(event: &EncodedEvent) -> Vec<u8> {
+        let mut bytes = event.bytes.clone();
+        *bytes.last_mut().expect("non-empty event") ^= 0x01;
+        bytes
+    }
+
     /// Waits until `node`'s mesh holds all of `peers`, after which a publish reaches them.
     async fn wait_for_mesh(node: &Node, peers: &[PeerId]) {
         eventually(|| async {
@@ -1108,10 +1127,7 @@ mod tests {
             let net = TestNet::new();
             let (a, mut b, mut c) = line(&net).await;
 
-            let forged = net.register("SHP-1", "CN", "DE");
-            let mut forged_bytes = forged.bytes.clone();
-            let last = forged_bytes.last_mut().expect("non-empty event");
-            *last ^= 0x01;
+            let forged_bytes = forge(&net.register("SHP-1", "CN", "DE"));
             let decoded = EncodedEvent::decode(&forged_bytes).expect("still decodes");
             assert!(
                 decoded.verify_signature().is_err(),
@@ -1123,13 +1139,7 @@ mod tests {
                 .await
                 .expect("published");
             eventually(|| async { b.judged_count(&forged_bytes) == 1 }).await;
-            eventually(|| async {
-                b.handle
-                    .peer_score(a.peer_id())
-                    .await
-                    .is_some_and(|score| score < 0.0)
-            })
-            .await;
+            wait_until_penalised(&b, a.peer_id()).await;
             sleep(QUIET_PERIOD).await;
             assert_eq!(c.judged_count(&forged_bytes), 0, "B must not forward it");
             assert!(b.accepted.try_recv().is_err());
@@ -1156,21 +1166,14 @@ mod tests {
             let (a, mut b, mut c) = line(&net).await;
 
             let genuine = net.register("SHP-1", "CN", "DE");
-            let mut forged = net.register("SHP-2", "CN", "DE").bytes;
-            *forged.last_mut().expect("non-empty event") ^= 0x01;
+            let forged = forge(&net.register("SHP-2", "CN", "DE"));
             a.handle
                 .publish(&[genuine.bytes.clone(), forged.clone()])
                 .await
                 .expect("published");
 
             assert_eq!(b.accepted.recv().await, Some(genuine.clone()));
-            eventually(|| async {
-                b.handle
-                    .peer_score(a.peer_id())
-                    .await
-                    .is_some_and(|score| score < 0.0)
-            })
-            .await;
+            wait_until_penalised(&b, a.peer_id()).await;
             sleep(QUIET_PERIOD).await;
             assert_eq!(b.judged_count(&forged), 1);
             assert!(b.accepted.try_recv().is_err());
