@@ -201,8 +201,58 @@ fn check_network(dir: &Path, record: &DemoRecord) -> u64 {
                 .unwrap_or_else(|e| panic!("the chain of {name} does not verify: {e}"));
             assert!(report.height >= record.height, "{name}: {report:?}");
         }
+        verify_chain_with_the_cli(dir, &state, record.height);
         common
     })
+}
+
+/// Runs `custody verify chain` against the auditor, as a user would, and requires exit 0 and
+/// a report reaching the demo's height. The `custody` binary belongs to another package, so
+/// it is found beside this test's own target directory: `cargo test --workspace` (the
+/// README's test command) builds it before any test runs. Run alone (`cargo test -p
+/// custody-devnet`), the binary may not exist yet; the SDK check above, which is the code the
+/// CLI runs, still covers the chain, and this says so.
+fn verify_chain_with_the_cli(dir: &Path, state: &RunState, min_height: u64) {
+    let exe = std::env::current_exe().expect("test executable");
+    let Some(cli) = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile_dir| profile_dir.join("custody"))
+        .filter(|cli| cli.exists())
+    else {
+        eprintln!("the custody CLI is not built; `cargo test --workspace` runs this check");
+        return;
+    };
+    let auditor = state
+        .nodes
+        .iter()
+        .find(|n| n.name == "auditor")
+        .expect("auditor");
+    let output = Command::new(&cli)
+        .args([
+            "--node",
+            &auditor.url(),
+            "--json",
+            "verify",
+            "chain",
+            "--genesis",
+        ])
+        .arg(dir.join("genesis.json"))
+        .output()
+        .expect("run custody");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "custody verify chain failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
+    assert_eq!(report["valid"], true, "{report}");
+    assert!(
+        report["height"].as_u64().is_some_and(|h| h >= min_height),
+        "verified only to {report}"
+    );
 }
 
 /// Waits until none of the state's node processes runs.
