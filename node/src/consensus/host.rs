@@ -3,7 +3,9 @@
 //!
 //! Malachite drives this through [`AppMsg`]s; [`Host::handle`] answers each one. The host
 //! keeps, per height, the blocks it proposed or validated (keyed by block hash), so that a
-//! decision, a restream request or a sync request can be served without rebuilding anything.
+//! decision, a restream request or a sync request can be served without rebuilding anything;
+//! the candidates of the height being decided are also kept on disk ([`super::proposals`]),
+//! so that a restarted validator still holds what it proposed or voted for.
 //! All ledger writes go through `Store::append_block`, which flushes before it returns: a
 //! decision is acknowledged only once it is on disk.
 
