@@ -48,7 +48,7 @@ use custody_ledger::{Digest, EventId};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch, Mutex};
 
-use crate::documents::{self, awb, party, Choices, Goods, Sale};
+use crate::documents::{self, awb, Choices, Goods, Sale};
 use crate::layout::{tree_size_bytes, Layout};
 use crate::network::{self, Endpoint, Network, Readiness, READY_TIMEOUT_MS, STOP_TIMEOUT_MS};
 use crate::process;
@@ -201,28 +201,12 @@ struct Template {
 }
 
 fn templates(book: &ReferenceBook) -> anyhow::Result<Vec<Template>> {
-    let seller = || party("Acme Trading Co., Ltd.", "CN");
+    // The demo's EU and QX parcels, sold by the same seller.
+    let (paris, qx) = (documents::paris_parcel(), documents::qx_parcel());
     let mut templates = vec![
         Template {
-            sale: Sale {
-                origin: "CN",
-                destination: "FR",
-                incoterm: Incoterm::DDP,
-                incoterm_place: "Paris",
-                currency: "EUR",
-                seller: seller(),
-                buyer: party("Camille Martin", "FR"),
-                freight_minor: 0,
-                insurance_minor: 0,
-            },
-            goods: vec![Goods {
-                description: "Organic cotton T-shirt",
-                hs_code: "6109.10",
-                quantity: 2,
-                unit: "PCE",
-                unit_value_minor: 7_500,
-                net_weight_grams: 360,
-            }],
+            sale: paris.0,
+            goods: paris.1,
             pickup: "CNSZX",
             arrival: "FRCDG",
             delivery: "FRPAR",
@@ -238,35 +222,8 @@ fn templates(book: &ReferenceBook) -> anyhow::Result<Vec<Template>> {
             declared: placeholder_declaration(),
         },
         Template {
-            sale: Sale {
-                origin: "CN",
-                destination: "QX",
-                incoterm: Incoterm::FOB,
-                incoterm_place: "Shanghai",
-                currency: "EUR",
-                seller: seller(),
-                buyer: party("Harbour Home Stores", "QX"),
-                freight_minor: 3_500,
-                insurance_minor: 400,
-            },
-            goods: vec![
-                Goods {
-                    description: "Leather ankle boots, pair",
-                    hs_code: "6403.99",
-                    quantity: 2,
-                    unit: "PCE",
-                    unit_value_minor: 8_900,
-                    net_weight_grams: 1_800,
-                },
-                Goods {
-                    description: "Stoneware dinner set",
-                    hs_code: "6912.00",
-                    quantity: 1,
-                    unit: "PCE",
-                    unit_value_minor: 6_400,
-                    net_weight_grams: 4_200,
-                },
-            ],
+            sale: qx.0,
+            goods: qx.1,
             pickup: "CNSHA",
             arrival: "QXAPT",
             delivery: "QXCTY",

@@ -395,10 +395,6 @@ async fn register(
     Ok(())
 }
 
-fn seller_party() -> Party {
-    party("Acme Trading Co., Ltd.", "CN")
-}
-
 /// (a) Two T-shirts, €150, DDP Paris: low-value relief with the flat duty, VAT paid by the
 /// seller; released and delivered.
 async fn paris(
@@ -408,25 +404,7 @@ async fn paris(
     serial: u64,
 ) -> anyhow::Result<ShipmentRecord> {
     let mut t = Track::new(format!("SHP-{run}-PAR"));
-    let sale = Sale {
-        origin: "CN",
-        destination: "FR",
-        incoterm: Incoterm::DDP,
-        incoterm_place: "Paris",
-        currency: "EUR",
-        seller: seller_party(),
-        buyer: party("Camille Martin", "FR"),
-        freight_minor: 0,
-        insurance_minor: 0,
-    };
-    let goods = [Goods {
-        description: "Organic cotton T-shirt",
-        hs_code: "6109.10",
-        quantity: 2,
-        unit: "PCE",
-        unit_value_minor: 7_500,
-        net_weight_grams: 360,
-    }];
+    let (sale, goods) = documents::paris_parcel();
     register(
         &mut t,
         &cast.seller,
@@ -519,7 +497,7 @@ async fn quill(
         incoterm: Incoterm::DAP,
         incoterm_place: "Port Quill, QY",
         currency: "USD",
-        seller: seller_party(),
+        seller: documents::acme(),
         buyer: party("Quill Outfitters Ltd.", "QY"),
         freight_minor: 4_500,
         insurance_minor: 800,
@@ -644,35 +622,7 @@ async fn held(
     serial: u64,
 ) -> anyhow::Result<ShipmentRecord> {
     let mut t = Track::new(format!("SHP-{run}-QX"));
-    let sale = Sale {
-        origin: "CN",
-        destination: "QX",
-        incoterm: Incoterm::FOB,
-        incoterm_place: "Shanghai",
-        currency: "EUR",
-        seller: seller_party(),
-        buyer: party("Harbour Home Stores", "QX"),
-        freight_minor: 3_500,
-        insurance_minor: 400,
-    };
-    let goods = [
-        Goods {
-            description: "Leather ankle boots, pair",
-            hs_code: "6403.99",
-            quantity: 2,
-            unit: "PCE",
-            unit_value_minor: 8_900,
-            net_weight_grams: 1_800,
-        },
-        Goods {
-            description: "Stoneware dinner set",
-            hs_code: "6912.00",
-            quantity: 1,
-            unit: "PCE",
-            unit_value_minor: 6_400,
-            net_weight_grams: 4_200,
-        },
-    ];
+    let (sale, goods) = documents::qx_parcel();
     register(
         &mut t,
         &cast.seller,
@@ -795,7 +745,7 @@ async fn lyon(
         incoterm: Incoterm::DAP,
         incoterm_place: "Lyon",
         currency: "USD",
-        seller: seller_party(),
+        seller: documents::acme(),
         buyer: party("Louis Bernard", "FR"),
         freight_minor: 2_500,
         insurance_minor: 0,

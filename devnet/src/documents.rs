@@ -242,6 +242,69 @@ pub fn projected_state(registration: &ShipmentRegistered, seller: &str) -> Shipm
     }
 }
 
+/// The seller of the demo's and the benchmark's parcels.
+pub fn acme() -> Party {
+    party("Acme Trading Co., Ltd.", "CN")
+}
+
+/// Two cotton T-shirts, 150.00 EUR, DDP Paris: an EU parcel under the low-value relief.
+pub fn paris_parcel() -> (Sale, Vec<Goods>) {
+    let sale = Sale {
+        origin: "CN",
+        destination: "FR",
+        incoterm: Incoterm::DDP,
+        incoterm_place: "Paris",
+        currency: "EUR",
+        seller: acme(),
+        buyer: party("Camille Martin", "FR"),
+        freight_minor: 0,
+        insurance_minor: 0,
+    };
+    let goods = vec![Goods {
+        description: "Organic cotton T-shirt",
+        hs_code: "6109.10",
+        quantity: 2,
+        unit: "PCE",
+        unit_value_minor: 7_500,
+        net_weight_grams: 360,
+    }];
+    (sale, goods)
+}
+
+/// Boots and a dinner set, FOB Shanghai, to the sample jurisdiction QX: fully assessed.
+pub fn qx_parcel() -> (Sale, Vec<Goods>) {
+    let sale = Sale {
+        origin: "CN",
+        destination: "QX",
+        incoterm: Incoterm::FOB,
+        incoterm_place: "Shanghai",
+        currency: "EUR",
+        seller: acme(),
+        buyer: party("Harbour Home Stores", "QX"),
+        freight_minor: 3_500,
+        insurance_minor: 400,
+    };
+    let goods = vec![
+        Goods {
+            description: "Leather ankle boots, pair",
+            hs_code: "6403.99",
+            quantity: 2,
+            unit: "PCE",
+            unit_value_minor: 8_900,
+            net_weight_grams: 1_800,
+        },
+        Goods {
+            description: "Stoneware dinner set",
+            hs_code: "6912.00",
+            quantity: 1,
+            unit: "PCE",
+            unit_value_minor: 6_400,
+            net_weight_grams: 4_200,
+        },
+    ];
+    (sale, goods)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
