@@ -9,6 +9,7 @@ use custody_ledger::model::{
     Approval, CustomsCleared, CustomsDeclared, Delivered, DocumentAttested, DutyPaid, Event,
     EventKind, HandoffAccepted, HandoffProposed, MembershipChange, MembershipChanged,
     ReferenceDataPublished, ReturnReceived, ReturnRequested, ShipmentRegistered,
+    TrackingScanRecorded,
 };
 use custody_ledger::{Keypair, PublicKey, Timestamp};
 
@@ -112,6 +113,16 @@ impl Signer {
         self.sign(EventKind::DocumentAttested(payload), occurred_at)
     }
 
+    /// The custodian, or any carrier, records a tracking scan of the shipment or some of its
+    /// parcels. Custody does not move.
+    pub fn record_scan(
+        &self,
+        payload: TrackingScanRecorded,
+        occurred_at: Timestamp,
+    ) -> EncodedEvent {
+        self.sign(EventKind::TrackingScanRecorded(payload), occurred_at)
+    }
+
     /// A customs authority publishes reference data.
     pub fn publish_reference(
         &self,
@@ -159,5 +170,17 @@ mod tests {
         assert_eq!(event.event.signer, signer.public());
         assert_eq!(event.verify_signature(), Ok(()));
         assert_eq!(EncodedEvent::decode(&event.bytes), Ok(event.clone()));
+    }
+
+    #[test]
+    fn a_scan_is_signed_as_its_kind() {
+        let signer = Signer::new(Keypair::from_seed([4; 32]), "net-1");
+        let payload = custody_ledger::testkit::tracking_scan("S-1", "DEHAM");
+        let event = signer.record_scan(payload.clone(), Timestamp(2_000));
+        assert_eq!(
+            event.event.event.kind,
+            EventKind::TrackingScanRecorded(payload)
+        );
+        assert_eq!(event.verify_signature(), Ok(()));
     }
 }

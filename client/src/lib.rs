@@ -5,6 +5,8 @@
 //!   ledger's own types ([`custody_ledger::view`], [`custody_ledger::bundle`]), so the SDK and
 //!   the node cannot disagree about them.
 //! - [`build`] signs events of every kind with a member's key.
+//! - [`epcis`] captures an EPCIS 2.0 document: each event mapped, resolved against the
+//!   ledger, signed with the member's key and committed, with a report per event.
 //! - [`verify`] checks a provenance bundle offline against a genesis file, and replays a
 //!   node's whole chain from the genesis with the same functions the validators run.
 //! - [`keyfile`] reads and writes ed25519 keys as PKCS#8 PEM files.
@@ -14,6 +16,7 @@
 
 pub mod build;
 mod client;
+pub mod epcis;
 pub mod keyfile;
 pub mod timeline;
 pub mod verify;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use custody_contracts::identifiers::check_currency;
 use custody_ledger::model::{
-    CurrencyCode, CustomsRegime, EventId, EventKind, MembershipChange, ReferenceData,
+    CurrencyCode, CustomsRegime, EventId, EventKind, MembershipChange, ReferenceData, SensorReading,
 };
 use custody_ledger::state::ShipmentState;
 use custody_ledger::view::{EventEntry, MemberView};
@@ -65,8 +65,35 @@ pub fn place(kind: &EventKind) -> Option<&str> {
     match kind {
         EventKind::HandoffProposed(e) => Some(&e.place),
         EventKind::Delivered(e) => Some(&e.place),
+        EventKind::TrackingScanRecorded(e) => Some(&e.read_point),
         _ => None,
     }
+}
+
+/// A value in thousandths of a unit as a decimal, without trailing zeros (`4500` is `4.5`,
+/// `-250` is `-0.25`).
+pub fn milli(value_milli: i64) -> String {
+    let sign = if value_milli < 0 { "-" } else { "" };
+    let magnitude = value_milli.unsigned_abs();
+    let (units, thousandths) = (magnitude / 1_000, magnitude % 1_000);
+    if thousandths == 0 {
+        return format!("{sign}{units}");
+    }
+    let fraction = format!("{thousandths:03}");
+    format!("{sign}{units}.{}", fraction.trim_end_matches('0'))
+}
+
+/// A sensor reading as text: `Temperature 4.5 CEL (2..8)`.
+fn reading(r: &SensorReading) -> String {
+    let mut text = format!("{} {} {}", r.kind, milli(r.value_milli), r.unit);
+    match (r.min_milli, r.max_milli) {
+        (None, None) => {}
+        (min, max) => {
+            let bound = |b: Option<i64>| b.map(milli).unwrap_or_default();
+            let _ = write!(text, " ({}..{})", bound(min), bound(max));
+        }
+    }
+    text
 }
 
 /// A one-line summary of an event's payload.
@@ -157,6 +184,29 @@ pub fn summary(kind: &EventKind) -> String {
                 ReferenceData::DeMinimis(d) => format!("{} rules", d.rules.len()),
             };
             format!("{} from {}: {what}", e.table_id, e.effective_from)
+        }
+        EventKind::TrackingScanRecorded(e) => {
+            let mut text = format!("scan: {}, {}", e.biz_step, e.disposition);
+            if e.biz_location != e.read_point {
+                let _ = write!(text, ", now at {}", e.biz_location);
+            }
+            if let Some(gln) = &e.read_point_gln {
+                let _ = write!(text, ", read at GLN {gln}");
+            }
+            match e.parcels.len() {
+                0 => text.push_str(", whole shipment"),
+                n => {
+                    let _ = write!(text, ", {n} parcel(s)");
+                }
+            }
+            if !e.sensor_readings.is_empty() {
+                let readings: Vec<String> = e.sensor_readings.iter().map(reading).collect();
+                let _ = write!(text, "; {}", readings.join(", "));
+            }
+            if e.exception {
+                text.push_str(" [exception]");
+            }
+            text
         }
         EventKind::MembershipChanged(e) => {
             let change = match &e.change {
@@ -330,5 +380,37 @@ mod tests {
         assert_eq!(money(1_200, currency("JPY")), "1200 JPY");
         assert_eq!(money(1_234, currency("BHD")), "1.234 BHD");
         assert_eq!(money(7, currency("XAU")), "7 minor units of XAU");
+    }
+
+    #[test]
+    fn thousandths_read_as_decimals() {
+        assert_eq!(milli(4_500), "4.5");
+        assert_eq!(milli(-250), "-0.25");
+        assert_eq!(milli(8_000), "8");
+        assert_eq!(milli(1), "0.001");
+        assert_eq!(milli(0), "0");
+        assert_eq!(milli(i64::MIN), "-9223372036854775.808");
+    }
+
+    #[test]
+    fn a_scan_reads_as_one_line() {
+        let scan = custody_ledger::testkit::tracking_scan("S-1", "DEHAM");
+        let kind = EventKind::TrackingScanRecorded(scan.clone());
+        assert_eq!(place(&kind), Some("DEHAM"));
+        assert_eq!(
+            summary(&kind),
+            "scan: departing, in_transit, read at GLN 0614141000005, 1 parcel(s); \
+             Temperature 4.5 CEL (2..8)"
+        );
+        let mut exception = scan;
+        exception.parcels.clear();
+        exception.biz_location = "DEHAM2".into();
+        exception.sensor_readings[0].min_milli = None;
+        exception.exception = true;
+        assert_eq!(
+            summary(&EventKind::TrackingScanRecorded(exception)),
+            "scan: departing, in_transit, now at DEHAM2, read at GLN 0614141000005, whole \
+             shipment; Temperature 4.5 CEL (..8) [exception]"
+        );
     }
 }

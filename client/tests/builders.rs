@@ -195,6 +195,10 @@ fn one_of_each(net: &TestNet) -> Vec<(&'static str, EncodedEvent)> {
                 at,
             ),
         ),
+        (
+            "TrackingScanRecorded",
+            carrier.record_scan(testkit::tracking_scan("BUILD-1", "DEHAM"), at),
+        ),
     ]
 }
 
@@ -202,7 +206,7 @@ fn one_of_each(net: &TestNet) -> Vec<(&'static str, EncodedEvent)> {
 fn every_kind_is_signed_well_formed_and_survives_json() {
     let net = TestNet::new();
     let events = one_of_each(&net);
-    assert_eq!(events.len(), 12, "one event per kind");
+    assert_eq!(events.len(), 13, "one event per kind");
     for (name, event) in events {
         assert_eq!(event.event.event.kind.name(), name);
         assert_eq!(event.event.event.chain_id, CHAIN_ID, "{name}");
@@ -256,6 +260,8 @@ fn builders_sign_exactly_what_the_ledger_test_kit_signs() {
         accepted.id,
         net.accept("carrier-swift", "SAME-1", &proposal).id
     );
+    let scan = carrier.record_scan(testkit::tracking_scan("SAME-1", "CNSHA"), GENESIS_TIME);
+    assert_eq!(scan.id, net.scan("carrier-swift", "SAME-1", "CNSHA").id);
 }
 
 #[test]
@@ -285,8 +291,10 @@ fn the_ledger_commits_built_events_including_a_co_signed_membership_change() {
         },
         GENESIS_TIME,
     );
+    let scan = signer(&net, "carrier-lastmile")
+        .record_scan(testkit::tracking_scan("LEDGER-1", "CNSHA"), GENESIS_TIME);
     let built = net
-        .commit(&store, vec![revoke, register, propose], GENESIS_TIME)
+        .commit(&store, vec![revoke, register, propose, scan], GENESIS_TIME)
         .expect("commit");
     assert!(built.rejected.is_empty(), "{:?}", built.rejected);
     let state = store

@@ -334,3 +334,140 @@ fn submit_dry_run_signs_flags_and_prepared_files_without_a_node() {
     ]);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
 }
+
+/// Runs `custody` with its standard output a pipe whose reading end is already closed, as
+/// in `custody status | true`: every write to stdout fails with EPIPE.
+fn custody_into_closed_pipe(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(args)
+        .env("CUSTODY_NODE", "http://127.0.0.1:1")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run custody")
+}
+
+#[test]
+fn regression_issue_11_a_closed_stdout_is_a_normal_end_not_a_panic() {
+    let files = Files::new();
+    let valid = files.write("valid.json", &files.bundle);
+    let mut tampered = files.bundle.clone();
+    tampered.events[2].inclusion_proof[0].0[0] ^= 1;
+    let tampered = files.write("tampered.json", &tampered);
+    let key = files.dir.path().join("member.pem");
+    let (valid, tampered, key) = (
+        valid.to_str().expect("utf-8"),
+        tampered.to_str().expect("utf-8"),
+        key.to_str().expect("utf-8"),
+    );
+    let genesis = files.genesis.to_str().expect("utf-8");
+    // Each command with the status it has when its output is read: a closed stdout changes
+    // nothing but the output.
+    let cases: [(&[&str], i32); 9] = [
+        (&["--help"], 0),
+        (&["keys", "new", "--out", key], 0),
+        (&["keys", "show", "--key", key], 0),
+        (&["keys", "show", "--key", key, "--json"], 0),
+        (&["verify", "bundle", valid, "--genesis", genesis], 0),
+        (
+            &["verify", "bundle", valid, "--genesis", genesis, "--json"],
+            0,
+        ),
+        (&["verify", "bundle", tampered, "--genesis", genesis], 1),
+        (
+            &["verify", "bundle", tampered, "--genesis", genesis, "--json"],
+            1,
+        ),
+        // No node: the error goes to stderr, and with --json to stdout too.
+        (&["status", "--json"], 2),
+    ];
+    for (args, status) in cases {
+        let output = custody_into_closed_pipe(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_ne!(output.status.code(), Some(101), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(status), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn submit_scan_dry_run_builds_a_tracking_scan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("carrier.pem");
+    let key_text = key.to_str().expect("utf-8");
+    let output = custody(&["keys", "new", "--out", key_text]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let output = custody(&[
+        "submit",
+        "scan",
+        "--shipment",
+        "S-1",
+        "--parcel",
+        "106141411234567897",
+        "--biz-step",
+        "arriving",
+        "--disposition",
+        "in_transit",
+        "--read-point",
+        "NLAMS",
+        "--read-point-gln",
+        "0614141000005",
+        "--sensor",
+        "Temperature:CEL:9.25:2:8",
+        "--sensor",
+        "RelativeHumidity:P1:61",
+        "--exception",
+        "--key",
+        key_text,
+        "--chain-id",
+        CHAIN_ID,
+        "--occurred-at",
+        "2026-11-02T09:30:00Z",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let event: SignedEvent = serde_json::from_value(printed["event"].clone()).expect("event");
+    EncodedEvent::new(event.clone())
+        .verify_signature()
+        .expect("signature verifies");
+    let EventKind::TrackingScanRecorded(scan) = &event.event.kind else {
+        panic!("a tracking scan: {:?}", event.event.kind)
+    };
+    assert_eq!(scan.parcels, ["106141411234567897"]);
+    assert_eq!(
+        (scan.biz_step.as_str(), scan.disposition.as_str()),
+        ("arriving", "in_transit")
+    );
+    assert_eq!(scan.biz_location, "NLAMS", "the read point by default");
+    assert_eq!(scan.read_point_gln.as_deref(), Some("0614141000005"));
+    assert_eq!(scan.sensor_readings.len(), 2);
+    assert_eq!(scan.sensor_readings[0].value_milli, 9_250);
+    assert_eq!(scan.sensor_readings[0].max_milli, Some(8_000));
+    assert_eq!(scan.sensor_readings[1].min_milli, None);
+    assert!(scan.exception);
+    // A reading that is not a number with at most three decimals is a usage error.
+    let output = custody(&[
+        "submit",
+        "scan",
+        "--shipment",
+        "S-1",
+        "--biz-step",
+        "arriving",
+        "--disposition",
+        "in_transit",
+        "--read-point",
+        "NLAMS",
+        "--sensor",
+        "Temperature:CEL:warm",
+        "--key",
+        key_text,
+        "--chain-id",
+        CHAIN_ID,
+        "--dry-run",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+}

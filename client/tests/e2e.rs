@@ -105,6 +105,7 @@ impl Network {
                 mempool: MempoolLimits::default(),
                 block: BlockLimitsConfig::default(),
                 faults: Default::default(),
+                epcis_gateway: None,
             };
             nodes.push(runtime.block_on(start(config)).expect("node starts"));
         }
@@ -523,5 +524,232 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
     );
     let chain: Value = serde_json::from_str(&chain).expect("json");
     assert_eq!(chain["valid"], true, "{chain}");
+    network.stop();
+}
+
+/// GS1's EPCIS 2.0 JSON Schema, beside the project (never copied into it).
+const EPCIS_SCHEMA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/epcis/EPCIS-JSON-Schema.json"
+);
+
+/// A tracking scan as a carrier's system writes it: SSCC as a Digital Link, places as the
+/// UN/LOCODE URIs of docs/EPCIS.md.
+fn epcis_scan(time: &str, step: &str, disposition: &str, locode: &str) -> Value {
+    serde_json::json!({
+        "type": "ObjectEvent",
+        "eventTime": time,
+        "eventTimeZoneOffset": "+00:00",
+        "epcList": ["https://id.gs1.org/00/106141411234567897"],
+        "action": "OBSERVE",
+        "bizStep": step,
+        "disposition": disposition,
+        "readPoint": {"id": format!("urn:custody:locode:{locode}")},
+        "bizLocation": {"id": format!("urn:custody:locode:{locode}")}
+    })
+}
+
+fn epcis_document(events: Vec<Value>) -> Value {
+    serde_json::json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-11-03T00:00:00Z",
+        "epcisBody": {"eventList": events}
+    })
+}
+
+#[test]
+fn epcis_capture_through_the_cli_puts_tracking_scans_on_the_ledger() {
+    let net = TestNet::new();
+    let network = Network::start(&net);
+    let files = network.dir.path().join("cli");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    let key = |member: &str| -> PathBuf {
+        let path = files.join(format!("{member}.pem"));
+        if !path.exists() {
+            custody_client::keyfile::write_key(&path, net.key(member)).expect("key file");
+        }
+        path
+    };
+    for (i, table) in reference_tables().iter().enumerate() {
+        let payload = write_json(&files, &format!("table-{i}.json"), table);
+        submit(
+            &network,
+            0,
+            &key("customs-qx"),
+            &["publish-reference", "--payload", payload.to_str().unwrap()],
+        );
+    }
+    let reg = write_json(
+        &files,
+        "registration.json",
+        &registration("EPC-1", "CN", "FR"),
+    );
+    submit(
+        &network,
+        1,
+        &key("seller-acme"),
+        &["register", "--payload", reg.to_str().unwrap()],
+    );
+    let carrier = key("carrier-swift");
+    let carrier = carrier.to_str().unwrap();
+    let sdk = custody_client::Client::new(&network.url(2)).expect("client");
+    let history = |network: &Network| {
+        network
+            .runtime
+            .block_on(sdk.all_shipment_events(&ShipmentId::new("EPC-1")))
+            .expect("history")
+    };
+    let capture = |name: &str, document: &Value, extra: &[&str]| -> (Option<i32>, Value) {
+        let file = write_json(&files, name, document);
+        let mut args = vec![
+            "--json",
+            "epcis",
+            "capture",
+            file.to_str().unwrap(),
+            "--key",
+            carrier,
+        ];
+        args.extend_from_slice(extra);
+        let output = custody(&network, 2, &args);
+        let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        eprintln!("{}", describe(&args, &output));
+        (output.status.code(), report)
+    };
+
+    // Two scans, checked against GS1's schema first: both committed, as tracking scans.
+    let document = epcis_document(vec![
+        epcis_scan("2026-11-02T08:00:00Z", "departing", "in_transit", "CNSHA"),
+        epcis_scan(
+            "2026-11-03T09:30:00.250Z",
+            "arriving",
+            "in_progress",
+            "FRCDG",
+        ),
+    ]);
+    let (code, report) = capture(
+        "scans.jsonld",
+        &document,
+        &["--shipment", "EPC-1", "--schema", EPCIS_SCHEMA],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["committed"], 2, "{report}");
+    let events = history(&network);
+    assert_eq!(events.len(), 3);
+    let expected = [
+        ("departing", "in_transit", "CNSHA", 1_793_606_400_000u64),
+        ("arriving", "in_progress", "FRCDG", 1_793_698_200_250),
+    ];
+    for (i, (step, disposition, place, at)) in expected.iter().enumerate() {
+        let entry = &events[i + 1];
+        assert_eq!(
+            report["events"][i]["event_id"],
+            entry.event_id.to_hex(),
+            "{report}"
+        );
+        assert_eq!(report["events"][i]["height"], entry.height, "{report}");
+        assert_eq!(entry.event.signer, net.key("carrier-swift").public());
+        assert_eq!(entry.event.event.occurred_at, Timestamp(*at));
+        let EventKind::TrackingScanRecorded(scan) = &entry.event.event.kind else {
+            panic!("not a scan: {:?}", entry.event.event.kind)
+        };
+        assert_eq!(scan.shipment_id, ShipmentId::new("EPC-1"));
+        assert_eq!(scan.parcels, ["106141411234567897"]);
+        assert_eq!(
+            (
+                scan.biz_step.as_str(),
+                scan.disposition.as_str(),
+                scan.read_point.as_str(),
+                scan.biz_location.as_str()
+            ),
+            (*step, *disposition, *place, *place)
+        );
+        assert_eq!(scan.read_point_gln, None);
+        assert!(scan.sensor_readings.is_empty() && !scan.exception);
+    }
+
+    // Not a document, not JSON, not valid EPCIS: exit 2, nothing submitted.
+    let (code, _) = capture(
+        "not-a-document.json",
+        &serde_json::json!({"type": "EPCISDocument"}),
+        &["--shipment", "EPC-1"],
+    );
+    assert_eq!(code, Some(2));
+    let mut invalid = document.clone();
+    invalid["epcisBody"]["eventList"][0]["action"] = "LOOK".into();
+    let (code, _) = capture(
+        "schema-invalid.jsonld",
+        &invalid,
+        &["--shipment", "EPC-1", "--schema", EPCIS_SCHEMA],
+    );
+    assert_eq!(code, Some(2));
+    let garbage = files.join("garbage.jsonld");
+    std::fs::write(&garbage, b"{ not json").unwrap();
+    let output = custody(
+        &network,
+        2,
+        &[
+            "epcis",
+            "capture",
+            garbage.to_str().unwrap(),
+            "--key",
+            carrier,
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(history(&network).len(), 3);
+
+    // An unmappable event (a quantity list no mapping reads) is refused naming the field, and
+    // nothing is submitted for it; the good event after it is committed; exit 1.
+    let mut bad = epcis_scan("2026-11-04T10:00:00Z", "departing", "in_transit", "FRCDG");
+    bad["quantityList"] =
+        serde_json::json!([{"epcClass": "https://id.gs1.org/01/04006381333931", "quantity": 2}]);
+    let good = epcis_scan("2026-11-04T11:00:00Z", "arriving", "in_progress", "FRPAR");
+    let (code, report) = capture(
+        "mixed.jsonld",
+        &epcis_document(vec![bad, good]),
+        &["--shipment", "EPC-1"],
+    );
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["events"][0]["status"], "refused", "{report}");
+    assert_eq!(report["events"][0]["code"], "epcis_capture.unsupported");
+    assert_eq!(report["events"][0]["field"], "quantityList");
+    assert_eq!(report["events"][1]["status"], "committed", "{report}");
+    let events = history(&network);
+    assert_eq!(events.len(), 4);
+    let EventKind::TrackingScanRecorded(scan) = &events[3].event.event.kind else {
+        panic!("not a scan")
+    };
+    assert_eq!(scan.read_point, "FRPAR");
+
+    // Without the shipment, a scan is refused as unresolved; a scan of an unknown parcel is
+    // refused by the node with its code.
+    let (code, report) = capture(
+        "no-shipment.jsonld",
+        &epcis_document(vec![epcis_scan(
+            "2026-11-05T10:00:00Z",
+            "departing",
+            "in_transit",
+            "FRPAR",
+        )]),
+        &[],
+    );
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["events"][0]["code"], "epcis_capture.unresolved");
+    let mut stranger = epcis_scan("2026-11-05T10:00:00Z", "departing", "in_transit", "FRPAR");
+    stranger["epcList"] = serde_json::json!(["urn:epc:id:sscc:0614141.1999999999"]);
+    let (code, report) = capture(
+        "stranger.jsonld",
+        &epcis_document(vec![stranger]),
+        &["--shipment", "EPC-1"],
+    );
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["events"][0]["status"], "refused", "{report}");
+    assert_eq!(
+        report["events"][0]["code"], "scan.unknown_parcel",
+        "{report}"
+    );
+    assert_eq!(history(&network).len(), 4);
     network.stop();
 }

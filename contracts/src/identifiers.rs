@@ -1,5 +1,5 @@
-//! Identifier checks: parcel and product codes, air waybills, places, countries, currencies
-//! and customs registration numbers.
+//! Identifier checks: parcel, product and location codes, air waybills, places, countries,
+//! currencies and customs registration numbers.
 //!
 //! The ledger's data model checks identifiers only for *shape* (lengths and character
 //! sets), so that no event can carry unbounded data. Whether a code actually exists, or
@@ -28,6 +28,8 @@ pub mod codes {
     pub const SSCC: &str = "id.sscc";
     /// A GTIN is not 8, 12, 13 or 14 digits, or its GS1 check digit is wrong.
     pub const GTIN: &str = "id.gtin";
+    /// A GLN is not 13 digits, or its GS1 check digit is wrong.
+    pub const GLN: &str = "id.gln";
     /// An air waybill number is not 11 digits (optionally `PPP-SSSSSSSC`), or its mod-7
     /// check digit is wrong.
     pub const AWB: &str = "id.awb";
@@ -181,6 +183,18 @@ pub fn check_gtin(field: &str, value: &str) -> Result<(), Rejection> {
         "8, 12, 13 or 14 digits ending in a GS1 check digit",
     ) {
         Some(message) => Err(Rejection::new(codes::GTIN, field, message)),
+        None => Ok(()),
+    }
+}
+
+/// Checks a GS1 Global Location Number: exactly 13 digits, the last being the GS1 check
+/// digit (see [`gs1_check_digit`]), computed as for a GTIN-13.
+///
+/// A GLN names a physical location (a hub, a dock, a warehouse) where a tracking scan was
+/// read; a mistyped one points the record at another site.
+pub fn check_gln(field: &str, value: &str) -> Result<(), Rejection> {
+    match gs1_problem("GLN", value, &[13], "13 digits ending in a GS1 check digit") {
+        Some(message) => Err(Rejection::new(codes::GLN, field, message)),
         None => Ok(()),
     }
 }
@@ -664,6 +678,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn gln_accepts_valid_codes() {
+        // GS1 company prefix 0614141 (GS1's documentation examples), location 00000: the
+        // digits weighted 3,1,… from the right sum to 25, and 30 - 25 = 5.
+        assert_eq!(gs1_check_digit(&digits("061414100000")), 5);
+        assert_eq!(check_gln(FIELD, "0614141000005"), Ok(()));
+        assert_eq!(check_gln(FIELD, "5901234123457"), Ok(()));
+        assert_eq!(check_gln(FIELD, "4006381333931"), Ok(()));
+    }
+
+    #[test]
+    fn gln_refuses_bad_codes() {
+        let message = assert_refused(
+            check_gln(FIELD, "0614141000006"),
+            codes::GLN,
+            "check digit 6",
+        );
+        assert!(message.contains("give 5"), "{message}");
+        assert_refused(
+            check_gln(FIELD, "061414100000"),
+            codes::GLN,
+            "12 characters",
+        );
+        assert_refused(
+            check_gln(FIELD, "00614141000005"),
+            codes::GLN,
+            "14 characters",
+        );
+        assert_refused(
+            check_gln(FIELD, "061414100000X"),
+            codes::GLN,
+            "'X' at position 13",
+        );
+    }
+
     // ----- Air waybills -----
 
     #[test]
@@ -951,6 +1000,7 @@ mod tests {
         let all = [
             codes::SSCC,
             codes::GTIN,
+            codes::GLN,
             codes::AWB,
             codes::LOCODE,
             codes::COUNTRY,
@@ -971,6 +1021,7 @@ mod tests {
         for result in [
             check_sscc(FIELD, text),
             check_gtin(FIELD, text),
+            check_gln(FIELD, text),
             check_awb(FIELD, text),
             check_locode(FIELD, text),
             check_eori(FIELD, text),

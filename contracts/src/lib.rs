@@ -19,6 +19,7 @@ pub mod reference;
 pub mod regimes;
 pub mod registry;
 pub mod roles;
+pub mod tracking;
 
 pub use reference::ReferenceBook;
 pub use registry::{ContractRules, Ctx};

@@ -7,7 +7,7 @@ use custody_ledger::rules::Rules;
 use custody_ledger::state::{signer_of, BlockContext, ShipmentState, State};
 
 use crate::reference::ReferenceBook;
-use crate::{customs, documents, hs, identifiers, payments, roles};
+use crate::{customs, documents, hs, identifiers, payments, roles, tracking};
 
 /// What a module sees: the state before the event, the reference data, the block.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +49,10 @@ const REFERENCE: Module = Module {
     name: "reference",
     check: check_reference,
 };
+const TRACKING: Module = Module {
+    name: "tracking",
+    check: check_tracking,
+};
 
 /// The modules run for an event kind, in order. The ledger's state machine (custody
 /// continuity, lifecycle, returns, membership quorum) runs after all of them.
@@ -60,6 +64,7 @@ pub fn modules_for(kind: &EventKind) -> &'static [Module] {
         EventKind::CustomsDeclared(_) => &[ROLES, CUSTOMS],
         EventKind::DutyPaid(_) | EventKind::CustomsCleared(_) => &[ROLES, PAYMENTS],
         EventKind::ReferenceDataPublished(_) => &[ROLES, REFERENCE],
+        EventKind::TrackingScanRecorded(_) => &[ROLES, TRACKING],
         EventKind::HandoffAccepted(_)
         | EventKind::ReturnRequested(_)
         | EventKind::ReturnReceived(_)
@@ -126,6 +131,13 @@ fn check_payments(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> 
             let s = shipment(ctx, &e.shipment_id, &path)?;
             payments::check_clearance(s, e, &path)
         }
+        _ => Ok(()),
+    }
+}
+
+fn check_tracking(_: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
+    match &event.event.event.kind {
+        EventKind::TrackingScanRecorded(e) => tracking::check_scan(e, &path(event)),
         _ => Ok(()),
     }
 }
@@ -267,12 +279,13 @@ impl Rules for ContractRules {
 pub fn contract_codes() -> Vec<(&'static str, &'static str)> {
     use crate::{
         customs::codes as c, documents::codes as d, hs::codes as h, identifiers::codes as i,
-        money::codes as m, payments::codes as p, roles::codes as r,
+        money::codes as m, payments::codes as p, roles::codes as r, tracking::codes as t,
     };
     vec![
         ("roles", r::NOT_PERMITTED),
         ("identifiers", i::SSCC),
         ("identifiers", i::GTIN),
+        ("identifiers", i::GLN),
         ("identifiers", i::AWB),
         ("identifiers", i::LOCODE),
         ("identifiers", i::COUNTRY),
@@ -317,5 +330,8 @@ pub fn contract_codes() -> Vec<(&'static str, &'static str)> {
         ("payments", p::WRONG_PAYER),
         ("payments", p::NO_ARRIVAL),
         ("reference", codes::REFERENCE_INVALID),
+        ("tracking", t::BIZ_STEP),
+        ("tracking", t::DISPOSITION),
+        ("tracking", t::SENSOR_READING),
     ]
 }

@@ -32,6 +32,10 @@ pub fn permitted_roles(kind: &EventKind) -> &'static [Role] {
         EventKind::Delivered(_) => &[Carrier],
         EventKind::ReturnRequested(_) | EventKind::ReturnReceived(_) => &[Seller],
         EventKind::DocumentAttested(_) => &[Seller, Carrier, CustomsBroker, CustomsAuthority],
+        // The custodian (any custodial role) scans what it holds; carriers also scan what
+        // they handle for the custodian. The state machine keeps sellers and brokers to
+        // shipments they hold (`scan.not_allowed`).
+        EventKind::TrackingScanRecorded(_) => &[Seller, Carrier, CustomsBroker],
         EventKind::ReferenceDataPublished(_) => &[CustomsAuthority],
         EventKind::MembershipChanged(_) => &[Admin],
     }

@@ -1467,6 +1467,204 @@ fn handoffs_and_deliveries_check_places_and_waybills() {
     assert_eq!(w.code(&w.net.sign("carrier-swift", bad_place)), "id.locode");
 }
 
+/// The parcel of the registrations above.
+const SCANNED_SSCC: &str = "106141411234567897";
+
+/// A tracking scan of `id` by `by`, with `change` applied to the test kit's payload (the
+/// parcel departing Hamburg, in transit, with a temperature reading).
+fn scan(w: &World, by: &str, id: &str, change: impl Fn(&mut TrackingScanRecorded)) -> EncodedEvent {
+    let mut payload = custody_ledger::testkit::tracking_scan(id, "DEHAM");
+    payload.parcels = vec![SCANNED_SSCC.into()];
+    change(&mut payload);
+    w.net.sign(by, EventKind::TrackingScanRecorded(payload))
+}
+
+#[test]
+fn tracking_scans_check_places_parcels_vocabulary_and_sensors() {
+    let mut w = World::new(now());
+    let id = "T-1";
+    let reg = registration(
+        id,
+        "CN",
+        "FR",
+        Incoterm::DDP,
+        "EUR",
+        &[("6109.10", 1, 100, "PCE", 100)],
+        0,
+        0,
+        vec![],
+    );
+    w.must(
+        &w.net
+            .sign("seller-acme", EventKind::ShipmentRegistered(reg)),
+    );
+    let p = w
+        .net
+        .propose_at("seller-acme", id, "carrier-swift", "CNSHA");
+    w.must(&p);
+    w.must(&w.net.accept("carrier-swift", id, &p));
+
+    let cases: Vec<(&str, EncodedEvent, &str)> = vec![
+        (
+            "the custodian's scan",
+            scan(&w, "carrier-swift", id, |_| {}),
+            "accepted",
+        ),
+        (
+            "another carrier's scan of the whole shipment",
+            scan(&w, "carrier-lastmile", id, |s| s.parcels.clear()),
+            "accepted",
+        ),
+        (
+            "terms of other vocabularies as URIs",
+            scan(&w, "carrier-swift", id, |s| {
+                s.biz_step = "https://carrier.example/steps/delivery_attempt_failed".into();
+                s.disposition = "urn:example:custody:awaiting_collection".into();
+                s.exception = true;
+            }),
+            "accepted",
+        ),
+        (
+            "no GLN, no sensor",
+            scan(&w, "carrier-swift", id, |s| {
+                s.read_point_gln = None;
+                s.sensor_readings.clear();
+            }),
+            "accepted",
+        ),
+        (
+            "a spaced LOCODE",
+            scan(&w, "carrier-swift", id, |s| {
+                s.biz_location = "DE HAM".into()
+            }),
+            "accepted",
+        ),
+        (
+            "an excursion outside the limits",
+            scan(&w, "carrier-swift", id, |s| {
+                s.sensor_readings[0].value_milli = 9_250;
+                s.exception = true;
+            }),
+            "accepted",
+        ),
+        (
+            "a read point that is no LOCODE",
+            scan(&w, "carrier-swift", id, |s| s.read_point = "Hamburg".into()),
+            "id.locode",
+        ),
+        (
+            "a business location in no country",
+            scan(&w, "carrier-swift", id, |s| s.biz_location = "ZZHAM".into()),
+            "id.locode",
+        ),
+        (
+            "a GLN with a wrong check digit",
+            scan(&w, "carrier-swift", id, |s| {
+                s.read_point_gln = Some("0614141000006".into())
+            }),
+            "id.gln",
+        ),
+        (
+            "an SSCC with a wrong check digit",
+            scan(&w, "carrier-swift", id, |s| {
+                s.parcels = vec!["106141411234567898".into()]
+            }),
+            "id.sscc",
+        ),
+        (
+            "a parcel listed twice",
+            scan(&w, "carrier-swift", id, |s| {
+                s.parcels.push(SCANNED_SSCC.into())
+            }),
+            "parcel.duplicate_sscc",
+        ),
+        (
+            "an unknown CBV bizStep",
+            scan(&w, "carrier-swift", id, |s| {
+                s.biz_step = "teleporting".into()
+            }),
+            "scan.biz_step",
+        ),
+        (
+            "a CBV URI instead of its short name",
+            scan(&w, "carrier-swift", id, |s| {
+                s.biz_step = "https://ref.gs1.org/cbv/BizStep-arriving".into()
+            }),
+            "scan.biz_step",
+        ),
+        (
+            "an unknown CBV disposition",
+            scan(&w, "carrier-swift", id, |s| s.disposition = "lost".into()),
+            "scan.disposition",
+        ),
+        (
+            "a URI of another scheme",
+            scan(&w, "carrier-swift", id, |s| {
+                s.disposition = "ftp://example.com/lost".into()
+            }),
+            "scan.disposition",
+        ),
+        (
+            "a unit that is no Rec 20 code",
+            scan(&w, "carrier-swift", id, |s| {
+                s.sensor_readings[0].unit = "°C".into()
+            }),
+            "scan.sensor_reading",
+        ),
+        (
+            "an auditor's scan",
+            scan(&w, "auditor-ivy", id, |_| {}),
+            "role.not_permitted",
+        ),
+    ];
+    for (name, event, code) in &cases {
+        assert_eq!(
+            custody_ledger::event::check_shape(&event.event, custody_ledger::testkit::CHAIN_ID),
+            Ok(()),
+            "{name}"
+        );
+        assert_eq!(w.code(event), *code, "{name}");
+    }
+
+    // A lower limit above the upper one is refused by the shape check, before any module.
+    let inverted = scan(&w, "carrier-swift", id, |s| {
+        s.sensor_readings[0].min_milli = Some(8_000);
+        s.sensor_readings[0].max_milli = Some(2_000);
+    });
+    let shape =
+        custody_ledger::event::check_shape(&inverted.event, custody_ledger::testkit::CHAIN_ID)
+            .expect_err("min above max");
+    assert_eq!(
+        (shape.code, shape.field.as_str()),
+        (
+            "event.field_invalid",
+            "event.kind.TrackingScanRecorded.sensor_readings[0].min_milli"
+        )
+    );
+
+    // The seller passes the roles table (it may scan what it holds) but no longer holds the
+    // shipment: the state machine refuses. Nothing moves on an accepted scan.
+    let by_seller = scan(&w, "seller-acme", id, |_| {});
+    assert_eq!(w.code(&by_seller), "accepted");
+    assert_eq!(
+        w.apply(&by_seller).map_err(|r| r.code),
+        Err("scan.not_allowed")
+    );
+    let before = w.shipment(id).clone();
+    let hub = scan(&w, "carrier-lastmile", id, |s| {
+        s.biz_step = "arriving".into();
+        s.read_point = "NLAMS".into();
+        s.biz_location = "NLAMS".into();
+    });
+    w.must(&hub);
+    let after = w.shipment(id);
+    assert_eq!(after.custodian, before.custodian);
+    assert_eq!(after.status, before.status);
+    assert_eq!(after.last_place, before.last_place);
+    assert_eq!(after.event_count, before.event_count + 1);
+    assert_eq!(after.last_event, hub.id);
+}
+
 /// A one-line declaration written by hand, amounts as given (for faults `assess` would
 /// refuse to compute).
 fn one_line_declaration(

@@ -78,7 +78,8 @@ pub struct BenchOptions {
     pub validators: usize,
 }
 
-/// Attempts per event when the node is busy (`503`) or unreachable.
+/// Attempts per event when the node is busy (`503`), asks this signer to slow down (`429`)
+/// or is unreachable.
 const ATTEMPTS_MAX: u32 = 30;
 /// Pause before retrying a busy or unreachable node.
 const RETRY_PAUSE_MS: u64 = 1_000;
@@ -514,9 +515,12 @@ async fn send(shared: &Shared, client: &Client, s: usize, k: usize) -> Fate {
                 }
             }
             Err(e) if e.code() == Some("event.duplicate") => return Fate::Duplicate,
-            Err(ClientError::Transport(_) | ClientError::Problem { status: 503, .. })
-                if attempt < ATTEMPTS_MAX =>
-            {
+            Err(
+                ClientError::Transport(_)
+                | ClientError::Problem {
+                    status: 429 | 503, ..
+                },
+            ) if attempt < ATTEMPTS_MAX => {
                 tokio::time::sleep(Duration::from_millis(RETRY_PAUSE_MS)).await;
             }
             Err(e) => {

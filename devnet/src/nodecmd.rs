@@ -36,16 +36,9 @@ pub fn run(config_file: &Path, exit_with_parent: bool) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let node = custody_node::node::start(config)
-            .await
-            .context("starting the node")?;
-        println!(
-            "custody-node http={} gossip={:?}",
-            node.http_addr, node.gossip_addrs
-        );
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let orphaned = async {
+        let orphaned = async move {
             if !exit_with_parent {
                 return std::future::pending::<()>().await;
             }
@@ -55,11 +48,14 @@ pub fn run(config_file: &Path, exit_with_parent: bool) -> anyhow::Result<()> {
                 tick.tick().await;
             }
         };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => eprintln!("SIGINT: stopping"),
-            _ = terminate.recv() => eprintln!("SIGTERM: stopping"),
-            () = orphaned => eprintln!("the devnet supervisor is gone: stopping"),
-        }
-        node.stop().await
+        let stop = async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => eprintln!("SIGINT: stopping"),
+                _ = terminate.recv() => eprintln!("SIGTERM: stopping"),
+                () = orphaned => eprintln!("the devnet supervisor is gone: stopping"),
+            }
+        };
+        // A failed critical task is an error: the process exits non-zero.
+        custody_node::node::run(config, stop).await
     })
 }

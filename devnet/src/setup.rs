@@ -266,6 +266,7 @@ pub fn create(layout: &Layout, validators: usize, now: Timestamp) -> anyhow::Res
             mempool: MempoolLimits::default(),
             block: BlockLimitsConfig::default(),
             faults: Faults::default(),
+            epcis_gateway: None,
         };
         let path = layout.node_config(&node.name);
         std::fs::write(&path, config.to_toml())

@@ -7,7 +7,7 @@
 
 use crate::block::{events_root, Block, BlockHeader, BLOCK_EVENTS_MAX};
 use crate::event::signature_rejection;
-use crate::event::{check_shape, EncodedEvent};
+use crate::event::{check_encoded, check_occurred_at, EncodedEvent};
 use crate::genesis::Genesis;
 use crate::hash::Digest;
 use crate::keys::{verify_batch, PublicKey, SignedMessage};
@@ -126,7 +126,7 @@ pub fn build_block_from<S: Store + ?Sized, R: Rules>(
         if accepted.len() == BLOCK_EVENTS_MAX {
             break;
         }
-        let verdict = check_shape(&event.event, &genesis.chain_id)
+        let verdict = check_encoded(&event, &genesis.chain_id)
             .and_then(|()| {
                 if verified(&event.id) {
                     Ok(())
@@ -134,6 +134,7 @@ pub fn build_block_from<S: Store + ?Sized, R: Rules>(
                     event.verify_signature()
                 }
             })
+            .and_then(|()| check_occurred_at(&event.event, genesis.genesis_time, time))
             .and_then(|()| rules.check(&state, &event, ctx))
             .and_then(|()| apply(&mut state, &event, ctx));
         match verdict {
@@ -351,7 +352,8 @@ pub fn execute_from<R: Rules>(
         rejection,
     };
     for (index, e) in events.iter().enumerate() {
-        check_shape(&e.event, &genesis.chain_id).map_err(|r| fail(index, r))?;
+        check_encoded(e, &genesis.chain_id).map_err(|r| fail(index, r))?;
+        check_occurred_at(&e.event, genesis.genesis_time, time).map_err(|r| fail(index, r))?;
     }
     // Only the events not already checked go into the batch; `positions` maps a batch index
     // back to the event's index in the block, so a failure names the right event.

@@ -77,6 +77,15 @@ impl EncodedEvent {
         }
     }
 
+    /// Encodes an event that came from outside in another form (JSON), refusing one whose
+    /// canonical bytes are longer than an event may be: the same limit the binary path
+    /// enforces while decoding, so neither path lets in an event no block can carry.
+    pub fn from_untrusted(event: SignedEvent) -> Result<EncodedEvent, Rejection> {
+        let encoded = EncodedEvent::new(event);
+        check_size(encoded.bytes.len())?;
+        Ok(encoded)
+    }
+
     /// Decodes canonical bytes, at most [`EVENT_SIZE_BYTES_MAX`] long.
     pub fn decode(bytes: &[u8]) -> Result<EncodedEvent, CodecError> {
         let event: SignedEvent = codec::decode(bytes, EVENT_SIZE_BYTES_MAX)?;
@@ -87,9 +96,10 @@ impl EncodedEvent {
         })
     }
 
-    /// Decodes canonical bytes received from outside (API, gossip), reporting failure as the
-    /// `event.malformed` rejection.
+    /// Decodes canonical bytes received from outside (API, gossip), reporting bytes longer
+    /// than an event may be as `event.too_large` and any other failure as `event.malformed`.
     pub fn decode_untrusted(bytes: &[u8]) -> Result<EncodedEvent, Rejection> {
+        check_size(bytes.len())?;
         EncodedEvent::decode(bytes).map_err(|error| {
             Rejection::new(
                 codes::EVENT_MALFORMED,
@@ -125,6 +135,75 @@ impl EncodedEvent {
     }
 }
 
+/// Refuses an event whose canonical encoding is longer than [`EVENT_SIZE_BYTES_MAX`].
+///
+/// Decoding enforces the limit on bytes; this enforces it on events built in memory (from
+/// JSON, or by a proposer), so that every path in, and every block, holds to the same bound.
+pub fn check_size(size_bytes: usize) -> Result<(), Rejection> {
+    if size_bytes > EVENT_SIZE_BYTES_MAX {
+        return Err(Rejection::new(
+            codes::EVENT_TOO_LARGE,
+            "event",
+            format!(
+                "the event's canonical encoding is {size_bytes} bytes; at most \
+                 {EVENT_SIZE_BYTES_MAX} bytes are allowed"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The checks of an encoded event that need no state: its size, then its shape.
+pub fn check_encoded(event: &EncodedEvent, chain_id: &str) -> Result<(), Rejection> {
+    check_size(event.bytes.len())?;
+    check_shape(&event.event, chain_id)
+}
+
+/// How far after its block's time an event may say it occurred: the clock skew allowed
+/// between a signer and the proposer.
+pub const OCCURRED_AT_FUTURE_MS_MAX: u64 = 10 * 60 * 1000;
+
+/// How long before the network's genesis an event may say it occurred: custody records of
+/// the past year may be carried onto a new network, nothing older.
+pub const OCCURRED_AT_BEFORE_GENESIS_MS_MAX: u64 = 366 * 24 * 60 * 60 * 1000;
+
+/// Refuses an event whose `occurred_at` is implausible: more than
+/// [`OCCURRED_AT_FUTURE_MS_MAX`] after the block's time, or more than
+/// [`OCCURRED_AT_BEFORE_GENESIS_MS_MAX`] before the genesis time. Both bounds come from the
+/// ledger (genesis and block time), so every validator and verifier judges alike.
+pub fn check_occurred_at(
+    event: &SignedEvent,
+    genesis_time: Timestamp,
+    block_time: Timestamp,
+) -> Result<(), Rejection> {
+    let at = event.event.occurred_at;
+    let latest = block_time.0.saturating_add(OCCURRED_AT_FUTURE_MS_MAX);
+    let earliest = genesis_time
+        .0
+        .saturating_sub(OCCURRED_AT_BEFORE_GENESIS_MS_MAX);
+    if at.0 > latest {
+        return Err(Rejection::new(
+            codes::EVENT_IMPLAUSIBLE_TIME,
+            "event.occurred_at",
+            format!(
+                "{at} is more than {} minutes after the block time {block_time}",
+                OCCURRED_AT_FUTURE_MS_MAX / 60_000
+            ),
+        ));
+    }
+    if at.0 < earliest {
+        return Err(Rejection::new(
+            codes::EVENT_IMPLAUSIBLE_TIME,
+            "event.occurred_at",
+            format!(
+                "{at} is more than {} days before the network's genesis {genesis_time}",
+                OCCURRED_AT_BEFORE_GENESIS_MS_MAX / 86_400_000
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Strict verification of an event's signature, as a rejection on failure.
 pub fn verify_signature(event: &SignedEvent) -> Result<(), Rejection> {
     event
@@ -155,6 +234,8 @@ pub const CODE_LEN_MAX: usize = 64;
 pub const LIST_LEN_MAX: usize = 1_000;
 /// Most entries in a reference table (HS subheadings, tariff lines).
 pub const TABLE_LEN_MAX: usize = 20_000;
+/// Most sensor readings on one tracking scan.
+pub const SENSOR_READINGS_MAX: usize = 64;
 
 struct Shape<'a> {
     path: &'a str,
@@ -372,6 +453,43 @@ pub fn check_shape(event: &SignedEvent, chain_id: &str) -> Result<(), Rejection>
             s.code("document_type", &e.document_type)?;
             s.code("reference", &e.reference)?;
         }
+        EventKind::TrackingScanRecorded(e) => {
+            s.shipment(&e.shipment_id)?;
+            s.list("parcels", &e.parcels, LIST_LEN_MAX, false)?;
+            for (i, sscc) in e.parcels.iter().enumerate() {
+                s.code(&format!("parcels[{i}]"), sscc)?;
+            }
+            s.text("biz_step", &e.biz_step, TEXT_LEN_MAX, true)?;
+            s.text("disposition", &e.disposition, TEXT_LEN_MAX, true)?;
+            s.code("read_point", &e.read_point)?;
+            if let Some(gln) = &e.read_point_gln {
+                s.code("read_point_gln", gln)?;
+            }
+            s.code("biz_location", &e.biz_location)?;
+            s.list(
+                "sensor_readings",
+                &e.sensor_readings,
+                SENSOR_READINGS_MAX,
+                false,
+            )?;
+            for (i, reading) in e.sensor_readings.iter().enumerate() {
+                s.text(
+                    &format!("sensor_readings[{i}].kind"),
+                    &reading.kind,
+                    TEXT_LEN_MAX,
+                    true,
+                )?;
+                s.code(&format!("sensor_readings[{i}].unit"), &reading.unit)?;
+                if let (Some(min), Some(max)) = (reading.min_milli, reading.max_milli) {
+                    if min > max {
+                        return Err(s.fail(
+                            &format!("sensor_readings[{i}].min_milli"),
+                            format!("the lower limit {min} is above the upper limit {max}"),
+                        ));
+                    }
+                }
+            }
+        }
         EventKind::ReferenceDataPublished(e) => {
             s.code("table_id", &e.table_id)?;
             match &e.data {
@@ -490,6 +608,105 @@ mod tests {
             shape_code(&late).map_err(|e| e.0),
             Err(codes::EVENT_FIELD_INVALID)
         );
+    }
+
+    #[test]
+    fn scan_shape_faults_name_the_field() {
+        let scan_with = |change: &dyn Fn(&mut TrackingScanRecorded)| {
+            let mut payload = crate::testkit::tracking_scan("SHAPE-1", "DEHAM");
+            change(&mut payload);
+            TestNet::new()
+                .sign("carrier-swift", EventKind::TrackingScanRecorded(payload))
+                .event
+        };
+        assert_eq!(shape_code(&scan_with(&|_| {})), Ok(()));
+        assert_eq!(shape_code(&scan_with(&|s| s.parcels.clear())), Ok(()));
+        assert_eq!(
+            shape_code(&scan_with(&|s| s.sensor_readings[0].min_milli = None)),
+            Ok(())
+        );
+        let equal_limits = scan_with(&|s| {
+            s.sensor_readings[0].min_milli = Some(4_500);
+            s.sensor_readings[0].max_milli = Some(4_500);
+        });
+        assert_eq!(shape_code(&equal_limits), Ok(()));
+        let path = "event.kind.TrackingScanRecorded";
+        let reading = SensorReading {
+            kind: "Temperature".into(),
+            unit: "CEL".into(),
+            value_milli: 0,
+            min_milli: None,
+            max_milli: None,
+        };
+        let cases: Vec<(SignedEvent, String)> = vec![
+            (
+                scan_with(&|s| s.shipment_id = ShipmentId::new("a b")),
+                format!("{path}.shipment_id"),
+            ),
+            (
+                scan_with(&|s| s.parcels = vec!["1".into(); LIST_LEN_MAX + 1]),
+                format!("{path}.parcels"),
+            ),
+            (
+                scan_with(&|s| s.parcels.push(" ".into())),
+                format!("{path}.parcels[1]"),
+            ),
+            (
+                scan_with(&|s| s.parcels.push("1".repeat(CODE_LEN_MAX + 1))),
+                format!("{path}.parcels[1]"),
+            ),
+            (
+                scan_with(&|s| s.biz_step.clear()),
+                format!("{path}.biz_step"),
+            ),
+            (
+                scan_with(&|s| s.disposition = "x".repeat(TEXT_LEN_MAX + 1)),
+                format!("{path}.disposition"),
+            ),
+            (
+                scan_with(&|s| s.read_point = "DE\nHAM".into()),
+                format!("{path}.read_point"),
+            ),
+            (
+                scan_with(&|s| s.read_point_gln = Some(String::new())),
+                format!("{path}.read_point_gln"),
+            ),
+            (
+                scan_with(&|s| s.biz_location.clear()),
+                format!("{path}.biz_location"),
+            ),
+            (
+                scan_with(&|s| s.sensor_readings = vec![reading.clone(); SENSOR_READINGS_MAX + 1]),
+                format!("{path}.sensor_readings"),
+            ),
+            (
+                scan_with(&|s| s.sensor_readings[0].kind.clear()),
+                format!("{path}.sensor_readings[0].kind"),
+            ),
+            (
+                scan_with(&|s| s.sensor_readings[0].unit = "\t".into()),
+                format!("{path}.sensor_readings[0].unit"),
+            ),
+            (
+                scan_with(&|s| {
+                    s.sensor_readings[0].min_milli = Some(8_001);
+                    s.sensor_readings[0].max_milli = Some(8_000);
+                }),
+                format!("{path}.sensor_readings[0].min_milli"),
+            ),
+        ];
+        for (event, field) in cases {
+            assert_eq!(
+                shape_code(&event),
+                Err((codes::EVENT_FIELD_INVALID, field.clone())),
+                "{field}"
+            );
+        }
+        let full = scan_with(&|s| {
+            s.sensor_readings = vec![reading.clone(); SENSOR_READINGS_MAX];
+            s.parcels = vec!["106141411234567897".into(); LIST_LEN_MAX];
+        });
+        assert_eq!(shape_code(&full), Ok(()));
     }
 
     #[test]

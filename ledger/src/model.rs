@@ -741,6 +741,51 @@ pub struct DocumentAttested {
     pub reference: String,
 }
 
+/// A carrier or the custodian records an observation of the shipment, or of some of its
+/// parcels, between handoffs: a tracking scan. It records; it never moves custody.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TrackingScanRecorded {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// The parcels observed, by SSCC (18 digits); empty means the whole shipment.
+    pub parcels: Vec<String>,
+    /// What happened: a CBV 2.0 bizStep short name (`departing`, `arriving`, `transporting`,
+    /// `loading`, `unloading`, `holding`, `inspecting`, `receiving`, `shipping`, ...) or an
+    /// absolute URI of another vocabulary (http/https/urn).
+    pub biz_step: String,
+    /// The state the goods are left in: a CBV 2.0 disposition short name (`in_transit`,
+    /// `in_progress`, `damaged`, `returned`, ...) or an absolute URI.
+    pub disposition: String,
+    /// Where the scan was read, a UN/LOCODE.
+    pub read_point: String,
+    /// The read point's GLN (13 digits, GS1 check digit), when the carrier has one.
+    pub read_point_gln: Option<String>,
+    /// The business location the goods are at after the scan, a UN/LOCODE.
+    pub biz_location: String,
+    /// Sensor readings taken with the scan.
+    pub sensor_readings: Vec<SensorReading>,
+    /// Whether the scan reports an exception (a failed delivery attempt, damage, an excursion).
+    pub exception: bool,
+}
+
+/// One sensor reading, in integer thousandths of its unit (no floats on the ledger).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SensorReading {
+    /// The CBV/EPCIS measurement type short name, such as `Temperature`, `RelativeHumidity`,
+    /// `AbsoluteHumidity`, `Illuminance`, `Vibration`, `Shock` ... (or a URI).
+    pub kind: String,
+    /// UN/CEFACT Recommendation 20 unit code, such as `CEL`, `P1` (percent), `LUX`.
+    pub unit: String,
+    /// The value, in thousandths of the unit.
+    pub value_milli: i64,
+    /// The lower limit of the allowed range, if the shipment has one.
+    pub min_milli: Option<i64>,
+    /// The upper limit.
+    pub max_milli: Option<i64>,
+}
+
 /// A duty rate. Rates are integers in parts per million of the customs value (27,000 ppm is
 /// 2.7 %), amounts are minor units; no floats anywhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -957,6 +1002,9 @@ pub enum EventKind {
     ReferenceDataPublished(ReferenceDataPublished),
     /// See [`MembershipChanged`].
     MembershipChanged(MembershipChanged),
+    /// See [`TrackingScanRecorded`]. Appended last (index 12, format v2) so that the
+    /// encodings of the kinds before it are unchanged.
+    TrackingScanRecorded(TrackingScanRecorded),
 }
 
 impl EventKind {
@@ -975,6 +1023,7 @@ impl EventKind {
             EventKind::DocumentAttested(_) => "DocumentAttested",
             EventKind::ReferenceDataPublished(_) => "ReferenceDataPublished",
             EventKind::MembershipChanged(_) => "MembershipChanged",
+            EventKind::TrackingScanRecorded(_) => "TrackingScanRecorded",
         }
     }
 
@@ -991,6 +1040,7 @@ impl EventKind {
             EventKind::ReturnRequested(e) => Some(&e.shipment_id),
             EventKind::ReturnReceived(e) => Some(&e.shipment_id),
             EventKind::DocumentAttested(e) => Some(&e.shipment_id),
+            EventKind::TrackingScanRecorded(e) => Some(&e.shipment_id),
             EventKind::ReferenceDataPublished(_) | EventKind::MembershipChanged(_) => None,
         }
     }

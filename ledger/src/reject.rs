@@ -52,6 +52,10 @@ pub mod codes {
     pub const SIGNATURE_BAD_KEY: &str = "signature.bad_key";
     /// The event is already on the ledger.
     pub const EVENT_DUPLICATE: &str = "event.duplicate";
+    /// The event's canonical encoding is longer than any block may carry an event.
+    pub const EVENT_TOO_LARGE: &str = "event.too_large";
+    /// `occurred_at` is outside the plausibility window around the block time.
+    pub const EVENT_IMPLAUSIBLE_TIME: &str = "event.implausible_time";
 
     /// The signing key belongs to no member.
     pub const MEMBER_UNKNOWN_SIGNER: &str = "member.unknown_signer";
@@ -108,6 +112,10 @@ pub mod codes {
     pub const RETURN_BAD_LINES: &str = "return.bad_lines";
     /// Reference data with the same table id and effective date already exists.
     pub const REFERENCE_DUPLICATE: &str = "reference.duplicate";
+    /// A tracking scan's signer is neither the shipment's custodian nor a carrier.
+    pub const SCAN_NOT_ALLOWED: &str = "scan.not_allowed";
+    /// A tracking scan names a parcel that is not one of the shipment's SSCCs.
+    pub const SCAN_UNKNOWN_PARCEL: &str = "scan.unknown_parcel";
 
     /// Every code above, for documentation checks.
     pub const ALL: &[&str] = &[
@@ -117,6 +125,8 @@ pub mod codes {
         SIGNATURE_INVALID,
         SIGNATURE_BAD_KEY,
         EVENT_DUPLICATE,
+        EVENT_TOO_LARGE,
+        EVENT_IMPLAUSIBLE_TIME,
         MEMBER_UNKNOWN_SIGNER,
         MEMBER_KEY_ROTATED,
         MEMBER_REVOKED,
@@ -143,5 +153,7 @@ pub mod codes {
         RETURN_BAD_RMA,
         RETURN_BAD_LINES,
         REFERENCE_DUPLICATE,
+        SCAN_NOT_ALLOWED,
+        SCAN_UNKNOWN_PARCEL,
     ];
 }

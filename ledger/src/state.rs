@@ -238,6 +238,12 @@ pub fn state_root(previous: &Digest, delta: &StateDelta) -> Digest {
 /// shipments and reference entries the block's events name, and which of its event ids are
 /// already committed (see `Store::load_state`). Verification replays into one that holds
 /// everything. Either way [`apply`] sees all it needs.
+///
+/// Besides the records of the state root, it holds the SSCCs each shipment was registered
+/// with, which tracking scans are checked against. They are not part of any delta: they are
+/// the `parcels` of the shipment's `ShipmentRegistered` event (named by its
+/// `registered_event`), so the log already commits to them and the loader reads them from
+/// there.
 #[derive(Debug, Clone)]
 pub struct State {
     chain_id: String,
@@ -245,6 +251,7 @@ pub struct State {
     members: BTreeMap<MemberId, MemberRecord>,
     keys: BTreeMap<PublicKey, MemberId>,
     shipments: BTreeMap<ShipmentId, ShipmentState>,
+    parcels: BTreeMap<ShipmentId, BTreeSet<String>>,
     reference: BTreeMap<(String, Timestamp), EventId>,
     committed: BTreeSet<EventId>,
     dirty_shipments: BTreeSet<ShipmentId>,
@@ -262,6 +269,7 @@ impl State {
             members: BTreeMap::new(),
             keys: BTreeMap::new(),
             shipments: BTreeMap::new(),
+            parcels: BTreeMap::new(),
             reference: BTreeMap::new(),
             committed: BTreeSet::new(),
             dirty_shipments: BTreeSet::new(),
@@ -309,6 +317,18 @@ impl State {
     pub fn insert_shipment(&mut self, shipment: ShipmentState) {
         self.shipments
             .insert(shipment.shipment_id.clone(), shipment);
+    }
+
+    /// Loads the SSCCs a shipment was registered with (the `parcels` of its
+    /// `ShipmentRegistered` event), which tracking scans are checked against. They are never
+    /// part of a delta.
+    pub fn insert_parcels(&mut self, id: ShipmentId, ssccs: impl IntoIterator<Item = String>) {
+        self.parcels.insert(id, ssccs.into_iter().collect());
+    }
+
+    /// The SSCCs a shipment was registered with, if they are loaded.
+    pub fn parcels(&self, id: &ShipmentId) -> Option<&BTreeSet<String>> {
+        self.parcels.get(id)
     }
 
     /// Loads a reference entry without marking it changed.
@@ -520,6 +540,12 @@ pub fn apply(state: &mut State, event: &EncodedEvent, ctx: BlockContext) -> Resu
         }
         _ => {
             let next = transition(state, &signer, event, ctx, &path)?;
+            if let EventKind::ShipmentRegistered(e) = kind {
+                state.insert_parcels(
+                    e.shipment_id.clone(),
+                    e.parcels.iter().map(|p| p.sscc.clone()),
+                );
+            }
             state.put_shipment(next);
         }
     }
@@ -888,6 +914,48 @@ fn transition(
             }
         }
         EventKind::DocumentAttested(_) => {}
+        EventKind::TrackingScanRecorded(e) => {
+            // The custodian scans what it holds; any carrier may scan, such as a hub that
+            // handles a parcel in transit for the custodian.
+            if signer.id != s.custodian && !signer.has_role(Role::Carrier) {
+                return Err(reject(
+                    codes::SCAN_NOT_ALLOWED,
+                    "signer",
+                    format!(
+                        "{} is neither the custodian of shipment {} ({}) nor a carrier",
+                        signer.id, s.shipment_id, s.custodian
+                    ),
+                ));
+            }
+            // Once delivered or returned the goods have left the carriers' hands; every
+            // earlier status, the return leg included, accepts scans.
+            if matches!(s.status, S::Delivered | S::Returned) {
+                return Err(wrong_state(name, &s));
+            }
+            if !e.parcels.is_empty() {
+                let registered = state.parcels(&s.shipment_id).expect(
+                    "the state holds the registered parcels of every shipment a scan names \
+                     (apply records them, Store::load_state loads them)",
+                );
+                if let Some((i, sscc)) = e
+                    .parcels
+                    .iter()
+                    .enumerate()
+                    .find(|(_, sscc)| !registered.contains(*sscc))
+                {
+                    return Err(reject(
+                        codes::SCAN_UNKNOWN_PARCEL,
+                        format!("{path}.parcels[{i}]"),
+                        format!(
+                            "parcel {sscc} is not one of the {} parcel(s) shipment {} was \
+                             registered with",
+                            registered.len(),
+                            s.shipment_id
+                        ),
+                    ));
+                }
+            }
+        }
         EventKind::ReferenceDataPublished(_) | EventKind::MembershipChanged(_) => {
             unreachable!("handled by apply")
         }

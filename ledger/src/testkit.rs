@@ -176,6 +176,28 @@ impl TestNet {
         Ok(built)
     }
 
+    /// A nomenclature publication by `customs-qx` whose canonical encoding is about 1.2 MiB,
+    /// over the 1 MiB event limit: every field has a valid shape, only the size is wrong
+    /// (issue 11's halting event).
+    pub fn oversize_publication(&self) -> EncodedEvent {
+        let subheadings = (0..12_000)
+            .map(|i| format!("{i:06}{}", "9".repeat(94)))
+            .collect();
+        let event = self.sign(
+            "customs-qx",
+            EventKind::ReferenceDataPublished(ReferenceDataPublished {
+                table_id: "hs-nomenclature".into(),
+                effective_from: Timestamp(1),
+                data: ReferenceData::HsNomenclature(HsNomenclature {
+                    edition: "HS2022-oversize".into(),
+                    subheadings,
+                }),
+            }),
+        );
+        assert!(event.bytes.len() > crate::codec::EVENT_SIZE_BYTES_MAX);
+        event
+    }
+
     /// A registration of a shipment from `origin` to `destination` with two invoice lines.
     pub fn register(&self, shipment: &str, origin: &str, destination: &str) -> EncodedEvent {
         self.sign(
@@ -337,6 +359,14 @@ impl TestNet {
         )
     }
 
+    /// `by` records a tracking scan of `shipment` at a UN/LOCODE (see [`tracking_scan`]).
+    pub fn scan(&self, by: &str, shipment: &str, place: &str) -> EncodedEvent {
+        self.sign(
+            by,
+            EventKind::TrackingScanRecorded(tracking_scan(shipment, place)),
+        )
+    }
+
     /// The whole happy path of one shipment from Shanghai to Paris, from registration to a
     /// received return: eleven events, each valid after the ones before it. The air carrier
     /// picks it up in Shanghai and hands it to the last-mile carrier at Paris-Charles de Gaulle
@@ -363,6 +393,28 @@ impl TestNet {
 /// The euro.
 pub fn eur() -> CurrencyCode {
     CurrencyCode::parse("EUR").expect("EUR is three capitals")
+}
+
+/// A tracking scan payload: the registration's parcel `departing` a hub at `place`, left
+/// `in_transit`, read at a GLN, with one temperature reading of 4.5 °C within 2–8 °C.
+pub fn tracking_scan(shipment: &str, place: &str) -> TrackingScanRecorded {
+    TrackingScanRecorded {
+        shipment_id: ShipmentId::new(shipment),
+        parcels: vec!["106141411234567897".into()],
+        biz_step: "departing".into(),
+        disposition: "in_transit".into(),
+        read_point: place.into(),
+        read_point_gln: Some("0614141000005".into()),
+        biz_location: place.into(),
+        sensor_readings: vec![SensorReading {
+            kind: "Temperature".into(),
+            unit: "CEL".into(),
+            value_milli: 4_500,
+            min_milli: Some(2_000),
+            max_milli: Some(8_000),
+        }],
+        exception: false,
+    }
 }
 
 /// A registration payload: two lines of T-shirts and mugs, one parcel.

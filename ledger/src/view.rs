@@ -175,6 +175,25 @@ pub struct Status {
     pub log_root: Digest,
     /// Events waiting.
     pub mempool_size: usize,
+    /// Whether the node is doing its work, and if not, why (`/healthz` answers 503 then).
+    pub health: NodeHealth,
+}
+
+/// A node's health, in `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeHealth {
+    /// True when every critical task runs and the node keeps up with the validators.
+    pub healthy: bool,
+    /// What is wrong, for people; empty when healthy.
+    pub problems: Vec<String>,
+    /// The critical task that stopped, if one did (the node then exits).
+    pub failed_task: Option<String>,
+    /// The height at least `f + 1` validators are deciding, from their consensus messages;
+    /// absent before any was heard.
+    pub peers_height: Option<u64>,
+    /// Milliseconds since this node last committed a block (or started).
+    pub since_last_commit_ms: u64,
 }
 
 /// An RFC 9457 problem, as every error answers.

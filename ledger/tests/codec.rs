@@ -47,6 +47,39 @@ fn golden_hashes_are_stable() {
     );
 }
 
+/// A fixed `TrackingScanRecorded` (format v2: `EventKind` variant 12, appended after the
+/// twelve kinds of format v1, whose encodings and the goldens above are unchanged) hashes to
+/// these values (docs/PROTOCOL.md §16.5). The same rule as above: change them only with a new format version.
+#[test]
+fn golden_tracking_scan_hash_is_stable() {
+    let net = TestNet::new();
+    let event = net.scan("carrier-swift", "GOLDEN-3", "DEHAM");
+    // chain id (13 bytes), occurred_at (9 bytes), then the variant index 12.
+    assert_eq!(
+        event.bytes[22], 12,
+        "TrackingScanRecorded is EventKind variant 12"
+    );
+    assert_eq!(
+        event.id.to_hex(),
+        "73e10ea41f827f25f2ae03c2ef7126c34ae68212f215390e91cd84878f5835d1",
+        "event id changed"
+    );
+    assert_eq!(
+        Digest::sha256(&event.bytes).to_hex(),
+        "8390851bd5a84cc4af2ca38bf2c6ae150f85b90c7fabfdbc58b7cbcf98c2ef89",
+        "event bytes changed"
+    );
+    assert_eq!(EncodedEvent::decode(&event.bytes), Ok(event.clone()));
+    let json = serde_json::to_value(&event.event).expect("json");
+    let scan = &json["event"]["kind"]["TrackingScanRecorded"];
+    assert_eq!(scan["biz_step"], "departing");
+    assert_eq!(scan["read_point_gln"], "0614141000005");
+    assert_eq!(scan["sensor_readings"][0]["value_milli"], 4_500);
+    assert_eq!(scan["exception"], false);
+    let back: SignedEvent = serde_json::from_value(json).expect("parse");
+    assert_eq!(EncodedEvent::new(back), event);
+}
+
 #[test]
 fn json_form_is_readable_and_round_trips() {
     let net = TestNet::new();

@@ -700,3 +700,215 @@ fn the_overpayment_check_counts_earlier_payments() {
     );
     let _ = eur();
 }
+
+/// A tracking scan of `S` by `by`, with `change` applied to the test kit's payload.
+fn scan_with(net: &TestNet, by: &str, change: impl Fn(&mut TrackingScanRecorded)) -> EncodedEvent {
+    let mut payload = custody_ledger::testkit::tracking_scan(S, "DEHAM");
+    change(&mut payload);
+    net.sign(by, EventKind::TrackingScanRecorded(payload))
+}
+
+#[test]
+fn the_custodian_and_any_carrier_may_scan_and_custody_does_not_move() {
+    let net = TestNet::new();
+    let steps = Steps::new(&net);
+    // A pending handoff (seller → air carrier) stays pending through scans.
+    let prefix = steps.before(ACCEPT);
+    let (before, _) = run(&net, prefix, &attest(&net, "auditor-ivy"));
+    let before = before
+        .shipment(&ShipmentId::new(S))
+        .expect("registered")
+        .clone();
+    for (who, scan) in [
+        // The seller holds it.
+        ("custodian", net.scan("seller-acme", S, "CNSHA")),
+        // A carrier that does not hold it (a hub scanning it for the custodian).
+        ("another carrier", net.scan("carrier-lastmile", S, "CNSHA")),
+        // The whole shipment, no parcel named.
+        (
+            "whole shipment",
+            scan_with(&net, "carrier-swift", |s| s.parcels.clear()),
+        ),
+    ] {
+        let (state, verdict) = run(&net, prefix, &scan);
+        assert_eq!(verdict, Ok(()), "{who}");
+        let after = state.shipment(&ShipmentId::new(S)).expect("registered");
+        assert_eq!(after.custodian, before.custodian, "{who}");
+        assert_eq!(after.status, before.status, "{who}");
+        assert_eq!(after.pending_handoff, before.pending_handoff, "{who}");
+        assert_eq!(after.last_place, before.last_place, "{who}");
+        assert_eq!(after.event_count, before.event_count, "{who}");
+        assert_eq!(after.last_event, scan.id, "{who}");
+        assert_eq!(after.updated_at, ctx().time, "{who}");
+    }
+    // The pending handoff is still the one to accept after a scan.
+    let mut prefix = prefix.to_vec();
+    prefix.push(net.scan("carrier-lastmile", S, "CNSHA"));
+    let (state, verdict) = run(&net, &prefix, steps.step(ACCEPT));
+    assert_eq!(verdict, Ok(()));
+    assert_eq!(custodian(&state), "carrier-swift");
+    // The custodian carrier scans in transit; status and custodian stay.
+    let (state, verdict) = run(
+        &net,
+        steps.before(ACCEPT + 1),
+        &net.scan("carrier-swift", S, "CNSHA"),
+    );
+    assert_eq!(verdict, Ok(()));
+    assert_eq!(custodian(&state), "carrier-swift");
+    assert_eq!(status(&state), ShipmentStatus::InTransit);
+}
+
+#[test]
+fn scans_are_accepted_until_delivery_and_on_the_return_leg() {
+    let net = TestNet::new();
+    let steps = Steps::new(&net);
+    let scan = net.scan("carrier-lastmile", S, "FRPAR");
+    for n in [
+        PROPOSE,
+        ACCEPT,
+        DECLARE + 1,
+        PAY + 1,
+        CLEAR + 1,
+        DELIVER,
+        RECEIVE_RETURN,
+    ] {
+        assert_eq!(
+            run(&net, steps.before(n), &scan).1,
+            Ok(()),
+            "before step {n}"
+        );
+    }
+    // Held by customs: scans (holding, inspecting) go on.
+    let hold = net.clear(S, steps.step(DECLARE), ClearanceOutcome::Hold);
+    let mut prefix = steps.before(DECLARE + 1).to_vec();
+    prefix.push(hold);
+    let (state, verdict) = run(&net, &prefix, &scan);
+    assert_eq!(verdict, Ok(()));
+    assert_eq!(status(&state), ShipmentStatus::Held);
+}
+
+#[test]
+fn scan_rejections() {
+    let net = TestNet::new();
+    let steps = Steps::new(&net);
+    let in_transit = steps.before(ACCEPT + 1).to_vec();
+    let scanned = [
+        in_transit.clone(),
+        vec![net.scan("carrier-swift", S, "DEHAM")],
+    ]
+    .concat();
+    let cases: Vec<(&str, Vec<EncodedEvent>, EncodedEvent, &str)> = vec![
+        (
+            "scan of an unknown shipment",
+            vec![],
+            net.scan("carrier-swift", S, "DEHAM"),
+            codes::SHIPMENT_UNKNOWN,
+        ),
+        (
+            "scan by the seller after handing the shipment on",
+            in_transit.clone(),
+            net.scan("seller-acme", S, "DEHAM"),
+            codes::SCAN_NOT_ALLOWED,
+        ),
+        (
+            "scan by a broker that does not hold it",
+            in_transit.clone(),
+            net.scan("broker-clear", S, "DEHAM"),
+            codes::SCAN_NOT_ALLOWED,
+        ),
+        (
+            "scan by an auditor",
+            in_transit.clone(),
+            net.scan("auditor-ivy", S, "DEHAM"),
+            codes::SCAN_NOT_ALLOWED,
+        ),
+        (
+            "scan of a parcel the shipment does not have",
+            in_transit.clone(),
+            scan_with(&net, "carrier-swift", |s| {
+                s.parcels.push("106141411234567880".into())
+            }),
+            codes::SCAN_UNKNOWN_PARCEL,
+        ),
+        (
+            "scan after delivery",
+            steps.before(DELIVER + 1).to_vec(),
+            net.scan("carrier-lastmile", S, "FRPAR"),
+            codes::SHIPMENT_WRONG_STATE,
+        ),
+        (
+            "scan after every return came back",
+            steps.before(RECEIVE_RETURN + 1).to_vec(),
+            net.scan("carrier-lastmile", S, "FRPAR"),
+            codes::SHIPMENT_WRONG_STATE,
+        ),
+        (
+            "replayed scan",
+            scanned,
+            net.scan("carrier-swift", S, "DEHAM"),
+            codes::EVENT_DUPLICATE,
+        ),
+    ];
+    for (name, prefix, event, code) in cases {
+        assert_eq!(run(&net, &prefix, &event).1, Err(code), "{name}");
+    }
+    // The unknown parcel is named by its index.
+    let mut state = State::from_genesis(&net.genesis);
+    for e in &in_transit {
+        apply(&mut state, e, ctx()).expect("prefix");
+    }
+    let bad = scan_with(&net, "carrier-swift", |s| {
+        s.parcels.insert(0, "106141411234567880".into())
+    });
+    let rejection = apply(&mut state, &bad, ctx()).expect_err("unknown parcel");
+    assert_eq!(
+        rejection.field,
+        "event.kind.TrackingScanRecorded.parcels[0]"
+    );
+}
+
+/// The state a node loads for a block holds the registered parcels of a scanned shipment,
+/// read from its registration event, so the same scan gets the same verdict in a block
+/// built over a store as in a replay from genesis.
+#[test]
+fn scans_in_blocks_are_checked_against_the_stored_registration() {
+    use custody_ledger::store::{MemoryStore, Store};
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    let at = |s: u64| Timestamp(GENESIS_TIME.0 + s * 1_000);
+    let steps = Steps::new(&net);
+    let built = net
+        .commit(&store, steps.before(ACCEPT + 1).to_vec(), at(1))
+        .expect("commit");
+    assert!(built.rejected.is_empty(), "{:?}", built.rejected);
+    let good = net.scan("carrier-lastmile", S, "DEHAM");
+    let bad = scan_with(&net, "carrier-swift", |s| {
+        s.parcels = vec!["106141411234567880".into()]
+    });
+    let built = net
+        .commit(&store, vec![good.clone(), bad.clone()], at(2))
+        .expect("commit");
+    assert_eq!(built.block.events.len(), 1);
+    assert_eq!(built.block.events[0].id, good.id);
+    assert_eq!(built.rejected.len(), 1);
+    assert_eq!(built.rejected[0].0, bad.id);
+    assert_eq!(built.rejected[0].1.code, codes::SCAN_UNKNOWN_PARCEL);
+    // A registration and a scan of it in one block.
+    let reg = net.register("SHP-2", "CN", "FR");
+    let scan2 = net.scan("carrier-swift", "SHP-2", "CNSHA");
+    let built = net.commit(&store, vec![reg, scan2], at(3)).expect("commit");
+    assert!(built.rejected.is_empty(), "{:?}", built.rejected);
+    let s = store
+        .shipment(&ShipmentId::new(S))
+        .expect("read")
+        .expect("exists");
+    assert_eq!(s.custodian.as_str(), "carrier-swift");
+    assert_eq!(s.last_event, good.id);
+    custody_ledger::verify::verify_chain(
+        &store,
+        &net.genesis,
+        custody_ledger::rules::NoRules,
+        |_, _| {},
+    )
+    .expect("the chain verifies");
+}

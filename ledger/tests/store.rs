@@ -339,3 +339,96 @@ fn a_tampered_certificate_or_event_list_is_reported_at_its_height() {
     let err = verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect_err("detected");
     assert_eq!(err.height, 3, "{err}");
 }
+
+/// Issue 11: an event no block may carry is dropped by the proposer, which proposes the rest,
+/// and a block that carries it anyway is invalid at the event's index.
+#[test]
+fn regression_issue_11_an_oversize_candidate_is_dropped_and_a_block_with_it_is_invalid() {
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    let oversize = net.oversize_publication();
+    let reg = net.register("SHP-BIG", "CN", "FR");
+    let built = build_block(
+        &store,
+        &net.genesis,
+        &NoRules,
+        vec![oversize.clone(), reg.clone()],
+        at(1),
+        net.validator_keys()[0].public(),
+    )
+    .expect("build");
+    assert_eq!(built.block.events, vec![reg.clone()]);
+    assert_eq!(built.rejected.len(), 1);
+    assert_eq!(built.rejected[0].1.code, codes::EVENT_TOO_LARGE);
+
+    let mut carrying = built.block.clone();
+    carrying.events.insert(0, oversize);
+    carrying.header.event_count = 2;
+    match validate_block(&store, &net.genesis, &NoRules, &carrying) {
+        Err(BlockError::Event {
+            index: 0,
+            rejection,
+            ..
+        }) => assert_eq!(rejection.code, codes::EVENT_TOO_LARGE),
+        other => panic!("expected the oversize event to be named, got {other:?}"),
+    }
+}
+
+/// Issue 11: `occurred_at` must be plausible against the ledger: not more than ten minutes
+/// after the block time, not more than 366 days before the genesis (1970 and 9999 were taken).
+#[test]
+fn regression_issue_11_an_implausible_occurred_at_is_refused_in_blocks() {
+    use custody_ledger::event::{OCCURRED_AT_BEFORE_GENESIS_MS_MAX, OCCURRED_AT_FUTURE_MS_MAX};
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    let block_time = at(60);
+    let kind = |id: &str| {
+        EventKind::ShipmentRegistered(custody_ledger::testkit::registration(id, "CN", "FR"))
+    };
+    let cases = [
+        (Timestamp(0), false),
+        (Timestamp(253_402_300_799_999), false),
+        (
+            Timestamp(block_time.0 + OCCURRED_AT_FUTURE_MS_MAX + 1),
+            false,
+        ),
+        (Timestamp(block_time.0 + OCCURRED_AT_FUTURE_MS_MAX), true),
+        (
+            Timestamp(GENESIS_TIME.0 - OCCURRED_AT_BEFORE_GENESIS_MS_MAX),
+            true,
+        ),
+        (
+            Timestamp(GENESIS_TIME.0 - OCCURRED_AT_BEFORE_GENESIS_MS_MAX - 1),
+            false,
+        ),
+    ];
+    for (i, (occurred_at, plausible)) in cases.into_iter().enumerate() {
+        let event = net.sign_at("seller-acme", kind(&format!("TIME-{i}")), occurred_at);
+        let built = build_block(
+            &store,
+            &net.genesis,
+            &NoRules,
+            vec![event.clone()],
+            block_time,
+            net.validator_keys()[0].public(),
+        )
+        .expect("build");
+        assert_eq!(
+            built.block.events.len() == 1,
+            plausible,
+            "occurred_at {occurred_at}"
+        );
+        if !plausible {
+            assert_eq!(built.rejected[0].1.code, codes::EVENT_IMPLAUSIBLE_TIME);
+            let mut carrying = built.block.clone();
+            carrying.events.push(event);
+            carrying.header.event_count = 1;
+            match validate_block(&store, &net.genesis, &NoRules, &carrying) {
+                Err(BlockError::Event { rejection, .. }) => {
+                    assert_eq!(rejection.code, codes::EVENT_IMPLAUSIBLE_TIME)
+                }
+                other => panic!("expected an implausible time, got {other:?}"),
+            }
+        }
+    }
+}

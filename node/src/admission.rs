@@ -6,7 +6,7 @@
 //! next block would have.
 
 use custody_contracts::ContractRules;
-use custody_ledger::event::{check_shape, EncodedEvent};
+use custody_ledger::event::{check_encoded, check_occurred_at, EncodedEvent};
 use custody_ledger::genesis::Genesis;
 use custody_ledger::model::EventId;
 use custody_ledger::reject::{codes, Rejection};
@@ -36,7 +36,7 @@ pub fn admit<S: Store + ?Sized>(
     event: &EncodedEvent,
     at: Timestamp,
 ) -> Result<(), Refusal> {
-    check_shape(&event.event, &genesis.chain_id).map_err(Refusal::Invalid)?;
+    check_encoded(event, &genesis.chain_id).map_err(Refusal::Invalid)?;
     event.verify_signature().map_err(Refusal::Invalid)?;
     let head = store
         .head()
@@ -53,6 +53,7 @@ pub fn admit<S: Store + ?Sized>(
         height: head.map_or(0, |h| h.height) + 1,
         time: at.max(head.map_or(genesis.genesis_time, |h| h.time)),
     };
+    check_occurred_at(&event.event, genesis.genesis_time, ctx.time).map_err(Refusal::Invalid)?;
     let mut rules = rules.clone();
     for waiting in pending {
         // Waiting events were admitted earlier; one that no longer applies is skipped here

@@ -40,6 +40,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::admission::{admit, Refusal};
 use crate::clock::now;
 use crate::consensus::host::Committed;
+use crate::health::Health;
 use crate::mempool::{Admission, Mempool, MempoolError};
 use crate::metrics::{Metrics, RequestLabels};
 
@@ -80,6 +81,12 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Connected gossip peers, as last counted by the node.
     pub peers: Arc<std::sync::atomic::AtomicUsize>,
+    /// Whether the node is doing its work.
+    pub health: Arc<Health>,
+    /// The EPCIS capture gateway, when this node is configured as one (`[epcis_gateway]`).
+    pub epcis_gateway: Option<Arc<crate::epcis::capture::Gateway>>,
+    /// The EPCIS webhook subscriptions (`Default::default()`: in memory only).
+    pub epcis_subscriptions: Arc<crate::epcis::subscriptions::Subscriptions>,
 }
 
 /// The router.
@@ -100,8 +107,11 @@ pub fn app(state: ApiState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .nest("/epcis", crate::epcis::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside `observe`, so that refused requests are measured too.
+        .layer(middleware::from_fn(crate::http::limits))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -121,10 +131,16 @@ struct ApiErrorInner {
     status: StatusCode,
     problem: Problem,
     retry_after_s: Option<u64>,
+    headers: Vec<(&'static str, HeaderValue)>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &str, field: Option<String>, detail: String) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &str,
+        field: Option<String>,
+        detail: String,
+    ) -> ApiError {
         ApiError(Box::new(ApiErrorInner {
             status,
             problem: Problem {
@@ -136,7 +152,25 @@ impl ApiError {
                 field,
             },
             retry_after_s: None,
+            headers: Vec::new(),
         }))
+    }
+
+    /// The same problem with another `title` (EPCIS names its exceptions there).
+    pub(crate) fn with_title(mut self, title: &str) -> ApiError {
+        self.0.problem.title = title.to_owned();
+        self
+    }
+
+    /// The problem document this error answers with.
+    pub(crate) fn problem(&self) -> &Problem {
+        &self.0.problem
+    }
+
+    /// Adds a header to the answer (`WWW-Authenticate`, the EPCIS capture limits).
+    pub(crate) fn with_header(mut self, name: &'static str, value: HeaderValue) -> ApiError {
+        self.0.headers.push((name, value));
+        self
     }
 
     fn bad_request(code: &str, field: &str, detail: String) -> ApiError {
@@ -152,6 +186,7 @@ impl ApiError {
             codes::EVENT_DUPLICATE => StatusCode::CONFLICT,
             // Bytes that are not an event at all are a malformed request, as malformed JSON is.
             codes::EVENT_MALFORMED => StatusCode::BAD_REQUEST,
+            codes::EVENT_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(
@@ -181,6 +216,7 @@ impl IntoResponse for ApiError {
             status,
             problem,
             retry_after_s,
+            headers,
         } = *self.0;
         let mut response = (status, Json(problem)).into_response();
         response.headers_mut().insert(
@@ -191,6 +227,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        for (name, value) in headers {
+            response.headers_mut().insert(name, value);
         }
         response
     }
@@ -245,15 +284,18 @@ fn parse_digest(text: &str, field: &str) -> Result<Digest, ApiError> {
     })
 }
 
+/// A shipment id in a path: one that could be on the ledger (the shape every event's shipment
+/// id must have), or a 400 problem, so that no lookup is made for an impossible id.
 fn parse_shipment(text: &str) -> Result<ShipmentId, ApiError> {
-    if text.is_empty() || text.len() > ID_LEN_MAX {
+    let id = ShipmentId::new(text);
+    if !id.is_well_formed() {
         return Err(ApiError::bad_request(
             "request.path",
             "id",
-            format!("a shipment id has 1 to {ID_LEN_MAX} bytes"),
+            format!("a shipment id has 1 to {ID_LEN_MAX} characters from A-Z a-z 0-9 . _ - :"),
         ));
     }
-    Ok(ShipmentId::new(text))
+    Ok(id)
 }
 
 fn parse_u64(text: &str, field: &str, code: &str) -> Result<u64, ApiError> {
@@ -315,7 +357,7 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<EncodedEvent, ApiErro
             format!("the body is not a signed event in JSON: {e}"),
         )
     })?;
-    Ok(EncodedEvent::new(event))
+    EncodedEvent::from_untrusted(event).map_err(ApiError::rejected)
 }
 
 async fn submit(
@@ -350,6 +392,41 @@ async fn submit(
     };
     // Subscribe before admitting, so a commit cannot slip between the two.
     let mut commits = state.committed.subscribe();
+    enter(&state, &event).await?;
+    let accepted = || {
+        (
+            StatusCode::ACCEPTED,
+            Json(Accepted {
+                event_id: event.id,
+                status: "pending".into(),
+            }),
+        )
+            .into_response()
+    };
+    if !wait {
+        return Ok(accepted());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(COMMIT_WAIT_MS_MAX);
+    loop {
+        match tokio::time::timeout_at(deadline, commits.recv()).await {
+            Ok(Ok(committed)) if committed.ids.contains(&event.id) => {
+                return Ok(Json(receipt(&state, &event.id)?).into_response());
+            }
+            Ok(Ok(_)) => continue,
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                // Missed some announcements: look in the store instead.
+                if state.store.contains_event(&event.id).unwrap_or(false) {
+                    return Ok(Json(receipt(&state, &event.id)?).into_response());
+                }
+            }
+            Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return Ok(accepted()),
+        }
+    }
+}
+
+/// The way in for a signed event, whoever submits it (`POST /v1/events`, the EPCIS capture
+/// gateway): the admission check, the mempool, and gossip to the other nodes.
+pub(crate) async fn enter(state: &ApiState, event: &EncodedEvent) -> Result<(), ApiError> {
     // Resubmitting a waiting event is harmless: answer as for the first submission.
     let waiting = state.mempool.lock().await.contains(&event.id);
     let pending: Vec<EncodedEvent> = match event.event.event.kind.shipment_id() {
@@ -401,6 +478,16 @@ async fn submit(
             error.0.retry_after_s = Some(RETRY_AFTER_S);
             return Err(error);
         }
+        Err(error @ MempoolError::SignerQuota { .. }) => {
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "mempool.signer_quota",
+                Some("signer".into()),
+                error.to_string(),
+            );
+            error.0.retry_after_s = Some(RETRY_AFTER_S);
+            return Err(error);
+        }
         Err(error @ MempoolError::TooLarge { .. }) => {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -410,39 +497,11 @@ async fn submit(
             ))
         }
     }
-    let accepted = || {
-        (
-            StatusCode::ACCEPTED,
-            Json(Accepted {
-                event_id: event.id,
-                status: "pending".into(),
-            }),
-        )
-            .into_response()
-    };
-    if !wait {
-        return Ok(accepted());
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(COMMIT_WAIT_MS_MAX);
-    loop {
-        match tokio::time::timeout_at(deadline, commits.recv()).await {
-            Ok(Ok(committed)) if committed.ids.contains(&event.id) => {
-                return Ok(Json(receipt(&state, &event.id)?).into_response());
-            }
-            Ok(Ok(_)) => continue,
-            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                // Missed some announcements: look in the store instead.
-                if state.store.contains_event(&event.id).unwrap_or(false) {
-                    return Ok(Json(receipt(&state, &event.id)?).into_response());
-                }
-            }
-            Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return Ok(accepted()),
-        }
-    }
+    Ok(())
 }
 
 /// Runs store-heavy work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| {
@@ -782,11 +841,21 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
         log_size: head.map_or(0, |h| h.log_size),
         log_root: head.map_or_else(custody_ledger::merkle::empty_root, |h| h.log_root),
         mempool_size: state.mempool.lock().await.len(),
+        health: state.health.report(std::time::Instant::now()),
     }))
 }
 
 async fn healthz(State(state): State<ApiState>) -> Result<&'static str, ApiError> {
     state.store.head()?;
+    let report = state.health.report(std::time::Instant::now());
+    if !report.healthy {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node.unhealthy",
+            None,
+            report.problems.join("; "),
+        ));
+    }
     Ok("ok")
 }
 

@@ -3,10 +3,24 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use custody_ledger::block::BLOCK_EVENTS_MAX;
+use custody_ledger::codec::EVENT_SIZE_BYTES_MAX;
 use serde::{Deserialize, Serialize};
 
 /// Largest configuration file read.
 const CONFIG_SIZE_BYTES_MAX: u64 = 1024 * 1024;
+
+/// Most bytes of events a block may be configured to hold: a lagging node fetches a whole
+/// block in one sync answer, and the consensus network's request limit
+/// ([`crate::node`] sets it to [`SYNC_MESSAGE_BYTES_MAX`]) must leave room for the header,
+/// the certificate and the framing.
+pub const BLOCK_PAYLOAD_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// The consensus network's limit on one request or answer (sync carries whole blocks).
+pub const SYNC_MESSAGE_BYTES_MAX: usize = 10 * 1024 * 1024;
+
+/// Shortest `epcis_gateway.api_token` accepted.
+pub const EPCIS_TOKEN_CHARS_MIN: usize = 16;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +51,37 @@ pub struct Config {
     /// never set it on a node that serves anyone.
     #[serde(default, skip_serializing_if = "Faults::is_none")]
     pub faults: Faults,
+    /// This node as its organisation's EPCIS capture gateway (`POST /epcis/capture`), for
+    /// systems that cannot sign: the node signs what they send with the member's key. Absent
+    /// by default, and then the endpoint answers 403.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epcis_gateway: Option<EpcisGatewayConfig>,
+}
+
+/// `[epcis_gateway]`: the member key the node signs captured events with, and the token the
+/// organisation's systems present (`Authorization: Bearer <token>`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpcisGatewayConfig {
+    /// The member's event-signing key, a PKCS#8 PEM ed25519 private key.
+    pub member_key_file: PathBuf,
+    /// The bearer token callers must present; at least 16 characters.
+    pub api_token: String,
+    /// GS1's EPCIS 2.0 JSON Schema, to check captured documents against. Without it, only
+    /// the mapping's own checks run (they refuse every field they do not read).
+    #[serde(default)]
+    pub schema_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for EpcisGatewayConfig {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpcisGatewayConfig")
+            .field("member_key_file", &self.member_key_file)
+            .field("api_token", &"<redacted>")
+            .field("schema_file", &self.schema_file)
+            .finish()
+    }
 }
 
 /// Deliberate misbehaviour of a node, to test that the others withstand it.
@@ -52,6 +97,11 @@ pub struct Faults {
     /// contracts refuse reaches the other validators inside a well-formed proposal.
     #[serde(default)]
     pub propose_unchecked_event: Option<PathBuf>,
+    /// The consensus host panics when the engine decides this height, as it does on a
+    /// broken invariant, so the supervisor's answer to a dead critical task can be tested
+    /// on the real binary.
+    #[serde(default)]
+    pub panic_at_height: Option<u64>,
 }
 
 impl Faults {
@@ -88,13 +138,32 @@ pub struct MempoolLimits {
     pub count_max: usize,
     /// Most bytes waiting.
     pub size_bytes_max: usize,
+    /// Most events waiting from one signer, so that one member's flood leaves room for the
+    /// others (a quarter of the pool by default).
+    #[serde(default = "default_signer_count_max")]
+    pub signer_count_max: usize,
+    /// Most bytes waiting from one signer.
+    #[serde(default = "default_signer_size_bytes_max")]
+    pub signer_size_bytes_max: usize,
+}
+
+fn default_signer_count_max() -> usize {
+    MempoolLimits::default().count_max / 4
+}
+
+fn default_signer_size_bytes_max() -> usize {
+    MempoolLimits::default().size_bytes_max / 4
 }
 
 impl Default for MempoolLimits {
     fn default() -> Self {
+        const COUNT_MAX: usize = 50_000;
+        const SIZE_BYTES_MAX: usize = 64 * 1024 * 1024;
         MempoolLimits {
-            count_max: 50_000,
-            size_bytes_max: 64 * 1024 * 1024,
+            count_max: COUNT_MAX,
+            size_bytes_max: SIZE_BYTES_MAX,
+            signer_count_max: COUNT_MAX / 4,
+            signer_size_bytes_max: SIZE_BYTES_MAX / 4,
         }
     }
 }
@@ -204,6 +273,27 @@ impl Config {
                 ));
             }
         }
+        // Every event the mempool admits must fit a block, and every block a sync answer.
+        let size = config.block.size_bytes_max;
+        if !(EVENT_SIZE_BYTES_MAX..=BLOCK_PAYLOAD_BYTES_MAX).contains(&size) {
+            return Err(format!(
+                "block.size_bytes_max is {size}; it must be between {EVENT_SIZE_BYTES_MAX} (one \
+                 event of the largest size) and {BLOCK_PAYLOAD_BYTES_MAX}"
+            ));
+        }
+        let events = config.block.events_max;
+        if !(1..=BLOCK_EVENTS_MAX).contains(&events) {
+            return Err(format!(
+                "block.events_max is {events}; it must be between 1 and {BLOCK_EVENTS_MAX}"
+            ));
+        }
+        if let Some(gateway) = &config.epcis_gateway {
+            if gateway.api_token.chars().count() < EPCIS_TOKEN_CHARS_MIN {
+                return Err(format!(
+                    "epcis_gateway.api_token must have at least {EPCIS_TOKEN_CHARS_MIN} characters"
+                ));
+            }
+        }
         Ok(config)
     }
 
@@ -237,6 +327,7 @@ mod tests {
             mempool: MempoolLimits::default(),
             block: BlockLimitsConfig::default(),
             faults: Faults::default(),
+            epcis_gateway: None,
         }
     }
 

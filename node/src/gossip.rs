@@ -171,6 +171,8 @@ pub enum GossipError {
 pub struct GossipHandle {
     commands: mpsc::Sender<Command>,
     local_peer_id: PeerId,
+    /// The swarm's task, until a supervisor takes it ([`GossipHandle::take_task`]).
+    task: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl GossipHandle {
@@ -222,6 +224,11 @@ impl GossipHandle {
         self.request(|reply| Command::PeerScore { peer, reply })
             .await
             .flatten()
+    }
+
+    /// The swarm's task, for a supervisor to watch; `None` once taken.
+    pub fn take_task(&self) -> Option<tokio::task::JoinHandle<()>> {
+        self.task.lock().expect("gossip task lock").take()
     }
 
     /// Stops the swarm, closing every connection, and returns once it is gone. Other clones
@@ -348,10 +355,11 @@ pub async fn spawn(
     );
 
     let (commands, command_queue) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
-    tokio::spawn(driver.run(command_queue));
+    let task = tokio::spawn(driver.run(command_queue));
     Ok(GossipHandle {
         commands,
         local_peer_id,
+        task: Arc::new(std::sync::Mutex::new(Some(task))),
     })
 }
 

@@ -4,16 +4,19 @@
 //! custody-node --config node.toml [--data-dir DIR] [--http-listen ADDR] ...
 //! ```
 //!
-//! Flags override the file. Logs go to stderr (`RUST_LOG` filters them; `--log-json` makes
+//! Flags override the file. Before starting, the node checks its data folder; damage stops it
+//! with a message naming the damaged file and the `--repair` remedy to run (see README.md,
+//! "When a data folder is damaged"). Logs go to stderr (`RUST_LOG` filters them; `--log-json` makes
 //! them JSON). SIGINT or SIGTERM stops taking events, lets the block in flight finish and
-//! flush, and exits 0.
+//! flush, and exits 0. If a critical task (consensus host or engine, gossip, HTTP) ends or
+//! panics, the node logs which and why, answers `/healthz` with 503 for a moment, and exits 1.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Parser;
 use custody_node::config::Config;
+use custody_node::repair::{self, Remedy};
 use tracing_subscriber::EnvFilter;
 
 /// A loaded node allocates for every event it decodes, checks, stores and forwards; glibc's
@@ -42,6 +45,24 @@ struct Args {
     /// Logs as JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// Repairs a damaged data folder of this (stopped) node, prints what it did and exits
+    /// without starting; start the node again without the flag. Exiting keeps a flag left in
+    /// a service file from repeating the repair at every start. The node names the remedy
+    /// when it finds damage on start.
+    #[arg(long, value_enum, value_name = "REMEDY")]
+    repair: Option<Remedy>,
+}
+
+/// The command that applies `remedy` to the data folder this invocation uses.
+fn repair_command(config_file: &std::path::Path, config: &Config, remedy: Remedy) -> String {
+    let program = std::env::args()
+        .next()
+        .unwrap_or_else(|| "custody-node".into());
+    format!(
+        "{program} --config {} --data-dir {} --repair {remedy}",
+        config_file.display(),
+        config.data_dir.display()
+    )
 }
 
 #[tokio::main]
@@ -74,20 +95,33 @@ async fn main() -> anyhow::Result<()> {
     if let Some(addr) = args.gossip_listen {
         config.gossip.listen = addr;
     }
-    let node = custody_node::node::start(config)
-        .await
-        .context("starting the node")?;
-    // Tests and scripts read the bound addresses from this line.
-    println!(
-        "custody-node http={} gossip={:?}",
-        node.http_addr, node.gossip_addrs
-    );
-
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+    if let Some(remedy) = args.repair {
+        for line in repair::repair(&config, remedy)? {
+            println!("{line}");
+        }
+        println!("repaired; start the node again without --repair");
+        return Ok(());
     }
-    node.stop().await?;
-    Ok(())
+    match repair::prepare_data_dir(&config) {
+        Ok(repaired) => {
+            for line in repaired {
+                tracing::warn!("repaired on start: {line}");
+            }
+        }
+        Err(report) => {
+            let command = repair_command(&args.config, &config, report.remedy);
+            return Err(anyhow::Error::new(report).context(format!(
+                "the data folder is damaged; repair it with `{command}`, then start the node as usual"
+            )));
+        }
+    }
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let stop = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    };
+    // An error (a critical task failed) exits non-zero, so a process manager restarts us.
+    custody_node::node::run(config, stop).await
 }

@@ -17,12 +17,22 @@
 //! block the node re-checks [`Mempool::affected_by`] the block and [`removes`](Mempool::remove)
 //! what the block committed or made invalid.
 //!
+//! **Fairness.** One member flooding valid events from one key must not starve the others. So
+//! each signer may hold at most [`MempoolConfig::signer_count_max`] events and
+//! [`MempoolConfig::signer_size_bytes_max`] bytes (beyond that it is told to slow down,
+//! [`MempoolError::SignerQuota`]), and [`Mempool::candidates`] takes signers in turn: the
+//! first waiting event of every signer, then the second of every signer, and so on, never
+//! letting a shipment's events overtake each other. A flood from one key then costs the others
+//! at most one block slot per event of theirs, whatever the flood's length.
+//!
 //! Nothing here iterates a hash map: every output is in an order fixed by the arrivals alone,
 //! so two runs given the same submissions propose the same blocks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use custody_ledger::codec::EVENT_SIZE_BYTES_MAX;
 use custody_ledger::event::EncodedEvent;
+use custody_ledger::keys::PublicKey;
 use custody_ledger::model::{EventId, EventKind, ShipmentId};
 
 /// How much the pool may hold.
@@ -35,6 +45,10 @@ pub struct MempoolConfig {
     pub count_max: usize,
     /// Most bytes held at once, counting each event's canonical bytes.
     pub size_bytes_max: usize,
+    /// Most events held at once from one signer.
+    pub signer_count_max: usize,
+    /// Most bytes held at once from one signer.
+    pub signer_size_bytes_max: usize,
 }
 
 /// What became of an event offered to the pool.
@@ -63,11 +77,30 @@ pub enum MempoolError {
         /// Bytes held when the event was refused.
         size_bytes: usize,
     },
-    /// One event larger than the whole pool's byte budget.
+    /// The signer already holds its share of the pool: the caller should slow down.
+    ///
+    /// Like [`Full`](MempoolError::Full) it clears as blocks commit the signer's events; the
+    /// API turns it into 429 with `Retry-After`.
+    #[error(
+        "signer {signer} already has {count} events ({size_bytes} bytes) waiting, its share of \
+         the mempool; retry later"
+    )]
+    SignerQuota {
+        /// The signer at its quota.
+        signer: PublicKey,
+        /// Events of the signer held when the event was refused.
+        count: usize,
+        /// Bytes of the signer held when the event was refused.
+        size_bytes: usize,
+    },
+    /// One event larger than an event may be, or than the whole pool's byte budget: no block
+    /// could carry it.
     ///
     /// Unlike [`Full`](MempoolError::Full), retrying cannot help, so the caller must not be
     /// told to.
-    #[error("event is {size_bytes} bytes; the mempool holds at most {size_bytes_max} bytes")]
+    #[error(
+        "event is {size_bytes} bytes; the mempool holds events of at most {size_bytes_max} bytes"
+    )]
     TooLarge {
         /// Size of the refused event's canonical bytes.
         size_bytes: usize,
@@ -125,6 +158,18 @@ fn kind(event: &EncodedEvent) -> &EventKind {
     &event.event.event.kind
 }
 
+/// The signer of an encoded event.
+fn signer(event: &EncodedEvent) -> &PublicKey {
+    &event.event.signer
+}
+
+/// What one signer holds in the pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SignerLoad {
+    count: usize,
+    size_bytes: usize,
+}
+
 /// The ordering group of an event: its shipment, or `None` for events that have none. Within
 /// a group the pool never lets a later event overtake an earlier one.
 fn group(event: &EncodedEvent) -> Option<&ShipmentId> {
@@ -160,6 +205,8 @@ pub struct Mempool {
     /// For each shipment, its held events: what admission of a new event of that shipment
     /// has to see, found without scanning the pool.
     by_shipment: BTreeMap<ShipmentId, BTreeSet<EventId>>,
+    /// What each signer holds, for its quota; signers holding nothing are absent.
+    by_signer: BTreeMap<PublicKey, SignerLoad>,
     /// Sum of the held events' byte lengths.
     size_bytes: usize,
     /// Arrival number of the next admitted event.
@@ -175,6 +222,7 @@ impl Mempool {
             order: BTreeMap::new(),
             acceptances: BTreeMap::new(),
             by_shipment: BTreeMap::new(),
+            by_signer: BTreeMap::new(),
             size_bytes: 0,
             next_seq: 0,
         }
@@ -190,10 +238,25 @@ impl Mempool {
             return Ok(Admission::Duplicate);
         }
         let size = event.bytes.len();
-        if size > self.config.size_bytes_max {
+        let event_size_bytes_max = self.config.size_bytes_max.min(EVENT_SIZE_BYTES_MAX);
+        if size > event_size_bytes_max {
             return Err(MempoolError::TooLarge {
                 size_bytes: size,
-                size_bytes_max: self.config.size_bytes_max,
+                size_bytes_max: event_size_bytes_max,
+            });
+        }
+        let load = self
+            .by_signer
+            .get(signer(&event))
+            .copied()
+            .unwrap_or_default();
+        if load.count >= self.config.signer_count_max
+            || load.size_bytes + size > self.config.signer_size_bytes_max
+        {
+            return Err(MempoolError::SignerQuota {
+                signer: *signer(&event),
+                count: load.count,
+                size_bytes: load.size_bytes,
             });
         }
         // `size_bytes <= size_bytes_max` always holds, so the subtraction cannot underflow.
@@ -220,6 +283,9 @@ impl Mempool {
                 .or_default()
                 .insert(id);
         }
+        let load = self.by_signer.entry(*signer(&event)).or_default();
+        load.count += 1;
+        load.size_bytes += size;
         let proposal = is_proposal(&event);
         let previous = self.order.insert(position, id);
         assert!(previous.is_none(), "arrival numbers are unique");
@@ -260,7 +326,7 @@ impl Mempool {
     }
 
     /// The next block's candidates: at most `count_max` events of at most `size_bytes_max`
-    /// bytes in all, in candidate order.
+    /// bytes in all, in fair order ([`fair_order`](Self::fair_order)).
     ///
     /// An event that does not fit the remaining byte budget is skipped and the scan goes on,
     /// so one large event does not leave the rest of the block empty. Skipping it also skips
@@ -273,7 +339,7 @@ impl Mempool {
         let mut budget = size_bytes_max;
         let mut blocked: BTreeSet<Option<&ShipmentId>> = BTreeSet::new();
         // Bounded by the pool size: one step per held event at most.
-        for id in self.order.values() {
+        for id in self.fair_order() {
             if chosen.len() >= count_max || budget == 0 {
                 break;
             }
@@ -291,6 +357,34 @@ impl Mempool {
             chosen.push(event.clone());
         }
         chosen
+    }
+
+    /// Every held id in fair order: signers take turns, and no event overtakes an earlier one
+    /// of its group.
+    ///
+    /// An event's turn is its rank among its signer's held events in candidate order (0 for
+    /// a signer's first), raised to the turn of the previous event of its group, so that
+    /// turns never decrease within a group. Ids are sorted by (turn, candidate position):
+    /// every signer's first event, then every signer's second, and within a group the
+    /// candidate order is kept, since both keys grow along a group. Deterministic: it depends
+    /// on the arrival order alone.
+    fn fair_order(&self) -> Vec<&EventId> {
+        let mut signer_rank: BTreeMap<&PublicKey, u64> = BTreeMap::new();
+        let mut group_turn: BTreeMap<Option<&ShipmentId>, u64> = BTreeMap::new();
+        let mut ranked: Vec<(u64, Position, &EventId)> = Vec::with_capacity(self.order.len());
+        // Bounded by the pool size.
+        for (position, id) in &self.order {
+            let event = &self.entry(id).event;
+            let rank = signer_rank.entry(signer(event)).or_insert(0);
+            let own = *rank;
+            *rank += 1;
+            let previous = group_turn.entry(group(event)).or_insert(0);
+            let turn = own.max(*previous);
+            *previous = turn;
+            ranked.push((turn, *position, id));
+        }
+        ranked.sort_unstable();
+        ranked.into_iter().map(|(_, _, id)| id).collect()
     }
 
     /// Removes the given ids (events a block committed, or that a re-check rejected); unknown
@@ -406,6 +500,19 @@ impl Mempool {
             "the order names each entry at its position"
         );
         self.size_bytes -= entry.event.bytes.len();
+        let load = self
+            .by_signer
+            .get_mut(signer(&entry.event))
+            .expect("every held event's signer is counted");
+        load.count -= 1;
+        load.size_bytes -= entry.event.bytes.len();
+        if load.count == 0 {
+            assert_eq!(
+                load.size_bytes, 0,
+                "a signer holding nothing holds no bytes"
+            );
+            self.by_signer.remove(signer(&entry.event));
+        }
         if let Some(shipment) = group(&entry.event) {
             let set = self
                 .by_shipment
@@ -478,6 +585,17 @@ impl Mempool {
         }
         let bytes: usize = self.entries.values().map(|e| e.event.bytes.len()).sum();
         assert_eq!(bytes, self.size_bytes, "byte total matches the entries");
+        let mut loads: BTreeMap<PublicKey, SignerLoad> = BTreeMap::new();
+        for entry in self.entries.values() {
+            let load = loads.entry(*signer(&entry.event)).or_default();
+            load.count += 1;
+            load.size_bytes += entry.event.bytes.len();
+        }
+        assert_eq!(loads, self.by_signer, "signer loads match the entries");
+        for load in loads.values() {
+            assert!(load.count <= self.config.signer_count_max);
+            assert!(load.size_bytes <= self.config.signer_size_bytes_max);
+        }
         assert_eq!(
             self.order.len(),
             self.entries.len(),
@@ -553,6 +671,8 @@ mod tests {
         Mempool::new(MempoolConfig {
             count_max,
             size_bytes_max,
+            signer_count_max: usize::MAX,
+            signer_size_bytes_max: usize::MAX,
         })
     }
 
@@ -731,6 +851,85 @@ mod tests {
         assert_eq!(pool.len(), events.len());
     }
 
+    /// Issue 11: a seller floods the pool with registrations; an admin's event and a carrier's
+    /// acceptance that arrive after the flood still make the first small block, and the
+    /// flood's own order is kept.
+    #[test]
+    fn regression_issue_11_a_flood_from_one_signer_does_not_starve_the_others() {
+        let net = net();
+        let flood: Vec<EncodedEvent> = (0..40)
+            .map(|i| net.register(&format!("F{i}"), "CN", "FR"))
+            .collect();
+        let proposal = net.propose("seller-acme", "F0", "carrier-swift");
+        let acceptance = net.accept("carrier-swift", "F0", &proposal);
+        let membership = admit("carrier-fair");
+        let mut pool = unbounded();
+        insert_all(&mut pool, &flood);
+        insert_all(
+            &mut pool,
+            &[proposal.clone(), acceptance.clone(), membership.clone()],
+        );
+        // Five slots: the seller's first registration (F0) and the admin's change take the
+        // first turn; the acceptance must wait for its proposal, the seller's 41st event.
+        let chosen = pool.candidates(5, usize::MAX);
+        assert_eq!(chosen.len(), 5);
+        assert!(
+            chosen.contains(&membership),
+            "the admin's event is not starved"
+        );
+        assert_eq!(chosen[0], flood[0]);
+        let seller_events: Vec<&EncodedEvent> = chosen
+            .iter()
+            .filter(|e| e.event.signer == flood[0].event.signer)
+            .collect();
+        assert_eq!(seller_events, flood[..4].iter().collect::<Vec<_>>());
+        // F0's handoff: the acceptance never comes out before its proposal.
+        let all = pool.candidates(usize::MAX, usize::MAX);
+        let at = |e: &EncodedEvent| all.iter().position(|a| a == e).expect("held");
+        assert!(at(&proposal) < at(&acceptance));
+        assert_eq!(all.len(), 43);
+    }
+
+    #[test]
+    fn a_signer_at_its_quota_is_told_to_slow_down_and_others_are_not() {
+        let net = net();
+        let flood: Vec<EncodedEvent> = (0..4)
+            .map(|i| net.register(&format!("Q{i}"), "CN", "FR"))
+            .collect();
+        let mut pool = Mempool::new(MempoolConfig {
+            count_max: 100,
+            size_bytes_max: usize::MAX,
+            signer_count_max: 3,
+            signer_size_bytes_max: usize::MAX,
+        });
+        insert_all(&mut pool, &flood[..3]);
+        match pool.insert(flood[3].clone()) {
+            Err(MempoolError::SignerQuota { signer, count, .. }) => {
+                assert_eq!(signer, flood[3].event.signer);
+                assert_eq!(count, 3);
+            }
+            other => panic!("expected the signer quota, got {other:?}"),
+        }
+        assert_eq!(pool.insert(admit("carrier-q")), Ok(Admission::Added));
+        pool.remove(&[flood[0].id]);
+        assert_eq!(pool.insert(flood[3].clone()), Ok(Admission::Added));
+    }
+
+    #[test]
+    fn an_event_longer_than_an_event_may_be_is_too_large_whatever_the_pool_holds() {
+        let mut event = admit("carrier-long");
+        event.bytes.resize(EVENT_SIZE_BYTES_MAX + 1, 0);
+        let mut pool = unbounded();
+        assert_eq!(
+            pool.insert(event),
+            Err(MempoolError::TooLarge {
+                size_bytes: EVENT_SIZE_BYTES_MAX + 1,
+                size_bytes_max: EVENT_SIZE_BYTES_MAX,
+            })
+        );
+        assert!(pool.is_empty());
+    }
+
     #[test]
     fn a_skipped_event_holds_back_its_shipment_but_not_others() {
         let net = net();
@@ -890,8 +1089,8 @@ mod tests {
             .collect();
         let mut pool = unbounded();
         insert_all(&mut pool, &arrival);
+        assert_eq!(pool.all_in_order(), arrival);
         let out = pool.candidates(usize::MAX, usize::MAX);
-        assert_eq!(out, arrival);
         for lifecycle in [&first, &second] {
             let mine: Vec<&EncodedEvent> = out.iter().filter(|e| lifecycle.contains(e)).collect();
             assert_eq!(mine, lifecycle.iter().collect::<Vec<_>>());
@@ -971,6 +1170,7 @@ mod tests {
     /// an event it may depend on; and nothing left out would still have fit.
     fn check_candidates(
         all: &[EncodedEvent],
+        fair: &[EncodedEvent],
         chosen: &[EncodedEvent],
         count_max: usize,
         size_bytes_max: usize,
@@ -990,10 +1190,11 @@ mod tests {
                 );
             }
         }
+        // Chosen in fair order.
         let positions: Vec<usize> = chosen
             .iter()
             .map(|e| {
-                all.iter()
+                fair.iter()
                     .position(|a| a.id == e.id)
                     .expect("chosen events are held")
             })
@@ -1037,8 +1238,10 @@ mod tests {
                     out.iter().filter(|e| lifecycle.contains(e)).map(|e| e.id).collect();
                 prop_assert_eq!(mine, ids(lifecycle));
             }
-            prop_assert_eq!(ids(&out), reference_order(&arrival));
-            prop_assert_eq!(pool.all_in_order(), out);
+            prop_assert_eq!(ids(&pool.all_in_order()), reference_order(&arrival));
+            let mut sorted = ids(&out);
+            sorted.sort();
+            prop_assert_eq!(sorted, distinct.into_iter().collect::<Vec<_>>());
         }
 
         #[test]
@@ -1083,7 +1286,8 @@ mod tests {
                 }
                 let all = pool.all_in_order();
                 prop_assert_eq!(ids(&all), reference_order(&arrival));
-                check_candidates(&all, &pool.candidates(block_count, block_bytes), block_count, block_bytes)?;
+                let fair = pool.candidates(usize::MAX, usize::MAX);
+                check_candidates(&all, &fair, &pool.candidates(block_count, block_bytes), block_count, block_bytes)?;
                 prop_assert_eq!(pool.len(), model.len());
                 prop_assert_eq!(pool.is_empty(), model.is_empty());
                 prop_assert_eq!(pool.size_bytes(), model.values().sum::<usize>());

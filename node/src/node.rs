@@ -10,16 +10,18 @@ use arc_malachitebft_app_channel::app::config::{
     ChannelNames, ConsensusConfig, DiscoveryConfig, P2pConfig, ProtocolNames, PubSubProtocol,
     ValueSyncConfig,
 };
+use arc_malachitebft_app_channel::app::engine::util::events::Event as EngineEvent;
 use arc_malachitebft_app_channel::app::net::Multiaddr;
+use arc_malachitebft_app_channel::app::types::SignedConsensusMsg;
 use arc_malachitebft_app_channel::{
     start_engine, ConsensusContext, NetworkContext, NetworkIdentity, RequestContext, SyncContext,
     WalContext,
 };
 use custody_contracts::{ContractRules, ReferenceBook};
 use custody_ledger::event::EncodedEvent;
-use custody_ledger::store::{SledStore, Store};
+use custody_ledger::store::Store;
 use tokio::sync::{broadcast, mpsc, oneshot, Mutex};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::admission::{admit, Refusal};
 use crate::api::{self, ApiState};
@@ -31,6 +33,7 @@ use crate::consensus::host::{BlockLimits, Committed, Host, HostParts};
 use crate::consensus::proposals::ProposalStore;
 use crate::consensus::signing::{CustodySigner, CustodyVerifier};
 use crate::gossip::{self, GossipConfig, Verdict};
+use crate::health::{Health, TaskFailure};
 use crate::keys;
 use crate::mempool::{Mempool, MempoolConfig};
 use crate::metrics::Metrics;
@@ -69,26 +72,128 @@ pub struct RunningNode {
     pub http_addr: SocketAddr,
     /// The gossip network's bound addresses.
     pub gossip_addrs: Vec<Multiaddr>,
+    /// Whether the node is doing its work.
+    pub health: Arc<Health>,
     shutdown: oneshot::Sender<()>,
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl RunningNode {
     /// Stops taking events, lets the block in flight finish, and waits for the node to stop.
+    /// An error if a critical task had already failed.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         self.done
             .await
-            .map_err(|e| anyhow!("node task failed: {e}"))?
+            .map_err(|e| anyhow!("the node's supervisor failed: {e}"))?
     }
 
-    /// Waits until the node stops by itself (it does not, unless it fails).
-    pub async fn wait(self) -> anyhow::Result<()> {
-        self.done
-            .await
-            .map_err(|e| anyhow!("node task failed: {e}"))?
+    /// Waits until the node stops by itself, which it does only when a critical task ends
+    /// or panics: then the error says which and why.
+    pub async fn wait(&mut self) -> anyhow::Error {
+        match (&mut self.done).await {
+            Ok(Ok(())) => anyhow!("the node stopped"),
+            Ok(Err(error)) => error,
+            Err(error) => anyhow!("the node's supervisor failed: {error}"),
+        }
     }
 }
+
+/// Runs a node until `stop` resolves (a signal) or a critical task fails, and prints the
+/// bound addresses once it is up. Both binaries that run a node (`custody-node` and the
+/// devnet's `node` subcommand) call this, so they stop the same way: `Ok` after an orderly
+/// stop, an error naming the failed task otherwise (the process should exit non-zero so a
+/// process manager restarts it).
+pub async fn run(
+    config: Config,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut node = start(config).await.context("starting the node")?;
+    // Tests and scripts read the bound addresses from this line.
+    println!(
+        "custody-node http={} gossip={:?}",
+        node.http_addr, node.gossip_addrs
+    );
+    tokio::select! {
+        () = stop => node.stop().await,
+        error = node.wait() => Err(error),
+    }
+}
+
+/// The tasks a node cannot work without, by name, watched by the supervisor.
+struct Critical {
+    tasks: tokio::task::JoinSet<anyhow::Result<()>>,
+    names: Vec<(tokio::task::Id, &'static str)>,
+}
+
+impl Critical {
+    fn new() -> Critical {
+        Critical {
+            tasks: tokio::task::JoinSet::new(),
+            names: Vec::new(),
+        }
+    }
+
+    fn spawn(
+        &mut self,
+        name: &'static str,
+        task: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) {
+        let handle = self.tasks.spawn(task);
+        self.names.push((handle.id(), name));
+    }
+
+    fn name(&self, id: tokio::task::Id) -> &'static str {
+        self.names
+            .iter()
+            .find(|(task, _)| *task == id)
+            .map_or("unknown task", |(_, name)| name)
+    }
+
+    /// Waits for the first critical task to end, and says which and why. Pending forever
+    /// when there are none (so a `select!` on it waits for the other branch).
+    async fn first_end(&mut self) -> TaskFailure {
+        let Some(joined) = self.tasks.join_next_with_id().await else {
+            return std::future::pending().await;
+        };
+        match joined {
+            Ok((id, Ok(()))) => TaskFailure {
+                task: self.name(id),
+                reason: "it ended".into(),
+            },
+            Ok((id, Err(error))) => TaskFailure {
+                task: self.name(id),
+                reason: format!("{error:#}"),
+            },
+            Err(error) => TaskFailure {
+                task: self.name(error.id()),
+                reason: panic_reason(error),
+            },
+        }
+    }
+}
+
+/// The message of a task's panic, or why it was cancelled.
+fn panic_reason(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return format!("cancelled: {error}");
+    }
+    let payload = error.into_panic();
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "a panic without a message".into());
+    format!("panicked: {message}")
+}
+
+/// How long a node whose critical task failed keeps answering `/healthz` (503, with the
+/// reason) before it exits, so a monitor polling it sees why.
+const FAILURE_EXIT_DELAY_MS: u64 = 1_000;
+
+/// How long an orderly stop waits for the consensus host to finish the message in hand and
+/// for the API to finish its requests.
+const SHUTDOWN_WAIT_MS: u64 = 10_000;
 
 fn multiaddr(text: &str) -> anyhow::Result<Multiaddr> {
     Multiaddr::from_str(text).with_context(|| format!("{text:?} is not a multiaddress"))
@@ -98,6 +203,11 @@ fn multiaddr(text: &str) -> anyhow::Result<Multiaddr> {
 pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let genesis = Arc::new(keys::read_genesis(&config.genesis_file)?);
     let key = Arc::new(keys::read_key(&config.key_file)?);
+    // Read before anything starts, so that a bad gateway key stops the node at once.
+    let epcis_gateway = match &config.epcis_gateway {
+        Some(gateway) => Some(Arc::new(crate::epcis::capture::Gateway::new(gateway)?)),
+        None => None,
+    };
     let node_key = key.public();
     let member = genesis
         .members
@@ -107,15 +217,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let validator = member.voting_power > 0;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let store = Arc::new(SledStore::open(
-        config.data_dir.join("ledger"),
-        genesis.hash(),
-    )?);
+    // Before the store is opened: the check opens sled's files itself.
+    for line in crate::repair::prepare_data_dir(&config)? {
+        warn!("repaired on start: {line}");
+    }
+    let store = Arc::new(crate::repair::open_ledger(&config, genesis.hash())?);
     let rules = ContractRules::new(ReferenceBook::load(store.as_ref())?);
     let shared_rules = Arc::new(RwLock::new(rules.clone()));
     let mempool = Arc::new(Mutex::new(Mempool::new(MempoolConfig {
         count_max: config.mempool.count_max,
         size_bytes_max: config.mempool.size_bytes_max,
+        signer_count_max: config.mempool.signer_count_max,
+        signer_size_bytes_max: config.mempool.signer_size_bytes_max,
     })));
     let (committed, _) = broadcast::channel::<Committed>(1024);
     let head = store.head()?.map_or(0, |h| h.height);
@@ -177,18 +290,29 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     )
     .await?;
     let gossip_addrs = gossip.listen_addrs().await;
+    let mut critical = Critical::new();
+    if let Some(swarm) = gossip.take_task() {
+        critical.spawn("gossip swarm", async move {
+            swarm.await?;
+            Ok(())
+        });
+    }
     {
         let mempool = mempool.clone();
-        tokio::spawn(async move {
+        critical.spawn("gossip intake", async move {
             while let Some(event) = accepted_rx.recv().await {
                 if let Err(error) = mempool.lock().await.insert(event) {
                     warn!(%error, "gossiped event dropped");
                 }
             }
+            Ok(())
         });
     }
     let (outbound_tx, outbound_rx) = mpsc::channel::<Vec<u8>>(4096);
-    tokio::spawn(publish_batches(gossip.clone_handle(), outbound_rx));
+    critical.spawn(
+        "gossip publish",
+        publish_batches(gossip.clone_handle(), outbound_rx),
+    );
 
     // Consensus.
     // Only genesis node keys may be consensus peers, and the protocol names carry the genesis
@@ -268,10 +392,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let (mut channels, engine) = start_engine(
         CustodyContext,
         engine_config,
-        WalContext::new(
-            config.data_dir.join("wal").join("consensus.wal"),
-            CustodyCodec,
-        ),
+        WalContext::new(crate::repair::wal_path(&config.data_dir), CustodyCodec),
         NetworkContext::new(identity, CustodyCodec),
         consensus_ctx,
         SyncContext::new(CustodyCodec),
@@ -285,8 +406,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("reading the fault-injection event {}", path.display()))?;
-            let event = EncodedEvent::decode(&bytes)
-                .map_err(|e| anyhow!("the fault-injection event {}: {e}", path.display()))?;
+            // Decoded with the block limit, not the event limit: the fault may be an event
+            // too large for any block, which the proposer must then drop (issue 11).
+            let event: custody_ledger::model::SignedEvent =
+                custody_ledger::codec::decode(&bytes, custody_ledger::codec::BLOCK_SIZE_BYTES_MAX)
+                    .map_err(|e| anyhow!("the fault-injection event {}: {e}", path.display()))?;
+            let event = EncodedEvent::new(event);
             warn!(event = %event.id, "FAULT INJECTION: this node proposes an event without checking the rules");
             Some(event)
         }
@@ -308,6 +433,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         network: channels.network.clone(),
         committed: committed.clone(),
         unchecked_event,
+        panic_at_height: config.faults.panic_at_height,
         proposals: ProposalStore::open(&config.data_dir.join("proposals"))
             .with_context(|| format!("opening {}", config.data_dir.join("proposals").display()))?,
     });
@@ -319,10 +445,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let http_addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
     let peers = Arc::new(AtomicUsize::new(0));
+    let health = Arc::new(Health::new(
+        genesis.validators().len(),
+        head,
+        std::time::Instant::now(),
+    ));
+    tokio::spawn(watch_peer_heights(
+        channels.events.subscribe(),
+        health.clone(),
+    ));
     {
-        // Counts commits for the metrics, and keeps the gossip peer count fresh.
+        // Counts commits for the metrics and the node's health, and keeps the gossip peer
+        // count fresh.
         let (metrics, peers, mut commits) = (metrics.clone(), peers.clone(), committed.subscribe());
-        let gossip_handle = gossip.clone_handle();
+        let (gossip_handle, health) = (gossip.clone_handle(), health.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
             loop {
@@ -330,6 +466,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                     commit = commits.recv() => match commit {
                         Ok(commit) => {
                             metrics.events_committed.inc_by(commit.block.events.len() as u64);
+                            health.committed(commit.block.header.height, std::time::Instant::now());
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
@@ -352,44 +489,142 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         validator,
         metrics: metrics.clone(),
         peers: peers.clone(),
+        health: health.clone(),
+        epcis_gateway,
+        epcis_subscriptions: crate::epcis::subscriptions::Subscriptions::open(
+            &config.data_dir,
+            crate::epcis::subscriptions::Backoff::default(),
+        )?,
     };
-    let (http_stop_tx, http_stop_rx) = oneshot::channel::<()>();
-    let http = tokio::spawn(async move {
-        axum::serve(listener, api::app(api_state))
-            .with_graceful_shutdown(async {
-                let _ = http_stop_rx.await;
-            })
-            .await
+    crate::epcis::subscriptions::spawn_delivery(&api_state);
+    // An orderly stop: the host finishes the message in hand, the API its requests.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    critical.spawn("http", {
+        let stop = stopped(stop_rx.clone());
+        async move {
+            crate::http::serve(listener, api::app(api_state), stop).await?;
+            Ok(())
+        }
     });
     info!(%http_addr, "serving the API");
-
-    let (shutdown_tx, mut shutdown_rx) = oneshot::channel::<()>();
-    let done = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = &mut shutdown_rx => break,
-                msg = channels.consensus.recv() => match msg {
-                    // Each message is handled to completion, so a decided block is flushed
-                    // before shutdown proceeds.
-                    Some(msg) => host.handle(msg).await,
-                    None => bail!("the consensus engine stopped"),
-                },
+    let engine_actor = engine.actor.clone();
+    critical.spawn("consensus engine", async move {
+        engine.handle.await?;
+        bail!("the consensus engine stopped")
+    });
+    critical.spawn("consensus host", {
+        let mut stop_rx = stop_rx.clone();
+        async move {
+            loop {
+                tokio::select! {
+                    // The only change ever sent is the stop; a dropped sender means stop too.
+                    _ = stop_rx.changed() => return Ok(()),
+                    msg = channels.consensus.recv() => match msg {
+                        // Each message is handled to completion, so a decided block is
+                        // flushed before shutdown proceeds.
+                        Some(msg) => host.handle(msg).await,
+                        None => bail!("the consensus engine closed its channel to the host"),
+                    },
+                }
             }
         }
-        info!("shutting down");
-        let _ = http_stop_tx.send(());
-        let _ = http.await;
-        engine.actor.stop(None);
-        let _ = engine.handle.await;
-        gossip.shutdown().await;
-        Ok(())
     });
+
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let done = tokio::spawn(supervise(Supervised {
+        critical,
+        health: health.clone(),
+        shutdown: shutdown_rx,
+        stop: stop_tx,
+        engine: engine_actor,
+        gossip,
+    }));
     Ok(RunningNode {
         http_addr,
         gossip_addrs,
+        health,
         shutdown: shutdown_tx,
         done,
     })
+}
+
+/// What the supervisor watches and what it stops.
+struct Supervised {
+    critical: Critical,
+    health: Arc<Health>,
+    shutdown: oneshot::Receiver<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    engine: arc_malachitebft_app_channel::app::engine::node::NodeRef,
+    gossip: gossip::GossipHandle,
+}
+
+/// Watches the critical tasks until a shutdown is asked for. If one ends or panics first,
+/// the node is unhealthy from then on, logs which task and why, and returns the error after
+/// [`FAILURE_EXIT_DELAY_MS`] so the process exits non-zero: a node whose consensus is dead
+/// must not go on serving as if it were alive.
+async fn supervise(mut s: Supervised) -> anyhow::Result<()> {
+    tokio::select! {
+        _ = &mut s.shutdown => {}
+        failure = s.critical.first_end() => {
+            error!(task = failure.task, reason = %failure.reason, "a critical task stopped; the node exits");
+            s.health.task_failed(failure.clone());
+            tokio::time::sleep(std::time::Duration::from_millis(FAILURE_EXIT_DELAY_MS)).await;
+            s.engine.stop(None);
+            return Err(anyhow!("critical task {} stopped: {}", failure.task, failure.reason));
+        }
+    }
+    info!("shutting down");
+    let _ = s.stop.send(true);
+    let wait = std::time::Duration::from_millis(SHUTDOWN_WAIT_MS);
+    let mut pending = vec!["consensus host", "http"];
+    let drained = tokio::time::timeout(wait, async {
+        // Bounded by the number of critical tasks.
+        while !pending.is_empty() {
+            let Some(joined) = s.critical.tasks.join_next_with_id().await else {
+                break;
+            };
+            let id = match &joined {
+                Ok((id, _)) => *id,
+                Err(error) => error.id(),
+            };
+            let name = s.critical.name(id);
+            pending.retain(|p| *p != name);
+        }
+    })
+    .await;
+    if drained.is_err() {
+        warn!("the consensus host or the API did not stop in time");
+    }
+    s.engine.stop(None);
+    s.gossip.shutdown().await;
+    s.critical.tasks.shutdown().await;
+    Ok(())
+}
+
+/// Follows the engine's events for the heights the other validators are at, for the node's
+/// health. Ends with the engine.
+async fn watch_peer_heights(
+    mut events: tokio::sync::broadcast::Receiver<EngineEvent<CustodyContext>>,
+    health: Arc<Health>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    // Ends when the engine drops its sender.
+    loop {
+        match events.recv().await {
+            Ok(EngineEvent::Received(msg)) => {
+                let validator = match &msg {
+                    SignedConsensusMsg::Vote(vote) => vote.validator,
+                    SignedConsensusMsg::Proposal(proposal) => proposal.proposer,
+                };
+                health.peer_at(validator.0, msg.height().0);
+            }
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+    }
 }
 
 /// How often a node tells its peers its height, so that one that fell behind starts syncing.
@@ -409,14 +644,17 @@ const GOSSIP_BATCH_EVENTS_MAX: usize = 512;
 /// Publishes the events admitted through the API in batches: the first event of a batch
 /// waits up to [`GOSSIP_LINGER_MS`] for others, and a batch goes out when it is full by
 /// count or size. Ends when the API's sender is dropped.
-async fn publish_batches(gossip: gossip::GossipHandle, mut outbound: mpsc::Receiver<Vec<u8>>) {
+async fn publish_batches(
+    gossip: gossip::GossipHandle,
+    mut outbound: mpsc::Receiver<Vec<u8>>,
+) -> anyhow::Result<()> {
     let mut carried: Option<Vec<u8>> = None;
     loop {
         let first = match carried.take() {
             Some(bytes) => bytes,
             None => match outbound.recv().await {
                 Some(bytes) => bytes,
-                None => return,
+                None => return Ok(()),
             },
         };
         let deadline =
@@ -455,6 +693,8 @@ fn is_causal(code: &str) -> bool {
             | codes::CUSTOMS_UNPAID
             | codes::CUSTODY_HELD_BY_CUSTOMS
             | codes::RETURN_BAD_RMA
+            // A scan by a seller or broker that has just accepted custody.
+            | codes::SCAN_NOT_ALLOWED
             | custody_contracts::payments::codes::NO_ARRIVAL
     )
 }
@@ -469,6 +709,7 @@ mod tests {
             "delivery.not_released",
             "customs.unpaid",
             "clearance.no_arrival",
+            "scan.not_allowed",
         ] {
             assert!(is_causal(code), "{code}");
         }
@@ -476,6 +717,9 @@ mod tests {
             "signature.invalid",
             "invoice.total_mismatch",
             "event.malformed",
+            // The registered parcels never change.
+            "scan.unknown_parcel",
+            "scan.biz_step",
         ] {
             assert!(!is_causal(code), "{code}");
         }

@@ -8,12 +8,13 @@
 //! router can check that the router and the document name the same endpoints.
 
 use custody_ledger::bundle::{Bundle, Checkpoint};
+use custody_ledger::codec::EVENT_SIZE_BYTES_MAX;
 use custody_ledger::genesis::Genesis;
 use custody_ledger::model::SignedEvent;
 use custody_ledger::state::ShipmentState;
 use custody_ledger::view::{
-    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, Page, Problem,
-    Receipt, Status,
+    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, NodeHealth, Page,
+    Problem, Receipt, Status,
 };
 use custody_ledger::{Digest, PublicKey};
 use utoipa::openapi::header::HeaderBuilder;
@@ -33,6 +34,7 @@ use utoipa::openapi::{
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::api::{BODY_SIZE_BYTES_MAX, COMMIT_WAIT_MS_MAX, PAGE_ITEMS_DEFAULT, PAGE_ITEMS_MAX};
+use crate::http::{HEADERS_COUNT_MAX, HEADER_SECTION_BYTES_MAX, URI_LEN_MAX};
 
 /// Every documented operation as (HTTP method, path in axum 0.8 syntax), in the router's order.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -51,6 +53,20 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
+    ("POST", "/epcis/capture"),
+    ("GET", "/epcis/capture/{id}"),
+    ("GET", "/epcis/context/custody.jsonld"),
+    ("GET", "/epcis/events"),
+    ("GET", "/epcis/events/{eventID}"),
+    ("GET", "/epcis/eventTypes"),
+    ("GET", "/epcis/eventTypes/{eventType}/events"),
+    ("GET", "/epcis/bizSteps"),
+    ("GET", "/epcis/bizSteps/{bizStep}/events"),
+    ("GET", "/epcis/dispositions"),
+    ("GET", "/epcis/dispositions/{disposition}/events"),
+    ("GET", "/epcis/epcs/{epc}/events"),
+    ("GET", "/epcis/readPoints/{readPoint}/events"),
+    ("GET", "/epcis/bizLocations/{bizLocation}/events"),
 ];
 
 /// The component name of `Page<EventEntry>`, in utoipa's convention for generic instances.
@@ -81,7 +97,14 @@ a page's `next` as `?after=` to get the following page.";
 /// The OpenAPI document of the node's HTTP API.
 pub fn document() -> OpenApi {
     let mut paths = Paths::new();
-    for (method, path, operation) in operations() {
+    for (method, path, mut operation) in operations().into_iter().chain(epcis_query()) {
+        // The request head's limits apply to every route (`http::limits`).
+        for (status, response) in head_limit_responses() {
+            operation
+                .responses
+                .responses
+                .insert(status.to_owned(), response.into());
+        }
         paths.add_path_operation(path, vec![method], operation);
     }
     OpenApiBuilder::new()
@@ -126,6 +149,7 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<BlockView>(&mut schemas);
     add::<ConsistencyView>(&mut schemas);
     add::<Status>(&mut schemas);
+    add::<NodeHealth>(&mut schemas);
     add::<Problem>(&mut schemas);
     // Not served by the API, but what a bundle or chain is verified against offline.
     add::<Genesis>(&mut schemas);
@@ -163,6 +187,7 @@ fn tags() -> Vec<Tag> {
             "node",
             "This node: status, health, metrics and this document.",
         ),
+        ("epcis", "The EPCIS 2.0 REST binding under /epcis."),
     ]
     .into_iter()
     .map(|(name, description)| {
@@ -218,7 +243,7 @@ fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
                 "200",
                 json_response::<ShipmentState>("The shipment's state."),
             )
-            .response("400", bad_path("The id is empty or longer than 64 bytes"))
+            .response("400", bad_path(SHIPMENT_ID_MALFORMED))
             .response("404", shipment_not_found())
             .response("503", unavailable())
             .build(),
@@ -259,7 +284,7 @@ fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
             )
             .parameter(shipment_param())
             .response("200", json_response::<Bundle>("The bundle."))
-            .response("400", bad_path("The id is empty or longer than 64 bytes"))
+            .response("400", bad_path(SHIPMENT_ID_MALFORMED))
             .response("404", shipment_not_found())
             .response("503", unavailable())
             .build(),
@@ -405,7 +430,8 @@ fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
                 "node",
                 "This node's view of the ledger",
                 "The chain id and genesis hash, this node's key and role, the head and log, \
-                 and the number of events waiting in the mempool.",
+                 the number of events waiting in the mempool, and the node's health with the \
+                 reasons when it is unhealthy.",
             )
             .response("200", json_response::<Status>("The status."))
             .response("503", unavailable())
@@ -418,7 +444,10 @@ fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
                 "health",
                 "node",
                 "Liveness",
-                "Answers `ok` when the node can read its ledger.",
+                "Answers `ok` when the node can read its ledger, every critical task \
+                 (consensus host and engine, gossip, HTTP) runs, and the node keeps up: it is \
+                 unhealthy (503, `node.unhealthy`) when it has not committed for 15 s while \
+                 `f + 1` validators are at least two heights ahead. `/v1/status` says why.",
             )
             .response(
                 "200",
@@ -434,7 +463,13 @@ fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
                     )
                     .build(),
             )
-            .response("503", unavailable())
+            .response(
+                "503",
+                problem(
+                    "The node is unhealthy (`node.unhealthy`, the detail names every problem) \
+                     or could not read its ledger (`node.unavailable`).",
+                ),
+            )
             .build(),
         ),
         (
@@ -481,7 +516,340 @@ fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
             )
             .build(),
         ),
+        (HttpMethod::Post, "/epcis/capture", epcis_capture()),
+        (
+            HttpMethod::Get,
+            "/epcis/capture/{id}",
+            operation(
+                "getEpcisCaptureJob",
+                "epcis",
+                "An EPCIS capture job",
+                "The job of a capture made through this node's gateway (`captureID`, \
+                 `createdAt`, `finishedAt`, `running`, `success`, `captureErrorBehaviour`, \
+                 `errors` per event, and `custody:events`, the admitted events' Custody ids). \
+                 Jobs are kept in memory, the latest 1000. Needs the gateway's bearer token.",
+            )
+            .parameter(path_param(
+                "id",
+                "The captureID, from the capture's Location header.",
+                RefOr::T(String::schema().into()),
+            ))
+            .response("200", capture_job_response("The capture job."))
+            .response(
+                "401",
+                problem("No or a wrong bearer token (`epcis.unauthorized`)."),
+            )
+            .response(
+                "403",
+                problem("This node is not a capture gateway (`epcis.gateway_not_configured`)."),
+            )
+            .response(
+                "404",
+                problem("No such job, or no longer kept (`epcis.no_such_resource`)."),
+            )
+            .build(),
+        ),
     ]
+}
+
+/// The EPCIS 2.0 query operations (`crate::epcis::query`, docs/EPCIS.md).
+fn epcis_query() -> Vec<(HttpMethod, &'static str, Operation)> {
+    use crate::epcis::query::{PER_PAGE_DEFAULT, PER_PAGE_MAX, SCAN_BUDGET};
+    let document = || {
+        ResponseBuilder::new()
+            .description(
+                "An EPCISQueryDocument (`application/ld+json`, or `application/json` when the \
+                 Accept header asks for it) valid against GS1's EPCIS 2.0 JSON Schema, events \
+                 in log order; `Link: <...>; rel=\"next\"` when there is a next page. Every \
+                 answer carries GS1-EPCIS-Version/-Min/-Max and GS1-CBV-Version/-Min/-Max \
+                 2.0.0.",
+            )
+            .content(
+                "application/ld+json",
+                Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+            )
+            .build()
+    };
+    let collection = || {
+        ResponseBuilder::new()
+            .description("`{\"type\": \"Collection\", \"member\": [names]}`.")
+            .content(
+                "application/ld+json",
+                Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+            )
+            .build()
+    };
+    let bad_query = || {
+        problem(
+            "A query parameter is unknown, unsupported, repeated or malformed \
+             (`epcis.query_parameter`, title QueryParameterException).",
+        )
+    };
+    let text = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(description))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    };
+    let filters =
+        || {
+            let list = "one or more values separated by `|`";
+            vec![
+            text("eventType", &format!("Event types, {list} (Custody writes ObjectEvent).")),
+            text("GE_eventTime", "Events that happened at or after this date-time."),
+            text("LT_eventTime", "Events that happened before this date-time."),
+            text("GE_recordTime", "Events recorded (block time) at or after this date-time."),
+            text("LT_recordTime", "Events recorded (block time) before this date-time."),
+            text("EQ_bizStep", &format!("Business steps, {list}: CBV short names or URIs.")),
+            text("EQ_disposition", &format!("Dispositions, {list}.")),
+            text("MATCH_epc", &format!("EPCs in epcList, {list}; EPC URNs or Digital Link.")),
+            text("MATCH_anyEPC", &format!("EPCs in any EPC field, {list}.")),
+            text("EQ_bizLocation", &format!("bizLocation ids, {list}.")),
+            text("EQ_readPoint", &format!("readPoint ids, {list}.")),
+            text("EQ_eventID", &format!("EPCIS eventIDs, {list}.")),
+            text(
+                "EQ_bizTransaction_{type}",
+                "A business transaction of this type (`inv`, `rma`, or a URI, percent-encoded) \
+                 with one of these ids.",
+            ),
+            text(
+                "perPage",
+                &format!("Events per page, 1 to {PER_PAGE_MAX}; {PER_PAGE_DEFAULT} by default."),
+            ),
+            text(
+                "nextPageToken",
+                &format!(
+                    "The opaque token of the `Link` header. A page reads at most {SCAN_BUDGET} \
+                     log entries, so a page may be short and still have a next one."
+                ),
+            ),
+        ]
+        };
+    let string = || {
+        RefOr::T(Schema::Object(
+            ObjectBuilder::new().schema_type(Type::String).build(),
+        ))
+    };
+    let events_op = |id: &str, summary: &str, param: Option<(&str, &str)>| {
+        let mut op = operation(
+            id,
+            "epcis",
+            summary,
+            "A SimpleEventQuery over the committed events that have an EPCIS form, in log \
+             order (docs/EPCIS.md). The path value, percent-encoded, is the filter it names.",
+        )
+        .parameters(Some(filters()))
+        .response("200", document())
+        .response("400", bad_query());
+        if let Some((name, description)) = param {
+            op = op.parameter(path_param(name, description, string()));
+        }
+        op.response(
+            "503",
+            problem("The node could not read its ledger (`node.unavailable`)."),
+        )
+        .build()
+    };
+    let list_op = |id: &str, summary: &str| {
+        operation(id, "epcis", summary, summary)
+            .response("200", collection())
+            .response("400", bad_query())
+            .build()
+    };
+    vec![
+        (
+            HttpMethod::Get,
+            "/epcis/context/custody.jsonld",
+            operation(
+                "epcisCustodyContext",
+                "epcis",
+                "The Custody JSON-LD context",
+                "The `custody` prefix and terms of the Custody vocabulary (docs/EPCIS.md).",
+            )
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("The context document.")
+                    .content(
+                        "application/ld+json",
+                        Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+                    )
+                    .build(),
+            )
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/epcis/events",
+            events_op("epcisEvents", "EPCIS events matching a query", None),
+        ),
+        (
+            HttpMethod::Get,
+            "/epcis/events/{eventID}",
+            operation(
+                "epcisEvent",
+                "epcis",
+                "One EPCIS event by its eventID",
+                "The event `urn:custody:event:{64 hex}` in an EPCISQueryDocument.",
+            )
+            .parameter(path_param(
+                "eventID",
+                "The EPCIS eventID, percent-encoded.",
+                string(),
+            ))
+            .response("200", document())
+            .response("400", bad_query())
+            .response(
+                "404",
+                problem("No such event (`epcis.no_such_resource`, NoSuchResourceException)."),
+            )
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/epcis/eventTypes",
+            list_op("epcisEventTypes", "The event types Custody writes"),
+        ),
+        (
+            HttpMethod::Get,
+            "/epcis/eventTypes/{eventType}/events",
+            events_op(
+                "epcisEventTypeEvents",
+                "Events of one type",
+                Some(("eventType", "An EPCIS event type.")),
+            ),
+        ),
+        (
+            HttpMethod::Get,
+            "/epcis/bizSteps",
+            list_op("epcisBizSteps", "The business steps events may carry"),
+        ),
+        (
+            HttpMethod::Get,
+            "/epcis/bizSteps/{bizStep}/events",
+            events_op(
+                "epcisBizStepEvents",
+                "Events of one business step",
+                Some(("bizStep", "A CBV short name or a URI.")),
+            ),
+        ),
+        (
+            HttpMethod::Get,
+            "/epcis/dispositions",
+            list_op("epcisDispositions", "The dispositions events may carry"),
+        ),
+        (
+            HttpMethod::Get,
+            "/epcis/dispositions/{disposition}/events",
+            events_op(
+                "epcisDispositionEvents",
+                "Events leaving goods in one disposition",
+                Some(("disposition", "A CBV short name or a URI.")),
+            ),
+        ),
+        (
+            HttpMethod::Get,
+            "/epcis/epcs/{epc}/events",
+            events_op(
+                "epcisEpcEvents",
+                "Events about one EPC",
+                Some(("epc", "An EPC: a Digital Link URI or an EPC URN.")),
+            ),
+        ),
+        (
+            HttpMethod::Get,
+            "/epcis/readPoints/{readPoint}/events",
+            events_op(
+                "epcisReadPointEvents",
+                "Events read at one read point",
+                Some(("readPoint", "A read point id (`urn:custody:locode:DEHAM`).")),
+            ),
+        ),
+        (
+            HttpMethod::Get,
+            "/epcis/bizLocations/{bizLocation}/events",
+            events_op(
+                "epcisBizLocationEvents",
+                "Events at one business location",
+                Some(("bizLocation", "A business location id.")),
+            ),
+        ),
+    ]
+}
+
+fn capture_job_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            JSON,
+            Content::new(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some(
+                        "captureID, createdAt, finishedAt, running, success, \
+                         captureErrorBehaviour, errors (index, eventID, code, field, detail), \
+                         custody:events (index, eventId, kind).",
+                    )),
+            )),
+        )
+        .build()
+}
+
+/// `POST /epcis/capture`.
+fn epcis_capture() -> Operation {
+    use crate::epcis::capture::{CAPTURE_EVENTS_MAX, CAPTURE_FILE_SIZE_BYTES_MAX};
+    operation(
+        "epcisCapture",
+        "epcis",
+        "Capture an EPCISDocument through this node's gateway",
+        &format!(
+            "For systems that cannot sign: on a node configured as its organisation's gateway \
+             (`[epcis_gateway]`), each event is mapped to a Custody event (docs/EPCIS.md), \
+             signed with the member's key and submitted as `POST /v1/events` does. Needs \
+             `Authorization: Bearer <token>`. `GS1-Capture-Error-Behaviour`: `rollback` (the \
+             default; nothing is submitted if any event would be refused) or `proceed`. At most \
+             {CAPTURE_EVENTS_MAX} events and {CAPTURE_FILE_SIZE_BYTES_MAX} bytes, advertised in \
+             `GS1-EPCIS-Capture-Limit` and `GS1-EPCIS-Capture-File-Size-Limit`. The job has \
+             run when the 202 is sent; its `Location` is `/epcis/capture/{{id}}`."
+        ),
+    )
+    .request_body(Some(
+        RequestBodyBuilder::new()
+            .description(Some("An EPCIS 2.0 EPCISDocument (JSON-LD)."))
+            .content(
+                JSON,
+                Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+            )
+            .required(Some(Required::True))
+            .build(),
+    ))
+    .response(
+        "202",
+        capture_job_response("The capture job, finished; see its `success` and `errors`."),
+    )
+    .response(
+        "400",
+        problem("Not JSON, not an EPCISDocument, or not valid EPCIS 2.0 (`epcis.validation`)."),
+    )
+    .response(
+        "401",
+        problem("No or a wrong bearer token (`epcis.unauthorized`)."),
+    )
+    .response(
+        "403",
+        problem("This node is not a capture gateway (`epcis.gateway_not_configured`)."),
+    )
+    .response(
+        "413",
+        problem(
+            "More events or bytes than the limits (`epcis.capture_limit`, \
+             `epcis.capture_too_large`).",
+        ),
+    )
+    .build()
 }
 
 /// `POST /v1/events`.
@@ -497,7 +865,7 @@ fn submit_event() -> Operation {
     let retry_after = HeaderBuilder::new()
         .schema(u64::schema())
         .description(Some(
-            "With `mempool.full`: seconds to wait before submitting again.",
+            "With `mempool.full` or `mempool.signer_quota`: seconds to wait before submitting again.",
         ))
         .build();
     operation(
@@ -566,8 +934,10 @@ fn submit_event() -> Operation {
     .response(
         "413",
         problem(&format!(
-            "The body is larger than {BODY_SIZE_BYTES_MAX} bytes (`request.body`), or the \
-             event is larger than the mempool admits (`mempool.too_large`)."
+            "The body is larger than {BODY_SIZE_BYTES_MAX} bytes (`request.body`), the \
+             event's canonical encoding is larger than {EVENT_SIZE_BYTES_MAX} bytes, in JSON \
+             or binary (`event.too_large`), or larger than the mempool admits \
+             (`mempool.too_large`)."
         )),
     )
     .response(
@@ -584,6 +954,18 @@ fn submit_event() -> Operation {
              and `field` names the offending field. Canonical bytes that do not decode are \
              refused here too.",
         ),
+    )
+    .response(
+        "429",
+        ResponseBuilder::new()
+            .description(
+                "The signer already has its share of the mempool waiting \
+                 (`mempool.signer_quota`, with `Retry-After`): one member's flood must not \
+                 starve the others. Retry after some of its events commit.",
+            )
+            .content(PROBLEM_JSON, Content::new(Some(ref_of::<Problem>())))
+            .header("Retry-After", retry_after.clone())
+            .build(),
     )
     .response(
         "503",
@@ -624,6 +1006,30 @@ fn problem(description: &str) -> Response {
         .description(description)
         .content(PROBLEM_JSON, Content::new(Some(ref_of::<Problem>())))
         .build()
+}
+
+/// The 400 answer's description for a shipment id that no event could carry.
+const SHIPMENT_ID_MALFORMED: &str =
+    "The id is not 1 to 64 characters from A-Z a-z 0-9 . _ - :, as every shipment id is";
+
+/// What every operation may answer when the request head is over the API's limits.
+fn head_limit_responses() -> [(&'static str, Response); 2] {
+    [
+        (
+            "414",
+            problem(&format!(
+                "The request target (path and query) is longer than {URI_LEN_MAX} bytes \
+                 (`request.uri`)."
+            )),
+        ),
+        (
+            "431",
+            problem(&format!(
+                "The header section has more than {HEADERS_COUNT_MAX} fields or more than \
+                 {HEADER_SECTION_BYTES_MAX} bytes (`request.headers`)."
+            )),
+        ),
+    ]
 }
 
 fn shipment_not_found() -> Response {
@@ -760,7 +1166,12 @@ mod tests {
             let operation = &doc["paths"][path][method.to_lowercase()];
             assert!(operation.is_object(), "{method} {path} is not documented");
             assert!(operation["operationId"].is_string(), "{method} {path}");
-            assert!(operation["responses"]["200"].is_object(), "{method} {path}");
+            // A success answer: 200, or 202 for a capture (the job is its answer).
+            assert!(
+                operation["responses"]["200"].is_object()
+                    || operation["responses"]["202"].is_object(),
+                "{method} {path}"
+            );
             // Every `{name}` of the template is a required path parameter.
             let declared: Vec<&str> = operation["parameters"]
                 .as_array()
@@ -802,6 +1213,19 @@ mod tests {
     }
 
     #[test]
+    fn regression_issue_11_every_operation_documents_the_request_head_limits() {
+        let doc = document_json();
+        for operation in operations_of(&doc) {
+            for (status, code) in [("414", "request.uri"), ("431", "request.headers")] {
+                let description = operation["responses"][status]["description"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{status} of {}", operation["operationId"]));
+                assert!(description.contains(code), "{description}");
+            }
+        }
+    }
+
+    #[test]
     fn errors_are_problems_and_submission_takes_json_and_bytes() {
         let doc = document_json();
         for operation in operations_of(&doc) {
@@ -823,7 +1247,9 @@ mod tests {
             "#/components/schemas/SignedEvent"
         );
         assert_eq!(body[OCTET_STREAM]["schema"]["format"], "binary");
-        for status in ["200", "202", "400", "409", "413", "415", "422", "503"] {
+        for status in [
+            "200", "202", "400", "409", "413", "415", "422", "429", "503",
+        ] {
             assert!(submit["responses"][status].is_object(), "POST {status}");
         }
         assert_eq!(
@@ -1078,6 +1504,8 @@ mod tests {
             log_size: 0,
             log_root: custody_ledger::merkle::empty_root(),
             mempool_size: 0,
+            health: crate::health::Health::new(4, 0, std::time::Instant::now())
+                .report(std::time::Instant::now()),
         };
         let json = serde_json::to_value(&status).expect("status");
         let properties = component(&doc, "Status")["properties"]
@@ -1286,6 +1714,17 @@ mod tests {
             document_hash: Digest::sha256(b"certificate"),
             reference: "COO-1".into(),
         }));
+        // A tracking scan, with and without its optional GLN, limits and parcels.
+        let scan = custody_ledger::testkit::tracking_scan("OA-1", "DEHAM");
+        let mut bare = scan.clone();
+        bare.parcels.clear();
+        bare.read_point_gln = None;
+        bare.sensor_readings[0].min_milli = None;
+        bare.sensor_readings[0].max_milli = None;
+        bare.sensor_readings[0].value_milli = -18_500;
+        bare.exception = true;
+        kinds.push(EventKind::TrackingScanRecorded(scan));
+        kinds.push(EventKind::TrackingScanRecorded(bare));
         let declared = net.declare("OA-1", "FR", 300, 5_060);
         for regime in [
             CustomsRegime::DeMinimisRelief,

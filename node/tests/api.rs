@@ -19,6 +19,7 @@ use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::view::{BlockView, ConsistencyView, EventView, MemberView, Page, Problem};
 use custody_ledger::view::{EventEntry, Receipt, Status};
 use custody_node::api::{app, ApiState, BODY_SIZE_BYTES_MAX};
+use custody_node::health::Health;
 use custody_node::mempool::{Mempool, MempoolConfig};
 use custody_node::metrics::Metrics;
 use serde::de::DeserializeOwned;
@@ -62,6 +63,8 @@ impl Fixture {
         let mempool = Arc::new(Mutex::new(Mempool::new(MempoolConfig {
             count_max: 100,
             size_bytes_max: 1 << 20,
+            signer_count_max: 50,
+            signer_size_bytes_max: 1 << 20,
         })));
         let (outbound, outbound_rx) = mpsc::channel(100);
         let state = ApiState {
@@ -75,6 +78,9 @@ impl Fixture {
             validator: true,
             metrics: Arc::new(Metrics::new()),
             peers: Arc::new(AtomicUsize::new(3)),
+            health: Arc::new(Health::new(4, 0, std::time::Instant::now())),
+            epcis_gateway: None,
+            epcis_subscriptions: Default::default(),
         };
         Fixture {
             _dir: dir,
@@ -515,4 +521,261 @@ async fn the_router_and_the_openapi_document_agree() {
             "{method} {uri} is documented but not routed: {status} {text}"
         );
     }
+}
+
+#[tokio::test]
+async fn regression_issue_11_path_values_that_cannot_be_ids_are_400_naming_the_field() {
+    let f = Fixture::new();
+    let long = "X".repeat(65);
+    let cases = [
+        ("/v1/shipments/%00".to_owned(), "id"),
+        ("/v1/shipments/%00/events".to_owned(), "id"),
+        ("/v1/shipments/%00/bundle".to_owned(), "id"),
+        ("/v1/shipments/A-1%0A".to_owned(), "id"),
+        ("/v1/shipments/A%201".to_owned(), "id"),
+        ("/v1/shipments/%C3%A9t%C3%A9".to_owned(), "id"),
+        (format!("/v1/shipments/{long}"), "id"),
+        (format!("/v1/shipments/{long}/events"), "id"),
+        (format!("/v1/shipments/{long}/bundle"), "id"),
+        ("/v1/events/%00".to_owned(), "id"),
+        ("/v1/members/%00/events".to_owned(), "key"),
+        ("/v1/blocks/%00".to_owned(), "height"),
+    ];
+    let before = f.footprint().await;
+    for (uri, field) in cases {
+        let p = problem(f.get(&uri).await, StatusCode::BAD_REQUEST, "request.path");
+        assert_eq!(p.field.as_deref(), Some(field), "{uri}");
+    }
+    assert_eq!(f.footprint().await, before);
+    // The longest well-formed id is looked up, not refused.
+    problem(
+        f.get(&format!("/v1/shipments/{}", "X".repeat(64))).await,
+        StatusCode::NOT_FOUND,
+        "shipment.not_found",
+    );
+}
+
+/// Sends `head` (a whole HTTP/1.1 request without a body) over a new connection and reads
+/// the answer to its end: status, content type and body.
+async fn raw_http(addr: std::net::SocketAddr, head: &str) -> (StatusCode, String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.expect("read");
+        answer
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(20), exchange)
+        .await
+        .expect("an answer within 20 s");
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head");
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or_else(|| panic!("a status line: {head}"));
+    let content_type = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map_or_else(String::new, |(_, value)| value.trim().to_owned());
+    (status, content_type, answer[split + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn regression_issue_11_an_over_long_path_or_header_section_is_a_problem_over_http() {
+    let f = Fixture::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(custody_node::http::serve(listener, f.app(), async {
+        let _ = stopped.await;
+    }));
+    let get = |path: &str, headers: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: node\r\nConnection: close\r\n{headers}\r\n")
+    };
+
+    let (status, content_type, _) = raw_http(addr, &get("/v1/status", "")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "application/json");
+
+    let path = format!("/v1/shipments/{}", "X".repeat(20_000));
+    let p = problem(
+        raw_http(addr, &get(&path, "")).await,
+        StatusCode::URI_TOO_LONG,
+        "request.uri",
+    );
+    assert_eq!(p.field.as_deref(), Some("uri"));
+
+    let big = format!("X-Big: {}\r\n", "v".repeat(40_000));
+    let p = problem(
+        raw_http(addr, &get("/v1/status", &big)).await,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "request.headers",
+    );
+    assert_eq!(p.field.as_deref(), Some("headers"));
+
+    let many: String = (0..150).map(|i| format!("X-Many-{i}: 1\r\n")).collect();
+    problem(
+        raw_http(addr, &get("/v1/status", &many)).await,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "request.headers",
+    );
+
+    stop.send(()).expect("the server listens");
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("the server stops")
+        .expect("the server task")
+        .expect("the server ends cleanly");
+}
+
+#[tokio::test]
+async fn regression_issue_11_serve_stops_accepting_and_finishes_requests_in_flight() {
+    use axum::routing::get;
+    let slow = Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            "done"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(custody_node::http::serve(listener, slow, async {
+        let _ = stopped.await;
+    }));
+    // Keep-alive: the connection would stay open but for the shutdown.
+    let in_flight = tokio::spawn(raw_http(addr, "GET /slow HTTP/1.1\r\nHost: node\r\n\r\n"));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.send(()).expect("the server listens");
+    let (status, _, body) = in_flight.await.expect("the request task");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, b"done");
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("the server stops once the request is answered")
+        .expect("the server task")
+        .expect("the server ends cleanly");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
+}
+
+/// Issue 11: an event over the 1 MiB limit sent as JSON used to be taken with 202 (only the
+/// canonical-bytes path checked the size); now both paths answer 413 `event.too_large` and
+/// the mempool is untouched.
+#[tokio::test]
+async fn regression_issue_11_an_oversize_json_event_is_413_and_changes_nothing() {
+    let f = Fixture::new();
+    let oversize = f.net.oversize_publication();
+    let json = serde_json::to_vec(&oversize.event).expect("json");
+    assert!(
+        json.len() < BODY_SIZE_BYTES_MAX,
+        "the body limit must not be what refuses it"
+    );
+    let refused = problem(
+        f.post("/v1/events", "application/json", json).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "event.too_large",
+    );
+    assert_eq!(refused.field.as_deref(), Some("event"));
+    problem(
+        f.post(
+            "/v1/events",
+            "application/octet-stream",
+            oversize.bytes.clone(),
+        )
+        .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "event.too_large",
+    );
+    assert!(f.mempool.lock().await.is_empty());
+}
+
+/// Issue 11: one signer beyond its share of the mempool is told to slow down (429 with
+/// `Retry-After`); another signer is still admitted.
+#[tokio::test]
+async fn regression_issue_11_a_signer_over_its_quota_gets_429_and_others_do_not() {
+    let f = Fixture::new();
+    let quota = 50; // the fixture's `signer_count_max`
+    for i in 0..quota {
+        let event = f.net.register(&format!("QUOTA-{i}"), "CN", "FR");
+        let (code, _, body) = f
+            .post("/v1/events", "application/octet-stream", event.bytes)
+            .await;
+        assert_eq!(
+            code,
+            StatusCode::ACCEPTED,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let over = f.net.register("QUOTA-OVER", "CN", "FR");
+    let response = f
+        .app()
+        .oneshot(
+            Request::post("/v1/events")
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .body(Body::from(over.bytes.clone()))
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    let body = to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    let refused: Problem = serde_json::from_slice(&body).expect("problem");
+    assert_eq!(refused.code, "mempool.signer_quota");
+    assert_eq!(f.mempool.lock().await.len(), quota);
+    // Another signer: a customs authority's table.
+    let table = custody_contracts::load::sample_tables(custody_ledger::Timestamp(1)).remove(1);
+    let other = f
+        .net
+        .sign("customs-qx", EventKind::ReferenceDataPublished(table));
+    let (code, _, body) = f
+        .post("/v1/events", "application/octet-stream", other.bytes)
+        .await;
+    assert_eq!(
+        code,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}
+
+/// Issue 11: a node whose critical task failed answers `/healthz` with 503 naming the task,
+/// and `/v1/status` carries the same report.
+#[tokio::test]
+async fn regression_issue_11_healthz_is_503_once_a_critical_task_failed() {
+    let f = Fixture::new();
+    f.state
+        .health
+        .task_failed(custody_node::health::TaskFailure {
+            task: "consensus host",
+            reason: "panicked: a broken invariant".into(),
+        });
+    let (code, content_type, body) = f.get("/healthz").await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert_eq!(content_type, "application/problem+json");
+    assert!(
+        text.contains("node.unhealthy") && text.contains("consensus host"),
+        "{text}"
+    );
+    let status: Status = f.ok("/v1/status").await;
+    assert!(!status.health.healthy);
+    assert_eq!(status.health.failed_task.as_deref(), Some("consensus host"));
 }

@@ -159,6 +159,7 @@ impl Network {
             mempool: MempoolLimits::default(),
             block: BlockLimitsConfig::default(),
             faults: Default::default(),
+            epcis_gateway: None,
         };
         std::fs::write(self.config_path(i), config.to_toml()).expect("config");
     }
@@ -885,4 +886,181 @@ fn walk_size(dir: &std::path::Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+/// Issue 11: an event larger than the 1 MiB limit, sent as JSON, used to be taken with 202;
+/// the proposer holding it failed every turn and the chain halted. Now every validator refuses
+/// it with 413 `event.too_large`, in JSON and in canonical bytes; and a validator that still
+/// holds such an event among its candidates (here forced into each of its proposals by the
+/// fault setting, as a poisoned mempool would) drops it and proposes without it, so its turns
+/// still produce blocks and the chain keeps committing.
+#[test]
+fn regression_issue_11_an_oversize_event_is_refused_and_cannot_halt_the_chain() -> anyhow::Result<()>
+{
+    let mut network = Network::new(false);
+    let oversize = network.net.oversize_publication();
+    let path = network.specs[3].dir.join("oversize.event");
+    std::fs::write(&path, &oversize.bytes)?;
+    let mut config = Config::load(&network.config_path(3))?;
+    config.faults.propose_unchecked_event = Some(path);
+    std::fs::write(network.config_path(3), config.to_toml())?;
+    network.start_all()?;
+    network.publish_reference_data()?;
+
+    for i in 0..4 {
+        let (code, body) = network.submit(i, &oversize, false)?;
+        assert_eq!(code, 413, "node {i}: {body}");
+        assert!(body.contains("event.too_large"), "node {i}: {body}");
+        let (code, body) = post_bytes(network.http(i), "/v1/events", &oversize.bytes)?;
+        assert_eq!(code, 413, "node {i}, canonical bytes: {body}");
+        assert!(body.contains("event.too_large"), "node {i}: {body}");
+    }
+    // Enough heights that the poisoned validator proposes several of them.
+    let events = registrations(&network.net, 12, "AFTER-OVERSIZE");
+    for event in &events {
+        let (code, body) = network.submit(0, event, true)?;
+        assert_eq!(code, 200, "{body}");
+    }
+    let height = network.stop_and_compare()?;
+    let poisoned = network.specs[3].key.public();
+    let store = SledStore::open(
+        network.specs[0].dir.join("data").join("ledger"),
+        network.genesis.hash(),
+    )?;
+    let mut by_poisoned = 0;
+    for h in 1..=height {
+        let header = store.header(h)?.ok_or_else(|| anyhow!("no header {h}"))?;
+        by_poisoned += usize::from(header.proposer == poisoned);
+    }
+    assert!(
+        by_poisoned > 0,
+        "the validator holding the oversize event proposed none of {height} blocks"
+    );
+    assert!(!store.contains_event(&oversize.id)?);
+    for event in &events {
+        assert!(store.contains_event(&event.id)?);
+    }
+    Ok(())
+}
+
+/// Issue 11: one signer floods every validator with valid events; another signer's event,
+/// sent after the flood, still commits within a few blocks, not after the whole flood.
+/// Blocks hold 2 events here, so without fairness it would wait for hundreds of blocks.
+#[test]
+fn regression_issue_11_a_flood_from_one_signer_does_not_starve_another() -> anyhow::Result<()> {
+    const FLOOD: usize = 1_500;
+    const BLOCK_EVENTS: usize = 2;
+    const WAIT_BLOCKS_MAX: u64 = 4;
+    let mut network = Network::new(false);
+    for i in 0..4 {
+        let mut config = Config::load(&network.config_path(i))?;
+        config.block.events_max = BLOCK_EVENTS;
+        std::fs::write(network.config_path(i), config.to_toml())?;
+    }
+    network.start_all()?;
+    network.publish_reference_data()?;
+    let flood = registrations(&network.net, FLOOD, "FLOOD");
+    for (i, event) in flood.iter().enumerate() {
+        let (code, body) = network.submit(i % 4, event, false)?;
+        assert_eq!(code, 202, "flood event {i}: {body}");
+    }
+    let waiting = network.status(0)?["mempool_size"].as_u64().unwrap_or(0);
+    assert!(
+        waiting as usize > BLOCK_EVENTS * 100,
+        "only {waiting} flood events still wait; the test would prove nothing"
+    );
+    // Another signer: the customs authority publishes a new version of a table.
+    let table = load::sample_tables(Timestamp(1)).remove(1);
+    let other = network
+        .net
+        .sign("customs-qx", EventKind::ReferenceDataPublished(table));
+    let before = network.height(1);
+    let (code, body) = network.submit(1, &other, true)?;
+    assert_eq!(code, 200, "{body}");
+    let receipt: serde_json::Value = serde_json::from_str(&body)?;
+    let committed_at = receipt["height"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("no height in {body}"))?;
+    assert!(
+        committed_at <= before + WAIT_BLOCKS_MAX,
+        "the other signer's event waited from height {before} to {committed_at} behind the flood"
+    );
+    // The rest of the flood would take minutes to drain; the nodes agree on what they have.
+    network.stop_and_compare()?;
+    Ok(())
+}
+
+/// Issue 11: the consensus host panicking used to leave a zombie: the API kept serving and
+/// `/healthz` said ok. Now the supervisor marks the node unhealthy (503 naming the task),
+/// exits non-zero, and the other validators go on.
+#[test]
+fn regression_issue_11_a_panicked_consensus_task_stops_the_node_and_healthz_says_so(
+) -> anyhow::Result<()> {
+    const PANIC_HEIGHT: u64 = 4;
+    let mut network = Network::new(false);
+    let mut config = Config::load(&network.config_path(3))?;
+    config.faults.panic_at_height = Some(PANIC_HEIGHT);
+    std::fs::write(network.config_path(3), config.to_toml())?;
+    network.start_all()?;
+    let addr = network.http(3);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut unhealthy_body = None;
+    let status = loop {
+        let node = network.nodes[3].as_mut().expect("running");
+        if let Some(status) = node.child.try_wait()? {
+            break status;
+        }
+        if unhealthy_body.is_none() {
+            if let Ok((code, body)) = http(addr, "GET", "/healthz", None) {
+                if code == 503 {
+                    unhealthy_body = Some(body);
+                } else {
+                    assert_eq!(code, 200, "{body}");
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            network.dump_logs();
+            bail!("the node with the panicking host did not exit in 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    network.nodes[3] = None;
+    assert!(!status.success(), "exit status {status}");
+    assert_ne!(status.code(), Some(101), "a panic escaped to the process");
+    let body = unhealthy_body.ok_or_else(|| anyhow!("/healthz never answered 503"))?;
+    assert!(body.contains("node.unhealthy"), "{body}");
+    assert!(body.contains("consensus host"), "{body}");
+    let log = std::fs::read_to_string(network.specs[3].dir.join("node.log"))?;
+    assert!(log.contains("a critical task stopped"), "{log}");
+    // The three others are a quorum and go on.
+    network.publish_reference_data()?;
+    assert!(network.height(0) >= PANIC_HEIGHT);
+    network.stop_and_compare()?;
+    Ok(())
+}
+
+/// One request with a canonical-bytes body.
+fn post_bytes(addr: SocketAddr, path: &str, body: &[u8]) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(40)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body)?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow!("bad response {response:?}"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((code, body))
 }

@@ -651,9 +651,47 @@ pub(super) fn load_state<S: Store + ?Sized>(
                             state.insert_shipment(s);
                         }
                     }
+                    // A scan naming parcels is checked against the shipment's registered
+                    // SSCCs, which live in its registration event, not in its record.
+                    let names_parcels = matches!(
+                        kind,
+                        EventKind::TrackingScanRecorded(scan) if !scan.parcels.is_empty()
+                    );
+                    if names_parcels && state.parcels(id).is_none() {
+                        if let Some(registered) = state.shipment(id).map(|s| s.registered_event) {
+                            state.insert_parcels(
+                                id.clone(),
+                                registered_parcels(store, id, &registered)?,
+                            );
+                        }
+                    }
                 }
             }
         }
     }
     Ok(state)
+}
+
+/// The SSCCs of a shipment's registration event.
+fn registered_parcels<S: Store + ?Sized>(
+    store: &S,
+    id: &ShipmentId,
+    registration: &EventId,
+) -> Result<Vec<String>, StoreError> {
+    let record = format!("shipment {id}");
+    let stored = event(store, registration)?.ok_or_else(|| {
+        corrupt(
+            &record,
+            format!("its registration event {registration} is not stored"),
+        )
+    })?;
+    match stored.event.event.event.kind {
+        EventKind::ShipmentRegistered(r) if r.shipment_id == *id => {
+            Ok(r.parcels.into_iter().map(|p| p.sscc).collect())
+        }
+        _ => Err(corrupt(
+            &record,
+            format!("event {registration} is not its registration"),
+        )),
+    }
 }

@@ -95,6 +95,16 @@ pub enum StoreError {
     /// The underlying database failed.
     #[error("storage I/O failed: {0}")]
     Io(String),
+    /// The database files are damaged: sled found them corrupt, or panicked reading them (a
+    /// file cut short or with flipped bytes). The store cannot be used; the node's
+    /// `--repair resync-ledger` moves it aside and fetches the chain from peers.
+    #[error("the ledger store in {path} is damaged: {message}")]
+    Damaged {
+        /// The store's folder (the sled database: its `db` file, `conf` and snapshots).
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// Stored bytes did not decode; the message says which record.
     #[error("corrupt record {record}: {message}")]
     Corrupt {

@@ -1,6 +1,8 @@
 //! The sled-backed [`Store`].
 
-use std::path::Path;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -15,18 +17,120 @@ pub struct SledStore {
     db: sled::Db,
     trees: [sled::Tree; 6],
     genesis_hash: Digest,
+    path: PathBuf,
 }
 
-fn io(error: sled::Error) -> StoreError {
-    StoreError::Io(error.to_string())
+/// How long opening waits for sled's file lock. sled releases it when the last handle on its
+/// file closes, which its background I/O threads may do a moment after the database is
+/// dropped; a store opened right after a probe, or reopened in the same process, waits for
+/// that instead of failing.
+const LOCK_WAIT_MS: u64 = 2000;
+
+/// Opens the sled database in `path`, waiting up to [`LOCK_WAIT_MS`] for its file lock.
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + Duration::from_millis(LOCK_WAIT_MS);
+    loop {
+        match sled::Config::new().path(path).open() {
+            // sled reports a held lock only in this message (an `Other` I/O error).
+            Err(sled::Error::Io(error))
+                if error.to_string().starts_with("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result.map_err(|error| sled_error(path, error)),
+        }
+    }
+}
+
+/// A sled error as a store error; corruption sled detects itself names the store's folder.
+fn sled_error(path: &Path, error: sled::Error) -> StoreError {
+    match error {
+        sled::Error::Corruption { .. } => StoreError::Damaged {
+            path: path.to_owned(),
+            message: error.to_string(),
+        },
+        error => StoreError::Io(error.to_string()),
+    }
+}
+
+/// Runs `f`, turning a panic into [`StoreError::Damaged`] naming the folder at `path`.
+///
+/// sled 0.34 does not always return an error for damaged files: a `db` file cut short or with
+/// bytes flipped near its end can make it panic while it recovers the file (in its segment or
+/// snapshot code), which would kill the node with an assertion nobody can act on. The default panic hook still prints sled's
+/// message; it is left alone because it is process-wide and other threads may be running.
+fn guard<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        Err(StoreError::Damaged {
+            path: path.to_owned(),
+            message: format!("sled panicked reading it: {}", panic_text(payload.as_ref())),
+        })
+    })
+}
+
+/// A handle on a database that is leaked, not dropped, if a panic unwinds past it. The last
+/// handle on a sled tree flushes when dropped; if the panic came from damaged files, the flush
+/// may panic again, and a panic while unwinding aborts the process. Holding a handle on the
+/// database keeps every tree opened through it alive. Leaking keeps the files locked until the
+/// process exits, which it does after reporting the damage.
+struct LeakOnUnwind(Option<sled::Db>);
+
+impl Drop for LeakOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            std::mem::forget(self.0.take());
+        }
+    }
+}
+
+/// The message of a panic payload (`panic!` gives a `&str` or a `String`).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(no message)".to_owned()
+    }
 }
 
 impl SledStore {
     /// Opens (or creates) the store in `path` for the network with `genesis_hash`, and
     /// checks the stored chain. Refuses a store of another network and a broken chain,
-    /// naming the first bad height.
+    /// naming the first bad height. Damaged files are [`StoreError::Damaged`], never a panic.
     pub fn open(path: impl AsRef<Path>, genesis_hash: Digest) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new().path(path).open().map_err(io)?;
+        let path = path.as_ref();
+        // Opening reads every tree and, through `check_chain`, every header: all of it is
+        // where damaged files show.
+        guard(path, || SledStore::open_unguarded(path, genesis_hash))
+    }
+
+    /// Opens the sled database in `path` and its trees, without the chain check, and closes
+    /// it again: damaged files make sled fail or panic here, which this returns as
+    /// [`StoreError::Damaged`]. Lets a process find the damage before it starts anything that
+    /// depends on the store. Does nothing if `path` does not exist (a new node), and fails
+    /// with [`StoreError::Io`] while another process keeps the store open.
+    pub fn probe(path: impl AsRef<Path>) -> Result<(), StoreError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Ok(());
+        }
+        guard(path, || {
+            let io = |error| sled_error(path, error);
+            let db = open_db(path)?;
+            let _leak = LeakOnUnwind(Some(db.clone()));
+            for tree in Tree::ALL {
+                db.open_tree(tree.name()).map_err(io)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn open_unguarded(path: &Path, genesis_hash: Digest) -> Result<SledStore, StoreError> {
+        let io = |error| sled_error(path, error);
+        let db = open_db(path)?;
+        let _leak = LeakOnUnwind(Some(db.clone()));
         let open = |tree: Tree| db.open_tree(tree.name()).map_err(io);
         let trees = [
             open(Tree::Meta)?,
@@ -40,6 +144,7 @@ impl SledStore {
             db,
             trees,
             genesis_hash,
+            path: path.to_owned(),
         };
         match store.trees[Tree::Meta.position()]
             .get(GENESIS_KEY)
@@ -80,19 +185,53 @@ impl SledStore {
 
     /// Bytes sled occupies on disk.
     pub fn size_on_disk_bytes(&self) -> Result<u64, StoreError> {
-        self.db.size_on_disk().map_err(io)
+        self.db.size_on_disk().map_err(|e| self.error(e))
+    }
+
+    /// The folder the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, error: sled::Error) -> StoreError {
+        sled_error(&self.path, error)
     }
 }
 
 impl Store for SledStore {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.trees[tree.position()]
-            .get(key)
-            .map_err(io)?
-            .map(|v| v.to_vec()))
+        // Pages are read lazily, so damage can first show on any read, long after open.
+        guard(&self.path, || {
+            Ok(self.trees[tree.position()]
+                .get(key)
+                .map_err(|e| self.error(e))?
+                .map(|v| v.to_vec()))
+        })
     }
 
     fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        guard(&self.path, || {
+            self.scan_unguarded(tree, prefix, after, limit)
+        })
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        guard(&self.path, || self.commit_unguarded(batch))
+    }
+
+    fn genesis_hash(&self) -> Digest {
+        self.genesis_hash
+    }
+}
+
+impl SledStore {
+    fn scan_unguarded(
         &self,
         tree: Tree,
         prefix: &[u8],
@@ -110,7 +249,7 @@ impl Store for SledStore {
             if out.len() >= limit {
                 break;
             }
-            let (k, v) = item.map_err(io)?;
+            let (k, v) = item.map_err(|e| self.error(e))?;
             if !k.starts_with(prefix) {
                 break;
             }
@@ -119,7 +258,7 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    fn commit_unguarded(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let [meta, blocks, events, index, state, log] = &self.trees;
         (meta, blocks, events, index, state, log)
             .transaction(|(meta, blocks, events, index, state, log)| {
@@ -138,11 +277,7 @@ impl Store for SledStore {
             })
             .map_err(|error: TransactionError<()>| StoreError::Io(format!("{error:?}")))?;
         // Acknowledge only once the batch is on disk.
-        self.db.flush().map_err(io)?;
+        self.db.flush().map_err(|e| self.error(e))?;
         Ok(())
-    }
-
-    fn genesis_hash(&self) -> Digest {
-        self.genesis_hash
     }
 }

@@ -63,9 +63,36 @@ pub struct BlockLimits {
 /// How often a proposer waiting for events looks at the mempool again.
 const EMPTY_MEMPOOL_POLL_MS: u64 = 10;
 
-/// Events per proposal part: large enough to keep part counts low, small enough to keep
-/// each network message well under the engine's pubsub limit.
+/// Most events per proposal part: large enough to keep part counts low.
 const EVENTS_PER_PART: usize = 200;
+
+/// Most bytes of events per proposal part, unless one event alone is larger (an event is at
+/// most 1 MiB): half the engine's 4 MiB limit on one consensus network message, so a part of
+/// large events still goes out (issue 11: a part over the limit cannot be sent, and a
+/// proposer that cannot send its block stalls every round it leads).
+const PART_EVENT_BYTES_MAX: usize = 2 * 1024 * 1024;
+
+/// Splits a block's events into proposal parts, bounded by count and by bytes.
+fn part_chunks(events: &[EncodedEvent]) -> Vec<&[EncodedEvent]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut size_bytes = 0;
+    // Bounded by the block's event count.
+    for (i, event) in events.iter().enumerate() {
+        let full = i - start == EVENTS_PER_PART
+            || (i > start && size_bytes + event.bytes.len() > PART_EVENT_BYTES_MAX);
+        if full {
+            chunks.push(&events[start..i]);
+            start = i;
+            size_bytes = 0;
+        }
+        size_bytes += event.bytes.len();
+    }
+    if start < events.len() {
+        chunks.push(&events[start..]);
+    }
+    chunks
+}
 
 /// How far in the future a proposed block time may be, by this node's clock.
 const BLOCK_TIME_DRIFT_MS_MAX: u64 = 30_000;
@@ -148,6 +175,8 @@ pub struct Host {
     restart: Option<Height>,
     /// See [`HostParts::unchecked_event`].
     unchecked_event: Option<EncodedEvent>,
+    /// See [`HostParts::panic_at_height`].
+    panic_at_height: Option<u64>,
     /// When this node last committed a block (or started), for the block interval.
     last_commit_at: tokio::time::Instant,
     /// Candidates of the height being decided, on disk.
@@ -189,6 +218,9 @@ pub struct HostParts {
     /// An event to force into every block this node proposes, unchecked by the rule modules
     /// (the `faults.propose_unchecked_event` setting); `None` on an honest node.
     pub unchecked_event: Option<EncodedEvent>,
+    /// A height at which to panic (the `faults.panic_at_height` setting); `None` on an
+    /// honest node.
+    pub panic_at_height: Option<u64>,
     /// Where candidate blocks are kept across restarts.
     pub proposals: ProposalStore,
 }
@@ -241,6 +273,7 @@ impl Host {
             mempool: parts.mempool,
             limits: parts.limits,
             unchecked_event: parts.unchecked_event,
+            panic_at_height: parts.panic_at_height,
             network: parts.network,
             committed: parts.committed,
             candidates: BTreeMap::new(),
@@ -406,6 +439,12 @@ impl Host {
             AppMsg::Decided {
                 certificate, reply, ..
             } => {
+                if self.panic_at_height == Some(certificate.height.0) {
+                    panic!(
+                        "fault injection: the consensus host panics at height {}",
+                        certificate.height
+                    );
+                }
                 if !self
                     .candidates
                     .contains_key(&(certificate.height, certificate.value_id))
@@ -571,7 +610,7 @@ impl Host {
             proposer: self.address,
             header: block.header.clone(),
         }];
-        for chunk in block.events.chunks(EVENTS_PER_PART) {
+        for chunk in part_chunks(&block.events) {
             parts.push(ProposalPart::Events(
                 chunk.iter().map(|e| e.bytes.clone()).collect(),
             ));
@@ -675,17 +714,26 @@ impl Host {
             return None;
         }
         let mut events = Vec::new();
+        let mut undecodable = false;
         for part in &parts[1..parts.len() - 1] {
             let ProposalPart::Events(chunk) = part else {
                 return None;
             };
             for bytes in chunk {
-                events.push(EncodedEvent::decode(bytes).ok()?);
+                match EncodedEvent::decode(bytes) {
+                    Ok(event) => events.push(event),
+                    Err(_) => undecodable = true,
+                }
             }
         }
         let block = Block { header, events };
         let value = BlockValue::new(block.header.clone());
-        let validity = if height == self.height {
+        let validity = if undecodable {
+            // A signed proposal with bytes that are no event (too long, not canonical): judged
+            // invalid at once, so the round moves on without waiting for its timeout.
+            warn!(%height, %round, %proposer, "proposal with an event that does not decode");
+            Validity::Invalid
+        } else if height == self.height {
             let validity = self.validate(&block, height, round, proposer, parts.clone());
             if validity == Validity::Valid {
                 self.keep(height, &value.hash);
@@ -947,3 +995,41 @@ pub fn from_ledger_certificate(
 
 /// How long the API waits for a commit before answering 202.
 pub const COMMIT_WAIT_MAX: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use custody_ledger::testkit::TestNet;
+
+    use super::*;
+
+    fn sized(template: &EncodedEvent, size_bytes: usize) -> EncodedEvent {
+        let mut event = template.clone();
+        event.bytes.resize(size_bytes, 0);
+        event
+    }
+
+    #[test]
+    fn parts_are_bounded_by_count_and_bytes_and_keep_every_event_in_order() {
+        let net = TestNet::new();
+        let template = net.register("PART", "CN", "FR");
+        let small: Vec<EncodedEvent> = (0..450).map(|_| template.clone()).collect();
+        let lengths: Vec<usize> = part_chunks(&small).iter().map(|c| c.len()).collect();
+        assert_eq!(lengths, [200, 200, 50]);
+
+        let mib = 1024 * 1024;
+        let large = [
+            sized(&template, mib),
+            sized(&template, mib),
+            sized(&template, 100),
+            sized(&template, mib),
+        ];
+        let chunks = part_chunks(&large);
+        for chunk in &chunks {
+            let bytes: usize = chunk.iter().map(|e| e.bytes.len()).sum();
+            assert!(chunk.len() == 1 || bytes <= PART_EVENT_BYTES_MAX, "{bytes}");
+        }
+        let flat: Vec<&EncodedEvent> = chunks.iter().flat_map(|c| c.iter()).collect();
+        assert_eq!(flat, large.iter().collect::<Vec<_>>());
+        assert!(part_chunks(&[]).is_empty());
+    }
+}

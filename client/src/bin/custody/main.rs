@@ -2,8 +2,12 @@
 //!
 //! Human output by default, `--json` for scripts. Exit codes: 0 success (valid, for
 //! `verify`); 1 invalid (`verify`) or refused by the node (an error status with a problem
-//! document); 2 any other failure (usage, files, network).
+//! document); 2 any other failure (usage, files, network). A closed standard output (the
+//! reader of a pipe has gone) only ends the output, never the command: see `output.rs`.
 
+#[macro_use]
+mod output;
+mod epcis;
 mod submit;
 
 use std::io::IsTerminal as _;
@@ -69,6 +73,9 @@ enum Command {
     Verify(VerifyCommand),
     /// Show the node's status.
     Status,
+    /// Work with GS1 EPCIS 2.0 documents: hash them offline, capture them as signed events.
+    #[command(subcommand)]
+    Epcis(epcis::EpcisCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,8 +126,11 @@ enum VerifyCommand {
 enum Verdict {
     /// Done, or valid.
     Ok,
-    /// Verified and found invalid.
+    /// Verified and found invalid, or (`epcis capture`) some event refused.
     Invalid,
+    /// Ran to the end and reported, but could not finish its work (`epcis capture`: an event
+    /// not confirmed committed, or not submitted for want of the node).
+    Failed,
 }
 
 #[tokio::main]
@@ -131,6 +141,7 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(Verdict::Ok) => ExitCode::SUCCESS,
         Ok(Verdict::Invalid) => ExitCode::from(1),
+        Ok(Verdict::Failed) => ExitCode::from(2),
         Err(error) => {
             let problem = error
                 .chain()
@@ -139,9 +150,10 @@ async fn main() -> ExitCode {
                     ClientError::Problem { problem, .. } => Some(problem.as_ref().clone()),
                     _ => None,
                 });
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             if json {
-                println!(
+                // Already failing: a failure to print the error too changes nothing.
+                let _ = outln!(
                     "{}",
                     json!({ "error": format!("{error:#}"), "problem": problem })
                 );
@@ -156,7 +168,7 @@ async fn main() -> ExitCode {
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 
@@ -170,8 +182,8 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             if json {
                 print_json(&json!({ "file": out, "public_key": key.public() }))?;
             } else {
-                println!("wrote {}", out.display());
-                println!("public key {}", key.public());
+                outln!("wrote {}", out.display())?;
+                outln!("public key {}", key.public())?;
             }
         }
         Command::Keys(KeysCommand::Show { key }) => {
@@ -179,7 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             if json {
                 print_json(&json!({ "public_key": key.public() }))?;
             } else {
-                println!("{}", key.public());
+                outln!("{}", key.public())?;
             }
         }
         Command::Status => {
@@ -187,9 +199,9 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             if json {
                 print_json(&status)?;
             } else {
-                println!("chain id      {}", status.chain_id);
-                println!("genesis hash  {}", status.genesis_hash);
-                println!(
+                outln!("chain id      {}", status.chain_id)?;
+                outln!("genesis hash  {}", status.genesis_hash)?;
+                outln!(
                     "node key      {} ({})",
                     status.node_key,
                     if status.validator {
@@ -197,12 +209,12 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                     } else {
                         "not a validator"
                     }
-                );
-                println!("height        {}", status.height);
-                println!("head hash     {}", status.head_hash);
-                println!("log size      {}", status.log_size);
-                println!("log root      {}", status.log_root);
-                println!("mempool       {} events", status.mempool_size);
+                )?;
+                outln!("height        {}", status.height)?;
+                outln!("head hash     {}", status.head_hash)?;
+                outln!("log size      {}", status.log_size)?;
+                outln!("log root      {}", status.log_root)?;
+                outln!("mempool       {} events", status.mempool_size)?;
             }
         }
         Command::Submit(args) => {
@@ -212,8 +224,8 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                 if json {
                     print_json(&json!({ "event_id": event.id, "event": event.event }))?;
                 } else {
-                    println!("event {}", event.id);
-                    println!("{}", serde_json::to_string_pretty(&event.event)?);
+                    outln!("event {}", event.id)?;
+                    outln!("{}", serde_json::to_string_pretty(&event.event)?)?;
                 }
                 return Ok(Verdict::Ok);
             }
@@ -227,26 +239,26 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                             "receipt": receipt,
                         }))?;
                     } else {
-                        println!(
+                        outln!(
                             "committed {} at height {} (block {}), log index {} of {}",
                             receipt.event_id,
                             receipt.height,
                             receipt.block_hash,
                             receipt.log_index,
                             receipt.log_size
-                        );
+                        )?;
                     }
                 }
                 Submitted::Pending(accepted) => {
                     if json {
                         print_json(&json!({ "status": "pending", "event_id": accepted.event_id }))?;
                     } else if args.wait {
-                        println!(
+                        outln!(
                             "accepted {}; not committed within the node's wait, still pending",
                             accepted.event_id
-                        );
+                        )?;
                     } else {
-                        println!("accepted {}; pending", accepted.event_id);
+                        outln!("accepted {}; pending", accepted.event_id)?;
                     }
                 }
             }
@@ -262,7 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             if json {
                 print_json(&json!({ "state": state, "events": events }))?;
             } else {
-                print!("{}", timeline::render(&state, &events, &members));
+                out!("{}", timeline::render(&state, &events, &members))?;
             }
         }
         Command::Bundle { id, out } => {
@@ -277,13 +289,13 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                     "events": bundle.events.len(),
                 }))?;
             } else {
-                println!(
+                outln!(
                     "wrote the bundle of shipment {} ({} events, checkpoint height {}) to {}",
                     bundle.shipment_id,
                     bundle.events.len(),
                     bundle.checkpoint.header.height,
                     out.display()
-                );
+                )?;
             }
         }
         Command::Verify(VerifyCommand::Bundle { file, genesis }) => {
@@ -291,6 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             let bundle = verify::read_bundle(&file)?;
             return verify_bundle(&bundle, &genesis, json);
         }
+        Command::Epcis(command) => return epcis::run(command, json, &cli.node).await,
         Command::Verify(VerifyCommand::Chain { genesis }) => {
             let genesis = verify::read_genesis(&genesis)?;
             return verify_chain(&client()?, &genesis, json).await;
@@ -323,22 +336,24 @@ fn verify_bundle(
                     "events": events,
                 }))?;
             } else {
-                println!("valid: shipment {}", verified.shipment_id);
-                println!(
+                outln!("valid: shipment {}", verified.shipment_id)?;
+                outln!(
                     "  checkpoint  height {} (block {})",
-                    verified.height, verified.block_hash
-                );
-                println!(
+                    verified.height,
+                    verified.block_hash
+                )?;
+                outln!(
                     "  log         {} events, root {}",
-                    verified.log_size, verified.log_root
-                );
-                println!("  events      {}", verified.events.len());
+                    verified.log_size,
+                    verified.log_root
+                )?;
+                outln!("  events      {}", verified.events.len())?;
                 for (index, event) in verified.events.iter().enumerate() {
-                    println!(
+                    outln!(
                         "    #{index:<3} {}  {}",
                         event.id,
                         event.event.event.kind.name()
-                    );
+                    )?;
                 }
             }
             Ok(Verdict::Ok)
@@ -353,14 +368,14 @@ fn verify_bundle(
                     "message": error.message,
                 }))?;
             } else {
-                println!("invalid: check {} failed", error.check);
+                outln!("invalid: check {} failed", error.check)?;
                 if let Some(event) = error.event {
-                    println!(
+                    outln!(
                         "  event   {event} (position {})",
                         error.index.map_or("?".into(), |i| i.to_string())
-                    );
+                    )?;
                 }
-                println!("  reason  {}", error.message);
+                outln!("  reason  {}", error.message)?;
             }
             Ok(Verdict::Invalid)
         }
@@ -401,13 +416,14 @@ async fn verify_chain(
                     "state_root": report.state_root,
                 }))?;
             } else {
-                println!("valid: {} blocks from the genesis", report.height);
-                println!("  head        {}", report.head_hash);
-                println!(
+                outln!("valid: {} blocks from the genesis", report.height)?;
+                outln!("  head        {}", report.head_hash)?;
+                outln!(
                     "  log         {} events, root {}",
-                    report.log_size, report.log_root
-                );
-                println!("  state root  {}", report.state_root);
+                    report.log_size,
+                    report.log_root
+                )?;
+                outln!("  state root  {}", report.state_root)?;
             }
             Ok(Verdict::Ok)
         }
@@ -424,8 +440,8 @@ async fn verify_chain(
                     "message": reason,
                 }))?;
             } else {
-                println!("invalid: height {height}: check {check} failed");
-                println!("  reason  {reason}");
+                outln!("invalid: height {height}: check {check} failed")?;
+                outln!("  reason  {reason}")?;
             }
             Ok(Verdict::Invalid)
         }

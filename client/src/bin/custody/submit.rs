@@ -12,8 +12,8 @@ use custody_ledger::event::EncodedEvent;
 use custody_ledger::model::{
     ClearanceOutcome, CurrencyCode, CustomsCleared, Delivered, Disposition, DocumentAttested,
     DutyPaid, Event, EventKind, HandoffAccepted, HandoffProposed, LineQuantity, MemberId, Money,
-    ProofKind, ReturnReceived, ReturnRequested, ReturnedLine, ShipmentId, SignedEvent,
-    TransportDocument, TransportDocumentKind,
+    ProofKind, ReturnReceived, ReturnRequested, ReturnedLine, SensorReading, ShipmentId,
+    SignedEvent, TrackingScanRecorded, TransportDocument, TransportDocumentKind,
 };
 use custody_ledger::{Digest, Timestamp};
 use serde::de::DeserializeOwned;
@@ -61,6 +61,42 @@ pub struct PayloadFile {
     /// The payload as JSON (see the model's types in custody_ledger::model).
     #[arg(long, value_name = "FILE")]
     pub payload: PathBuf,
+}
+
+/// The arguments of `custody submit scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The shipment.
+    #[arg(long)]
+    shipment: String,
+    /// A parcel seen, by SSCC; repeat for more. None: the whole shipment.
+    #[arg(long = "parcel", value_name = "SSCC")]
+    parcels: Vec<String>,
+    /// What happened: a CBV bizStep (departing, arriving, transporting, loading,
+    /// unloading, holding, inspecting, receiving, shipping…) or a URI.
+    #[arg(long, value_name = "BIZSTEP")]
+    biz_step: String,
+    /// The state the goods are left in: a CBV disposition (in_transit, in_progress,
+    /// damaged, returned…) or a URI.
+    #[arg(long)]
+    disposition: String,
+    /// Where the scan was read, as a UN/LOCODE (DEHAM).
+    #[arg(long, value_name = "LOCODE")]
+    read_point: String,
+    /// The read point's GLN (13 digits).
+    #[arg(long, value_name = "GLN")]
+    read_point_gln: Option<String>,
+    /// Where the goods are after the scan, as a UN/LOCODE; by default the read point.
+    #[arg(long, value_name = "LOCODE")]
+    biz_location: Option<String>,
+    /// A sensor reading KIND:UNIT:VALUE[:MIN:MAX] in decimal units with at most three
+    /// decimals (Temperature:CEL:4.5:2:8; MIN or MAX may be left empty, KIND may be a
+    /// URI); repeat for more.
+    #[arg(long = "sensor", value_name = "KIND:UNIT:VALUE[:MIN:MAX]", value_parser = parse_sensor_reading)]
+    sensor_readings: Vec<SensorReading>,
+    /// The scan reports an exception (a failed delivery attempt, damage, an excursion).
+    #[arg(long)]
+    exception: bool,
 }
 
 /// One subcommand per event kind.
@@ -181,6 +217,9 @@ pub enum SubmitKind {
         #[arg(long = "line", value_name = "LINE:QUANTITY:DISPOSITION", required = true, value_parser = parse_returned_line)]
         lines: Vec<ReturnedLine>,
     },
+    /// Record a tracking scan of the shipment or some of its parcels (the custodian or any
+    /// carrier); custody does not move.
+    Scan(Box<ScanArgs>),
     /// Attest a document about a shipment; --payload is a DocumentAttested.
     Attest(PayloadFile),
     /// Publish reference data (customs authority); --payload is a ReferenceDataPublished.
@@ -308,6 +347,77 @@ fn parse_returned_line(text: &str) -> Result<ReturnedLine, String> {
         invoice_line: parse_number(line, "line")?,
         quantity: parse_number(quantity, "quantity")?,
         disposition,
+    })
+}
+
+/// A decimal number of units (`4.5`, `-18`, `0.125`) as an exact count of thousandths.
+fn parse_milli(text: &str, what: &str) -> Result<i64, String> {
+    let bad = || format!("{what} {text:?} is not a number with at most three decimals");
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (units, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if units.is_empty() || !all_digits(units) || !all_digits(fraction) || fraction.len() > 3 {
+        return Err(bad());
+    }
+    if digits.ends_with('.') {
+        return Err(bad());
+    }
+    let units: i64 = units.parse().map_err(|_| bad())?;
+    let fraction: i64 = format!("{fraction:0<3}").parse().map_err(|_| bad())?;
+    let magnitude = units
+        .checked_mul(1_000)
+        .and_then(|m| m.checked_add(fraction))
+        .ok_or_else(bad)?;
+    Ok(if negative { -magnitude } else { magnitude })
+}
+
+fn parse_optional_milli(text: &str, what: &str) -> Result<Option<i64>, String> {
+    if text.is_empty() {
+        Ok(None)
+    } else {
+        parse_milli(text, what).map(Some)
+    }
+}
+
+/// `KIND:UNIT:VALUE` or `KIND:UNIT:VALUE:MIN:MAX`, read from the right so that the kind may
+/// be a URI with colons of its own.
+fn parse_sensor_reading(text: &str) -> Result<SensorReading, String> {
+    let expected = "expected KIND:UNIT:VALUE[:MIN:MAX], such as Temperature:CEL:4.5:2:8";
+    let parts: Vec<&str> = text.split(':').collect();
+    let is_number = |s: &str| parse_milli(s, "").is_ok();
+    let with_limits = parts.len() >= 5
+        && is_number(parts[parts.len() - 3])
+        && parts[parts.len() - 2..]
+            .iter()
+            .all(|s| s.is_empty() || is_number(s));
+    let (head, limits) = if with_limits {
+        parts.split_at(parts.len() - 2)
+    } else {
+        (&parts[..], &[][..])
+    };
+    let [kind @ .., unit, value] = head else {
+        return Err(expected.into());
+    };
+    let kind = kind.join(":");
+    if kind.is_empty() {
+        return Err(expected.into());
+    }
+    let (min, max) = match limits {
+        [min, max] => (
+            parse_optional_milli(min, "lower limit")?,
+            parse_optional_milli(max, "upper limit")?,
+        ),
+        _ => (None, None),
+    };
+    Ok(SensorReading {
+        kind,
+        unit: (*unit).to_owned(),
+        value_milli: parse_milli(value, "value")?,
+        min_milli: min,
+        max_milli: max,
     })
 }
 
@@ -499,6 +609,20 @@ fn event_kind(kind: &SubmitKind) -> anyhow::Result<EventKind> {
             rma: rma.clone(),
             lines: lines.clone(),
         }),
+        SubmitKind::Scan(scan) => EventKind::TrackingScanRecorded(TrackingScanRecorded {
+            shipment_id: ShipmentId::new(scan.shipment.as_str()),
+            parcels: scan.parcels.clone(),
+            biz_step: scan.biz_step.clone(),
+            disposition: scan.disposition.clone(),
+            read_point: scan.read_point.clone(),
+            read_point_gln: scan.read_point_gln.clone(),
+            biz_location: scan
+                .biz_location
+                .clone()
+                .unwrap_or_else(|| scan.read_point.clone()),
+            sensor_readings: scan.sensor_readings.clone(),
+            exception: scan.exception,
+        }),
         SubmitKind::Attest(file) => EventKind::DocumentAttested(payload::<DocumentAttested>(
             file,
             "DocumentAttested payload",
@@ -539,5 +663,60 @@ mod tests {
             .unwrap_err()
             .contains("lost"));
         assert!(parse_returned_line("1:3").is_err());
+    }
+
+    #[test]
+    fn sensor_arguments_parse_exactly_in_thousandths() {
+        let reading = |kind: &str, unit: &str, value, min, max| SensorReading {
+            kind: kind.into(),
+            unit: unit.into(),
+            value_milli: value,
+            min_milli: min,
+            max_milli: max,
+        };
+        assert_eq!(
+            parse_sensor_reading("Temperature:CEL:4.5:2:8"),
+            Ok(reading(
+                "Temperature",
+                "CEL",
+                4_500,
+                Some(2_000),
+                Some(8_000)
+            ))
+        );
+        assert_eq!(
+            parse_sensor_reading("Temperature:CEL:-18.25::-15"),
+            Ok(reading("Temperature", "CEL", -18_250, None, Some(-15_000)))
+        );
+        assert_eq!(
+            parse_sensor_reading("RelativeHumidity:P1:61"),
+            Ok(reading("RelativeHumidity", "P1", 61_000, None, None))
+        );
+        assert_eq!(
+            parse_sensor_reading("https://example.com/tilt:DD:0.125"),
+            Ok(reading("https://example.com/tilt", "DD", 125, None, None))
+        );
+        assert_eq!(
+            parse_sensor_reading("urn:example:tilt:DD:3:1:5"),
+            Ok(reading(
+                "urn:example:tilt",
+                "DD",
+                3_000,
+                Some(1_000),
+                Some(5_000)
+            ))
+        );
+        for bad in [
+            "Temperature:CEL",
+            "CEL:4.5",
+            "Temperature:CEL:4.5555",
+            "Temperature:CEL:4,5",
+            "Temperature:CEL:4.",
+            "Temperature:CEL:.5",
+            "Temperature:CEL:99999999999999999",
+            ":CEL:4",
+        ] {
+            assert!(parse_sensor_reading(bad).is_err(), "{bad}");
+        }
     }
 }
