@@ -92,6 +92,22 @@ struct Cast {
     lastmile: Actor,
     broker: Actor,
     customs: Actor,
+    /// The carrier's EPCIS capture gateway, when its node has one (devnets created before
+    /// the gateway existed do not).
+    gateway: Option<Gateway>,
+}
+
+/// Where the carrier's hub systems post their EPCIS documents.
+struct Gateway {
+    url: String,
+    token: String,
+}
+
+impl std::fmt::Debug for Gateway {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("url", &self.url).finish()
+    }
 }
 
 impl Cast {
@@ -114,8 +130,20 @@ impl Cast {
             lastmile: actor(LASTMILE, CARRIER)?,
             broker: actor(BROKER, BROKER)?,
             customs: actor(CUSTOMS, CUSTOMS)?,
+            gateway: gateway(devnet, endpoints),
         })
     }
+}
+
+/// The carrier's node and the token of its capture gateway, if it has one.
+fn gateway(devnet: &Devnet, endpoints: &[Endpoint]) -> Option<Gateway> {
+    let node = devnet.node_of(CARRIER)?;
+    let config = node.config.epcis_gateway.as_ref()?;
+    let endpoint = endpoints.iter().find(|e| e.member == CARRIER)?;
+    Some(Gateway {
+        url: endpoint.url.clone(),
+        token: config.api_token.clone(),
+    })
 }
 
 /// One shipment's progress: the height its last event committed at, so the next actor's
@@ -166,6 +194,96 @@ impl Track {
         self.events += 1;
         println!("{} {:<17} {story} — block {height}", clock(), actor.member);
         Ok(height)
+    }
+
+    /// The carrier's hub systems post tracking scans of `parcels` to its node's EPCIS capture
+    /// gateway (one EPCIS document, one `ObjectEvent` per leg); the gateway signs them as the
+    /// carrier. Then anyone reads them back with an EPCIS query. Skipped, and said so, on a
+    /// devnet whose carrier node has no gateway.
+    async fn scans(
+        &mut self,
+        cast: &Cast,
+        parcels: &[String],
+        legs: &[(&str, &str, &str)],
+    ) -> anyhow::Result<()> {
+        let Some(gateway) = &cast.gateway else {
+            println!(
+                "{} (this devnet's carrier node has no EPCIS gateway: no scans)",
+                clock()
+            );
+            return Ok(());
+        };
+        submit::wait_height(
+            &cast.carrier.client,
+            self.height,
+            Duration::from_millis(CATCH_UP_TIMEOUT_MS),
+        )
+        .await?;
+        let document = scan_document(&self.id, parcels, legs);
+        let http = reqwest::Client::new();
+        let response = http
+            .post(format!("{}/epcis/capture", gateway.url))
+            .bearer_auth(&gateway.token)
+            .header("content-type", "application/ld+json")
+            .json(&document)
+            .send()
+            .await?;
+        let status = response.status();
+        let job: serde_json::Value = response.json().await?;
+        if status != reqwest::StatusCode::ACCEPTED || job["success"] != true {
+            anyhow::bail!("the EPCIS capture was refused ({status}): {job}");
+        }
+        let ids = job["custody:events"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .filter_map(|e| e["eventId"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in &ids {
+            let id = Digest::from_hex(id).map_err(|e| anyhow!("event id {id}: {e}"))?;
+            let height = submit::wait_committed(
+                &cast.carrier.client,
+                &id,
+                Duration::from_millis(CATCH_UP_TIMEOUT_MS),
+            )
+            .await?;
+            self.height = self.height.max(height);
+            self.events += 1;
+        }
+        let steps: Vec<String> = legs
+            .iter()
+            .map(|(step, _, place)| format!("{step} {place}"))
+            .collect();
+        println!(
+            "{} {:<17} hub systems posted {} EPCIS scans to its gateway ({}), job {} — block {}",
+            clock(),
+            CARRIER,
+            ids.len(),
+            steps.join(", "),
+            job["captureID"].as_str().unwrap_or("?"),
+            self.height
+        );
+        let epc = format!("https://id.gs1.org/00/{}", parcels[0]);
+        let query: serde_json::Value = http
+            .get(format!("{}/epcis/events", gateway.url))
+            .query(&[("MATCH_epc", epc.as_str()), ("eventType", "ObjectEvent")])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let found = query["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+            .as_array()
+            .map_or(0, Vec::len);
+        println!(
+            "{} {:<17} GET /epcis/events?MATCH_epc={epc}&eventType=ObjectEvent: {found} events",
+            clock(),
+            "anyone"
+        );
+        Ok(())
     }
 
     /// The shipment as `actor`'s node holds it after this shipment's last event.
@@ -379,8 +497,9 @@ async fn register(
     goods: &[Goods],
     serial: u64,
     summary: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let payload = documents::registration(&track.id, sale, goods, serial, setup::now());
+    let parcels: Vec<String> = payload.parcels.iter().map(|p| p.sscc.clone()).collect();
     let total = money(payload.invoice.total_minor, payload.invoice.currency);
     let event = seller.signer.register(payload, setup::now());
     let story = format!(
@@ -392,7 +511,50 @@ async fn register(
         sale.destination
     );
     track.step(seller, event, story).await?;
-    Ok(())
+    Ok(parcels)
+}
+
+/// An EPCIS 2.0 document of tracking scans, as a carrier's hub system writes it: one
+/// `ObjectEvent` (action `OBSERVE`) per leg `(bizStep, disposition, UN/LOCODE)`, the parcels as
+/// GS1 Digital Link SSCCs, places in Custody's UN/LOCODE URI form, and the shipment named in
+/// Custody's extension (docs/EPCIS.md).
+fn scan_document(
+    shipment: &str,
+    parcels: &[String],
+    legs: &[(&str, &str, &str)],
+) -> serde_json::Value {
+    let time = setup::now().to_rfc3339();
+    let epcs: Vec<String> = parcels
+        .iter()
+        .map(|sscc| format!("https://id.gs1.org/00/{sscc}"))
+        .collect();
+    let events: Vec<serde_json::Value> = legs
+        .iter()
+        .map(|(step, disposition, place)| {
+            serde_json::json!({
+                "type": "ObjectEvent",
+                "eventTime": time,
+                "eventTimeZoneOffset": "+00:00",
+                "epcList": epcs,
+                "action": "OBSERVE",
+                "bizStep": step,
+                "disposition": disposition,
+                "readPoint": {"id": format!("urn:custody:locode:{place}")},
+                "bizLocation": {"id": format!("urn:custody:locode:{place}")},
+                "custody:shipmentId": shipment
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "@context": [
+            "https://ref.gs1.org/standards/epcis/epcis-context.jsonld",
+            {"custody": "urn:custody:epcis:"}
+        ],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": time,
+        "epcisBody": {"eventList": events}
+    })
 }
 
 /// (a) Two T-shirts, €150, DDP Paris: low-value relief with the flat duty, VAT paid by the
@@ -405,7 +567,7 @@ async fn paris(
 ) -> anyhow::Result<ShipmentRecord> {
     let mut t = Track::new(format!("SHP-{run}-PAR"));
     let (sale, goods) = documents::paris_parcel();
-    register(
+    let parcels = register(
         &mut t,
         &cast.seller,
         &sale,
@@ -427,6 +589,15 @@ async fn paris(
             ),
             &format!("took custody of {} at CNSZX", t.id),
         ),
+    )
+    .await?;
+    t.scans(
+        cast,
+        &parcels,
+        &[
+            ("departing", "in_transit", "CNSZX"),
+            ("arriving", "in_transit", "FRCDG"),
+        ],
     )
     .await?;
     t.handoff(

@@ -11,7 +11,7 @@ use custody_ledger::genesis::{Genesis, GenesisMember};
 use custody_ledger::model::MemberId;
 use custody_ledger::{Keypair, Timestamp};
 use custody_node::config::{
-    BlockLimitsConfig, Config, Faults, HttpConfig, MempoolLimits, NetworkConfig,
+    BlockLimitsConfig, Config, EpcisGatewayConfig, Faults, HttpConfig, MempoolLimits, NetworkConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -238,7 +238,7 @@ pub fn create(layout: &Layout, validators: usize, now: Timestamp) -> anyhow::Res
     // Node configurations: three ports each (HTTP, consensus, gossip), every other node a peer.
     let ports = free_ports(3 * node_keys.len())?;
     let port = |i: usize, which: usize| ports[3 * i + which];
-    for (i, (node, _, _)) in node_keys.iter().enumerate() {
+    for (i, (node, member, _)) in node_keys.iter().enumerate() {
         let others = |which: usize| -> anyhow::Result<Vec<String>> {
             node_keys
                 .iter()
@@ -266,7 +266,7 @@ pub fn create(layout: &Layout, validators: usize, now: Timestamp) -> anyhow::Res
             mempool: MempoolLimits::default(),
             block: BlockLimitsConfig::default(),
             faults: Faults::default(),
-            epcis_gateway: None,
+            epcis_gateway: gateway_for(layout, member),
         };
         let path = layout.node_config(&node.name);
         std::fs::write(&path, config.to_toml())
@@ -292,6 +292,17 @@ pub fn create(layout: &Layout, validators: usize, now: Timestamp) -> anyhow::Res
     };
     write_json(&layout.manifest(), &manifest)?;
     load(layout)
+}
+
+/// The EPCIS capture gateway of the carrier's node: the carrier signs the tracking scans its
+/// hub systems post (they speak EPCIS and hold no key). The token is 64 random hex digits,
+/// kept in the node's configuration, which the demo reads.
+fn gateway_for(layout: &Layout, member: &str) -> Option<EpcisGatewayConfig> {
+    (member == roster::CARRIER).then(|| EpcisGatewayConfig {
+        member_key_file: layout.member_key(member),
+        api_token: keyfile::generate().public().to_hex(),
+        schema_file: None,
+    })
 }
 
 /// Loads an existing devnet directory, checking that its files agree with each other.

@@ -282,6 +282,19 @@ fn a_detached_devnet_runs_the_demo_benchmarks_stops_and_resumes() {
     );
     assert!(up.stdout.contains("is up"), "{}", up.stdout);
     assert!(up.stdout.contains("Demo done"), "{}", up.stdout);
+    // Issue 12: the carrier's hub posts two tracking scans through its node's EPCIS gateway,
+    // and an EPCIS query reads them back.
+    assert!(
+        up.stdout
+            .contains("hub systems posted 2 EPCIS scans to its gateway"),
+        "{}",
+        up.stdout
+    );
+    assert!(
+        up.stdout.contains("GET /epcis/events?MATCH_epc="),
+        "{}",
+        up.stdout
+    );
     assert!(up.stdout.contains("genesis.json"), "{}", up.stdout);
     let first = state(&dir);
     assert_eq!(first.nodes.len(), 5);

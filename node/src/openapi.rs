@@ -67,6 +67,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/epcis/epcs/{epc}/events"),
     ("GET", "/epcis/readPoints/{readPoint}/events"),
     ("GET", "/epcis/bizLocations/{bizLocation}/events"),
+    ("GET", "/epcis/queries/{name}/subscriptions"),
+    ("POST", "/epcis/queries/{name}/subscriptions"),
+    ("GET", "/epcis/queries/{name}/subscriptions/{id}"),
+    ("DELETE", "/epcis/queries/{name}/subscriptions/{id}"),
 ];
 
 /// The component name of `Page<EventEntry>`, in utoipa's convention for generic instances.
@@ -97,7 +101,11 @@ a page's `next` as `?after=` to get the following page.";
 /// The OpenAPI document of the node's HTTP API.
 pub fn document() -> OpenApi {
     let mut paths = Paths::new();
-    for (method, path, mut operation) in operations().into_iter().chain(epcis_query()) {
+    for (method, path, mut operation) in operations()
+        .into_iter()
+        .chain(epcis_query())
+        .chain(epcis_subscriptions())
+    {
         // The request head's limits apply to every route (`http::limits`).
         for (status, response) in head_limit_responses() {
             operation
@@ -798,6 +806,129 @@ fn capture_job_response(description: &str) -> Response {
         .build()
 }
 
+/// The EPCIS webhook subscription operations (`crate::epcis::subscriptions`, docs/EPCIS.md).
+fn epcis_subscriptions() -> Vec<(HttpMethod, &'static str, Operation)> {
+    use crate::epcis::subscriptions::{Backoff, PUSH_EVENTS_MAX, SUBSCRIPTIONS_FILE};
+    let backoff = Backoff::default();
+    let string = || {
+        RefOr::T(Schema::Object(
+            ObjectBuilder::new().schema_type(Type::String).build(),
+        ))
+    };
+    let name = || {
+        path_param(
+            "name",
+            "A label the client chooses; Custody keeps no named queries (the query is the \
+             subscription's `query`).",
+            string(),
+        )
+    };
+    let id = || path_param("id", "The subscriptionID.", string());
+    let object = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                JSON,
+                Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+            )
+            .build()
+    };
+    let missing = || problem("No such subscription of this query (`epcis.no_such_resource`).");
+    let path = "/epcis/queries/{name}/subscriptions";
+    let one = "/epcis/queries/{name}/subscriptions/{id}";
+    vec![
+        (
+            HttpMethod::Get,
+            path,
+            operation(
+                "epcisSubscriptions",
+                "epcis",
+                "The subscriptions of a query",
+                "`{\"subscriptions\": [...]}`: each with `subscriptionID`, `queryName`, \
+                 `createdAt`, `dest` and `query` (never the `signatureToken`).",
+            )
+            .parameter(name())
+            .response("200", object("The subscriptions."))
+            .build(),
+        ),
+        (
+            HttpMethod::Post,
+            path,
+            operation(
+                "epcisSubscribe",
+                "epcis",
+                "Subscribe a webhook to a query",
+                &format!(
+                    "Body: `{{\"dest\": \"http(s)://...\", \"signatureToken\": \"...\", \
+                     \"query\": {{...}}}}`, `query` holding the `GET /epcis/events` filters \
+                     (no paging). After each committed block, the events after the \
+                     subscription's cursor that match are POSTed to `dest` as an \
+                     `EPCISQueryDocument` (at most {PUSH_EVENTS_MAX} per push) with \
+                     `GS1-Signature: sha256=<lowercase hex HMAC-SHA256(signatureToken, body)>`. \
+                     At least once: the cursor advances after a 2xx only; failures are retried \
+                     after {:?}, doubling to {:?}. Kept in `{SUBSCRIPTIONS_FILE}` in the data \
+                     directory. Answers 201 with the subscription and its `Location`.",
+                    backoff.first, backoff.max
+                ),
+            )
+            .parameter(name())
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .description(Some("dest, signatureToken and query."))
+                    .content(
+                        JSON,
+                        Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+                    )
+                    .required(Some(Required::True))
+                    .build(),
+            ))
+            .response("201", object("The subscription."))
+            .response(
+                "400",
+                problem(
+                    "A bad `dest` (`epcis.invalid_uri`), a missing `signatureToken` or an \
+                     unsupported field (`epcis.subscription_controls`), or a bad query \
+                     parameter (`epcis.query_parameter`); `field` names it.",
+                ),
+            )
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            one,
+            operation(
+                "epcisSubscription",
+                "epcis",
+                "A subscription",
+                "The subscription (never its `signatureToken`).",
+            )
+            .parameter(name())
+            .parameter(id())
+            .response("200", object("The subscription."))
+            .response("404", missing())
+            .build(),
+        ),
+        (
+            HttpMethod::Delete,
+            one,
+            operation(
+                "epcisUnsubscribe",
+                "epcis",
+                "Delete a subscription",
+                "Stops the pushes; answers 204.",
+            )
+            .parameter(name())
+            .parameter(id())
+            .response(
+                "204",
+                ResponseBuilder::new().description("Deleted.").build(),
+            )
+            .response("404", missing())
+            .build(),
+        ),
+    ]
+}
+
 /// `POST /epcis/capture`.
 fn epcis_capture() -> Operation {
     use crate::epcis::capture::{CAPTURE_EVENTS_MAX, CAPTURE_FILE_SIZE_BYTES_MAX};
@@ -1166,10 +1297,12 @@ mod tests {
             let operation = &doc["paths"][path][method.to_lowercase()];
             assert!(operation.is_object(), "{method} {path} is not documented");
             assert!(operation["operationId"].is_string(), "{method} {path}");
-            // A success answer: 200, or 202 for a capture (the job is its answer).
+            // A success answer: 200, 201 for a subscription, 202 for a capture (the job is
+            // its answer), 204 for a deletion.
             assert!(
-                operation["responses"]["200"].is_object()
-                    || operation["responses"]["202"].is_object(),
+                ["200", "201", "202", "204"]
+                    .iter()
+                    .any(|code| operation["responses"][code].is_object()),
                 "{method} {path}"
             );
             // Every `{name}` of the template is a required path parameter.
