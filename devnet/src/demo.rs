@@ -233,7 +233,7 @@ impl Track {
         if status != reqwest::StatusCode::ACCEPTED || job["success"] != true {
             anyhow::bail!("the EPCIS capture was refused ({status}): {job}");
         }
-        let ids = job["custody:events"]
+        let ids: Vec<&str> = job["custody:events"]
             .as_array()
             .map(|events| {
                 events
