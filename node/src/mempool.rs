@@ -25,10 +25,10 @@
 //! letting a shipment's events overtake each other. A flood from one key then costs the others
 //! at most one block slot per event of theirs, whatever the flood's length.
 //!
-//! Nothing here iterates a hash map: every output is in an order fixed by the arrivals alone,
+//! Nothing here iterates a hash map (the fair order looks things up in two, never walks them): every output is in an order fixed by the arrivals alone,
 //! so two runs given the same submissions propose the same blocks.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use custody_ledger::codec::EVENT_SIZE_BYTES_MAX;
 use custody_ledger::event::EncodedEvent;
@@ -369,8 +369,12 @@ impl Mempool {
     /// candidate order is kept, since both keys grow along a group. Deterministic: it depends
     /// on the arrival order alone.
     fn fair_order(&self) -> Vec<&EventId> {
-        let mut signer_rank: BTreeMap<&PublicKey, u64> = BTreeMap::new();
-        let mut group_turn: BTreeMap<Option<&ShipmentId>, u64> = BTreeMap::new();
+        // Hash maps for lookups only: nothing iterates them, so the order stays a function of
+        // the arrivals. (B-trees keyed by shipment id made this five times slower than the
+        // arrival order on a pool of 22,000 events; see README, Performance.)
+        let mut signer_rank: HashMap<&PublicKey, u64> = HashMap::new();
+        let mut group_turn: HashMap<Option<&ShipmentId>, u64> =
+            HashMap::with_capacity(self.by_shipment.len() + 1);
         let mut ranked: Vec<(u64, Position, &EventId)> = Vec::with_capacity(self.order.len());
         // Bounded by the pool size.
         for (position, id) in &self.order {
