@@ -1156,6 +1156,11 @@ fn print_summary(devnet: &Devnet, endpoints: &[Endpoint], record: &DemoRecord) {
         let genesis = devnet.layout.genesis();
         println!();
         println!(
+            "Open it in a browser (every node serves the explorer): {}/s/{}",
+            node.url.trim_end_matches('/'),
+            first.id
+        );
+        println!(
             "Look closer with the custody CLI (cargo run -p custody-client --bin custody -- …):"
         );
         println!("  custody --node {} shipment show {}", node.url, first.id);

@@ -7,8 +7,8 @@ use crate::block::{BlockHeader, CommitCertificate};
 use crate::bundle::Checkpoint;
 use crate::hash::Digest;
 use crate::keys::PublicKey;
-use crate::model::{EventId, MemberId, Role, SignedEvent};
-use crate::state::MemberStatus;
+use crate::model::{CountryCode, EventId, MemberId, Role, ShipmentId, SignedEvent};
+use crate::state::{MemberStatus, ShipmentStatus};
 use crate::time::Timestamp;
 
 /// Proof that an event is committed: its place and its inclusion proof in the log as of the
@@ -194,6 +194,120 @@ pub struct NodeHealth {
     pub peers_height: Option<u64>,
     /// Milliseconds since this node last committed a block (or started).
     pub since_last_commit_ms: u64,
+}
+
+/// A shipment in a list: what a search result or a row of a table shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ShipmentSummary {
+    /// The id.
+    pub shipment_id: ShipmentId,
+    /// Lifecycle status.
+    pub status: ShipmentStatus,
+    /// The seller that registered it.
+    pub seller: MemberId,
+    /// Who holds it now.
+    pub custodian: MemberId,
+    /// Country of dispatch.
+    pub origin: CountryCode,
+    /// Country of destination.
+    pub destination: CountryCode,
+    /// Block time of the registration.
+    pub registered_at: Timestamp,
+    /// Height of the block that registered it.
+    pub registered_height: u64,
+    /// Block time of its latest event.
+    pub last_event_at: Timestamp,
+    /// The commercial invoice's number.
+    pub invoice_number: String,
+    /// How many parcels were registered.
+    pub parcels: u64,
+}
+
+/// `GET /v1/shipments`: one page of shipments, in id order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ShipmentList {
+    /// The shipments of this page.
+    pub shipments: Vec<ShipmentSummary>,
+    /// Pass as `?cursor=` (with the same filters) to get the next page; `null` when there is
+    /// nothing more.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub next_cursor: Option<String>,
+}
+
+/// A validator and what it did lately, in `GET /v1/network`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ValidatorActivity {
+    /// The member that runs it.
+    pub member_id: MemberId,
+    /// The member's name.
+    pub name: String,
+    /// Its node key, which signs proposals and votes.
+    pub node_key: PublicKey,
+    /// Its voting power (from genesis).
+    pub voting_power: u64,
+    /// The latest recent block it proposed; `null` if none in the look-back.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub last_proposed_height: Option<u64>,
+    /// The latest recent block whose commit certificate carries its signature; `null` if none
+    /// in the look-back.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub last_signed_height: Option<u64>,
+}
+
+/// A committed block in `GET /v1/network`'s list of recent blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecentBlock {
+    /// Height.
+    pub height: u64,
+    /// Header hash.
+    pub hash: Digest,
+    /// Block time.
+    pub time: Timestamp,
+    /// Number of events in it.
+    pub event_count: u32,
+    /// Node key of the validator that proposed it.
+    pub proposer: PublicKey,
+    /// The member whose node that is; `null` if no genesis validator has the key.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub proposer_member: Option<MemberId>,
+}
+
+/// Events committed in one minute of block time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MinuteCount {
+    /// The start of the minute.
+    pub minute: Timestamp,
+    /// Events in blocks whose time falls in it.
+    pub events: u64,
+}
+
+/// `GET /v1/network`: the network at a glance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NetworkView {
+    /// Chain id.
+    pub chain_id: String,
+    /// Genesis hash: the network's identity.
+    pub genesis_hash: Digest,
+    /// Head height (0 before the first block).
+    pub height: u64,
+    /// The head's block time; `null` before the first block.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub head_time: Option<Timestamp>,
+    /// The genesis validators, in genesis order.
+    pub validators: Vec<ValidatorActivity>,
+    /// The latest blocks, newest first.
+    pub recent_blocks: Vec<RecentBlock>,
+    /// Events per minute of block time over the last minutes up to the head's, oldest first,
+    /// minutes without events included.
+    pub events_per_minute: Vec<MinuteCount>,
+    /// This node's health, as in `GET /v1/status`.
+    pub health: NodeHealth,
 }
 
 /// An RFC 9457 problem, as every error answers.

@@ -5,8 +5,9 @@
 //! contract rejection code, or an API code such as `request.path`) and the offending field.
 //! Malformed input always gets a 4xx: path and query values are parsed here, by hand, so that
 //! no extractor can answer with its own plain-text error; a 5xx means the node itself failed.
-//! Lists are paged by an opaque cursor (`?after=`), oldest first. CORS is off: no
-//! cross-origin headers are sent.
+//! Lists are paged by an opaque cursor (`?after=`), oldest first; the shipment list of
+//! `browse.rs` is in id order with its own `?cursor=`. CORS is off: no cross-origin headers
+//! are sent.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -94,20 +95,26 @@ pub fn app(state: ApiState) -> Router {
     Router::new()
         .route("/v1/events", post(submit))
         .route("/v1/events/{id}", get(event))
+        .route("/v1/shipments", get(crate::browse::shipments))
         .route("/v1/shipments/{id}", get(shipment))
         .route("/v1/shipments/{id}/events", get(shipment_events))
         .route("/v1/shipments/{id}/bundle", get(shipment_bundle))
         .route("/v1/members", get(members))
+        .route("/v1/members/{id}", get(crate::browse::member))
         .route("/v1/members/{key}/events", get(member_events))
         .route("/v1/blocks/head", get(head_block))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/log/checkpoint", get(checkpoint))
         .route("/v1/log/consistency", get(consistency))
+        .route("/v1/network", get(crate::browse::network))
+        .route("/v1/genesis", get(crate::browse::genesis))
         .route("/v1/status", get(status))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .nest("/epcis", crate::epcis::router())
+        // The web explorer: `/`, `/search`, `/s/{shipment}`, `/m/{member}`, `/b/{height}`.
+        .merge(crate::explorer::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inside `observe`, so that refused requests are measured too.
@@ -236,9 +243,9 @@ impl IntoResponse for ApiError {
 }
 
 /// The query string as name-value pairs, or a problem naming it.
-type QueryPairs = Result<Query<BTreeMap<String, String>>, QueryRejection>;
+pub(crate) type QueryPairs = Result<Query<BTreeMap<String, String>>, QueryRejection>;
 
-fn query_pairs(query: QueryPairs) -> Result<BTreeMap<String, String>, ApiError> {
+pub(crate) fn query_pairs(query: QueryPairs) -> Result<BTreeMap<String, String>, ApiError> {
     query.map(|Query(pairs)| pairs).map_err(|e| {
         ApiError::bad_request(
             "request.query",
@@ -249,7 +256,10 @@ fn query_pairs(query: QueryPairs) -> Result<BTreeMap<String, String>, ApiError> 
 }
 
 /// Refuses query parameters an endpoint does not know, so a typo is not silently ignored.
-fn only_params(pairs: &BTreeMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+pub(crate) fn only_params(
+    pairs: &BTreeMap<String, String>,
+    known: &[&str],
+) -> Result<(), ApiError> {
     match pairs.keys().find(|k| !known.contains(&k.as_str())) {
         None => Ok(()),
         Some(unknown) => Err(ApiError::bad_request(
@@ -261,7 +271,7 @@ fn only_params(pairs: &BTreeMap<String, String>, known: &[&str]) -> Result<(), A
 }
 
 /// A path segment, or a problem if it is not valid percent-encoded UTF-8.
-fn path_segment(
+pub(crate) fn path_segment(
     path: Result<Path<String>, PathRejection>,
     field: &str,
 ) -> Result<String, ApiError> {
@@ -683,44 +693,15 @@ async fn members(State(state): State<ApiState>) -> Result<Json<Vec<MemberView>>,
         .into_iter()
         .map(|m| (m.id.clone(), m))
         .collect();
-    let mut out = Vec::new();
-    for member in &state.genesis.members {
-        let view = match stored.get(&member.id) {
-            Some(record) => MemberView {
-                id: record.id.clone(),
-                name: record.name.clone(),
-                roles: record.roles.clone(),
-                key: record.key,
-                retired_keys: record.retired_keys.clone(),
-                status: record.status,
-                node_key: member.node_key,
-                voting_power: member.voting_power,
-            },
-            None => MemberView {
-                id: member.id.clone(),
-                name: member.name.clone(),
-                roles: member.roles.clone(),
-                key: member.key,
-                retired_keys: vec![],
-                status: custody_ledger::state::MemberStatus::Active,
-                node_key: member.node_key,
-                voting_power: member.voting_power,
-            },
-        };
-        out.push(view);
-    }
+    let mut out: Vec<MemberView> = state
+        .genesis
+        .members
+        .iter()
+        .map(|member| crate::browse::genesis_member_view(member, stored.get(&member.id)))
+        .collect();
     for (id, record) in &stored {
         if state.genesis.members.iter().all(|m| &m.id != id) {
-            out.push(MemberView {
-                id: record.id.clone(),
-                name: record.name.clone(),
-                roles: record.roles.clone(),
-                key: record.key,
-                retired_keys: record.retired_keys.clone(),
-                status: record.status,
-                node_key: None,
-                voting_power: 0,
-            });
+            out.push(crate::browse::admitted_member_view(record));
         }
     }
     Ok(Json(out))

@@ -3,10 +3,12 @@
 
 pub mod admission;
 pub mod api;
+pub mod browse;
 pub mod clock;
 pub mod config;
 pub mod consensus;
 pub mod epcis;
+pub mod explorer;
 pub mod gossip;
 pub mod health;
 pub mod http;

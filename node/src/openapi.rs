@@ -13,8 +13,8 @@ use custody_ledger::genesis::Genesis;
 use custody_ledger::model::SignedEvent;
 use custody_ledger::state::ShipmentState;
 use custody_ledger::view::{
-    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, NodeHealth, Page,
-    Problem, Receipt, Status,
+    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, NetworkView,
+    NodeHealth, Page, Problem, Receipt, ShipmentList, Status,
 };
 use custody_ledger::{Digest, PublicKey};
 use utoipa::openapi::header::HeaderBuilder;
@@ -34,21 +34,29 @@ use utoipa::openapi::{
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::api::{BODY_SIZE_BYTES_MAX, COMMIT_WAIT_MS_MAX, PAGE_ITEMS_DEFAULT, PAGE_ITEMS_MAX};
+use crate::browse::{
+    ACTIVITY_LOOKBACK_BLOCKS, RATE_MINUTES, RECENT_BLOCKS_MAX, SEARCH_TERM_LEN_MAX,
+    SHIPMENTS_EXAMINED_MAX, SHIPMENT_PAGE_DEFAULT, SHIPMENT_PAGE_MAX,
+};
 use crate::http::{HEADERS_COUNT_MAX, HEADER_SECTION_BYTES_MAX, URI_LEN_MAX};
 
 /// Every documented operation as (HTTP method, path in axum 0.8 syntax), in the router's order.
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/events"),
     ("GET", "/v1/events/{id}"),
+    ("GET", "/v1/shipments"),
     ("GET", "/v1/shipments/{id}"),
     ("GET", "/v1/shipments/{id}/events"),
     ("GET", "/v1/shipments/{id}/bundle"),
     ("GET", "/v1/members"),
+    ("GET", "/v1/members/{id}"),
     ("GET", "/v1/members/{key}/events"),
     ("GET", "/v1/blocks/head"),
     ("GET", "/v1/blocks/{height}"),
     ("GET", "/v1/log/checkpoint"),
     ("GET", "/v1/log/consistency"),
+    ("GET", "/v1/network"),
+    ("GET", "/v1/genesis"),
     ("GET", "/v1/status"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
@@ -96,7 +104,7 @@ is written as `null`, except `next` of a page and `field` of a problem, which ar
 Every error is an RFC 9457 problem (`application/problem+json`) with a stable `code`: a \
 ledger or contract rejection code, or an API code such as `request.path`. Malformed input \
 gets a 4xx; `503` means the node itself could not answer. Lists are paged oldest first: pass \
-a page's `next` as `?after=` to get the following page.";
+a page's `next` as `?after=` to get the following page. The shipment list is the exception: it is in shipment id order, and a page's `next_cursor` is passed as `?cursor=`.";
 
 /// The OpenAPI document of the node's HTTP API.
 pub fn document() -> OpenApi {
@@ -156,6 +164,8 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<MemberView>(&mut schemas);
     add::<BlockView>(&mut schemas);
     add::<ConsistencyView>(&mut schemas);
+    add::<ShipmentList>(&mut schemas);
+    add::<NetworkView>(&mut schemas);
     add::<Status>(&mut schemas);
     add::<NodeHealth>(&mut schemas);
     add::<Problem>(&mut schemas);
@@ -236,6 +246,7 @@ fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
             .response("503", unavailable())
             .build(),
         ),
+        (HttpMethod::Get, "/v1/shipments", list_shipments()),
         (
             HttpMethod::Get,
             "/v1/shipments/{id}",
@@ -316,6 +327,32 @@ fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
                         Content::new(Some(ArrayBuilder::new().items(ref_of::<MemberView>()))),
                     )
                     .build(),
+            )
+            .response("503", unavailable())
+            .build(),
+        ),
+        (
+            HttpMethod::Get,
+            "/v1/members/{id}",
+            operation(
+                "getMember",
+                "members",
+                "One member",
+                "The member with this id, as `GET /v1/members` lists it.",
+            )
+            .parameter(path_param(
+                "id",
+                "The member id.",
+                ref_of::<custody_ledger::model::MemberId>(),
+            ))
+            .response("200", json_response::<MemberView>("The member."))
+            .response(
+                "400",
+                bad_path("The id is not 1 to 64 characters from A-Z a-z 0-9 . _ - :"),
+            )
+            .response(
+                "404",
+                problem("No member has this id (`member.not_found`)."),
             )
             .response("503", unavailable())
             .build(),
@@ -428,6 +465,21 @@ fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
                 ),
             )
             .response("503", unavailable())
+            .build(),
+        ),
+        (HttpMethod::Get, "/v1/network", network()),
+        (
+            HttpMethod::Get,
+            "/v1/genesis",
+            operation(
+                "getGenesis",
+                "node",
+                "The genesis document",
+                "The genesis document in its JSON form (docs/PROTOCOL.md §9.3): what `custody \
+                 verify bundle --genesis` reads. A verifier that trusts this node may take it \
+                 from here; one that does not compares its hash with the one it holds.",
+            )
+            .response("200", json_response::<Genesis>("The genesis document."))
             .build(),
         ),
         (
@@ -1112,6 +1164,147 @@ fn submit_event() -> Operation {
     .build()
 }
 
+/// `GET /v1/shipments`.
+fn list_shipments() -> Operation {
+    let member = || ref_of::<custody_ledger::model::MemberId>();
+    let text = |pattern: Option<&str>| {
+        let mut schema = ObjectBuilder::new().schema_type(Type::String);
+        if let Some(pattern) = pattern {
+            schema = schema.pattern(Some(pattern));
+        }
+        RefOr::T(Schema::Object(schema.build()))
+    };
+    let time = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{3})?Z)?$";
+    operation(
+        "listShipments",
+        "shipments",
+        "Find shipments",
+        &format!(
+            "Shipments in id order, one page at a time, found by a search term and narrowed by \
+             filters; every filter given must hold. `q` is matched exactly (after trimming \
+             white space) against the shipment id, the SSCC of any parcel registered, the \
+             number of any transport document of a handoff proposal (air waybill, bill of \
+             lading, ...) and the invoice number; a term that matches nothing gives an empty \
+             list, not 404. Search terms and the seller, custodian, destination and status \
+             filters are served by indexes written with each block; the time range is checked \
+             on the candidates. A request examines at most {SHIPMENTS_EXAMINED_MAX} shipments: \
+             a page may then end short, even empty, with a `next_cursor` to continue from. \
+             A store written by a node from before these indexes has none for its earlier \
+             blocks."
+        ),
+    )
+    .parameter(query_param(
+        "q",
+        &format!(
+            "Search term: a shipment id, SSCC, transport document number or invoice number; \
+             1 to {SEARCH_TERM_LEN_MAX} bytes without control characters."
+        ),
+        text(None),
+    ))
+    .parameter(query_param(
+        "status",
+        "Only shipments with this status.",
+        ref_of::<custody_ledger::state::ShipmentStatus>(),
+    ))
+    .parameter(query_param(
+        "seller",
+        "Only shipments this member registered.",
+        member(),
+    ))
+    .parameter(query_param(
+        "custodian",
+        "Only shipments this member holds now.",
+        member(),
+    ))
+    .parameter(query_param(
+        "destination",
+        "Only shipments bound for this country.",
+        ref_of::<custody_ledger::model::CountryCode>(),
+    ))
+    .parameter(query_param(
+        "from",
+        "Only shipments registered in a block at or after this time: RFC 3339 in UTC \
+         (`2026-11-01T09:30:00Z`, `2026-11-01T09:30:00.250Z`) or a date (midnight UTC).",
+        text(Some(time)),
+    ))
+    .parameter(query_param(
+        "to",
+        "Only shipments registered in a block before this time (exclusive), in the form of \
+         `from`; after `from` when both are given.",
+        text(Some(time)),
+    ))
+    .parameter(query_param(
+        "cursor",
+        "The `next_cursor` of the previous page, with the same filters; without it, the first \
+         page. Opaque.",
+        text(None),
+    ))
+    .parameter(query_param(
+        "limit",
+        "The most shipments in the page.",
+        RefOr::T(Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                .minimum(Some(1))
+                .maximum(Some(SHIPMENT_PAGE_MAX))
+                .default(Some(SHIPMENT_PAGE_DEFAULT.into()))
+                .build(),
+        )),
+    ))
+    .response(
+        "200",
+        json_response::<ShipmentList>("One page of shipments, in id order."),
+    )
+    .response(
+        "400",
+        problem(
+            "A query parameter is unknown, malformed or out of range; `field` names it \
+             (`request.query`).",
+        ),
+    )
+    .response(
+        "503",
+        problem("The node could not read its ledger (`node.unavailable`)."),
+    )
+    .build()
+}
+
+/// `GET /v1/network`.
+fn network() -> Operation {
+    operation(
+        "getNetwork",
+        "node",
+        "The network at a glance",
+        &format!(
+            "The chain id, genesis hash and head; each genesis validator with the latest of \
+             the last {ACTIVITY_LOOKBACK_BLOCKS} blocks it proposed (from the headers) and \
+             signed (from the commit certificates), `null` when none; the last \
+             {RECENT_BLOCKS_MAX} blocks, newest first; the events committed in each of the \
+             last {RATE_MINUTES} minutes of block time up to the head's (before the first \
+             block, up to the genesis time), oldest first, from per-minute counts kept as \
+             blocks are appended (a store from before them counts nothing for its earlier \
+             blocks); and this node's health as `/v1/status` reports it."
+        ),
+    )
+    .response("200", json_response::<NetworkView>("The network."))
+    .response(
+        "503",
+        problem("The node could not read its ledger (`node.unavailable`)."),
+    )
+    .build()
+}
+
+fn query_param(name: &str, description: &str, schema: RefOr<Schema>) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
 fn operation(id: &str, tag: &str, summary: &str, description: &str) -> OperationBuilder {
     OperationBuilder::new()
         .operation_id(Some(id))
@@ -1420,6 +1613,12 @@ mod tests {
             "MemberView",
             "BlockView",
             "ConsistencyView",
+            "ShipmentList",
+            "ShipmentSummary",
+            "NetworkView",
+            "ValidatorActivity",
+            "RecentBlock",
+            "MinuteCount",
             "Status",
             "Problem",
             "Genesis",
@@ -1689,6 +1888,35 @@ mod tests {
         check(&doc, "Bundle", &bundle);
         check(&doc, "Checkpoint", &bundle.checkpoint);
         check(&doc, "Genesis", &net.genesis);
+        let summaries: Vec<_> = ["OA-1", "OA-2"]
+            .into_iter()
+            .map(|id| {
+                let shipment = store
+                    .shipment(&ShipmentId::new(id))
+                    .expect("store")
+                    .expect("shipment");
+                crate::browse::summary(&store, shipment).expect("summary")
+            })
+            .collect();
+        for next_cursor in [None, Some("OA-2".to_owned())] {
+            let list = ShipmentList {
+                shipments: summaries.clone(),
+                next_cursor,
+            };
+            check(&doc, "ShipmentList", &list);
+        }
+        let health = || {
+            crate::health::Health::new(4, 0, std::time::Instant::now())
+                .report(std::time::Instant::now())
+        };
+        let network = crate::browse::network_view(&store, &net.genesis, health()).expect("network");
+        assert!(network.validators[0].last_signed_height.is_some());
+        check(&doc, "NetworkView", &network);
+        // Before the first block: no head time, no activity.
+        let empty = MemoryStore::new(net.genesis_hash());
+        let network = crate::browse::network_view(&empty, &net.genesis, health()).expect("network");
+        assert_eq!(network.head_time, None);
+        check(&doc, "NetworkView", &network);
 
         let first = &lifecycle[0];
         let stored = store.event(&first.id).expect("store").expect("event");

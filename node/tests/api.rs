@@ -14,10 +14,11 @@ use custody_ledger::bundle;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::merkle;
 use custody_ledger::model::EventKind;
+use custody_ledger::state::ShipmentStatus;
 use custody_ledger::store::{SledStore, Store};
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::view::{BlockView, ConsistencyView, EventView, MemberView, Page, Problem};
-use custody_ledger::view::{EventEntry, Receipt, Status};
+use custody_ledger::view::{EventEntry, NetworkView, Receipt, ShipmentList, Status};
 use custody_node::api::{app, ApiState, BODY_SIZE_BYTES_MAX};
 use custody_node::health::Health;
 use custody_node::mempool::{Mempool, MempoolConfig};
@@ -539,6 +540,8 @@ async fn regression_issue_11_path_values_that_cannot_be_ids_are_400_naming_the_f
         (format!("/v1/shipments/{long}/bundle"), "id"),
         ("/v1/events/%00".to_owned(), "id"),
         ("/v1/members/%00/events".to_owned(), "key"),
+        ("/v1/members/%00".to_owned(), "id"),
+        (format!("/v1/members/{long}"), "id"),
         ("/v1/blocks/%00".to_owned(), "height"),
     ];
     let before = f.footprint().await;
@@ -778,4 +781,472 @@ async fn regression_issue_11_healthz_is_503_once_a_critical_task_failed() {
     let status: Status = f.ok("/v1/status").await;
     assert!(!status.health.healthy);
     assert_eq!(status.health.failed_task.as_deref(), Some("consensus host"));
+}
+
+/// A parcel SSCC with a valid GS1 check digit: extension 1, company prefix 0614141, `serial`.
+fn sscc(serial: u32) -> String {
+    let body = format!("10614141{serial:09}");
+    let digits: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
+    let check = custody_contracts::identifiers::gs1_check_digit(&digits);
+    format!("{body}{check}")
+}
+
+/// A registration by `seller-acme` of one parcel `parcel` bound for `destination`.
+fn register_parcel(net: &TestNet, shipment: &str, parcel: &str, destination: &str) -> EncodedEvent {
+    let mut registration = custody_ledger::testkit::registration(shipment, "CN", destination);
+    registration.parcels[0].sscc = parcel.to_owned();
+    for line in &mut registration.packing_list.lines {
+        line.sscc = parcel.to_owned();
+    }
+    net.sign("seller-acme", EventKind::ShipmentRegistered(registration))
+}
+
+/// Builds a block of `events` at `time` proposed by validator `proposer`, certifies it with
+/// the first `signers` validators and appends it. Every event must apply.
+fn append(
+    f: &Fixture,
+    events: Vec<EncodedEvent>,
+    time: custody_ledger::Timestamp,
+    proposer: usize,
+    signers: usize,
+) -> u64 {
+    use custody_ledger::block::{vote_message, CommitCertificate, CommitSignature};
+    let rules = f.state.rules.read().expect("rules").clone();
+    let validators = f.net.validator_keys();
+    let built = custody_ledger::chain::build_block(
+        f.store.as_ref(),
+        &f.net.genesis,
+        &rules,
+        events,
+        time,
+        validators[proposer].public(),
+    )
+    .expect("build");
+    assert_eq!(built.rejected, vec![], "every event applies");
+    let (height, hash) = (built.block.header.height, built.block.hash());
+    let message = vote_message(&f.net.genesis.chain_id, height, 0, &hash);
+    let certificate = CommitCertificate {
+        height,
+        round: 0,
+        block_hash: hash,
+        signatures: validators[..signers]
+            .iter()
+            .map(|v| CommitSignature {
+                validator: v.public(),
+                signature: v.sign(&message),
+            })
+            .collect(),
+    };
+    f.store
+        .append_block(&built.block, &certificate, &built.delta)
+        .expect("append");
+    *f.state.rules.write().expect("rules") = built.rules;
+    height
+}
+
+const HOUR_MS: u64 = 3_600_000;
+
+/// An air waybill number only `B-2`'s handoff carries (prefix 020, serial 7654321, check
+/// digit serial mod 7).
+const B2_AIR_WAYBILL: &str = "02076543213";
+
+/// The fixture plus shipments registered an hour later (`B-1` to DE, `B-2` and `B-3` to FR,
+/// each with its own SSCC; `B-2` proposed to a carrier under its own air waybill) and two
+/// hours later (`C-1` to `C-4`).
+fn catalogue() -> Fixture {
+    let f = Fixture::new();
+    let net = &f.net;
+    let b2 = register_parcel(net, "B-2", &sscc(2), "FR");
+    let handoff = net.sign(
+        "seller-acme",
+        EventKind::HandoffProposed(custody_ledger::model::HandoffProposed {
+            shipment_id: custody_ledger::model::ShipmentId::new("B-2"),
+            to: custody_ledger::model::MemberId::new("carrier-swift"),
+            place: "CNSHA".into(),
+            transport_document: Some(custody_ledger::model::TransportDocument {
+                kind: custody_ledger::model::TransportDocumentKind::AirWaybill,
+                number: B2_AIR_WAYBILL.into(),
+            }),
+        }),
+    );
+    let hour = |n: u64| custody_ledger::Timestamp(GENESIS_TIME.0 + n * HOUR_MS);
+    append(
+        &f,
+        vec![
+            register_parcel(net, "B-1", &sscc(1), "DE"),
+            b2,
+            register_parcel(net, "B-3", &sscc(3), "FR"),
+        ],
+        hour(1),
+        0,
+        4,
+    );
+    append(&f, vec![handoff], hour(1), 0, 4);
+    let c: Vec<EncodedEvent> = (1..=4)
+        .map(|i| register_parcel(net, &format!("C-{i}"), &sscc(10 + i), "FR"))
+        .collect();
+    append(&f, c, hour(2), 0, 4);
+    f
+}
+
+/// The ids of a shipment list.
+fn ids(list: &ShipmentList) -> Vec<&str> {
+    list.shipments
+        .iter()
+        .map(|s| s.shipment_id.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn shipments_are_listed_in_id_order_a_page_at_a_time() {
+    let f = catalogue();
+    let all = [
+        "A-1", "A-2", "B-1", "B-2", "B-3", "C-1", "C-2", "C-3", "C-4",
+    ];
+    let first: ShipmentList = f.ok("/v1/shipments").await;
+    assert_eq!(ids(&first), all, "the default page holds them all");
+    assert_eq!(first.next_cursor, None);
+
+    let mut seen = Vec::new();
+    let mut uri = "/v1/shipments?limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let page: ShipmentList = f.ok(&uri).await;
+        assert!(page.shipments.len() <= 2, "{uri}");
+        pages += 1;
+        seen.extend(ids(&page).into_iter().map(str::to_owned));
+        match page.next_cursor {
+            Some(cursor) => uri = format!("/v1/shipments?limit=2&cursor={cursor}"),
+            None => break,
+        }
+        assert!(pages < 10, "paging ends");
+    }
+    assert_eq!(seen, all, "pages give every shipment once, in id order");
+    assert_eq!(pages, 5);
+
+    let a1 = &first.shipments[0];
+    let shipment: serde_json::Value = f.ok("/v1/shipments/A-1").await;
+    assert_eq!(a1.status, ShipmentStatus::InTransit);
+    assert_eq!(
+        (a1.seller.as_str(), a1.custodian.as_str()),
+        ("seller-acme", "carrier-lastmile")
+    );
+    assert_eq!((a1.origin.as_str(), a1.destination.as_str()), ("CN", "FR"));
+    assert_eq!(a1.registered_at, GENESIS_TIME);
+    assert_eq!(a1.registered_height, 2);
+    assert_eq!(a1.invoice_number, "INV-A-1");
+    assert_eq!(a1.parcels, 1);
+    assert_eq!(
+        serde_json::to_value(a1.last_event_at).unwrap(),
+        shipment["updated_at"]
+    );
+    let b1 = &first.shipments[2];
+    assert_eq!(
+        (b1.registered_height, b1.registered_at.0),
+        (4, GENESIS_TIME.0 + HOUR_MS)
+    );
+    // The JSON spellings are those of the shipment record.
+    let raw: serde_json::Value = f.ok("/v1/shipments?limit=1").await;
+    assert_eq!(raw["shipments"][0]["status"], "in_transit");
+    assert_eq!(
+        raw["shipments"][0]["registered_at"],
+        shipment["registered_at"]
+    );
+    assert!(raw["next_cursor"].is_string());
+}
+
+#[tokio::test]
+async fn each_filter_narrows_the_list() {
+    let f = catalogue();
+    let hour = |n: u64| custody_ledger::Timestamp(GENESIS_TIME.0 + n * HOUR_MS).to_rfc3339();
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        // Custody moved A-1 from the seller to carrier-swift to carrier-lastmile: only the
+        // current custodian finds it.
+        ("custodian=carrier-lastmile".into(), vec!["A-1"]),
+        ("custodian=carrier-swift".into(), vec!["A-2"]),
+        (
+            "custodian=seller-acme".into(),
+            vec!["B-1", "B-2", "B-3", "C-1", "C-2", "C-3", "C-4"],
+        ),
+        ("status=in_transit".into(), vec!["A-1", "A-2"]),
+        (
+            "status=registered".into(),
+            vec!["B-1", "B-2", "B-3", "C-1", "C-2", "C-3", "C-4"],
+        ),
+        ("status=delivered".into(), vec![]),
+        ("seller=carrier-swift".into(), vec![]),
+        ("seller=seller-acme&destination=DE".into(), vec!["B-1"]),
+        ("destination=DE".into(), vec!["B-1"]),
+        ("destination=US".into(), vec![]),
+        (
+            format!("from={}", hour(1)),
+            vec!["B-1", "B-2", "B-3", "C-1", "C-2", "C-3", "C-4"],
+        ),
+        (format!("to={}", hour(1)), vec!["A-1", "A-2"]),
+        (
+            format!("from={}&to={}", hour(1), hour(2)),
+            vec!["B-1", "B-2", "B-3"],
+        ),
+        (
+            format!("from={}", hour(2)),
+            vec!["C-1", "C-2", "C-3", "C-4"],
+        ),
+        // A date is its midnight UTC; the fixture's genesis day holds every registration.
+        (
+            format!("from={}", &hour(0)[..10]),
+            vec![
+                "A-1", "A-2", "B-1", "B-2", "B-3", "C-1", "C-2", "C-3", "C-4",
+            ],
+        ),
+        (
+            format!("status=registered&destination=FR&from={}", hour(2)),
+            vec!["C-1", "C-2", "C-3", "C-4"],
+        ),
+    ];
+    for (query, expected) in cases {
+        let list: ShipmentList = f.ok(&format!("/v1/shipments?{query}")).await;
+        assert_eq!(ids(&list), expected, "{query}");
+        assert_eq!(list.next_cursor, None, "{query}");
+    }
+    // A filtered list pages by cursor too.
+    let first: ShipmentList = f.ok("/v1/shipments?status=registered&limit=4").await;
+    assert_eq!(ids(&first), ["B-1", "B-2", "B-3", "C-1"]);
+    let cursor = first.next_cursor.expect("a next page");
+    let second: ShipmentList = f
+        .ok(&format!(
+            "/v1/shipments?status=registered&limit=4&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(ids(&second), ["C-2", "C-3", "C-4"]);
+    assert_eq!(second.next_cursor, None);
+}
+
+#[tokio::test]
+async fn q_finds_a_shipment_by_id_sscc_transport_document_or_invoice_number() {
+    let f = catalogue();
+    let shared_sscc = custody_ledger::testkit::registration("X", "CN", "FR").parcels[0]
+        .sscc
+        .clone();
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        ("B-1".into(), vec!["B-1"]),
+        (sscc(2), vec!["B-2"]),
+        (sscc(13), vec!["C-3"]),
+        (B2_AIR_WAYBILL.into(), vec!["B-2"]),
+        ("INV-C-4".into(), vec!["C-4"]),
+        // The fixture's lifecycles share a parcel and an air waybill.
+        (shared_sscc.clone(), vec!["A-1", "A-2"]),
+        ("02012345675".into(), vec!["A-1", "A-2"]),
+        // Surrounding white space is not part of the term.
+        (format!("%20{}%20", sscc(3)), vec!["B-3"]),
+        // Unknown terms give an empty list, not 404; matching is exact.
+        ("NOPE".into(), vec![]),
+        ("B-".into(), vec![]),
+        ("inv-c-4".into(), vec![]),
+        (sscc(2)[..17].to_owned(), vec![]),
+        ("anything at all".replace(' ', "%20"), vec![]),
+    ];
+    for (q, expected) in cases {
+        let list: ShipmentList = f.ok(&format!("/v1/shipments?q={q}")).await;
+        assert_eq!(ids(&list), expected, "q={q}");
+        assert_eq!(list.next_cursor, None, "q={q}");
+    }
+    // A term and a filter: both must hold.
+    let both: ShipmentList = f
+        .ok(&format!(
+            "/v1/shipments?q={shared_sscc}&custodian=carrier-lastmile"
+        ))
+        .await;
+    assert_eq!(ids(&both), ["A-1"]);
+    // A term matching several shipments pages like any list.
+    let page: ShipmentList = f.ok("/v1/shipments?q=02012345675&limit=1").await;
+    assert_eq!(ids(&page), ["A-1"]);
+    let cursor = page.next_cursor.expect("a second page");
+    let page: ShipmentList = f
+        .ok(&format!(
+            "/v1/shipments?q=02012345675&limit=1&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(ids(&page), ["A-2"]);
+    assert_eq!(page.next_cursor, None);
+}
+
+#[tokio::test]
+async fn bad_list_parameters_are_400_naming_the_parameter() {
+    let f = catalogue();
+    let long = "7".repeat(257);
+    let cases = [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=-1", "limit"),
+        ("status=lost", "status"),
+        ("status=InTransit", "status"),
+        ("seller=%00", "seller"),
+        ("seller=a%20b", "seller"),
+        ("custodian=%C3%A9", "custodian"),
+        ("destination=fr", "destination"),
+        ("destination=FRA", "destination"),
+        ("from=yesterday", "from"),
+        ("from=2026-13-01", "from"),
+        ("to=2026-11-01T25:00:00Z", "to"),
+        ("from=2026-11-02&to=2026-11-01", "to"),
+        ("from=2026-11-01&to=2026-11-01", "to"),
+        ("cursor=%00", "cursor"),
+        ("cursor=", "cursor"),
+        ("q=", "q"),
+        ("q=%20%20", "q"),
+        ("q=a%0Ab", "q"),
+        (&format!("q={long}"), "q"),
+        ("colour=red", "colour"),
+        ("after=3", "after"),
+    ];
+    for (query, field) in cases {
+        let p = problem(
+            f.get(&format!("/v1/shipments?{query}")).await,
+            StatusCode::BAD_REQUEST,
+            "request.query",
+        );
+        assert_eq!(p.field.as_deref(), Some(field), "{query}: {}", p.detail);
+        assert!(p.detail.contains(field), "{query}: {}", p.detail);
+    }
+}
+
+#[tokio::test]
+async fn the_network_shows_validators_recent_blocks_and_the_event_rate() {
+    let f = Fixture::new();
+    let validators = f.net.validator_keys();
+    // Block 4, five minutes on: proposed by the second validator and certified without the
+    // fourth's signature.
+    let later = custody_ledger::Timestamp(GENESIS_TIME.0 + 5 * 60_000);
+    let event = register_parcel(&f.net, "N-1", &sscc(99), "FR");
+    assert_eq!(append(&f, vec![event], later, 1, 3), 4);
+
+    f.state
+        .health
+        .task_failed(custody_node::health::TaskFailure {
+            task: "gossip",
+            reason: "stopped".into(),
+        });
+    let network: NetworkView = f.ok("/v1/network").await;
+    let status: Status = f.ok("/v1/status").await;
+    assert_eq!(network.health.failed_task.as_deref(), Some("gossip"));
+    let head = f.store.head().unwrap().expect("head");
+    assert_eq!(network.chain_id, f.net.genesis.chain_id);
+    assert_eq!(network.genesis_hash, f.net.genesis_hash());
+    assert_eq!((network.height, network.head_time), (4, Some(later)));
+    // The same report as /v1/status, but for the milliseconds between the two requests.
+    let report = |h: &custody_ledger::view::NodeHealth| {
+        (
+            h.healthy,
+            h.problems.clone(),
+            h.failed_task.clone(),
+            h.peers_height,
+        )
+    };
+    assert_eq!(report(&network.health), report(&status.health));
+
+    let genesis_validators: Vec<_> = f
+        .net
+        .genesis
+        .members
+        .iter()
+        .filter(|m| m.voting_power > 0)
+        .collect();
+    assert_eq!(network.validators.len(), 4);
+    let expected = [
+        // (last proposed, last signed)
+        (Some(3), Some(4)),
+        (Some(4), Some(4)),
+        (None, Some(4)),
+        (None, Some(3)),
+    ];
+    for ((v, member), (proposed, signed)) in network
+        .validators
+        .iter()
+        .zip(&genesis_validators)
+        .zip(expected)
+    {
+        assert_eq!(v.member_id, member.id);
+        assert_eq!(v.name, member.name);
+        assert_eq!(Some(v.node_key), member.node_key);
+        assert_eq!(v.voting_power, member.voting_power);
+        assert_eq!(
+            (v.last_proposed_height, v.last_signed_height),
+            (proposed, signed),
+            "{}",
+            v.member_id
+        );
+    }
+
+    let heights: Vec<u64> = network.recent_blocks.iter().map(|b| b.height).collect();
+    assert_eq!(heights, [4, 3, 2, 1], "newest first");
+    for block in &network.recent_blocks {
+        let header = f.store.header(block.height).unwrap().expect("header");
+        assert_eq!(block.hash, header.hash());
+        assert_eq!(block.time, header.time);
+        assert_eq!(block.event_count, header.event_count);
+        assert_eq!(block.proposer, header.proposer);
+    }
+    assert_eq!(network.recent_blocks[0].proposer, validators[1].public());
+    assert_eq!(
+        network.recent_blocks[0]
+            .proposer_member
+            .as_ref()
+            .map(|m| m.as_str()),
+        Some("carrier-swift")
+    );
+    assert_eq!(
+        network.recent_blocks[1]
+            .proposer_member
+            .as_ref()
+            .map(|m| m.as_str()),
+        Some("seller-acme")
+    );
+
+    // Thirty minutes, oldest first, ending with the head's; the fixture's three blocks fall
+    // five minutes before block 4.
+    let minutes = &network.events_per_minute;
+    assert_eq!(minutes.len(), 30);
+    let last = later.0 / 60_000 * 60_000;
+    for (i, minute) in minutes.iter().enumerate() {
+        assert_eq!(minute.minute.0, last - (29 - i as u64) * 60_000);
+    }
+    let counts: Vec<u64> = minutes.iter().map(|m| m.events).collect();
+    assert_eq!(counts[29], 1);
+    assert_eq!(counts[24], head.log_size - 1);
+    assert_eq!(counts.iter().sum::<u64>(), head.log_size);
+    let raw: serde_json::Value = f.ok("/v1/network").await;
+    assert_eq!(
+        raw["validators"][2]["last_proposed_height"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        raw["events_per_minute"][29]["minute"],
+        custody_ledger::Timestamp(last).to_rfc3339()
+    );
+}
+
+#[tokio::test]
+async fn the_genesis_document_and_one_member() {
+    let f = Fixture::new();
+    let genesis: custody_ledger::genesis::Genesis = f.ok("/v1/genesis").await;
+    assert_eq!(genesis, f.net.genesis);
+    assert_eq!(genesis.hash(), f.net.genesis_hash());
+
+    let members: Vec<MemberView> = f.ok("/v1/members").await;
+    for member in &members {
+        let one: MemberView = f.ok(&format!("/v1/members/{}", member.id)).await;
+        assert_eq!(&one, member);
+    }
+    problem(
+        f.get("/v1/members/nobody").await,
+        StatusCode::NOT_FOUND,
+        "member.not_found",
+    );
+    let p = problem(
+        f.get("/v1/members/a%20b").await,
+        StatusCode::BAD_REQUEST,
+        "request.path",
+    );
+    assert_eq!(p.field.as_deref(), Some("id"));
 }

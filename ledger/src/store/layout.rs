@@ -11,6 +11,8 @@
 //! | index  | `S` ‖ shipment id ‖ `0` ‖ log index (BE)   | event id                           |
 //! | index  | `M` ‖ signer key ‖ log index               | event id                           |
 //! | index  | `R` ‖ table id ‖ `0` ‖ effective from (BE) | event id                           |
+//! | index  | `F` ‖ tag ‖ length (u32 BE) ‖ value ‖ id   | empty (see `search.rs`)            |
+//! | index  | `E` ‖ minute of block time (ms, BE)        | events committed in it (u64 BE)    |
 //! | state  | `S` ‖ shipment id                          | canonical shipment state           |
 //! | state  | `M` ‖ member id                            | canonical member record            |
 //! | state  | `K` ‖ key                                  | member id                          |
@@ -24,7 +26,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, Tree, WriteBatch};
+use super::{search, Store, StoreError, Tree, WriteBatch};
 use crate::block::{Block, BlockHeader, CommitCertificate};
 use crate::codec::{self, RECORD_SIZE_BYTES_MAX};
 use crate::event::EncodedEvent;
@@ -42,6 +44,9 @@ const HEADER_TAG: u8 = 0;
 const CERT_TAG: u8 = 1;
 const IDS_TAG: u8 = 2;
 const LOCATION_LEN: usize = 20;
+const MINUTE_TAG: u8 = b'E';
+/// Milliseconds in a minute, the unit of the event-rate index.
+pub const MINUTE_MS: u64 = 60_000;
 
 /// The latest block, as recorded in the same batch that wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +154,11 @@ fn state_key(tag: u8, id: &[u8]) -> Vec<u8> {
     key.push(tag);
     key.extend_from_slice(id);
     key
+}
+
+/// The event-rate key of the minute holding `time`.
+fn minute_key(time: Timestamp) -> Vec<u8> {
+    with_suffix(&[MINUTE_TAG], time.0 / MINUTE_MS * MINUTE_MS)
 }
 
 fn log_key(level: u32, index: u64) -> Vec<u8> {
@@ -324,6 +334,44 @@ pub(super) fn member<S: Store + ?Sized>(
                 .map_err(|e| corrupt(format!("member {id}"), e))
         })
         .transpose()
+}
+
+/// Up to `limit` shipment records in id order, after the shipment `after`.
+pub(super) fn shipments<S: Store + ?Sized>(
+    store: &S,
+    after: Option<&ShipmentId>,
+    limit: usize,
+) -> Result<Vec<ShipmentState>, StoreError> {
+    let start = after.map(|id| state_key(b'S', id.0.as_bytes()));
+    store
+        .scan(Tree::State, b"S", start.as_deref(), limit)?
+        .into_iter()
+        .map(|(key, bytes)| {
+            codec::decode(&bytes, codec::EVENT_SIZE_BYTES_MAX).map_err(|e| {
+                corrupt(
+                    format!("shipment {}", String::from_utf8_lossy(&key[1..])),
+                    e,
+                )
+            })
+        })
+        .collect()
+}
+
+/// Events committed in blocks whose time falls in the minute holding `time`. Blocks appended
+/// by a store from before this index count nothing.
+pub(super) fn events_in_minute<S: Store + ?Sized>(
+    store: &S,
+    time: Timestamp,
+) -> Result<u64, StoreError> {
+    store
+        .get(Tree::Index, &minute_key(time))?
+        .map(|bytes| {
+            <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt("events per minute", "expected 8 bytes"))
+        })
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
 /// Most members a network can have; the scan of member records is bounded by it.
@@ -546,8 +594,21 @@ pub(super) fn append_block<S: Store + ?Sized>(
                 e.id.as_bytes().to_vec(),
             );
         }
+        search::index_event(&mut batch, &e.event.event.kind);
+    }
+    if h.event_count > 0 {
+        // Block times never go back, so only the head's minute can already hold a count.
+        let count = events_in_minute(store, h.time)? + u64::from(h.event_count);
+        batch.put(
+            Tree::Index,
+            minute_key(h.time),
+            count.to_be_bytes().to_vec(),
+        );
     }
     for s in &delta.shipments {
+        // The record being replaced says which filter entries move.
+        let before = shipment(store, &s.shipment_id)?;
+        search::index_shipment(&mut batch, before.as_ref(), s);
         batch.put(
             Tree::State,
             state_key(b'S', s.shipment_id.0.as_bytes()),

@@ -65,8 +65,11 @@ impl Store for MemoryStore {
 
     fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut trees = self.trees.write().expect("memory store lock poisoned");
-        for (tree, key, value) in batch.puts {
-            trees[tree.position()].insert(key, value);
+        for (tree, key, value) in batch.writes {
+            match value {
+                Some(value) => trees[tree.position()].insert(key, value),
+                None => trees[tree.position()].remove(&key),
+            };
         }
         Ok(())
     }

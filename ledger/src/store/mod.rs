@@ -10,11 +10,13 @@
 
 mod layout;
 mod memory;
+mod search;
 mod sled_store;
 
 pub(crate) use layout::extend_log;
-pub use layout::{raw_event, EventLocation, Head, RawBlock, RawEvent, StoredEvent};
+pub use layout::{raw_event, EventLocation, Head, RawBlock, RawEvent, StoredEvent, MINUTE_MS};
 pub use memory::MemoryStore;
+pub use search::ShipmentIndex;
 pub use sled_store::SledStore;
 
 use crate::block::{Block, BlockHeader, CommitCertificate};
@@ -36,7 +38,8 @@ pub enum Tree {
     Blocks,
     /// Event bytes and locations by id.
     Events,
-    /// Secondary indexes: by shipment, by signer, reference tables.
+    /// Secondary indexes: by shipment, by signer, reference tables, and the shipment search
+    /// and filter indexes.
     Index,
     /// Current state: shipments, members, keys.
     State,
@@ -78,14 +81,21 @@ pub type KeyValue = (Vec<u8>, Vec<u8>);
 /// Writes to apply together.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WriteBatch {
-    /// (tree, key, value) puts, applied in order.
-    pub puts: Vec<(Tree, Vec<u8>, Vec<u8>)>,
+    /// (tree, key, value) writes, applied in order: `Some` puts the value, `None` removes the
+    /// key (only secondary indexes of values that change, such as a shipment's custodian,
+    /// ever remove anything).
+    pub writes: Vec<(Tree, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl WriteBatch {
     /// Adds a put.
     pub fn put(&mut self, tree: Tree, key: Vec<u8>, value: Vec<u8>) {
-        self.puts.push((tree, key, value));
+        self.writes.push((tree, key, Some(value)));
+    }
+
+    /// Adds a removal; removing an absent key does nothing.
+    pub fn delete(&mut self, tree: Tree, key: Vec<u8>) {
+        self.writes.push((tree, key, None));
     }
 }
 
@@ -243,6 +253,33 @@ pub trait Store: Send + Sync {
     /// A shipment's current state.
     fn shipment(&self, id: &ShipmentId) -> Result<Option<ShipmentState>, StoreError> {
         layout::shipment(self, id)
+    }
+
+    /// Up to `limit` shipment records in id order, starting after the shipment `after`.
+    fn shipments(
+        &self,
+        after: Option<&ShipmentId>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentState>, StoreError> {
+        layout::shipments(self, after, limit)
+    }
+
+    /// Up to `limit` ids of the shipments whose `index` holds `value` (exactly), in id order,
+    /// starting after the shipment `after`. See [`ShipmentIndex`] for what is indexed.
+    fn shipments_by(
+        &self,
+        index: ShipmentIndex,
+        value: &str,
+        after: Option<&ShipmentId>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentId>, StoreError> {
+        search::shipments_by(self, index, value, after, limit)
+    }
+
+    /// Events committed in blocks whose time falls in the minute holding `time` (an index
+    /// kept as blocks are appended; a store from before it counts nothing for earlier blocks).
+    fn events_in_minute(&self, time: Timestamp) -> Result<u64, StoreError> {
+        layout::events_in_minute(self, time)
     }
 
     /// Up to `limit` (log index, event id) pairs about a shipment, after a log index.

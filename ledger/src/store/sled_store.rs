@@ -262,7 +262,7 @@ impl SledStore {
         let [meta, blocks, events, index, state, log] = &self.trees;
         (meta, blocks, events, index, state, log)
             .transaction(|(meta, blocks, events, index, state, log)| {
-                for (tree, key, value) in &batch.puts {
+                for (tree, key, value) in &batch.writes {
                     let target = match tree {
                         Tree::Meta => meta,
                         Tree::Blocks => blocks,
@@ -271,7 +271,10 @@ impl SledStore {
                         Tree::State => state,
                         Tree::Log => log,
                     };
-                    target.insert(key.as_slice(), value.as_slice())?;
+                    match value {
+                        Some(value) => target.insert(key.as_slice(), value.as_slice())?,
+                        None => target.remove(key.as_slice())?,
+                    };
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
