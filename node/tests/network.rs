@@ -54,6 +54,38 @@ impl Drop for NodeProc {
     }
 }
 
+/// How many networks of this file may run at once. The test harness runs every test of a
+/// binary in parallel; a dozen networks of four or five nodes each on a 2-core machine starve
+/// one another until commits and shutdowns miss their (generous) deadlines.
+const NETWORKS_AT_ONCE_MAX: usize = 2;
+
+/// A place among the networks that may run at once, released when dropped.
+struct Slot;
+
+static SLOTS: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+impl Slot {
+    fn take() -> Slot {
+        let (running, freed) = &SLOTS;
+        // A test that panicked while holding the lock left a correct count: recover it.
+        let mut running = running.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= NETWORKS_AT_ONCE_MAX {
+            running = freed.wait(running).unwrap_or_else(|e| e.into_inner());
+        }
+        *running += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (running, freed) = &SLOTS;
+        *running.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
+
 /// A network under test.
 struct Network {
     _dir: tempfile::TempDir,
@@ -61,11 +93,14 @@ struct Network {
     genesis: Genesis,
     specs: Vec<NodeSpec>,
     nodes: Vec<Option<NodeProc>>,
+    /// Declared last, so that it is released after the nodes have been killed.
+    _slot: Slot,
 }
 
 impl Network {
     /// Four validators (the test network's) and, if `auditor`, a full node of the auditor.
     fn new(auditor: bool) -> Network {
+        let slot = Slot::take();
         let dir = tempfile::tempdir().expect("tempdir");
         let net = TestNet::new();
         let mut genesis = net.genesis.clone();
@@ -110,6 +145,7 @@ impl Network {
             genesis,
             specs,
             nodes: (0..count).map(|_| None).collect(),
+            _slot: slot,
         };
         for i in 0..count {
             network.write_config(i);
