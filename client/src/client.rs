@@ -8,8 +8,8 @@ use custody_ledger::event::EncodedEvent;
 use custody_ledger::model::{EventId, ShipmentId};
 use custody_ledger::state::ShipmentState;
 use custody_ledger::view::{
-    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, Page, Problem,
-    Receipt, Status,
+    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, Page, Problem, Quote,
+    QuoteRequest, Receipt, Status,
 };
 use custody_ledger::PublicKey;
 use reqwest::{Method, StatusCode, Url};
@@ -192,6 +192,26 @@ impl Client {
             )));
         }
         Ok(submitted)
+    }
+
+    /// `POST /v1/quote`: the landed cost of a draft shipment (duty, tax, regime, who pays),
+    /// computed by the node with the rules and the reference data in force at the draft's
+    /// `at` (the node's clock without it). Nothing is written to the ledger. A draft the
+    /// rules refuse is a [`ClientError::Problem`] whose `field` names the draft's field.
+    pub async fn quote(&self, draft: &QuoteRequest) -> Result<Quote, ClientError> {
+        let body = serde_json::to_vec(draft).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let request = self
+            .http
+            .request(Method::POST, self.url(&["v1", "quote"])?)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let (status, body) = self.send(request).await?;
+        if status != StatusCode::OK {
+            return Err(ClientError::Decode(format!(
+                "status {status} where 200 was expected"
+            )));
+        }
+        decode(&body)
     }
 
     /// `GET /v1/status`.

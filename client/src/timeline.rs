@@ -213,6 +213,10 @@ pub fn summary(kind: &EventKind) -> String {
                 MembershipChange::Admit { member } => format!("admit {}", member.id),
                 MembershipChange::RotateKey { member, .. } => format!("rotate the key of {member}"),
                 MembershipChange::Revoke { member, .. } => format!("revoke {member}"),
+                MembershipChange::ScheduleRules { activation } => format!(
+                    "schedule rules version {} from height {}",
+                    activation.version, activation.from_height
+                ),
             };
             format!("{change} with {} approval(s)", e.approvals.len())
         }

@@ -68,6 +68,7 @@ fn one_of_each(net: &TestNet) -> Vec<(&'static str, EncodedEvent)> {
                     shipment_id: shipment(),
                     declaration_ref: "DEC-1".into(),
                     jurisdiction: CountryCode::parse("FR").expect("FR"),
+                    transport_mode: TransportMode::Courier,
                     currency: eur,
                     valuation_basis: ValuationBasis::CIF,
                     customs_value_minor: 26_200,

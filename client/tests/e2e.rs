@@ -202,6 +202,7 @@ fn declaration(net: &TestNet, shipment: &custody_ledger::state::ShipmentState) -
         shipment_id: shipment.shipment_id.clone(),
         declaration_ref: "DEC-E2E-1".into(),
         jurisdiction: CountryCode::parse("FR").expect("FR"),
+        transport_mode: TransportMode::Courier,
         currency: custody_ledger::testkit::eur(),
         valuation_basis: ValuationBasis::CIF,
         customs_value_minor: 0,
@@ -229,8 +230,15 @@ fn declaration(net: &TestNet, shipment: &custody_ledger::state::ShipmentState) -
             .expect("clock")
             .as_millis() as u64,
     );
-    let assessment =
-        customs::assess(&rules.book, now, shipment, &decl, "event").expect("assessable");
+    let assessment = customs::assess(
+        net.genesis.rules_version_at(1),
+        &rules.book,
+        now,
+        shipment,
+        &decl,
+        "event",
+    )
+    .expect("assessable");
     customs::complete(&mut decl, &assessment);
     decl
 }
@@ -260,6 +268,51 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
             &["publish-reference", "--payload", payload.to_str().unwrap()],
         );
     }
+
+    // Before the sale: what will this parcel cost the buyer? The seller asks for a quote of
+    // the goods it is about to register (the same invoice lines, with French tariff codes).
+    let goods = registration("E2E-1", "CN", "FR");
+    let draft = serde_json::json!({
+        "origin": "CN",
+        "destination": "FR",
+        "incoterm": "DDP",
+        "transport_mode": "courier",
+        "currency": "EUR",
+        "lines": goods.invoice.lines.iter().zip(["61091000", "69120000"]).map(|(l, code)| serde_json::json!({
+            "description": l.description,
+            "hs_code": l.hs_code,
+            "tariff_code": code,
+            "quantity": l.quantity,
+            "unit": l.unit,
+            "unit_value_minor": l.unit_value_minor,
+            "net_weight_grams": l.net_weight_grams,
+            "origin_country": "CN",
+        })).collect::<Vec<_>>(),
+        "freight_minor": goods.invoice.freight_minor,
+        "insurance_minor": goods.invoice.insurance_minor,
+    });
+    let draft_file = write_json(&files, "draft.json", &draft);
+    let quote: custody_ledger::view::Quote = serde_json::from_str(&ok(
+        &network,
+        0,
+        &["--json", "quote", draft_file.to_str().expect("path")],
+    ))
+    .expect("a quote");
+    assert_eq!(quote.regime.regime, CustomsRegime::Full);
+    assert_eq!(quote.payer.duty_and_tax, "seller", "DDP");
+    let text = ok(&network, 0, &["quote", draft_file.to_str().expect("path")]);
+    assert!(text.contains("landed cost"), "{text}");
+    let bad = write_json(
+        &files,
+        "bad-draft.json",
+        &serde_json::json!({ "origin": "CN" }),
+    );
+    let refused = custody(&network, 0, &["quote", bad.to_str().expect("path")]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a file that is not a draft: a usage failure"
+    );
 
     // The seller registers the shipment (through node 1), and custody changes hands twice.
     let reg = write_json(
@@ -322,6 +375,19 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
     let shipment: custody_ledger::state::ShipmentState =
         serde_json::from_value(state["state"].clone()).expect("shipment state");
     let decl = declaration(&net, &shipment);
+    // The quote told the declaration's figures before the shipment existed.
+    assert_eq!(
+        (
+            quote.duty_total_minor,
+            quote.tax_total_minor,
+            quote.valuation.customs_value_minor
+        ),
+        (
+            decl.duty_total_minor,
+            decl.tax_total_minor,
+            decl.customs_value_minor
+        )
+    );
     let due = decl.duty_total_minor + decl.tax_total_minor;
     let decl_file = write_json(&files, "declaration.json", &decl);
     let d = submit(

@@ -24,6 +24,19 @@
 //!    one exact fraction per line, rounded half up once.
 //! 5. **Import tax** per line: the tariff's VAT/GST rate × (customs value + duty, plus, in
 //!    Australia, the line's share of international transport and insurance), half up.
+//!
+//! **Rules versions.** Every function that decides takes the rules version in force at the
+//! block (`Ctx::rules_version`); a fix is a new version and never changes the verdicts of an
+//! older one. Version 2 differs from version 1 in that:
+//!
+//! - Australia's GST base adds the invoice's international transport and insurance whatever
+//!   the Incoterm (GST Act s. 13-20(2)); version 1 added them only where the valuation had
+//!   deducted them (C and D terms).
+//! - The de minimis rule is chosen by the declaration's transport mode and, for withdrawals,
+//!   by the goods' origin ([`regimes::applicable_to`]); version 1 keyed on the country of
+//!   dispatch alone.
+//! - A claim of tax collected at sale checks the form of the cited UK VAT number, ABN or ARN,
+//!   as it did the IOSS number.
 
 use std::collections::BTreeSet;
 
@@ -131,10 +144,17 @@ pub struct Assessment {
     pub duty_total_minor: u64,
     /// Σ line tax.
     pub tax_total_minor: u64,
+    /// International transport and insurance added to the import tax base (Australia), in
+    /// the declaration currency; spread over the lines like the valuation adjustment.
+    pub tax_base_transport_minor: u64,
 }
 
 fn reject(code: &'static str, field: String, message: String) -> Rejection {
     Rejection::new(code, field, message)
+}
+
+fn country(code: &str) -> CountryCode {
+    CountryCode::parse(code).expect("a valid country code")
 }
 
 /// How a regime treats the declaration.
@@ -147,8 +167,11 @@ struct Treatment {
     tax_at_import: bool,
 }
 
-/// Computes the amounts a declaration for `shipment` must state, from its choices.
+/// Computes the amounts a declaration for `shipment` must state, from its choices, under
+/// `rules_version` (the version in force at the height of the block that will carry the
+/// declaration; `registry::LATEST_RULES_VERSION` on a network that runs the newest rules).
 pub fn assess(
+    rules_version: u32,
     book: &ReferenceBook,
     at: Timestamp,
     shipment: &ShipmentState,
@@ -254,14 +277,14 @@ pub fn assess(
         &format!("{path}.customs_value_minor"),
         Some(converted.iter().map(|v| u128::from(*v)).sum()),
     )?;
-    let freight = convert(
+    let invoice_freight = convert(
         &format!("{path}.freight_minor"),
         inv.freight_minor,
         &rate,
         inv_units,
         dec_units,
     )?;
-    let insurance = convert(
+    let invoice_insurance = convert(
         &format!("{path}.insurance_minor"),
         inv.insurance_minor,
         &rate,
@@ -273,7 +296,7 @@ pub fn assess(
     let deducts = basis == ValuationBasis::FOB
         && matches!(shipment.incoterm, CFR | CIF | CPT | CIP | DAP | DPU | DDP);
     let (freight, insurance) = if adds || deducts {
-        (freight, insurance)
+        (invoice_freight, invoice_insurance)
     } else {
         (0, 0)
     };
@@ -304,8 +327,26 @@ pub fn assess(
         Some(line_values.iter().map(|v| u128::from(*v)).sum()),
     )?;
 
+    // International transport and insurance in the import tax base, per line. Version 1: the
+    // shares of the valuation adjustment, so only where it was deducted (C and D terms).
+    // Version 2: the invoice's transport and insurance whatever the Incoterm.
+    let tax_transport = if !tax_base_adds_transport(j) {
+        vec![0; shares.len()]
+    } else if rules_version >= 2 {
+        let total = invoice_freight
+            .checked_add(invoice_insurance)
+            .ok_or_else(|| money::overflow(&format!("{path}.freight_minor")))?;
+        allocate(&format!("{path}.lines"), total, &converted)?
+    } else {
+        shares.clone()
+    };
+    let tax_base_transport = money::to_minor(
+        &format!("{path}.tax_total_minor"),
+        Some(tax_transport.iter().map(|v| u128::from(*v)).sum()),
+    )?;
+
     // Regime.
-    let treatment = treatment(book, at, shipment, decl, intrinsic, path)?;
+    let treatment = treatment(rules_version, book, at, shipment, decl, intrinsic, path)?;
 
     // Duty.
     let tariff = if treatment.tariff_duty || treatment.tax_at_import {
@@ -345,10 +386,7 @@ pub fn assess(
         };
         let tax = match tariff.filter(|_| treatment.tax_at_import) {
             Some(t) => {
-                let mut base = u128::from(*cv) + u128::from(duty);
-                if tax_base_adds_transport(j) {
-                    base += u128::from(shares[i]);
-                }
+                let base = u128::from(*cv) + u128::from(duty) + u128::from(tax_transport[i]);
                 let field = format!("{path}.lines[{i}].tax_minor");
                 let base = money::to_minor(&field, Some(base))?;
                 ppm_of(&field, base, t.vat_rate_ppm)?
@@ -371,11 +409,13 @@ pub fn assess(
         customs_value_minor: customs_value,
         duty_total_minor: sum(|l| l.duty_minor, &format!("{path}.duty_total_minor"))?,
         tax_total_minor: sum(|l| l.tax_minor, &format!("{path}.tax_total_minor"))?,
+        tax_base_transport_minor: tax_base_transport,
         lines,
     })
 }
 
 fn treatment(
+    rules_version: u32,
     book: &ReferenceBook,
     at: Timestamp,
     shipment: &ShipmentState,
@@ -384,9 +424,27 @@ fn treatment(
     path: &str,
 ) -> Result<Treatment, Rejection> {
     let j = decl.jurisdiction;
-    let rule = book
-        .de_minimis(at)
-        .and_then(|table| regimes::applicable(table, j, shipment.origin));
+    let goods_origins: Vec<CountryCode> = shipment
+        .invoice
+        .lines
+        .iter()
+        .map(|l| l.origin_country)
+        .collect();
+    let rule = book.de_minimis(at).and_then(|table| {
+        if rules_version >= 2 {
+            regimes::applicable_to(
+                table,
+                &regimes::Consignment {
+                    jurisdiction: j,
+                    dispatch: shipment.origin,
+                    goods_origins: &goods_origins,
+                    transport_mode: decl.transport_mode,
+                },
+            )
+        } else {
+            regimes::applicable(table, j, shipment.origin)
+        }
+    });
     if let Some(rule) = rule {
         if rule.currency != decl.currency {
             return Err(reject(
@@ -412,8 +470,13 @@ fn treatment(
             codes::REGIME_NOT_ELIGIBLE,
             format!("{path}.regime"),
             format!(
-                "{what} does not apply in {j} to goods from {} worth {intrinsic} minor units of {} at {at}",
-                shipment.origin, decl.currency
+                "{what} does not apply in {j} to goods from {} worth {intrinsic} minor units of {} at {at}{}",
+                shipment.origin,
+                decl.currency,
+                match rule {
+                    Some(r) if rules_version >= 2 => format!(" (by {:?}; rule: {})", decl.transport_mode, r.source),
+                    _ => String::new(),
+                }
             ),
         )
     };
@@ -458,7 +521,13 @@ fn treatment(
                     ),
                 ));
             };
-            if registration.scheme == "IOSS" {
+            if rules_version >= 2 {
+                identifiers::check_registration(&field, &registration.scheme, registration_id)?;
+                if registration.scheme == "VAT" && rule.jurisdictions.contains(&country("GB")) {
+                    // The UK collects VAT at sale only under a UK VAT registration.
+                    identifiers::check_uk_vat(&field, registration_id)?;
+                }
+            } else if registration.scheme == "IOSS" {
                 identifiers::check_ioss(&field, registration_id)?;
             }
             let mut t = if duty_relief {
@@ -563,15 +632,17 @@ fn tariff_duty(
     money::to_minor(field, div_half_up(numerator, denominator))
 }
 
-/// Compares a declaration with its assessment and names the first amount that differs.
+/// Compares a declaration with its assessment under `rules_version` and names the first
+/// amount that differs.
 pub fn check_declaration(
+    rules_version: u32,
     book: &ReferenceBook,
     at: Timestamp,
     shipment: &ShipmentState,
     decl: &CustomsDeclared,
     path: &str,
 ) -> Result<Assessment, Rejection> {
-    let a = assess(book, at, shipment, decl, path)?;
+    let a = assess(rules_version, book, at, shipment, decl, path)?;
     let differs = |code: &'static str, field: String, declared: u64, computed: u64| {
         if declared == computed {
             Ok(())

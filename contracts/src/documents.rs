@@ -28,6 +28,113 @@ pub mod codes {
     pub const PACKING_EMPTY_PARCEL: &str = "packing.empty_parcel";
     /// A text is not one of the eleven Incoterms 2020 rules.
     pub const INCOTERM_UNKNOWN: &str = "incoterm.unknown";
+    /// An invoice line of goods bound for the EU is described only by generic words that the
+    /// EU's entry summary (ICS2) refuses, or by no words at all (rules version 2 on).
+    pub const INVOICE_GENERIC_DESCRIPTION: &str = "invoice.generic_description";
+}
+
+/// Goods descriptions the EU's Import Control System 2 refuses on an entry summary
+/// declaration when they stand alone: the general terms of Commission Delegated Regulation
+/// (EU) 2015/2446, Annex B, data element 18 05 000 000 ("consolidated", "general cargo",
+/// "parts", "freight of all kinds"), and terms from the European Commission's ICS2 list of
+/// unacceptable goods descriptions ("stop words"). The Commission's list is longer and
+/// changes; these are the terms this rules version refuses, in lower case and singular
+/// (a plural in `s`, or `ies` for `y`, is refused too). Sorted, for binary search.
+pub const GENERIC_DESCRIPTIONS: &[&str] = &[
+    "accessory",
+    "adapter",
+    "agricultural product",
+    "aid consignment",
+    "all kind of cargo",
+    "all kind of good",
+    "apparel",
+    "appliance",
+    "article",
+    "as ordered",
+    "as per attached invoice",
+    "attached manifest",
+    "auto part",
+    "bazaar good",
+    "birthday gift",
+    "cargo",
+    "clothes",
+    "clothing",
+    "collected item",
+    "commodity",
+    "component",
+    "consol",
+    "consolidated",
+    "consolidated cargo",
+    "consolidated good",
+    "consolidation",
+    "courier good",
+    "courier material",
+    "decoration",
+    "decorative item",
+    "document",
+    "electronic",
+    "electronic equipment",
+    "electronic good",
+    "electronic item",
+    "equipment",
+    "exhibition good",
+    "footwear",
+    "freight all kind",
+    "freight of all kind",
+    "garment",
+    "general cargo",
+    "gift",
+    "good",
+    "item",
+    "machinery",
+    "merchandise",
+    "part",
+    "sample",
+    "see invoice",
+    "shoe",
+    "spare part",
+    "stuff",
+    "textile",
+    "tool",
+    "various good",
+    "vegetable",
+];
+
+/// The generic term a goods description consists of, if it is nothing more: its words, in
+/// lower case with punctuation dropped, split at "and", "&", commas, slashes, pluses and
+/// semicolons, are each one of [`GENERIC_DESCRIPTIONS`] (or its plural). A description
+/// with no letters at all is generic too (the Commission's guidance refuses descriptions of
+/// only numbers or symbols); `Some("")` stands for it.
+pub fn generic_description(description: &str) -> Option<String> {
+    if !description.chars().any(char::is_alphabetic) {
+        return Some(String::new());
+    }
+    let lowered: String = description
+        .chars()
+        .map(|c| match c {
+            '&' | ',' | '/' | '+' | ';' => '|',
+            c if c.is_alphanumeric() => c.to_ascii_lowercase(),
+            _ => ' ',
+        })
+        .collect();
+    let mut segments: Vec<String> = Vec::new();
+    for part in lowered.split('|') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        for chunk in words.split(|w| *w == "and") {
+            if !chunk.is_empty() {
+                segments.push(chunk.join(" "));
+            }
+        }
+    }
+    let known = |term: &str| GENERIC_DESCRIPTIONS.binary_search(&term).is_ok();
+    let listed = |term: &str| {
+        known(term)
+            || term.strip_suffix('s').is_some_and(known)
+            || term
+                .strip_suffix("ies")
+                .is_some_and(|stem| known(&format!("{stem}y")))
+    };
+    (!segments.is_empty() && segments.iter().all(|s| listed(s))).then(|| segments.join(", "))
 }
 
 /// Parses an Incoterm as typed by a person, pointing withdrawn rules to their replacement
@@ -61,20 +168,51 @@ pub fn check_registration(
             ));
         }
     }
-    check_invoice(ctx, &e.invoice, &format!("{path}.invoice"))?;
+    check_invoice(ctx, &e.invoice, e.destination, &format!("{path}.invoice"))?;
     check_packing(e, &ssccs, path)
 }
 
-fn check_invoice(ctx: &Ctx<'_>, inv: &CommercialInvoice, path: &str) -> Result<(), Rejection> {
+fn check_invoice(
+    ctx: &Ctx<'_>,
+    inv: &CommercialInvoice,
+    destination: CountryCode,
+    path: &str,
+) -> Result<(), Rejection> {
+    let v2 = ctx.rules_version >= 2;
     identifiers::check_currency(&format!("{path}.currency"), inv.currency)?;
     for (name, party) in [("seller", &inv.seller), ("buyer", &inv.buyer)] {
         identifiers::check_country(&format!("{path}.{name}.country"), party.country)?;
         for (i, id) in party.tax_ids.iter().enumerate() {
             let field = format!("{path}.{name}.tax_ids[{i}].value");
-            match id.scheme.as_str() {
-                "EORI" => identifiers::check_eori(&field, &id.value)?,
-                "IOSS" => identifiers::check_ioss(&field, &id.value)?,
-                _ => {}
+            if v2 {
+                // Version 2 also checks UK VAT numbers, ABNs and ARNs.
+                identifiers::check_registration(&field, &id.scheme, &id.value)?;
+            } else {
+                match id.scheme.as_str() {
+                    "EORI" => identifiers::check_eori(&field, &id.value)?,
+                    "IOSS" => identifiers::check_ioss(&field, &id.value)?,
+                    _ => {}
+                }
+            }
+        }
+    }
+    // Version 2: goods bound for the EU need descriptions an entry summary (ICS2) accepts.
+    if v2 && identifiers::is_eu_member(destination) {
+        for (i, line) in inv.lines.iter().enumerate() {
+            if let Some(term) = generic_description(&line.description) {
+                let why = if term.is_empty() {
+                    "has no words, only numbers or symbols".to_owned()
+                } else {
+                    format!("is only the generic term(s) {term:?}")
+                };
+                return Err(reject(
+                    codes::INVOICE_GENERIC_DESCRIPTION,
+                    format!("{path}.lines[{i}].description"),
+                    format!(
+                        "the description {:?} {why}, which the EU's entry summary declaration (ICS2) refuses for goods bound for {destination}; say what the goods are (\"cotton T-shirts\", not \"clothing\"; \"brake discs for cars\", not \"parts\")",
+                        line.description
+                    ),
+                ));
             }
         }
     }
@@ -195,4 +333,59 @@ pub fn check_handoff(e: &HandoffProposed, path: &str) -> Result<(), Rejection> {
 /// A delivery's place.
 pub fn check_delivery(e: &Delivered, path: &str) -> Result<(), Rejection> {
     identifiers::check_locode(&format!("{path}.place"), &e.place)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generic_terms_are_sorted_singular_lower_case() {
+        assert!(GENERIC_DESCRIPTIONS.windows(2).all(|w| w[0] < w[1]));
+        assert!(GENERIC_DESCRIPTIONS
+            .iter()
+            .all(|t| !t.is_empty() && *t == t.to_lowercase() && t.trim() == *t));
+    }
+
+    #[test]
+    fn generic_descriptions_are_found_alone_or_combined() {
+        let generic = |d: &str| generic_description(d);
+        assert_eq!(generic("Gift").as_deref(), Some("gift"));
+        assert_eq!(generic("  GIFTS. ").as_deref(), Some("gifts"));
+        assert_eq!(generic("parts").as_deref(), Some("parts"));
+        assert_eq!(generic("Accessories").as_deref(), Some("accessories"));
+        assert_eq!(generic("samples").as_deref(), Some("samples"));
+        assert_eq!(generic("General Cargo").as_deref(), Some("general cargo"));
+        assert_eq!(
+            generic("Freight of all kinds").as_deref(),
+            Some("freight of all kinds")
+        );
+        assert_eq!(generic("commodities").as_deref(), Some("commodities"));
+        assert_eq!(
+            generic("Parts & accessories").as_deref(),
+            Some("parts, accessories")
+        );
+        assert_eq!(
+            generic("gifts and samples").as_deref(),
+            Some("gifts, samples")
+        );
+        // Only numbers or symbols: no words at all.
+        assert_eq!(generic("1004").as_deref(), Some(""));
+        assert_eq!(generic("--- ???").as_deref(), Some(""));
+        assert_eq!(generic("").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn precise_descriptions_pass() {
+        for d in [
+            "Cotton T-shirts, men's",
+            "Brake discs for passenger cars",
+            "Phone case of silicone",
+            "Spare parts for bicycles: brake pads",
+            "Ceramic coffee mug",
+            "Gift box of dark chocolate",
+        ] {
+            assert_eq!(generic_description(d), None, "{d}");
+        }
+    }
 }

@@ -43,6 +43,16 @@ pub mod codes {
     pub const EORI: &str = "id.eori";
     /// An IOSS number is not `IM` followed by 10 digits.
     pub const IOSS: &str = "id.ioss";
+    /// A UK VAT registration number is not `GB` (or `XI`) and 9 or 12 digits passing HMRC's
+    /// modulus 97 or 9755 check, nor a government department (`GBGD` 000–499) or health
+    /// authority (`GBHA` 500–999) number (rules version 2 on).
+    pub const UK_VAT: &str = "id.uk_vat";
+    /// An Australian Business Number is not 11 digits passing the ABR's modulus 89 check
+    /// (rules version 2 on).
+    pub const ABN: &str = "id.abn";
+    /// An ATO reference number (simplified GST registration) is not 12 digits (rules version
+    /// 2 on).
+    pub const ARN: &str = "id.arn";
 }
 
 /// The 27 member states of the European Union as ISO 3166-1 alpha-2 codes, sorted, as of
@@ -535,6 +545,178 @@ pub fn check_ioss(field: &str, value: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// `value` without the spaces people group digits with (`GB 980 7806 84`, `51 824 753 556`).
+fn without_spaces(value: &str) -> String {
+    value.chars().filter(|c| *c != ' ').collect()
+}
+
+/// What a UK VAT registration number should look like, for messages.
+const UK_VAT_FORMS: &str = "GB followed by 9 digits (GB980780684), or by 12 for a branch of a \
+                            VAT group (GB980780684001), or GBGD and 000-499 for a government \
+                            department, or GBHA and 500-999 for a health authority; XI in place \
+                            of GB for Northern Ireland";
+
+/// The weighted sum HMRC's check puts on the first seven digits of a UK VAT number:
+/// 8, 7, 6, 5, 4, 3 and 2 times the digits, left to right.
+fn uk_vat_weighted_sum(first_seven: &[u8]) -> u32 {
+    first_seven
+        .iter()
+        .zip([8u32, 7, 6, 5, 4, 3, 2])
+        .map(|(d, w)| u32::from(*d) * w)
+        .sum()
+}
+
+/// Checks a UK VAT registration number.
+///
+/// Accepted forms: `GB` (Great Britain) or `XI` (Northern Ireland) followed by 9 digits, or 12
+/// for a branch of a VAT group (the last three digits number the branch and are not checked);
+/// spaces between digit groups are ignored. The ninth and eighth digits are HMRC's check
+/// number: with `s` the weighted sum 8·d1 + 7·d2 + … + 2·d7, the number is valid when
+/// `s + check` is a multiple of 97 (the original modulus 97 series) or `s + check + 55` is
+/// (the "9755" series issued since November 2009). Seven zeros are never issued. Government
+/// departments (`GBGD` then 000 to 499) and health authorities (`GBHA` then 500 to 999) have
+/// no check number.
+///
+/// The check catches typing errors only: whether the number is registered is for HMRC's
+/// online service to say, which a deterministic rule cannot ask.
+pub fn check_uk_vat(field: &str, value: &str) -> Result<(), Rejection> {
+    let reject = |message: String| Err(Rejection::new(codes::UK_VAT, field, message));
+    let compact = without_spaces(value);
+    let (prefix, rest) = match compact.get(..2) {
+        Some(p @ ("GB" | "XI")) => (p, &compact[2..]),
+        _ => {
+            return reject(format!(
+                "UK VAT number {} does not start with GB or XI; expected {UK_VAT_FORMS}.",
+                shown(value)
+            ))
+        }
+    };
+    for (letters, range, what) in [
+        ("GD", 0..=499u32, "government department"),
+        ("HA", 500..=999u32, "health authority"),
+    ] {
+        if let Some(number) = rest.strip_prefix(letters) {
+            let parsed = (number.len() == 3 && number.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| number.parse::<u32>().ok())
+                .flatten();
+            return match parsed {
+                Some(n) if prefix == "GB" && range.contains(&n) => Ok(()),
+                _ => reject(format!(
+                    "UK VAT number {} is not a {what} number: expected GB{letters} followed by \
+                     three digits from {:03} to {:03}.",
+                    shown(value),
+                    range.start(),
+                    range.end()
+                )),
+            };
+        }
+    }
+    if !(rest.len() == 9 || rest.len() == 12) || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return reject(format!(
+            "UK VAT number {} does not have 9 or 12 digits after {prefix}; expected \
+             {UK_VAT_FORMS}.",
+            shown(value)
+        ));
+    }
+    let digits = digit_values(&rest[..9]);
+    if digits[..7].iter().all(|d| *d == 0) {
+        return reject(format!(
+            "UK VAT number {} has seven zeros before its check number; HMRC issues no such \
+             number.",
+            shown(value)
+        ));
+    }
+    let sum = uk_vat_weighted_sum(&digits[..7]);
+    let check = u32::from(digits[7]) * 10 + u32::from(digits[8]);
+    if (sum + check).is_multiple_of(97) || (sum + check + 55).is_multiple_of(97) {
+        return Ok(());
+    }
+    let modulus_97 = (97 - sum % 97) % 97;
+    let modulus_9755 = (97 - (sum + 55) % 97) % 97;
+    reject(format!(
+        "UK VAT number {} ends in check number {check:02}, but its first seven digits give \
+         {modulus_97:02} (modulus 97) or {modulus_9755:02} (modulus 9755); the number is \
+         mistyped.",
+        shown(value)
+    ))
+}
+
+/// The weights of the Australian Business Register's ABN check, left to right.
+const ABN_WEIGHTS: [u32; 11] = [10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19];
+
+/// Checks an Australian Business Number: 11 digits (spaces between groups ignored, as in
+/// `51 824 753 556`) whose first two are check digits. The Australian Business Register's
+/// rule: subtract 1 from the first digit, weight the eleven digits 10, 1, 3, 5, 7, 9, 11, 13,
+/// 15, 17 and 19, and the sum must be a multiple of 89. The check digits run from 10 to 99, so
+/// an ABN never starts with 0.
+pub fn check_abn(field: &str, value: &str) -> Result<(), Rejection> {
+    let reject = |message: String| Err(Rejection::new(codes::ABN, field, message));
+    let compact = without_spaces(value);
+    if compact.len() != 11 || !compact.bytes().all(|b| b.is_ascii_digit()) {
+        return reject(format!(
+            "ABN {} is not 11 digits; expected 11 digits, optionally grouped as 51 824 753 556.",
+            shown(value)
+        ));
+    }
+    let digits = digit_values(&compact);
+    if digits[0] == 0 {
+        return reject(format!(
+            "ABN {} starts with 0, but its check digits run from 10 to 99.",
+            shown(value)
+        ));
+    }
+    let sum: u32 = digits
+        .iter()
+        .enumerate()
+        .map(|(i, d)| u32::from(if i == 0 { d - 1 } else { *d }))
+        .zip(ABN_WEIGHTS)
+        .map(|(d, w)| d * w)
+        .sum();
+    if !sum.is_multiple_of(89) {
+        return reject(format!(
+            "ABN {} fails the modulus 89 check: its weighted sum {sum} leaves {} when divided \
+             by 89; the number is mistyped.",
+            shown(value),
+            sum % 89
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an ATO reference number, the identifier of a non-resident business under simplified
+/// GST registration: 12 digits (spaces between groups ignored). The ATO publishes no check
+/// digit for it, so only the form is checked.
+pub fn check_arn(field: &str, value: &str) -> Result<(), Rejection> {
+    let compact = without_spaces(value);
+    if compact.len() != 12 || !compact.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Rejection::new(
+            codes::ARN,
+            field,
+            format!(
+                "ATO reference number {} is not 12 digits; expected the 12-digit ARN of a \
+                 simplified GST registration.",
+                shown(value)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a registration number by its scheme, as rules version 2 does on invoices and on
+/// claims of tax collected at sale: `EORI`, `IOSS`, `ABN`, `ARN`, and `VAT` numbers of the
+/// UK (`GB`/`XI` prefix; other countries' VAT numbers are taken as written). Other schemes
+/// are taken as written.
+pub fn check_registration(field: &str, scheme: &str, value: &str) -> Result<(), Rejection> {
+    match scheme {
+        "EORI" => check_eori(field, value),
+        "IOSS" => check_ioss(field, value),
+        "ABN" => check_abn(field, value),
+        "ARN" => check_arn(field, value),
+        "VAT" if value.starts_with("GB") || value.starts_with("XI") => check_uk_vat(field, value),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,6 +760,137 @@ mod tests {
 
     fn digits(text: &str) -> Vec<u8> {
         text.bytes().map(|b| b - b'0').collect()
+    }
+
+    // ----- UK VAT, ABN, ARN -----
+
+    #[test]
+    fn uk_vat_accepts_both_check_series_and_every_form() {
+        // Modulus 97: 9·8 + 8·7 + 0·6 + 7·5 + 8·4 + 0·3 + 6·2 = 207, and 207 + 84 = 291 = 3 × 97.
+        assert_eq!(check_uk_vat(FIELD, "GB980780684"), Ok(()));
+        assert_eq!(check_uk_vat(FIELD, "GB 980 7806 84"), Ok(()));
+        // 8·8 + 3·7 + 1·6 + 4·5 + 9·4 + 5·3 + 8·2 = 178, and 178 + 16 = 194 = 2 × 97.
+        assert_eq!(check_uk_vat(FIELD, "GB 831 4958 16"), Ok(()));
+        // Modulus 9755: 3·8 + 4·7 + 0·6 + 8·5 + 0·4 + 4·3 + 3·2 = 110, and
+        // 110 + 29 + 55 = 194 = 2 × 97 (110 + 29 = 139 is no multiple of 97).
+        assert_eq!(check_uk_vat(FIELD, "GB340804329"), Ok(()));
+        // A branch of a VAT group: the last three digits are not checked.
+        assert_eq!(check_uk_vat(FIELD, "GB980780684001"), Ok(()));
+        assert_eq!(check_uk_vat(FIELD, "XI980780684"), Ok(()));
+        assert_eq!(check_uk_vat(FIELD, "GBGD001"), Ok(()));
+        assert_eq!(check_uk_vat(FIELD, "GBGD499"), Ok(()));
+        assert_eq!(check_uk_vat(FIELD, "GBHA500"), Ok(()));
+        assert_eq!(check_uk_vat(FIELD, "GBHA999"), Ok(()));
+    }
+
+    #[test]
+    fn uk_vat_refuses_one_off_check_numbers_and_bad_forms() {
+        // 207 + 85 = 292 leaves 1 and 292 + 55 = 347 leaves 56 modulo 97; the message gives
+        // both right check numbers: 97 - 207 mod 97 = 97 - 13 = 84, and (97 - 262 mod 97) = 29.
+        let message = assert_refused(
+            check_uk_vat(FIELD, "GB980780685"),
+            codes::UK_VAT,
+            "give 84 (modulus 97) or 29 (modulus 9755)",
+        );
+        assert!(message.contains("check number 85"), "{message}");
+        assert_refused(
+            check_uk_vat(FIELD, "GB980780683"),
+            codes::UK_VAT,
+            "check number 83",
+        );
+        // One off in the 9755 series: 110 + 28 + 55 = 193 and 110 + 30 + 55 = 195.
+        assert_refused(
+            check_uk_vat(FIELD, "GB340804328"),
+            codes::UK_VAT,
+            "340804328",
+        );
+        assert_refused(
+            check_uk_vat(FIELD, "GB340804330"),
+            codes::UK_VAT,
+            "340804330",
+        );
+        assert_refused(
+            check_uk_vat(FIELD, "GB980780685001"),
+            codes::UK_VAT,
+            "check number 85",
+        );
+        assert_refused(check_uk_vat(FIELD, "980780684"), codes::UK_VAT, "GB or XI");
+        assert_refused(
+            check_uk_vat(FIELD, "DE980780684"),
+            codes::UK_VAT,
+            "GB or XI",
+        );
+        assert_refused(check_uk_vat(FIELD, "GB98078068"), codes::UK_VAT, "9 or 12");
+        assert_refused(
+            check_uk_vat(FIELD, "GB9807806840"),
+            codes::UK_VAT,
+            "9 or 12",
+        );
+        assert_refused(check_uk_vat(FIELD, "GB98078068A"), codes::UK_VAT, "9 or 12");
+        // Seven zeros add up to 0, a multiple of 97, but are never issued.
+        assert_refused(
+            check_uk_vat(FIELD, "GB000000000"),
+            codes::UK_VAT,
+            "seven zeros",
+        );
+        assert_refused(check_uk_vat(FIELD, "GBGD500"), codes::UK_VAT, "000 to 499");
+        assert_refused(check_uk_vat(FIELD, "GBHA499"), codes::UK_VAT, "500 to 999");
+        assert_refused(check_uk_vat(FIELD, "GBHA5000"), codes::UK_VAT, "500 to 999");
+        assert_refused(check_uk_vat(FIELD, "XIGD001"), codes::UK_VAT, "GBGD");
+    }
+
+    #[test]
+    fn abn_accepts_the_registers_examples() {
+        // ABR: 51 824 753 556 → 4·10 + 1·1 + 8·3 + 2·5 + 4·7 + 7·9 + 5·11 + 3·13 + 5·15 + 5·17
+        // + 6·19 = 534 = 6 × 89.
+        assert_eq!(check_abn(FIELD, "51 824 753 556"), Ok(()));
+        assert_eq!(check_abn(FIELD, "51824753556"), Ok(()));
+        // 53 004 085 616 → 40 + 3 + 0 + 0 + 28 + 0 + 88 + 65 + 90 + 17 + 114 = 445 = 5 × 89.
+        assert_eq!(check_abn(FIELD, "53 004 085 616"), Ok(()));
+    }
+
+    #[test]
+    fn abn_refuses_one_off_and_malformed_numbers() {
+        // The last digit one up adds its weight 19: 553 leaves 19; one down: 515 leaves 70.
+        assert_refused(check_abn(FIELD, "51824753557"), codes::ABN, "leaves 19");
+        assert_refused(check_abn(FIELD, "51824753555"), codes::ABN, "leaves 70");
+        assert_refused(check_abn(FIELD, "01824753556"), codes::ABN, "starts with 0");
+        assert_refused(check_abn(FIELD, "5182475355"), codes::ABN, "11 digits");
+        assert_refused(check_abn(FIELD, "518247535561"), codes::ABN, "11 digits");
+        assert_refused(check_abn(FIELD, "51 824 753 55A"), codes::ABN, "11 digits");
+    }
+
+    #[test]
+    fn arn_is_twelve_digits() {
+        assert_eq!(check_arn(FIELD, "300012345678"), Ok(()));
+        assert_eq!(check_arn(FIELD, "3000 1234 5678"), Ok(()));
+        assert_refused(check_arn(FIELD, "30001234567"), codes::ARN, "12 digits");
+        assert_refused(check_arn(FIELD, "3000123456789"), codes::ARN, "12 digits");
+        assert_refused(check_arn(FIELD, "30001234567X"), codes::ARN, "12 digits");
+    }
+
+    #[test]
+    fn registrations_are_checked_by_scheme() {
+        assert_eq!(check_registration(FIELD, "VAT", "GB980780684"), Ok(()));
+        assert_eq!(
+            check_registration(FIELD, "VAT", "GB980780685").map_err(|r| r.code),
+            Err(codes::UK_VAT)
+        );
+        // Other countries' VAT numbers and other schemes are taken as written.
+        assert_eq!(check_registration(FIELD, "VAT", "FR12345678901"), Ok(()));
+        assert_eq!(check_registration(FIELD, "EIN", "12-3456789"), Ok(()));
+        assert_eq!(
+            check_registration(FIELD, "ABN", "51824753557").map_err(|r| r.code),
+            Err(codes::ABN)
+        );
+        assert_eq!(
+            check_registration(FIELD, "ARN", "1").map_err(|r| r.code),
+            Err(codes::ARN)
+        );
+        assert_eq!(
+            check_registration(FIELD, "IOSS", "IM123").map_err(|r| r.code),
+            Err(codes::IOSS)
+        );
     }
 
     // ----- GS1 -----

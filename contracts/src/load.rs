@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn de_minimis_versions_become_events() {
         let events = de_minimis_events();
-        assert_eq!(events.len(), 3);
+        assert_eq!(events.len(), 4);
         assert!(events.iter().all(|e| e.table_id == DE_MINIMIS_TABLE));
     }
 }

@@ -95,6 +95,15 @@ impl ReferenceBook {
             .map(|(_, version)| version)
     }
 
+    /// The version of a table in force at `at`, with its effective date.
+    pub fn in_force_dated(&self, table_id: &str, at: Timestamp) -> Option<(Timestamp, &Version)> {
+        self.tables
+            .get(table_id)?
+            .range(..=at)
+            .next_back()
+            .map(|(from, version)| (*from, version))
+    }
+
     /// The HS nomenclature in force.
     pub fn nomenclature(&self, at: Timestamp) -> Option<&HsNomenclature> {
         match self.in_force(HS_TABLE, at).map(|v| v.data.as_ref()) {

@@ -18,7 +18,28 @@ pub struct Ctx<'a> {
     pub book: &'a ReferenceBook,
     /// The event's block: its time decides which reference data is in force.
     pub block: BlockContext,
+    /// The rules version in force at the block's height (the schedule of genesis and of
+    /// `ScheduleRules` admin changes). A module that fixes a rule branches on it, so that the
+    /// verdicts of blocks judged under an older version never change on replay.
+    pub rules_version: u32,
 }
+
+/// The rules versions this build can run, oldest first. A version, once released, is
+/// never edited: a fix is a new version (see `docs/RULES.md`, "Rules versions").
+///
+/// - 1: the rules as first released.
+/// - 2: the regime fixes of issue 14 (Australian GST base, US de minimis by origin, Canadian
+///   thresholds by transport mode, registration number forms, ICS2 descriptions).
+pub const RULES_VERSIONS: &[u32] = &[1, 2];
+
+/// The newest rules version this build can run.
+pub const LATEST_RULES_VERSION: u32 = 2;
+
+/// The exact versions of the crates whose tables a verdict reads (country codes and names,
+/// currency codes and minor units). They are pinned with `=` in the workspace's
+/// `Cargo.toml`; a test checks the lock file agrees. Every rules version so far reads these
+/// same tables: a newer version of either crate may only come with a new rules version.
+pub const PINNED_TABLE_CRATES: &[(&str, &str)] = &[("celes", "2.8.2"), ("iso_currency", "0.7.1")];
 
 /// A rule module.
 #[derive(Debug, Clone, Copy)]
@@ -68,8 +89,36 @@ pub fn modules_for(kind: &EventKind) -> &'static [Module] {
         EventKind::HandoffAccepted(_)
         | EventKind::ReturnRequested(_)
         | EventKind::ReturnReceived(_)
-        | EventKind::DocumentAttested(_)
-        | EventKind::MembershipChanged(_) => &[ROLES],
+        | EventKind::DocumentAttested(_) => &[ROLES],
+        EventKind::MembershipChanged(_) => &[ROLES, SCHEDULE],
+    }
+}
+
+const SCHEDULE: Module = Module {
+    name: "schedule",
+    check: check_schedule,
+};
+
+/// A `ScheduleRules` change may only name a version this build has: validators would stop
+/// at its height otherwise. (Its order and height are the state machine's to check.)
+fn check_schedule(_: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
+    let EventKind::MembershipChanged(e) = &event.event.event.kind else {
+        return Ok(());
+    };
+    match &e.change {
+        MembershipChange::ScheduleRules { activation }
+            if !RULES_VERSIONS.contains(&activation.version) =>
+        {
+            Err(Rejection::new(
+                codes::RULES_VERSION_UNKNOWN,
+                format!("{}.change.schedule_rules.activation.version", path(event)),
+                format!(
+                    "rules version {} is not one this build runs ({RULES_VERSIONS:?})",
+                    activation.version
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -114,7 +163,7 @@ fn check_customs(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
     let path = path(event);
     if let EventKind::CustomsDeclared(e) = &event.event.event.kind {
         let s = shipment(ctx, &e.shipment_id, &path)?;
-        customs::check_declaration(ctx.book, ctx.block.time, s, e, &path)?;
+        customs::check_declaration(ctx.rules_version, ctx.book, ctx.block.time, s, e, &path)?;
     }
     Ok(())
 }
@@ -146,13 +195,16 @@ fn check_tracking(_: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
 pub mod codes {
     /// A published table is malformed; the message says where.
     pub const REFERENCE_INVALID: &str = "reference.invalid";
+    /// The rules version in force (or one a `ScheduleRules` change names) is not one this
+    /// build can run.
+    pub const RULES_VERSION_UNKNOWN: &str = "rules.version_unknown";
 }
 
 fn invalid(field: String, message: String) -> Rejection {
     Rejection::new(codes::REFERENCE_INVALID, field, message)
 }
 
-fn check_reference(_: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
+fn check_reference(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
     let path = format!("{}.data", path(event));
     let EventKind::ReferenceDataPublished(e) = &event.event.event.kind else {
         return Ok(());
@@ -232,6 +284,17 @@ fn check_reference(_: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
                     identifiers::check_country(&format!("{field}.countries[{k}]"), *c)?;
                 }
                 identifiers::check_currency(&format!("{field}.currency"), rule.currency)?;
+                // Version 2 reads the transport modes: each at most once.
+                if ctx.rules_version >= 2 {
+                    if let Some(k) = (1..rule.transport_modes.len())
+                        .find(|&k| rule.transport_modes[..k].contains(&rule.transport_modes[k]))
+                    {
+                        return Err(invalid(
+                            format!("{field}.transport_modes[{k}]"),
+                            format!("{:?} is listed twice", rule.transport_modes[k]),
+                        ));
+                    }
+                }
             }
         }
     }
@@ -259,11 +322,26 @@ impl Rules for ContractRules {
         event: &EncodedEvent,
         block: BlockContext,
     ) -> Result<(), Rejection> {
+        let rules_version = state.rules_version_at(block.height);
+        // A schedule naming a version this build does not have (a newer release's) stops the
+        // node judging rather than judging by the wrong rules.
+        if !RULES_VERSIONS.contains(&rules_version) {
+            return Err(Rejection::new(
+                codes::RULES_VERSION_UNKNOWN,
+                "block.height",
+                format!(
+                    "rules version {rules_version} is in force at height {}; this build runs \
+                     versions {RULES_VERSIONS:?}",
+                    block.height
+                ),
+            ));
+        }
         check(
             &Ctx {
                 state,
                 book: &self.book,
                 block,
+                rules_version,
             },
             event,
         )
@@ -292,6 +370,9 @@ pub fn contract_codes() -> Vec<(&'static str, &'static str)> {
         ("identifiers", i::CURRENCY),
         ("identifiers", i::EORI),
         ("identifiers", i::IOSS),
+        ("identifiers", i::UK_VAT),
+        ("identifiers", i::ABN),
+        ("identifiers", i::ARN),
         ("hs", h::FORMAT),
         ("hs", h::LENGTH),
         ("hs", h::RESERVED),
@@ -307,6 +388,7 @@ pub fn contract_codes() -> Vec<(&'static str, &'static str)> {
         ("documents", d::PACKING_QUANTITY_MISMATCH),
         ("documents", d::PACKING_EMPTY_PARCEL),
         ("documents", d::INCOTERM_UNKNOWN),
+        ("documents", d::INVOICE_GENERIC_DESCRIPTION),
         ("customs", c::VALUATION_UNSUPPORTED),
         ("customs", c::VALUATION_BASIS),
         ("customs", c::VALUATION_EXCHANGE_RATE),
@@ -330,6 +412,7 @@ pub fn contract_codes() -> Vec<(&'static str, &'static str)> {
         ("payments", p::WRONG_PAYER),
         ("payments", p::NO_ARRIVAL),
         ("reference", codes::REFERENCE_INVALID),
+        ("schedule", codes::RULES_VERSION_UNKNOWN),
         ("tracking", t::BIZ_STEP),
         ("tracking", t::DISPOSITION),
         ("tracking", t::SENSOR_READING),

@@ -78,6 +78,7 @@ fn lifecycle<S: Store + ?Sized>(
         shipment_id: ShipmentId::new(id),
         declaration_ref: format!("DEC-{id}"),
         jurisdiction: CountryCode::parse("FR").expect("FR"),
+        transport_mode: TransportMode::Courier,
         currency: custody_ledger::testkit::eur(),
         valuation_basis: ValuationBasis::CIF,
         customs_value_minor: 0,
@@ -104,7 +105,15 @@ fn lifecycle<S: Store + ?Sized>(
         duty_total_minor: 0,
         tax_total_minor: 0,
     };
-    let a = customs::assess(&rules.book, at(3), &shipment, &decl, "event").expect("assessable");
+    let a = customs::assess(
+        net.genesis.rules_version_at(1),
+        &rules.book,
+        at(3),
+        &shipment,
+        &decl,
+        "event",
+    )
+    .expect("assessable");
     customs::complete(&mut decl, &a);
     let decl = net.sign("broker-clear", EventKind::CustomsDeclared(decl));
     let paid = net.pay(

@@ -114,6 +114,8 @@ struct World {
     state: State,
     rules: ContractRules,
     time: Timestamp,
+    /// How declarations made with [`World::declaration`] say the goods crossed the border.
+    transport_mode: TransportMode,
 }
 
 impl World {
@@ -124,13 +126,18 @@ impl World {
     }
 
     fn with_tables(time: Timestamp, tables: Vec<ReferenceDataPublished>) -> World {
-        let net = TestNet::new();
+        World::on(TestNet::new(), time, tables)
+    }
+
+    /// A world on `net` (whose genesis decides the rules version), with `tables` published.
+    fn on(net: TestNet, time: Timestamp, tables: Vec<ReferenceDataPublished>) -> World {
         let state = State::from_genesis(&net.genesis);
         let mut world = World {
             net,
             state,
             rules: ContractRules::default(),
             time,
+            transport_mode: TransportMode::Courier,
         };
         for table in tables {
             let e = world
@@ -222,6 +229,7 @@ impl World {
             shipment_id: ShipmentId::new(id),
             declaration_ref: format!("DEC-{id}"),
             jurisdiction: j,
+            transport_mode: self.transport_mode,
             currency: cur(currency),
             valuation_basis: customs::valuation_basis(j).unwrap_or(ValuationBasis::CIF),
             customs_value_minor: 0,
@@ -252,6 +260,7 @@ impl World {
             tax_total_minor: 0,
         };
         let a = customs::assess(
+            self.state.rules_version_at(self.ctx().height),
             &self.rules.book,
             self.time,
             self.shipment(id),
@@ -755,14 +764,15 @@ fn worked_example_uk_under_135_vat_at_sale() {
 /// DAP with $15.00 freight and $2.00 insurance stated separately. The US values FOB, so
 /// the D term's international freight and insurance are deducted: 20,000 − 1,700 = 18,300.
 /// Duty 16.5 % × 18,300 = 3,019.5 → 3,020 (half up); no federal import VAT.
-/// On 2025-08-28 the same $200 parcel was under the $800 de minimis and a full declaration
-/// is refused.
+/// On 2025-08-28 the same $200 parcel from Viet Nam was under the $800 de minimis and a full
+/// declaration is refused. (From China it was not: de minimis for products of China and Hong
+/// Kong ended on 2025-05-02; see `version_2`.)
 #[test]
 fn worked_example_us_after_2025_08_29() {
-    let reg = || {
+    let reg_from = |origin: &str| {
         registration(
             "US-1",
-            "CN",
+            origin,
             "US",
             Incoterm::DAP,
             "USD",
@@ -773,7 +783,7 @@ fn worked_example_us_after_2025_08_29() {
         )
     };
     let mut w = World::new(date(2025, 8, 29));
-    w.arrive(reg(), "CNSHA", "USNYC");
+    w.arrive(reg_from("CN"), "CNSHA", "USNYC");
     let (decl, a) = w.declaration(
         "US-1",
         "US",
@@ -808,7 +818,7 @@ fn worked_example_us_after_2025_08_29() {
     declare_pay_release(&mut w, "US-1", decl, "broker-clear");
 
     let mut before = World::new(date(2025, 8, 28));
-    before.arrive(reg(), "CNSHA", "USNYC");
+    before.arrive(reg_from("VN"), "VNSGN", "USNYC");
     let (relief, a) = before.declaration(
         "US-1",
         "US",
@@ -1680,6 +1690,7 @@ fn one_line_declaration(
         shipment_id: ShipmentId::new(id),
         declaration_ref: format!("DEC-{id}"),
         jurisdiction: cc(jurisdiction),
+        transport_mode: TransportMode::Courier,
         currency: cur(currency),
         valuation_basis: basis,
         customs_value_minor: value_minor,
@@ -1943,10 +1954,16 @@ fn malformed_reference_data_is_refused() {
 }
 
 /// Codes this file does not produce, and the unit tests that do.
-const UNIT_TESTED: &[(&str, &str)] = &[(
-    "money.overflow",
-    "src/money.rs: conversion_with_an_exact_rate",
-)];
+const UNIT_TESTED: &[(&str, &str)] = &[
+    (
+        "rules.version_unknown",
+        "tests/verdicts.rs: a_version_this_build_lacks_is_neither_scheduled_nor_run",
+    ),
+    (
+        "money.overflow",
+        "src/money.rs: conversion_with_an_exact_rate",
+    ),
+];
 
 /// Every contract code appears in docs/RULES.md, and every code is produced by a test here
 /// or by a named unit test. The list of codes produced here is kept by hand from the tests
@@ -2079,4 +2096,535 @@ fn delivery_and_returns_through_the_pipeline() {
     // Four more may still come back: 10 shipped, 6 returned.
     w.must(&w.net.request_return(id, "RMA-2", 4));
     assert_eq!(w.shipment(id).status, ShipmentStatus::ReturnRequested);
+}
+
+/// Rules version 2: the regime fixes of issue 14, each beside the version-1 verdict it
+/// replaces (a network scheduled on version 1 keeps the old verdicts). Every figure is worked
+/// by hand in the comments; each test accepts the exact figure and rejects one minor unit off.
+mod version_2 {
+    use super::*;
+
+    fn on_version(version: u32, time: Timestamp) -> World {
+        World::on(TestNet::new().with_rules_version(version), time, tables())
+    }
+
+    fn register(w: &World, reg: ShipmentRegistered) -> Result<(), Rejection> {
+        w.check(
+            &w.net
+                .sign("seller-acme", EventKind::ShipmentRegistered(reg)),
+        )
+    }
+
+    /// Australia, above A$1,000, FOB from China: 2 laptops (8471.30, duty 0 %) at
+    /// A$1,100.00 and a handbag (4202.21, duty 5 %) at A$300.00; the invoice states A$50.00
+    /// freight and A$10.00 insurance. Australia values FOB, and under FOB (also EXW, FCA, FAS)
+    /// nothing is deducted: customs values 220,000 and 30,000. The GST base adds transport and
+    /// insurance whatever the Incoterm (GST Act s. 13-20(2)), spread by value:
+    /// ⌊6,000 × 220,000 / 250,000⌋ = 5,280 and the rest 720.
+    ///
+    /// - laptops: duty 0; GST 10 % × (220,000 + 0 + 5,280) = 22,528
+    /// - handbag: duty 5 % × 30,000 = 1,500; GST 10 % × (30,000 + 1,500 + 720) = 3,222.0 → 3,222
+    /// - GST total 25,750 (version 1 left transport out: 22,000 + 3,150 = 25,150).
+    ///
+    /// Under CIF (a C term) both versions agree, since version 1 added back what the
+    /// valuation deducted: customs values 214,720 and 29,280; duty 5 % × 29,280 = 1,464; GST
+    /// 10 % × (214,720 + 5,280) = 22,000 and 10 % × (29,280 + 1,464 + 720) = 3,146.4 → 3,146.
+    #[test]
+    fn australian_gst_base_adds_transport_whatever_the_incoterm() {
+        let lines: &[Line<'_>] = &[
+            ("8471.30", 2, 110_000, "PCE", 3_000),
+            ("4202.21", 1, 30_000, "PCE", 800),
+        ];
+        let hs = ["84713000", "42022100"];
+        for incoterm in [Incoterm::EXW, Incoterm::FCA, Incoterm::FAS, Incoterm::FOB] {
+            for (version, taxes) in [(2, [22_528, 3_222]), (1, [22_000, 3_150])] {
+                let mut w = on_version(version, now());
+                let reg = registration(
+                    "AU-F",
+                    "CN",
+                    "AU",
+                    incoterm,
+                    "AUD",
+                    lines,
+                    5_000,
+                    1_000,
+                    vec![],
+                );
+                w.arrive(reg, "CNSHA", "AUSYD");
+                let (decl, a) = w.declaration("AU-F", "AU", "AUD", None, CustomsRegime::Full, &hs);
+                let got: Vec<(u64, u64, u64)> = a
+                    .lines
+                    .iter()
+                    .map(|l| (l.customs_value_minor, l.duty_minor, l.tax_minor))
+                    .collect();
+                assert_eq!(
+                    got,
+                    vec![(220_000, 0, taxes[0]), (30_000, 1_500, taxes[1])],
+                    "{incoterm:?} under version {version}"
+                );
+                assert_eq!((a.freight_minor, a.insurance_minor), (0, 0));
+                let total = taxes[0] + taxes[1];
+                assert_eq!(a.tax_total_minor, total);
+                assert_eq!(
+                    a.tax_base_transport_minor,
+                    if version == 2 { 6_000 } else { 0 }
+                );
+                assert_eq!(w.code(&w.sign_declaration(decl.clone())), "accepted");
+                off_by_one(&w, &decl, |d| d.lines[0].tax_minor += 1, "tax.mismatch");
+                off_by_one(&w, &decl, |d| d.lines[1].tax_minor -= 1, "tax.mismatch");
+                off_by_one(
+                    &w,
+                    &decl,
+                    |d| d.tax_total_minor = total + 1,
+                    "tax.total_mismatch",
+                );
+            }
+        }
+        // The version-1 figure is refused under version 2, and the other way round.
+        let mut w = on_version(2, now());
+        let reg = registration(
+            "AU-F",
+            "CN",
+            "AU",
+            Incoterm::FOB,
+            "AUD",
+            lines,
+            5_000,
+            1_000,
+            vec![],
+        );
+        w.arrive(reg.clone(), "CNSHA", "AUSYD");
+        let (decl, _) = w.declaration("AU-F", "AU", "AUD", None, CustomsRegime::Full, &hs);
+        let mut old = decl.clone();
+        old.lines[0].tax_minor = 22_000;
+        assert_eq!(w.code(&w.sign_declaration(old)), "tax.mismatch");
+
+        for version in [1, 2] {
+            let mut w = on_version(version, now());
+            let reg = registration(
+                "AU-C",
+                "CN",
+                "AU",
+                Incoterm::CIF,
+                "AUD",
+                lines,
+                5_000,
+                1_000,
+                vec![],
+            );
+            w.arrive(reg, "CNSHA", "AUSYD");
+            let (decl, a) = w.declaration("AU-C", "AU", "AUD", None, CustomsRegime::Full, &hs);
+            let got: Vec<(u64, u64, u64)> = a
+                .lines
+                .iter()
+                .map(|l| (l.customs_value_minor, l.duty_minor, l.tax_minor))
+                .collect();
+            assert_eq!(got, vec![(214_720, 0, 22_000), (29_280, 1_464, 3_146)]);
+            assert_eq!(a.tax_base_transport_minor, 6_000);
+            off_by_one(&w, &decl, |d| d.lines[1].tax_minor = 3_147, "tax.mismatch");
+            declare_pay_release(&mut w, "AU-C", decl, "broker-clear");
+        }
+    }
+
+    /// A T-shirt parcel for the United States on 2025-06-10, between the end of de minimis
+    /// for products of China and Hong Kong (2025-05-02) and the general end (2025-08-29):
+    /// 4 T-shirts (6109.10, illustrative duty 16.5 %) at US$18.25 = US$73.00, DAP.
+    ///
+    /// - Goods of Chinese origin (shipped from China, or from Viet Nam): no de minimis; full
+    ///   duty 16.5 % × 7,300 = 1,204.5 → 1,205; no federal import tax.
+    /// - Vietnamese goods shipped from China: US$73.00 ≤ US$800, relieved.
+    /// - Version 1 keyed on the dispatch country only, and read every table's origins as such.
+    #[test]
+    fn us_de_minimis_ends_for_chinese_and_hong_kong_goods_on_2025_05_02() {
+        let at = date(2025, 6, 10);
+        let lines: &[Line<'_>] = &[("6109.10", 4, 1_825, "PCE", 600)];
+        let parcel = |version: u32, dispatch: &str, goods: &str| {
+            let mut w = on_version(version, at);
+            let mut reg = registration(
+                "US-1",
+                dispatch,
+                "US",
+                Incoterm::DAP,
+                "USD",
+                lines,
+                0,
+                0,
+                vec![],
+            );
+            reg.invoice.lines[0].origin_country = cc(goods);
+            let from = if dispatch == "CN" { "CNSHA" } else { "VNSGN" };
+            w.arrive(reg, from, "USLAX");
+            w
+        };
+        for (dispatch, goods) in [("CN", "CN"), ("VN", "CN"), ("VN", "HK")] {
+            let w = parcel(2, dispatch, goods);
+            let (full, a) = w.declaration(
+                "US-1",
+                "US",
+                "USD",
+                None,
+                CustomsRegime::Full,
+                &["61091000"],
+            );
+            assert_eq!((a.duty_total_minor, a.tax_total_minor), (1_205, 0));
+            assert_eq!(w.code(&w.sign_declaration(full.clone())), "accepted");
+            off_by_one(
+                &w,
+                &full,
+                |d| d.lines[0].duty_minor = 1_204,
+                "duty.mismatch",
+            );
+            off_by_one(
+                &w,
+                &full,
+                |d| d.lines[0].duty_minor = 1_206,
+                "duty.mismatch",
+            );
+            off_by_one(
+                &w,
+                &full,
+                |d| d.regime = CustomsRegime::DeMinimisRelief,
+                "regime.not_eligible",
+            );
+        }
+        // Vietnamese goods shipped from China keep de minimis until 2025-08-29.
+        let w = parcel(2, "CN", "VN");
+        let (relief, a) = w.declaration(
+            "US-1",
+            "US",
+            "USD",
+            None,
+            CustomsRegime::DeMinimisRelief,
+            &["61091000"],
+        );
+        assert_eq!((a.duty_total_minor, a.tax_total_minor), (0, 0));
+        assert_eq!(w.code(&w.sign_declaration(relief.clone())), "accepted");
+        off_by_one(
+            &w,
+            &relief,
+            |d| d.regime = CustomsRegime::Full,
+            "regime.relief_applies",
+        );
+        // Version 1: Chinese goods shipped from Viet Nam were relieved.
+        let w = parcel(1, "VN", "CN");
+        let (relief, _) = w.declaration(
+            "US-1",
+            "US",
+            "USD",
+            None,
+            CustomsRegime::DeMinimisRelief,
+            &["61091000"],
+        );
+        assert_eq!(w.code(&w.sign_declaration(relief)), "accepted");
+    }
+
+    /// Canada: the CA-1 parcel of `worked_example_canada_courier_from_us` (4 T-shirts from the
+    /// US, C$100.00 after conversion at 1.3699) sent by post. CBSA: mail stays at C$20 from
+    /// every country, the US and Mexico included, so it is fully assessed: duty 18 % × 10,000 =
+    /// 1,800; GST 5 % × (10,000 + 1,800) = 590. By courier or other commercial carrier:
+    /// duty-free up to C$150 and GST 5 % × 10,000 = 500 (above C$40).
+    #[test]
+    fn canadian_mail_gets_the_postal_threshold() {
+        let rate = Some(("USD", 13_699, 10_000));
+        let parcel = |version: u32, mode: TransportMode| {
+            let mut w = on_version(version, now());
+            w.transport_mode = mode;
+            let reg = registration(
+                "CA-P",
+                "US",
+                "CA",
+                Incoterm::DAP,
+                "USD",
+                &[("6109.10", 4, 1_825, "PCE", 600)],
+                0,
+                0,
+                vec![],
+            );
+            w.arrive(reg, "USNYC", "CAYYZ");
+            w
+        };
+        let w = parcel(2, TransportMode::Postal);
+        let (full, a) = w.declaration(
+            "CA-P",
+            "CA",
+            "CAD",
+            rate,
+            CustomsRegime::Full,
+            &["6109100000"],
+        );
+        assert_eq!(
+            (
+                a.intrinsic_value_minor,
+                a.duty_total_minor,
+                a.tax_total_minor
+            ),
+            (10_000, 1_800, 590)
+        );
+        assert_eq!(w.code(&w.sign_declaration(full.clone())), "accepted");
+        off_by_one(
+            &w,
+            &full,
+            |d| d.lines[0].duty_minor = 1_799,
+            "duty.mismatch",
+        );
+        off_by_one(&w, &full, |d| d.lines[0].tax_minor = 591, "tax.mismatch");
+        off_by_one(
+            &w,
+            &full,
+            |d| d.regime = CustomsRegime::DeMinimisRelief,
+            "regime.not_eligible",
+        );
+        for (version, mode) in [
+            (2, TransportMode::Courier),
+            (2, TransportMode::Freight),
+            (1, TransportMode::Postal),
+        ] {
+            let w = parcel(version, mode);
+            let (relief, a) = w.declaration(
+                "CA-P",
+                "CA",
+                "CAD",
+                rate,
+                CustomsRegime::DeMinimisRelief,
+                &["6109100000"],
+            );
+            assert_eq!(
+                (a.duty_total_minor, a.tax_total_minor),
+                (0, 500),
+                "{mode:?} v{version}"
+            );
+            assert_eq!(w.code(&w.sign_declaration(relief.clone())), "accepted");
+            off_by_one(
+                &w,
+                &relief,
+                |d| d.tax_total_minor = 499,
+                "tax.total_mismatch",
+            );
+        }
+    }
+
+    /// The postal threshold at its edge, invoiced in CAD from the US by post: one T-shirt at
+    /// C$20.00 is relieved of duty and tax; at C$20.01 it is not: duty 18 % × 2,001 = 360.18
+    /// → 360, GST 5 % × (2,001 + 360) = 118.05 → 118.
+    #[test]
+    fn the_postal_threshold_is_c20_to_the_cent() {
+        for (unit_value, regime, duty, tax) in [
+            (2_000, CustomsRegime::DeMinimisRelief, 0, 0),
+            (2_001, CustomsRegime::Full, 360, 118),
+        ] {
+            let mut w = on_version(2, now());
+            w.transport_mode = TransportMode::Postal;
+            let reg = registration(
+                "CA-E",
+                "US",
+                "CA",
+                Incoterm::DAP,
+                "CAD",
+                &[("6109.10", 1, unit_value, "PCE", 150)],
+                0,
+                0,
+                vec![],
+            );
+            w.arrive(reg, "USNYC", "CAYYZ");
+            let (decl, a) =
+                w.declaration("CA-E", "CA", "CAD", None, regime.clone(), &["6109100000"]);
+            assert_eq!((a.duty_total_minor, a.tax_total_minor), (duty, tax));
+            assert_eq!(w.code(&w.sign_declaration(decl.clone())), "accepted");
+            if regime == CustomsRegime::Full {
+                off_by_one(&w, &decl, |d| d.lines[0].duty_minor = 361, "duty.mismatch");
+                off_by_one(&w, &decl, |d| d.lines[0].tax_minor = 117, "tax.mismatch");
+                off_by_one(
+                    &w,
+                    &decl,
+                    |d| d.regime = CustomsRegime::DeMinimisRelief,
+                    "regime.not_eligible",
+                );
+            } else {
+                off_by_one(
+                    &w,
+                    &decl,
+                    |d| d.regime = CustomsRegime::Full,
+                    "regime.relief_applies",
+                );
+            }
+        }
+    }
+
+    /// A de minimis rule listing a transport mode twice is malformed under version 2 (version 1
+    /// does not read the modes).
+    #[test]
+    fn a_rule_lists_each_transport_mode_once() {
+        let table = |modes: Vec<TransportMode>| ReferenceDataPublished {
+            table_id: DE_MINIMIS_TABLE.into(),
+            effective_from: date(2027, 1, 1),
+            data: ReferenceData::DeMinimis(DeMinimisTable {
+                rules: vec![DeMinimisRule {
+                    jurisdictions: vec![cc("CA")],
+                    origins: vec![cc("US")],
+                    currency: cur("CAD"),
+                    duty_free_max_minor: Some(15_000),
+                    flat_duty_per_category_minor: None,
+                    tax_free_max_minor: Some(4_000),
+                    collected_at_sale_max_minor: None,
+                    collected_at_sale_schemes: vec![],
+                    source: "test".into(),
+                    transport_modes: modes,
+                    origins_are: OriginBasis::Dispatch,
+                }],
+            }),
+        };
+        let twice = vec![
+            TransportMode::Courier,
+            TransportMode::Freight,
+            TransportMode::Courier,
+        ];
+        let publish = |w: &World, t| {
+            w.check(
+                &w.net
+                    .sign("customs-qx", EventKind::ReferenceDataPublished(t)),
+            )
+        };
+        let w2 = on_version(2, now());
+        let r = publish(&w2, table(twice.clone())).expect_err("listed twice");
+        assert_eq!(
+            (r.code, r.field.as_str()),
+            (
+                "reference.invalid",
+                "event.kind.ReferenceDataPublished.data.de_minimis.rules[0].transport_modes[2]"
+            )
+        );
+        assert_eq!(
+            publish(
+                &w2,
+                table(vec![TransportMode::Courier, TransportMode::Freight])
+            ),
+            Ok(())
+        );
+        assert_eq!(publish(&on_version(1, now()), table(twice)), Ok(()));
+    }
+
+    #[test]
+    fn registration_numbers_are_checked_for_form() {
+        let with_ids = |ids: Vec<TaxId>| {
+            registration(
+                "R-1",
+                "CN",
+                "AU",
+                Incoterm::DAP,
+                "AUD",
+                &[("6109.10", 1, 4_550, "PCE", 200)],
+                0,
+                0,
+                ids,
+            )
+        };
+        let seller = "event.kind.ShipmentRegistered.invoice.seller.tax_ids[0].value";
+        let w2 = on_version(2, now());
+        let w1 = on_version(1, now());
+        for (scheme, good, bad, code) in [
+            ("ABN", "51 824 753 556", "51824753557", "id.abn"),
+            ("ARN", "300012345678", "30001234567", "id.arn"),
+            ("VAT", "GB980780684", "GB980780685", "id.uk_vat"),
+        ] {
+            assert_eq!(register(&w2, with_ids(vec![tax_id(scheme, good)])), Ok(()));
+            let r = register(&w2, with_ids(vec![tax_id(scheme, bad)])).expect_err(bad);
+            assert_eq!((r.code, r.field.as_str()), (code, seller));
+            // Version 1 took them as written.
+            assert_eq!(register(&w1, with_ids(vec![tax_id(scheme, bad)])), Ok(()));
+        }
+        // Other countries' VAT numbers are still taken as written.
+        assert_eq!(
+            register(&w2, with_ids(vec![tax_id("VAT", "FR12345678901")])),
+            Ok(())
+        );
+    }
+
+    /// UK VAT collected at sale needs a UK VAT registration: 2 T-shirts at £20.00 from China,
+    /// £40.00 ≤ £135, no duty and no VAT at the border. Citing the seller's French VAT number
+    /// (which the invoice may carry, taken as written) is refused under version 2 with
+    /// `id.uk_vat`; version 1 took it.
+    #[test]
+    fn uk_vat_at_sale_cites_a_uk_vat_number() {
+        let at_sale = |number: &str| CustomsRegime::TaxCollectedAtSale {
+            registration_id: number.into(),
+        };
+        for version in [2, 1] {
+            let mut w = on_version(version, now());
+            let ids = vec![tax_id("VAT", "GB980780684"), tax_id("VAT", "FR12345678901")];
+            let reg = registration(
+                "GB-S",
+                "CN",
+                "GB",
+                Incoterm::DAP,
+                "GBP",
+                &[("6109.10", 2, 2_000, "PCE", 300)],
+                0,
+                0,
+                ids,
+            );
+            w.arrive(reg, "CNSHA", "GBLHR");
+            let (decl, a) = w.declaration(
+                "GB-S",
+                "GB",
+                "GBP",
+                None,
+                at_sale("GB980780684"),
+                &["6109100010"],
+            );
+            assert_eq!((a.duty_total_minor, a.tax_total_minor), (0, 0));
+            assert_eq!(w.code(&w.sign_declaration(decl.clone())), "accepted");
+            let french = if version == 2 {
+                "id.uk_vat"
+            } else {
+                "accepted"
+            };
+            off_by_one(&w, &decl, |d| d.regime = at_sale("FR12345678901"), french);
+        }
+    }
+
+    #[test]
+    fn generic_descriptions_are_refused_for_the_eu() {
+        let described = |destination: &str, description: &str| {
+            let currency = if destination == "FR" { "EUR" } else { "AUD" };
+            let mut reg = registration(
+                "D-1",
+                "CN",
+                destination,
+                Incoterm::DAP,
+                currency,
+                &[("6109.10", 1, 4_550, "PCE", 200)],
+                0,
+                0,
+                vec![],
+            );
+            reg.invoice.lines[0].description = description.into();
+            reg
+        };
+        let w2 = on_version(2, now());
+        let w1 = on_version(1, now());
+        let field = "event.kind.ShipmentRegistered.invoice.lines[0].description";
+        for generic in [
+            "Gift",
+            "gifts",
+            "PARTS",
+            "Accessories",
+            "samples",
+            "Parts & accessories",
+            "General cargo",
+            "12345",
+        ] {
+            let r = register(&w2, described("FR", generic)).expect_err(generic);
+            assert_eq!(
+                (r.code, r.field.as_str()),
+                ("invoice.generic_description", field)
+            );
+            // Outside the EU, and under version 1, they pass.
+            assert_eq!(register(&w2, described("AU", generic)), Ok(()));
+            assert_eq!(register(&w1, described("FR", generic)), Ok(()));
+        }
+        assert_eq!(
+            register(&w2, described("FR", "Men's cotton T-shirts")),
+            Ok(())
+        );
+    }
 }

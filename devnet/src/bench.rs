@@ -253,6 +253,7 @@ fn placeholder_declaration() -> CustomsDeclared {
         shipment_id: ShipmentId::new("TEMPLATE"),
         declaration_ref: String::new(),
         jurisdiction: documents::country("FR"),
+        transport_mode: TransportMode::Courier,
         currency: documents::currency("EUR"),
         valuation_basis: ValuationBasis::CIF,
         customs_value_minor: 0,

@@ -3,7 +3,8 @@
 //! each step is told as it commits.
 //!
 //! - **Paris, DDP, low value.** Two cotton T-shirts worth €150 from Shenzhen to a buyer in
-//!   Paris. Within the EU's €150 threshold, so no tariff duty, but the EU's flat duty per item
+//!   Paris. At checkout, before the shipment exists, the seller asks the node for a quote
+//!   (`POST /v1/quote`): what will this parcel cost the buyer? Within the EU's €150 threshold, so no tariff duty, but the EU's flat duty per item
 //!   category (from 2026-07-01) and French import VAT, paid by the seller under DDP; released
 //!   and delivered.
 //! - **QY, DAP, through a bonded warehouse.** A handbag and a laptop to the fictional sample
@@ -489,6 +490,66 @@ fn tax_name(decl: &CustomsDeclared) -> &'static str {
     }
 }
 
+/// The draft a seller's checkout sends for a quote: the goods of a sale, with the
+/// destination's tariff codes, by courier.
+fn draft(
+    sale: &Sale,
+    goods: &[Goods],
+    tariff_codes: &[&str],
+) -> custody_ledger::view::QuoteRequest {
+    let country = |c: &str| CountryCode::parse(c).expect("the demo's countries are valid");
+    custody_ledger::view::QuoteRequest {
+        origin: country(sale.origin),
+        destination: country(sale.destination),
+        incoterm: sale.incoterm,
+        transport_mode: TransportMode::Courier,
+        currency: CurrencyCode::parse(sale.currency).expect("the demo's currencies are valid"),
+        lines: goods
+            .iter()
+            .zip(tariff_codes)
+            .map(|(g, code)| custody_ledger::view::QuoteLine {
+                description: g.description.into(),
+                hs_code: g.hs_code.into(),
+                tariff_code: Some((*code).into()),
+                quantity: g.quantity,
+                unit: g.unit.into(),
+                unit_value_minor: g.unit_value_minor,
+                net_weight_grams: g.net_weight_grams,
+                origin_country: country(sale.origin),
+            })
+            .collect(),
+        freight_minor: sale.freight_minor,
+        insurance_minor: sale.insurance_minor,
+        seller_registrations: sale.seller.tax_ids.clone(),
+        exchange_rate: None,
+        at: None,
+    }
+}
+
+/// A quote in one line, for people.
+fn quote_text(q: &custody_ledger::view::Quote) -> String {
+    let regime = match &q.regime.regime {
+        CustomsRegime::Full => "full declaration",
+        CustomsRegime::DeMinimisRelief => "low-value relief",
+        CustomsRegime::TaxCollectedAtSale { .. } => "tax collected at sale",
+    };
+    format!(
+        "asked what the parcel will cost the buyer: {} in {} (goods {} against a threshold of \
+         {}), duty {}, import tax {}, landed cost {}; {} pays duty and tax under {:?}",
+        regime,
+        q.jurisdiction,
+        money(q.regime.compared_minor, q.currency),
+        q.regime
+            .duty_free_max_minor
+            .map_or_else(|| "none".to_owned(), |m| money(m, q.currency)),
+        money(q.duty_total_minor, q.currency),
+        money(q.tax_total_minor, q.currency),
+        money(q.landed_cost_minor, q.currency),
+        q.payer.duty_and_tax,
+        q.payer.incoterm,
+    )
+}
+
 /// Registers a shipment and tells it.
 async fn register(
     track: &mut Track,
@@ -567,6 +628,19 @@ async fn paris(
 ) -> anyhow::Result<ShipmentRecord> {
     let mut t = Track::new(format!("SHP-{run}-PAR"));
     let (sale, goods) = documents::paris_parcel();
+    // Before the sale, at checkout: what will this parcel cost the buyer?
+    let quote = cast
+        .seller
+        .client
+        .quote(&draft(&sale, &goods, &["61091000"]))
+        .await
+        .context("quoting the Paris parcel")?;
+    println!(
+        "{} {:<17} {}",
+        clock(),
+        cast.seller.member,
+        quote_text(&quote)
+    );
     let parcels = register(
         &mut t,
         &cast.seller,
@@ -631,8 +705,19 @@ async fn paris(
             },
         )
         .await?;
-    t.pay(&cast.seller, &declaration, &decl, "DDP: the seller pays")
-        .await?;
+    let as_quoted = (decl.duty_total_minor, decl.tax_total_minor)
+        == (quote.duty_total_minor, quote.tax_total_minor);
+    t.pay(
+        &cast.seller,
+        &declaration,
+        &decl,
+        if as_quoted {
+            "DDP: the seller pays, as quoted at checkout"
+        } else {
+            "DDP: the seller pays (the reference data changed since the quote)"
+        },
+    )
+    .await?;
     t.clear(
         &cast.broker,
         &declaration,

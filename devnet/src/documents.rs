@@ -181,6 +181,8 @@ pub fn declaration(
         shipment_id: shipment.shipment_id.clone(),
         declaration_ref: choices.reference.clone(),
         jurisdiction,
+        // The devnet's parcels travel by express courier.
+        transport_mode: TransportMode::Courier,
         currency: currency(choices.currency),
         valuation_basis,
         customs_value_minor: 0,
@@ -204,12 +206,15 @@ pub fn declaration(
         duty_total_minor: 0,
         tax_total_minor: 0,
     };
-    let assessment = customs::assess(book, at, shipment, &decl, "declaration").map_err(|r| {
-        anyhow!(
-            "the declaration of {} cannot be assessed: {r}",
-            shipment.shipment_id
-        )
-    })?;
+    // The devnet schedules the newest rules version from its first block.
+    let version = custody_contracts::registry::LATEST_RULES_VERSION;
+    let assessment =
+        customs::assess(version, book, at, shipment, &decl, "declaration").map_err(|r| {
+            anyhow!(
+                "the declaration of {} cannot be assessed: {r}",
+                shipment.shipment_id
+            )
+        })?;
     customs::complete(&mut decl, &assessment);
     Ok(decl)
 }

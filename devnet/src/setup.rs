@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context as _};
 use custody_client::build::Signer;
 use custody_client::keyfile;
 use custody_ledger::genesis::{Genesis, GenesisMember};
-use custody_ledger::model::MemberId;
+use custody_ledger::model::{MemberId, RulesActivation};
 use custody_ledger::{Keypair, Timestamp};
 use custody_node::config::{
     BlockLimitsConfig, Config, EpcisGatewayConfig, Faults, HttpConfig, MempoolLimits, NetworkConfig,
@@ -229,6 +229,12 @@ pub fn create(layout: &Layout, validators: usize, now: Timestamp) -> anyhow::Res
         genesis_time: now,
         admin_quorum: roster::ADMIN_QUORUM,
         members,
+        // A new network starts on the newest rules (version 2 carries the regime fixes of
+        // issue 14); networks founded on version 1 keep it until their admins schedule one.
+        rules_schedule: vec![RulesActivation {
+            version: custody_contracts::registry::LATEST_RULES_VERSION,
+            from_height: 1,
+        }],
     };
     genesis
         .validate()
@@ -416,6 +422,14 @@ mod tests {
         let genesis = &devnet.genesis;
         assert_eq!(genesis.validate(), Ok(()));
         assert_eq!(genesis.validators().len(), 4);
+        // A new network runs the regime fixes (rules version 2) from its first block.
+        assert_eq!(
+            genesis.rules_schedule,
+            [RulesActivation {
+                version: 2,
+                from_height: 1
+            }]
+        );
         assert_eq!(
             devnet.nodes.len(),
             5,

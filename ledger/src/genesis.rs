@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec;
 use crate::hash::{domain, Digest};
 use crate::keys::PublicKey;
-use crate::model::{MemberId, Role};
+use crate::model::{MemberId, Role, RulesActivation};
 use crate::time::Timestamp;
 
 /// A founding member.
@@ -41,7 +41,16 @@ pub struct Genesis {
     pub admin_quorum: u32,
     /// Founding members.
     pub members: Vec<GenesisMember>,
+    /// From which height each rules version applies, by ascending height; the first entry
+    /// starts at height 1. Admins extend it later with `ScheduleRules` changes. Verification
+    /// replays every block with the version in force at its height, so a fixed rule (a new
+    /// version) never changes the verdicts of the blocks before its activation.
+    pub rules_schedule: Vec<RulesActivation>,
 }
+
+/// Most entries a rules schedule may have (genesis plus later `ScheduleRules` changes). The
+/// store loads the whole schedule before every block; the bound keeps that small.
+pub const RULES_SCHEDULE_LEN_MAX: usize = 1_000;
 
 /// A validator: a node key with voting power.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,8 +174,67 @@ impl Genesis {
                 format!("must be between 1 and the number of admins ({admins})"),
             ));
         }
-        Ok(())
+        check_schedule(&self.rules_schedule)
     }
+
+    /// The rules version in force at a height under the genesis schedule alone.
+    pub fn rules_version_at(&self, height: u64) -> u32 {
+        rules_version_at(&self.rules_schedule, height)
+    }
+}
+
+/// The version of the last activation at or below `height`; 0 if none has started (only
+/// before block 1, since a valid schedule starts at height 1).
+pub fn rules_version_at(schedule: &[RulesActivation], height: u64) -> u32 {
+    schedule
+        .iter()
+        .take_while(|a| a.from_height <= height)
+        .last()
+        .map_or(0, |a| a.version)
+}
+
+/// A rules schedule is usable if it starts at height 1, with heights strictly ascending and
+/// versions strictly ascending: a version never comes back after a newer one, because a
+/// fixed rule must not be unfixed by accident.
+fn check_schedule(schedule: &[RulesActivation]) -> Result<(), GenesisError> {
+    let Some(first) = schedule.first() else {
+        return Err(invalid("rules_schedule", "needs at least one entry"));
+    };
+    if schedule.len() > RULES_SCHEDULE_LEN_MAX {
+        return Err(invalid(
+            "rules_schedule",
+            format!("has more than {RULES_SCHEDULE_LEN_MAX} entries"),
+        ));
+    }
+    if first.from_height != 1 {
+        return Err(invalid(
+            "rules_schedule[0].from_height",
+            "the first rules version must apply from height 1",
+        ));
+    }
+    for (i, a) in schedule.iter().enumerate() {
+        if a.version == 0 {
+            return Err(invalid(
+                format!("rules_schedule[{i}].version"),
+                "rules versions start at 1",
+            ));
+        }
+        if let Some(before) = i.checked_sub(1).map(|j| schedule[j]) {
+            if a.from_height <= before.from_height {
+                return Err(invalid(
+                    format!("rules_schedule[{i}].from_height"),
+                    "heights must ascend strictly",
+                ));
+            }
+            if a.version <= before.version {
+                return Err(invalid(
+                    format!("rules_schedule[{i}].version"),
+                    "versions must ascend strictly",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -204,5 +272,42 @@ mod tests {
         let mut g = net.genesis.clone();
         g.chain_id.clear();
         assert_eq!(field_of(&g), "chain_id");
+    }
+
+    #[test]
+    fn the_rules_schedule_starts_at_one_and_ascends() {
+        use crate::model::RulesActivation as A;
+        let net = TestNet::new();
+        let field_of = |schedule: Vec<A>| {
+            let mut g = net.genesis.clone();
+            g.rules_schedule = schedule;
+            match g.validate() {
+                Err(super::GenesisError::Invalid { field, .. }) => field,
+                Ok(()) => "ok".into(),
+            }
+        };
+        let a = |version, from_height| A {
+            version,
+            from_height,
+        };
+        assert_eq!(field_of(vec![a(1, 1), a(2, 10)]), "ok");
+        assert_eq!(field_of(vec![]), "rules_schedule");
+        assert_eq!(field_of(vec![a(1, 2)]), "rules_schedule[0].from_height");
+        assert_eq!(field_of(vec![a(0, 1)]), "rules_schedule[0].version");
+        assert_eq!(
+            field_of(vec![a(1, 1), a(2, 1)]),
+            "rules_schedule[1].from_height"
+        );
+        assert_eq!(
+            field_of(vec![a(2, 1), a(1, 5)]),
+            "rules_schedule[1].version"
+        );
+
+        let schedule = [a(1, 1), a(2, 10), a(3, 20)];
+        let at = |h| super::rules_version_at(&schedule, h);
+        assert_eq!(
+            (at(0), at(1), at(9), at(10), at(19), at(20), at(u64::MAX)),
+            (0, 1, 1, 2, 2, 3, 3)
+        );
     }
 }

@@ -530,6 +530,37 @@ pub struct ExchangeRate {
     pub denominator: u64,
 }
 
+/// How the goods of a customs declaration crossed the border. Some low-value regimes depend
+/// on it: Canada remits duty and tax on mail up to C$20 under the Postal Imports Remission
+/// Order whatever the origin, and on courier shipments from the US or Mexico up to C$150 and
+/// C$40 under the Courier Imports Remission Order (rules version 2 on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TransportMode {
+    /// By the post (a designated postal operator, UPU mail).
+    Postal,
+    /// By an express courier: a commercial carrier in scheduled international transport of
+    /// shipments, other than mail.
+    Courier,
+    /// By any other commercial carrier (air, sea, road or rail freight).
+    Freight,
+}
+
+/// Which country a de minimis rule's `origins` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OriginBasis {
+    /// The country the shipment is dispatched from (Canada's CUSMA thresholds: the place of
+    /// direct shipment).
+    #[default]
+    Dispatch,
+    /// The country of origin of any of the goods (the US withdrawal of de minimis for products
+    /// of China and Hong Kong); rules version 2 on.
+    Goods,
+}
+
 /// How import taxes are settled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -572,6 +603,8 @@ pub struct CustomsDeclared {
     pub declaration_ref: String,
     /// Where the goods are declared.
     pub jurisdiction: CountryCode,
+    /// How the goods crossed the border into the jurisdiction.
+    pub transport_mode: TransportMode,
     /// Currency of all amounts in the declaration.
     pub currency: CurrencyCode,
     /// Valuation basis used.
@@ -850,8 +883,9 @@ pub struct TariffTable {
 pub struct DeMinimisRule {
     /// Jurisdictions the rule applies in (the EU rule lists every member state).
     pub jurisdictions: Vec<CountryCode>,
-    /// Countries of dispatch the rule applies to; empty means every origin. Rules are tried in
-    /// table order, so origin-specific rules come before the general one.
+    /// Countries the rule applies to (of dispatch, or of the goods' origin: see `origins_are`);
+    /// empty means every origin. Rules are tried in table order, so origin-specific rules come
+    /// before the general one.
     pub origins: Vec<CountryCode>,
     /// Currency of the thresholds and of the flat duty.
     pub currency: CurrencyCode,
@@ -867,6 +901,13 @@ pub struct DeMinimisRule {
     pub collected_at_sale_schemes: Vec<String>,
     /// The legal source of the rule and its effective date.
     pub source: String,
+    /// Transport modes the rule applies to; empty means every mode. Rules version 1 ignores it.
+    #[serde(default)]
+    pub transport_modes: Vec<TransportMode>,
+    /// What `origins` name. Rules version 1 reads them as countries of dispatch whatever this
+    /// says.
+    #[serde(default)]
+    pub origins_are: OriginBasis,
 }
 
 /// A de minimis table: the rules of one or more jurisdictions.
@@ -951,6 +992,24 @@ pub enum MembershipChange {
         /// Why.
         reason: String,
     },
+    /// Schedule a rules version from a future height on. It takes the admins' quorum like a
+    /// membership change: which rules judge events is as much the network's constitution as
+    /// who may sign them. Blocks below `from_height` keep the version they were judged with.
+    ScheduleRules {
+        /// The activation.
+        activation: RulesActivation,
+    },
+}
+
+/// From which block height a rules version applies: one entry of the rules schedule of
+/// genesis and of `ScheduleRules` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RulesActivation {
+    /// The rules version (1 is the first release).
+    pub version: u32,
+    /// The first height it judges.
+    pub from_height: u64,
 }
 
 /// An admin's co-signature on a membership change.

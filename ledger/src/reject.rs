@@ -73,6 +73,12 @@ pub mod codes {
     pub const MEMBERSHIP_QUORUM: &str = "membership.quorum_not_met";
     /// An approval's signature does not verify, or it is not from an admin.
     pub const MEMBERSHIP_BAD_APPROVAL: &str = "membership.bad_approval";
+    /// A `ScheduleRules` change names a height the chain has already reached (or the block
+    /// it is in): a version may only start at a future block, so no committed verdict moves.
+    pub const RULES_SCHEDULE_NOT_FUTURE: &str = "rules.schedule_not_future";
+    /// A `ScheduleRules` change does not come after the last activation: its height or its
+    /// version is not above the last entry's, or the schedule is full.
+    pub const RULES_SCHEDULE_ORDER: &str = "rules.schedule_order";
 
     /// No shipment with this id is registered.
     pub const SHIPMENT_UNKNOWN: &str = "shipment.unknown";
@@ -135,6 +141,8 @@ pub mod codes {
         MEMBER_EXISTS,
         MEMBERSHIP_QUORUM,
         MEMBERSHIP_BAD_APPROVAL,
+        RULES_SCHEDULE_NOT_FUTURE,
+        RULES_SCHEDULE_ORDER,
         SHIPMENT_UNKNOWN,
         SHIPMENT_EXISTS,
         SHIPMENT_WRONG_STATE,

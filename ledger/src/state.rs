@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::event::{membership_approval_message, EncodedEvent};
-use crate::genesis::Genesis;
+use crate::genesis::{rules_version_at, Genesis, RULES_SCHEDULE_LEN_MAX};
 use crate::hash::{domain, Digest};
 use crate::keys::PublicKey;
 use crate::model::*;
@@ -221,6 +221,8 @@ pub struct StateDelta {
     pub keys: Vec<(PublicKey, MemberId)>,
     /// Reference tables published: (table id, effective from) → event.
     pub reference: Vec<((String, Timestamp), EventId)>,
+    /// Rules activations scheduled (by `ScheduleRules` changes), by height.
+    pub rules_schedule: Vec<RulesActivation>,
 }
 
 /// The next link of the state digest chain.
@@ -248,6 +250,8 @@ pub fn state_root(previous: &Digest, delta: &StateDelta) -> Digest {
 pub struct State {
     chain_id: String,
     admin_quorum: u32,
+    rules_schedule: Vec<RulesActivation>,
+    new_activations: Vec<RulesActivation>,
     members: BTreeMap<MemberId, MemberRecord>,
     keys: BTreeMap<PublicKey, MemberId>,
     shipments: BTreeMap<ShipmentId, ShipmentState>,
@@ -266,6 +270,8 @@ impl State {
         State {
             chain_id: chain_id.into(),
             admin_quorum,
+            rules_schedule: Vec::new(),
+            new_activations: Vec::new(),
             members: BTreeMap::new(),
             keys: BTreeMap::new(),
             shipments: BTreeMap::new(),
@@ -283,6 +289,7 @@ impl State {
     /// are not part of any block's delta.
     pub fn from_genesis(genesis: &Genesis) -> State {
         let mut state = State::new(genesis.chain_id.clone(), genesis.admin_quorum);
+        state.rules_schedule = genesis.rules_schedule.clone();
         for m in &genesis.members {
             state.insert_member(MemberRecord {
                 id: m.id.clone(),
@@ -339,6 +346,28 @@ impl State {
         event: EventId,
     ) {
         self.reference.insert((table_id, effective_from), event);
+    }
+
+    /// Loads a scheduled rules activation (one a `ScheduleRules` change committed) without
+    /// marking it changed. Activations are kept by height.
+    pub fn insert_rules_activation(&mut self, activation: RulesActivation) {
+        if let Err(at) = self
+            .rules_schedule
+            .binary_search_by_key(&activation.from_height, |a| a.from_height)
+        {
+            self.rules_schedule.insert(at, activation);
+        }
+    }
+
+    /// The rules schedule: genesis's entries, then those admins scheduled, by height.
+    pub fn rules_schedule(&self) -> &[RulesActivation] {
+        &self.rules_schedule
+    }
+
+    /// The rules version in force at a height. Rule modules judge every event of a block by
+    /// the version of its height, on the validators and on every later replay alike.
+    pub fn rules_version_at(&self, height: u64) -> u32 {
+        rules_version_at(&self.rules_schedule, height)
     }
 
     /// Records that an event id is already on the ledger.
@@ -410,6 +439,7 @@ impl State {
             members,
             keys,
             reference,
+            rules_schedule: std::mem::take(&mut self.new_activations),
         }
     }
 
@@ -534,10 +564,13 @@ pub fn apply(state: &mut State, event: &EncodedEvent, ctx: BlockContext) -> Resu
             state.reference.insert(key.clone(), event.id);
             state.new_reference.insert(key);
         }
-        EventKind::MembershipChanged(e) => {
-            let record = membership(state, &signer, e, &path)?;
-            state.put_member(record);
-        }
+        EventKind::MembershipChanged(e) => match membership(state, &signer, e, ctx, &path)? {
+            Admitted::Member(record) => state.put_member(record),
+            Admitted::Rules(activation) => {
+                state.rules_schedule.push(activation);
+                state.new_activations.push(activation);
+            }
+        },
         _ => {
             let next = transition(state, &signer, event, ctx, &path)?;
             if let EventKind::ShipmentRegistered(e) = kind {
@@ -1008,13 +1041,22 @@ fn current_declaration<'s>(
         })
 }
 
-/// Checks a membership change and returns the member record it writes.
+/// What an approved admin change writes.
+enum Admitted {
+    /// A member record.
+    Member(MemberRecord),
+    /// A rules activation, appended to the schedule.
+    Rules(RulesActivation),
+}
+
+/// Checks an admin change (membership or rules schedule) and returns what it writes.
 fn membership(
     state: &State,
     signer: &MemberRecord,
     e: &MembershipChanged,
+    ctx: BlockContext,
     path: &str,
-) -> Result<MemberRecord, Rejection> {
+) -> Result<Admitted, Rejection> {
     require_role(signer, Role::Admin, "signer")?;
     let message = membership_approval_message(&state.chain_id, &e.change);
     let mut approvers = BTreeSet::from([signer.id.clone()]);
@@ -1095,26 +1137,70 @@ fn membership(
             let mut roles = member.roles.clone();
             roles.sort();
             roles.dedup();
-            Ok(MemberRecord {
+            Ok(Admitted::Member(MemberRecord {
                 id: member.id.clone(),
                 name: member.name.clone(),
                 roles,
                 key: member.key,
                 retired_keys: Vec::new(),
                 status: MemberStatus::Active,
-            })
+            }))
         }
         MembershipChange::RotateKey { member, new_key } => {
             let mut record = active(member, format!("{path}.change.rotate_key.member"))?;
             fresh_key(new_key, format!("{path}.change.rotate_key.new_key"))?;
             record.retired_keys.push(record.key);
             record.key = *new_key;
-            Ok(record)
+            Ok(Admitted::Member(record))
         }
         MembershipChange::Revoke { member, .. } => {
             let mut record = active(member, format!("{path}.change.revoke.member"))?;
             record.status = MemberStatus::Revoked;
-            Ok(record)
+            Ok(Admitted::Member(record))
+        }
+        MembershipChange::ScheduleRules { activation } => {
+            let field = format!("{path}.change.schedule_rules.activation");
+            // Strictly after this block: every event of a block is judged by one version,
+            // and no block already judged changes its verdicts.
+            if activation.from_height <= ctx.height {
+                return Err(reject(
+                    codes::RULES_SCHEDULE_NOT_FUTURE,
+                    format!("{field}.from_height"),
+                    format!(
+                        "height {} is not after this block ({})",
+                        activation.from_height, ctx.height
+                    ),
+                ));
+            }
+            let last = state.rules_schedule.last().copied();
+            if let Some(last) = last.filter(|l| activation.from_height <= l.from_height) {
+                return Err(reject(
+                    codes::RULES_SCHEDULE_ORDER,
+                    format!("{field}.from_height"),
+                    format!(
+                        "version {} is already scheduled from height {}",
+                        last.version, last.from_height
+                    ),
+                ));
+            }
+            if let Some(last) = last.filter(|l| activation.version <= l.version) {
+                return Err(reject(
+                    codes::RULES_SCHEDULE_ORDER,
+                    format!("{field}.version"),
+                    format!(
+                        "version {} is not newer than version {}, the last scheduled",
+                        activation.version, last.version
+                    ),
+                ));
+            }
+            if state.rules_schedule.len() >= RULES_SCHEDULE_LEN_MAX {
+                return Err(reject(
+                    codes::RULES_SCHEDULE_ORDER,
+                    field,
+                    format!("the schedule already holds {RULES_SCHEDULE_LEN_MAX} entries"),
+                ));
+            }
+            Ok(Admitted::Rules(*activation))
         }
     }
 }

@@ -358,3 +358,199 @@ fn base64_list_schema() -> utoipa::openapi::schema::Array {
         )
         .build()
 }
+
+/// `POST /v1/quote`: a draft shipment, before it exists, to price at the border.
+///
+/// The draft carries what a registration and a declaration would: the goods (invoice lines
+/// with HS codes, quantities, values and origins), the transport and insurance stated on the
+/// invoice, the countries, the Incoterm and the seller's registrations. Amounts are integers
+/// in minor units of `currency`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    /// Country of dispatch.
+    pub origin: CountryCode,
+    /// Country of destination: where the goods are declared.
+    pub destination: CountryCode,
+    /// The Incoterms 2020 rule of the sale.
+    pub incoterm: crate::model::Incoterm,
+    /// How the goods will cross the border (postal, courier or freight): some thresholds
+    /// depend on it.
+    pub transport_mode: crate::model::TransportMode,
+    /// The invoice currency; every line value, the freight and the insurance are in it.
+    pub currency: crate::model::CurrencyCode,
+    /// The goods, one line per product; at least one.
+    pub lines: Vec<QuoteLine>,
+    /// International freight stated on the invoice (0 if none).
+    #[serde(default)]
+    pub freight_minor: u64,
+    /// Insurance stated on the invoice (0 if none).
+    #[serde(default)]
+    pub insurance_minor: u64,
+    /// The seller's registrations (`IOSS`, `VAT`, `ABN`, `ARN`, `EORI`…), as on an invoice.
+    #[serde(default)]
+    pub seller_registrations: Vec<crate::model::TaxId>,
+    /// The exact rate from `currency` to the destination's customs currency, required exactly
+    /// when they differ.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = false))]
+    pub exchange_rate: Option<crate::model::ExchangeRate>,
+    /// Quote as of this time (past or future): the reference data in force then. Without it,
+    /// the node's clock.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = false))]
+    pub at: Option<Timestamp>,
+}
+
+/// One line of goods of a draft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct QuoteLine {
+    /// Plain description of the goods.
+    pub description: String,
+    /// Harmonized System code as on the invoice: six digits or more, dots allowed.
+    pub hs_code: String,
+    /// The destination's tariff code (8 or 10 digits in the EU and the US, 10 in GB, CA and
+    /// CN, 8 in AU), starting with the HS code's six digits. Without it, `hs_code` is used.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = false))]
+    pub tariff_code: Option<String>,
+    /// Number of units; at least 1.
+    pub quantity: u64,
+    /// Unit of measure (UN/ECE Rec 20: `PCE`, `KGM`, `LTR`…).
+    pub unit: String,
+    /// Price of one unit, minor units of the invoice currency.
+    pub unit_value_minor: u64,
+    /// Net weight of the whole line.
+    #[serde(default)]
+    pub net_weight_grams: u64,
+    /// Country of origin of the goods.
+    pub origin_country: CountryCode,
+}
+
+/// The answer to `POST /v1/quote`: what a correct declaration of the draft would state, and
+/// what the buyer pays to land the goods. Amounts are minor units of `currency`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Quote {
+    /// The time the reference data was read at.
+    pub at: Timestamp,
+    /// The version of the rule modules the quote was computed with.
+    pub rules_version: u32,
+    /// Where the goods are declared.
+    pub jurisdiction: CountryCode,
+    /// How the goods cross the border, as the draft says.
+    pub transport_mode: crate::model::TransportMode,
+    /// The declaration currency: the customs currency of the jurisdiction.
+    pub currency: crate::model::CurrencyCode,
+    /// The rate used from the invoice currency, when it differs.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub exchange_rate: Option<crate::model::ExchangeRate>,
+    /// Customs value and how it was built.
+    pub valuation: QuoteValuation,
+    /// The regime a declaration must claim, and why.
+    pub regime: QuoteRegime,
+    /// Per invoice line, in draft order.
+    pub lines: Vec<QuoteLineAmounts>,
+    /// Σ line duty.
+    pub duty_total_minor: u64,
+    /// Σ line import tax assessed at the border (0 when the tax is collected at the sale).
+    pub tax_total_minor: u64,
+    /// Who pays what under the Incoterm.
+    pub payer: QuotePayer,
+    /// Goods + freight + insurance + duty + import tax: what landing the goods costs.
+    pub landed_cost_minor: u64,
+    /// The reference data read, one entry per table.
+    pub reference_data: Vec<QuoteReference>,
+}
+
+/// How the customs value was reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuoteValuation {
+    /// CIF or FOB, by jurisdiction.
+    pub basis: crate::model::ValuationBasis,
+    /// The goods alone, converted: what low-value thresholds are compared with.
+    pub intrinsic_value_minor: u64,
+    /// Freight added (CIF basis) or deducted (FOB basis); 0 when the Incoterm needs neither.
+    pub freight_minor: u64,
+    /// Insurance added or deducted likewise.
+    pub insurance_minor: u64,
+    /// `added`, `deducted` or `none`.
+    pub adjustment: String,
+    /// The customs value.
+    pub customs_value_minor: u64,
+    /// The basis and its legal source, for people.
+    pub explanation: String,
+}
+
+/// The regime that applies and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuoteRegime {
+    /// The regime a declaration claims.
+    pub regime: crate::model::CustomsRegime,
+    /// The value compared with the thresholds (the intrinsic value).
+    pub compared_minor: u64,
+    /// The low-value rule's duty threshold, when a rule applies.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub duty_free_max_minor: Option<u64>,
+    /// Its tax threshold.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub tax_free_max_minor: Option<u64>,
+    /// Its ceiling for tax collected at the sale.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub collected_at_sale_max_minor: Option<u64>,
+    /// The rule's legal source, when a rule applies.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub source: Option<String>,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// The amounts of one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuoteLineAmounts {
+    /// The line's number (1 for the first line of the draft).
+    pub line_no: u32,
+    /// The tariff code the line is declared under.
+    pub tariff_code: String,
+    /// Customs value.
+    pub customs_value_minor: u64,
+    /// Duty.
+    pub duty_minor: u64,
+    /// Import VAT/GST assessed at the border.
+    pub tax_minor: u64,
+}
+
+/// Who pays under the Incoterm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuotePayer {
+    /// The Incoterm.
+    pub incoterm: crate::model::Incoterm,
+    /// `seller` or `buyer`: who pays the import duty and tax.
+    pub duty_and_tax: String,
+    /// `seller` or `buyer`: who pays the main carriage.
+    pub transport: String,
+    /// Whether the seller collects the import VAT/GST at the sale (IOSS, UK VAT, ABN/ARN):
+    /// then it is charged at checkout, not at the border, and not in `tax_total_minor`.
+    pub tax_collected_at_sale: bool,
+    /// For people.
+    pub explanation: String,
+}
+
+/// A reference table version read by a quote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuoteReference {
+    /// The table id (`hs-nomenclature`, `de-minimis`, `tariff/FR`).
+    pub table_id: String,
+    /// The version's effective date.
+    pub effective_from: Timestamp,
+    /// The event that published it.
+    pub event_id: EventId,
+}

@@ -12,7 +12,9 @@ use proptest::prelude::*;
 
 /// A fixed event and a fixed block hash to these values. If this test fails, the canonical
 /// format changed: every stored ledger and every signature is affected. Change the pinned
-/// values only together with a new format version and a note in docs/PROTOCOL.md.
+/// values only together with a new format version and a note in docs/PROTOCOL.md. (Format
+/// v3 moved the block and genesis hashes: genesis gained its rules schedule, the state delta
+/// its rules activations, and `CustomsDeclared` its transport mode; event ids did not move.)
 #[test]
 fn golden_hashes_are_stable() {
     let net = TestNet::new();
@@ -37,12 +39,12 @@ fn golden_hashes_are_stable() {
         .expect("commit");
     assert_eq!(
         built.block.hash().to_hex(),
-        "3f3473c00d599d42f2ab495b94ab18b158897bdd8777e11c5360b724899590a8",
+        "7e540914f3592e335c5d02bdd81070c5019ea30e9ef5855fd263e383156c33d8",
         "block hash changed"
     );
     assert_eq!(
         net.genesis_hash().to_hex(),
-        "e8630998e218fa98d68dfb2f65c48b1bfbab425880a3b984fddcc9877aaa0a79",
+        "faa56d7ec3efc724b9c22d87af1887c5f7d834c64b8cb4cfdac0cab242016c6f",
         "genesis hash changed"
     );
 }
@@ -245,4 +247,72 @@ proptest! {
             prop_assert_eq!(EncodedEvent::decode(&event.bytes).expect("decodes"), event);
         }
     }
+}
+
+/// docs/PROTOCOL.md §16.3 (format v3): block 1 of the test network holding the first three
+/// events of the `SHP-1` lifecycle, under the state machine alone. The genesis (§9, with its
+/// rules schedule) and the state delta (§10.3, with its rules activations) are inputs of
+/// these values, so a change to either encoding fails here.
+#[test]
+fn golden_first_block_of_protocol_section_16_3() {
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    let events: Vec<EncodedEvent> = net.lifecycle("SHP-1").into_iter().take(3).collect();
+    let built = net
+        .commit(&store, events, Timestamp(GENESIS_TIME.0 + 1_000))
+        .expect("commit");
+    let header = codec::encode(&built.block.header);
+    let delta = codec::encode(&built.delta);
+    let show = format!(
+        "genesis {}\nstate_root {}\nblock {}\nheader {} {}\ndelta {} {}",
+        net.genesis_hash().to_hex(),
+        built.block.header.state_root.to_hex(),
+        built.block.hash().to_hex(),
+        header.len(),
+        hex::encode(&header),
+        delta.len(),
+        hex::encode(&delta),
+    );
+    assert_eq!(
+        (
+            net.genesis_hash().to_hex(),
+            built.block.header.state_root.to_hex(),
+            built.block.hash().to_hex(),
+            header.len(),
+            delta.len(),
+        ),
+        (
+            "faa56d7ec3efc724b9c22d87af1887c5f7d834c64b8cb4cfdac0cab242016c6f".to_owned(),
+            "70e423d7c32c53a8ca7ffb144fc9c48904c6df403cb24d5f027c8acc615084d3".to_owned(),
+            "47b3373b353606d0b17d170c35a1d8517de693232a109e487467f0e5ff4c47cc".to_owned(),
+            190,
+            276,
+        ),
+        "{show}"
+    );
+    // The delta ends with its four empty lists: members, keys, reference, rules activations.
+    assert!(delta.ends_with(&[0, 0, 0, 0]));
+}
+
+/// docs/PROTOCOL.md §9.3: the example genesis file, its canonical length and its hash.
+#[test]
+fn golden_genesis_example_of_protocol_section_9_3() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .expect("docs/PROTOCOL.md");
+    let start = doc.find("## 9. Genesis").expect("section 9");
+    let section = &doc[start..];
+    let json = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("the example of 9.3");
+    let genesis: custody_ledger::genesis::Genesis = serde_json::from_str(json).expect("parses");
+    assert_eq!(genesis.validate(), Ok(()));
+    assert_eq!(
+        (codec::encode(&genesis).len(), genesis.hash().to_hex()),
+        (
+            204,
+            "6e0b63e640af2d378b1e6e7e7e3e0d1939be0b5eea88be6473b6b6feac6b72ff".to_owned()
+        )
+    );
 }

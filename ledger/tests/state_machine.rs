@@ -622,6 +622,90 @@ fn membership_changes_need_the_admin_quorum() {
 }
 
 #[test]
+fn rules_versions_are_scheduled_by_the_admin_quorum_for_a_future_height_only() {
+    let net = TestNet::new();
+    let schedule = |version, from_height| MembershipChange::ScheduleRules {
+        activation: RulesActivation {
+            version,
+            from_height,
+        },
+    };
+    // ctx() is height 1, under genesis's version 1 from height 1.
+    assert_eq!(State::from_genesis(&net.genesis).rules_version_at(1), 1);
+
+    // The quorum applies as to membership, and approvals of one change do not carry over to
+    // another (the approval message covers the activation).
+    let alone = membership(&net, "admin-1", schedule(2, 10), &[]);
+    assert_eq!(run(&net, &[], &alone).1, Err(codes::MEMBERSHIP_QUORUM));
+    let mut swapped = membership(&net, "admin-1", schedule(2, 10), &["admin-2"]);
+    if let EventKind::MembershipChanged(m) = &mut swapped.event.event.kind {
+        m.approvals[0].signature = approve(
+            custody_ledger::testkit::CHAIN_ID,
+            &schedule(2, 11),
+            net.key("admin-2"),
+        )
+        .signature;
+    }
+    let swapped = net.sign("admin-1", swapped.event.event.kind);
+    assert_eq!(
+        run(&net, &[], &swapped).1,
+        Err(codes::MEMBERSHIP_BAD_APPROVAL)
+    );
+    let by_seller = membership(
+        &net,
+        "seller-acme",
+        schedule(2, 10),
+        &["admin-1", "admin-2"],
+    );
+    assert_eq!(
+        run(&net, &[], &by_seller).1,
+        Err(codes::MEMBER_MISSING_ROLE)
+    );
+
+    // Not this block nor an earlier one: committed verdicts must not move.
+    for height in [0, 1] {
+        let past = membership(&net, "admin-1", schedule(2, height), &["admin-2"]);
+        assert_eq!(
+            run(&net, &[], &past).1,
+            Err(codes::RULES_SCHEDULE_NOT_FUTURE),
+            "height {height}"
+        );
+    }
+    // Not an old version again, nor the same one.
+    let same = membership(&net, "admin-1", schedule(1, 10), &["admin-2"]);
+    assert_eq!(run(&net, &[], &same).1, Err(codes::RULES_SCHEDULE_ORDER));
+
+    let ok = membership(&net, "admin-1", schedule(2, 10), &["admin-2"]);
+    let (mut state, verdict) = run(&net, &[], &ok);
+    assert_eq!(verdict, Ok(()));
+    assert_eq!(
+        (state.rules_version_at(9), state.rules_version_at(10)),
+        (1, 2)
+    );
+    // The activation is part of the block's delta, so the state root commits to it.
+    assert_eq!(
+        state.take_delta().rules_schedule,
+        vec![RulesActivation {
+            version: 2,
+            from_height: 10
+        }]
+    );
+    // A later activation must come after it, in height and in version.
+    let earlier = membership(&net, "admin-2", schedule(3, 10), &["admin-3"]);
+    assert_eq!(
+        run(&net, std::slice::from_ref(&ok), &earlier).1,
+        Err(codes::RULES_SCHEDULE_ORDER)
+    );
+    let older = membership(&net, "admin-2", schedule(2, 20), &["admin-3"]);
+    assert_eq!(
+        run(&net, std::slice::from_ref(&ok), &older).1,
+        Err(codes::RULES_SCHEDULE_ORDER)
+    );
+    let next = membership(&net, "admin-2", schedule(3, 20), &["admin-3"]);
+    assert_eq!(run(&net, std::slice::from_ref(&ok), &next).1, Ok(()));
+}
+
+#[test]
 fn rotated_and_revoked_keys_sign_nothing_more() {
     let net = TestNet::new();
     let steps = Steps::new(&net);

@@ -432,3 +432,102 @@ fn regression_issue_11_an_implausible_occurred_at_is_refused_in_blocks() {
         }
     }
 }
+
+#[test]
+fn a_scheduled_rules_version_is_stored_loaded_and_committed_to_by_the_state_root() {
+    use custody_ledger::event::approve;
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    let change = MembershipChange::ScheduleRules {
+        activation: RulesActivation {
+            version: 2,
+            from_height: 3,
+        },
+    };
+    let event = net.sign(
+        "admin-1",
+        EventKind::MembershipChanged(MembershipChanged {
+            approvals: vec![approve(
+                custody_ledger::testkit::CHAIN_ID,
+                &change,
+                net.key("admin-2"),
+            )],
+            change,
+        }),
+    );
+    let built = net.commit(&store, vec![event], at(1)).expect("commit");
+    assert!(built.rejected.is_empty(), "{:?}", built.rejected);
+    assert_eq!(built.delta.rules_schedule.len(), 1);
+
+    // A node loads the state for its next block from the store: the activation is there.
+    let state = store.load_state(&net.genesis, &[]).expect("load");
+    assert_eq!(
+        (1..=4)
+            .map(|h| state.rules_version_at(h))
+            .collect::<Vec<_>>(),
+        [1, 1, 2, 2]
+    );
+    net.commit(&store, vec![net.register("SHP-V", "CN", "FR")], at(2))
+        .expect("commit");
+    assert_eq!(
+        verify_chain(&store, &net.genesis, NoRules, |_, _| {})
+            .expect("verifies")
+            .height,
+        2
+    );
+}
+
+#[test]
+fn consensus_reads_beyond_their_bound_are_errors_not_truncations() {
+    use custody_ledger::store::{WriteBatch, MEMBERS_MAX, REFERENCE_VERSIONS_MAX};
+    let net = TestNet::new();
+
+    // One member record more than the bound: reading the members (as every block's state
+    // load does) fails rather than judging the block without the last ones.
+    let store = MemoryStore::new(net.genesis_hash());
+    let mut batch = WriteBatch::default();
+    for i in 0..=MEMBERS_MAX {
+        batch.put(Tree::State, format!("M{i:08}").into_bytes(), vec![0]);
+    }
+    store.commit(batch).expect("write");
+    assert!(matches!(
+        store.stored_members(),
+        Err(StoreError::LimitExceeded { max, .. }) if max == MEMBERS_MAX
+    ));
+    assert!(matches!(
+        store.load_state(&net.genesis, &[]),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+
+    // One version of a reference table more than the bound: the latest (the one in force)
+    // would be the one cut off.
+    let store = MemoryStore::new(net.genesis_hash());
+    let mut batch = WriteBatch::default();
+    for i in 0..=REFERENCE_VERSIONS_MAX as u64 {
+        let mut key = b"Rtariff/FR\0".to_vec();
+        key.extend_from_slice(&i.to_be_bytes());
+        batch.put(Tree::Index, key, vec![0x11; 32]);
+    }
+    store.commit(batch).expect("write");
+    assert!(matches!(
+        store.reference_versions("tariff/FR"),
+        Err(StoreError::LimitExceeded { max, .. }) if max == REFERENCE_VERSIONS_MAX
+    ));
+    assert!(matches!(
+        store.reference_entries(),
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    // At the bound exactly, all are read.
+    let store = MemoryStore::new(net.genesis_hash());
+    let mut batch = WriteBatch::default();
+    for i in 0..REFERENCE_VERSIONS_MAX as u64 {
+        let mut key = b"Rtariff/FR\0".to_vec();
+        key.extend_from_slice(&i.to_be_bytes());
+        batch.put(Tree::Index, key, vec![0x11; 32]);
+    }
+    store.commit(batch).expect("write");
+    assert_eq!(
+        store.reference_versions("tariff/FR").expect("read").len(),
+        REFERENCE_VERSIONS_MAX
+    );
+}

@@ -466,6 +466,8 @@ S.TransportDocumentKind = units(
   'air_waybill', 'bill_of_lading', 'road_consignment_note', 'rail_consignment_note', 'courier_waybill',
 );
 S.ValuationBasis = units('CIF', 'FOB');
+S.TransportMode = units('postal', 'courier', 'freight');
+S.OriginBasis = units('dispatch', 'goods');
 S.CustomsRegime = enumType([
   ['full', null],
   ['de_minimis_relief', null],
@@ -518,6 +520,7 @@ S.DeMinimisRule = struct([
   ['duty_free_max_minor', optional(T.u64)], ['flat_duty_per_category_minor', optional(T.u64)],
   ['tax_free_max_minor', optional(T.u64)], ['collected_at_sale_max_minor', optional(T.u64)],
   ['collected_at_sale_schemes', vec(T.string)], ['source', T.string],
+  ['transport_modes', vec(S.TransportMode)], ['origins_are', S.OriginBasis],
 ]);
 S.DeMinimisTable = struct([['rules', vec(S.DeMinimisRule)]]);
 S.HsNomenclature = struct([['edition', T.string], ['subheadings', vec(T.string)]]);
@@ -525,10 +528,12 @@ S.ReferenceData = enumType([
   ['hs_nomenclature', S.HsNomenclature], ['tariff', S.TariffTable], ['de_minimis', S.DeMinimisTable],
 ]);
 S.Member = struct([['id', T.string], ['name', T.string], ['roles', vec(S.Role)], ['key', T.key]]);
+S.RulesActivation = struct([['version', T.u32], ['from_height', T.u64]]);
 S.MembershipChange = enumType([
   ['admit', struct([['member', S.Member]])],
   ['rotate_key', struct([['member', T.string], ['new_key', T.key]])],
   ['revoke', struct([['member', T.string], ['reason', T.string]])],
+  ['schedule_rules', struct([['activation', S.RulesActivation]])],
 ]);
 S.Approval = struct([['admin', T.key], ['signature', T.sig]]);
 S.SensorReading = struct([
@@ -549,7 +554,8 @@ S.EventKind = enumType([
   ['HandoffAccepted', struct([['shipment_id', T.string], ['proposal', T.digest]])],
   ['CustomsDeclared', struct([
     ['shipment_id', T.string], ['declaration_ref', T.string], ['jurisdiction', T.country],
-    ['currency', T.currency], ['valuation_basis', S.ValuationBasis],
+    ['transport_mode', S.TransportMode], ['currency', T.currency],
+    ['valuation_basis', S.ValuationBasis],
     ['customs_value_minor', T.u64], ['freight_minor', T.u64], ['insurance_minor', T.u64],
     ['exchange_rate', optional(S.ExchangeRate)], ['regime', S.CustomsRegime],
     ['lines', vec(S.DeclarationLine)], ['duty_total_minor', T.u64], ['tax_total_minor', T.u64],
@@ -604,7 +610,7 @@ S.GenesisMember = struct([
 ]);
 S.Genesis = struct([
   ['chain_id', T.string], ['genesis_time', T.timestamp], ['admin_quorum', T.u32],
-  ['members', vec(S.GenesisMember)],
+  ['members', vec(S.GenesisMember)], ['rules_schedule', vec(S.RulesActivation)],
 ]);
 export const SCHEMA = S;
 
@@ -769,6 +775,24 @@ export async function loadGenesis(json) {
   if (genesis.admin_quorum < 1 || genesis.admin_quorum > admins) {
     throw new FormatError('genesis.admin_quorum: must be between 1 and the number of admins');
   }
+  // The rules schedule (§9.2): from height 1, heights and versions strictly ascending.
+  const schedule = genesis.rules_schedule;
+  if (schedule.length === 0 || schedule.length > 1000) {
+    throw new FormatError('genesis.rules_schedule: 1 to 1000 entries');
+  }
+  if (BigInt(schedule[0].from_height) !== 1n) {
+    throw new FormatError('genesis.rules_schedule[0].from_height: the first version applies from height 1');
+  }
+  schedule.forEach((a, i) => {
+    if (a.version < 1) throw new FormatError(`genesis.rules_schedule[${i}].version: versions start at 1`);
+    if (i === 0) return;
+    if (BigInt(a.from_height) <= BigInt(schedule[i - 1].from_height)) {
+      throw new FormatError(`genesis.rules_schedule[${i}].from_height: heights must ascend strictly`);
+    }
+    if (a.version <= schedule[i - 1].version) {
+      throw new FormatError(`genesis.rules_schedule[${i}].version: versions must ascend strictly`);
+    }
+  });
   const hash = toHex(await domainHash(DOMAIN.genesis, bytes));
   return { genesis, bytes, hash, validators, totalPower: total };
 }

@@ -95,6 +95,7 @@ pub fn app(state: ApiState) -> Router {
     Router::new()
         .route("/v1/events", post(submit))
         .route("/v1/events/{id}", get(event))
+        .route("/v1/quote", post(crate::quote::post_quote))
         .route("/v1/shipments", get(crate::browse::shipments))
         .route("/v1/shipments/{id}", get(shipment))
         .route("/v1/shipments/{id}/events", get(shipment_events))

@@ -17,4 +17,5 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod openapi;
+pub mod quote;
 pub mod repair;

@@ -14,7 +14,7 @@ use custody_ledger::model::SignedEvent;
 use custody_ledger::state::ShipmentState;
 use custody_ledger::view::{
     Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, NetworkView,
-    NodeHealth, Page, Problem, Receipt, ShipmentList, Status,
+    NodeHealth, Page, Problem, Quote, QuoteRequest, Receipt, ShipmentList, Status,
 };
 use custody_ledger::{Digest, PublicKey};
 use utoipa::openapi::header::HeaderBuilder;
@@ -44,6 +44,7 @@ use crate::http::{HEADERS_COUNT_MAX, HEADER_SECTION_BYTES_MAX, URI_LEN_MAX};
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/events"),
     ("GET", "/v1/events/{id}"),
+    ("POST", "/v1/quote"),
     ("GET", "/v1/shipments"),
     ("GET", "/v1/shipments/{id}"),
     ("GET", "/v1/shipments/{id}/events"),
@@ -169,6 +170,8 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<Status>(&mut schemas);
     add::<NodeHealth>(&mut schemas);
     add::<Problem>(&mut schemas);
+    add::<QuoteRequest>(&mut schemas);
+    add::<Quote>(&mut schemas);
     // Not served by the API, but what a bundle or chain is verified against offline.
     add::<Genesis>(&mut schemas);
     schemas.push((
@@ -195,6 +198,10 @@ fn tags() -> Vec<Tag> {
         (
             "members",
             "Member organisations and the events they signed.",
+        ),
+        (
+            "quotes",
+            "Landed-cost quotes: duty, tax and regime for a draft shipment.",
         ),
         ("blocks", "Committed blocks with their commit certificates."),
         (
@@ -246,6 +253,7 @@ fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
             .response("503", unavailable())
             .build(),
         ),
+        (HttpMethod::Post, "/v1/quote", quote()),
         (HttpMethod::Get, "/v1/shipments", list_shipments()),
         (
             HttpMethod::Get,
@@ -1164,6 +1172,54 @@ fn submit_event() -> Operation {
     .build()
 }
 
+/// `POST /v1/quote`.
+fn quote() -> Operation {
+    operation(
+        "quoteLandedCost",
+        "quotes",
+        "Quote the landed cost of a draft shipment",
+        &format!(
+            "Prices a shipment before it exists, with the rule code that judges declarations:              customs value and basis, the low-value regime that applies and why (the value              compared, the thresholds, the legal source), duty and import VAT/GST per line and              in total, who pays under the Incoterm, the landed cost, the reference data read              (table ids, effective dates, publishing event ids) and the rules version. The              reference data is the version in force at `at` (past or future; the node's clock              without it); the rules version is the one in force at the next height. A              declaration of the same shipment at `at` stating the quoted figures is accepted.              Nothing is written. At most {} lines; the body is at most {BODY_SIZE_BYTES_MAX}              bytes.",
+            crate::quote::QUOTE_LINES_MAX
+        ),
+    )
+    .request_body(Some(
+        RequestBodyBuilder::new()
+            .description(Some("The draft shipment."))
+            .required(Some(Required::True))
+            .content(JSON, Content::new(Some(ref_of::<QuoteRequest>())))
+            .build(),
+    ))
+    .response("200", json_response::<Quote>("The quote."))
+    .response(
+        "400",
+        problem(
+            "The body is not a draft: malformed JSON, a value of the wrong type or form, a              missing or unknown field (`quote.malformed`, `field` names it), a body that              could not be read (`request.body`), or a query parameter (`request.query`).",
+        ),
+    )
+    .response(
+        "413",
+        problem(&format!(
+            "The body is larger than {BODY_SIZE_BYTES_MAX} bytes (`request.body`)."
+        )),
+    )
+    .response(
+        "415",
+        problem("The body is not `application/json` (`request.media_type`)."),
+    )
+    .response(
+        "422",
+        problem(
+            "The rules refuse the draft: the code is the rule module's (`hs.unknown`,              `duty.no_rate`, `valuation.exchange_rate`, `id.ioss`, …) or              `quote.lines`, and `field` names the draft's field (`lines[0].hs_code`).",
+        ),
+    )
+    .response(
+        "503",
+        problem("The node could not read its ledger (`node.unavailable`)."),
+    )
+    .build()
+}
+
 /// `GET /v1/shipments`.
 fn list_shipments() -> Operation {
     let member = || ref_of::<custody_ledger::model::MemberId>();
@@ -2059,6 +2115,12 @@ mod tests {
             MembershipChange::Revoke {
                 member,
                 reason: "left".into(),
+            },
+            MembershipChange::ScheduleRules {
+                activation: custody_ledger::model::RulesActivation {
+                    version: 2,
+                    from_height: 1_000,
+                },
             },
         ] {
             kinds.push(EventKind::MembershipChanged(MembershipChanged {

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{search, Store, StoreError, Tree, WriteBatch};
+use super::{search, KeyValue, Store, StoreError, Tree, WriteBatch};
 use crate::block::{Block, BlockHeader, CommitCertificate};
 use crate::codec::{self, RECORD_SIZE_BYTES_MAX};
 use crate::event::EncodedEvent;
@@ -34,7 +34,7 @@ use crate::genesis::Genesis;
 use crate::hash::Digest;
 use crate::keys::PublicKey;
 use crate::merkle::{self, SubtreeSource};
-use crate::model::{EventId, EventKind, MemberId, ShipmentId};
+use crate::model::{EventId, EventKind, MemberId, RulesActivation, ShipmentId};
 use crate::state::{MemberRecord, ShipmentState, State, StateDelta};
 use crate::time::Timestamp;
 
@@ -377,15 +377,54 @@ pub(super) fn events_in_minute<S: Store + ?Sized>(
 /// Most members a network can have; the scan of member records is bounded by it.
 pub const MEMBERS_MAX: usize = 100_000;
 
+/// A bounded scan that every validator's state depends on: one entry more than `max` is
+/// read, and finding it is an error. Returning the first `max` entries instead would let a
+/// validator judge blocks against part of the state (members or reference tables missing)
+/// and fork silently from one whose store holds fewer.
+fn scan_all<S: Store + ?Sized>(
+    store: &S,
+    tree: Tree,
+    prefix: &[u8],
+    max: usize,
+    what: &str,
+) -> Result<Vec<KeyValue>, StoreError> {
+    let entries = store.scan(tree, prefix, None, max + 1)?;
+    if entries.len() > max {
+        return Err(StoreError::LimitExceeded {
+            what: what.to_owned(),
+            max,
+        });
+    }
+    Ok(entries)
+}
+
 pub(super) fn members<S: Store + ?Sized>(store: &S) -> Result<Vec<MemberRecord>, StoreError> {
-    store
-        .scan(Tree::State, b"M", None, MEMBERS_MAX)?
+    scan_all(store, Tree::State, b"M", MEMBERS_MAX, "member records")?
         .into_iter()
         .map(|(key, bytes)| {
             codec::decode(&bytes, RECORD_SIZE_BYTES_MAX)
                 .map_err(|e| corrupt(format!("member {}", String::from_utf8_lossy(&key[1..])), e))
         })
         .collect()
+}
+
+/// The rules activations `ScheduleRules` changes committed, by height (genesis's are not
+/// stored: they are in the genesis document).
+pub(super) fn rules_activations<S: Store + ?Sized>(
+    store: &S,
+) -> Result<Vec<RulesActivation>, StoreError> {
+    scan_all(
+        store,
+        Tree::State,
+        b"V",
+        crate::genesis::RULES_SCHEDULE_LEN_MAX,
+        "rules activations",
+    )?
+    .into_iter()
+    .map(|(_, bytes)| {
+        codec::decode(&bytes, RECORD_SIZE_BYTES_MAX).map_err(|e| corrupt("rules activation", e))
+    })
+    .collect()
 }
 
 pub(super) fn indexed<S: Store + ?Sized>(
@@ -415,37 +454,47 @@ pub(super) fn reference_versions<S: Store + ?Sized>(
     store: &S,
     table_id: &str,
 ) -> Result<Vec<(Timestamp, EventId)>, StoreError> {
-    // Reference keys end in the effective date as a big-endian u64, like log indexes.
-    Ok(indexed(
-        store,
-        &reference_prefix(table_id),
-        None,
-        REFERENCE_VERSIONS_MAX,
-    )?
-    .into_iter()
-    .map(|(from, id)| (Timestamp(from), id))
-    .collect())
+    // Reference keys end in the effective date as a big-endian u64, like log indexes. One
+    // more than the bound is read so that a longer history is an error, not a cut: the
+    // version in force is the latest, which a cut would drop.
+    let prefix = reference_prefix(table_id);
+    let versions = indexed(store, &prefix, None, REFERENCE_VERSIONS_MAX + 1)?;
+    if versions.len() > REFERENCE_VERSIONS_MAX {
+        return Err(StoreError::LimitExceeded {
+            what: format!("versions of reference table {table_id}"),
+            max: REFERENCE_VERSIONS_MAX,
+        });
+    }
+    Ok(versions
+        .into_iter()
+        .map(|(from, id)| (Timestamp(from), id))
+        .collect())
 }
 
 pub(super) fn reference_entries<S: Store + ?Sized>(
     store: &S,
 ) -> Result<Vec<(String, Timestamp, EventId)>, StoreError> {
-    store
-        .scan(Tree::Index, b"R", None, REFERENCE_VERSIONS_MAX)?
-        .into_iter()
-        .map(|(key, value)| {
-            // R ‖ table id ‖ 0 ‖ effective from (8 bytes).
-            let bad = || corrupt("reference key", "bad layout");
-            let body = key.get(1..).ok_or_else(bad)?;
-            let split = body.len().checked_sub(9).ok_or_else(bad)?;
-            if body[split] != 0 {
-                return Err(bad());
-            }
-            let table = String::from_utf8(body[..split].to_vec()).map_err(|_| bad())?;
-            let from = u64::from_be_bytes(body[split + 1..].try_into().map_err(|_| bad())?);
-            Ok((table, Timestamp(from), digest(&value, "reference value")?))
-        })
-        .collect()
+    scan_all(
+        store,
+        Tree::Index,
+        b"R",
+        REFERENCE_VERSIONS_MAX,
+        "reference table versions",
+    )?
+    .into_iter()
+    .map(|(key, value)| {
+        // R ‖ table id ‖ 0 ‖ effective from (8 bytes).
+        let bad = || corrupt("reference key", "bad layout");
+        let body = key.get(1..).ok_or_else(bad)?;
+        let split = body.len().checked_sub(9).ok_or_else(bad)?;
+        if body[split] != 0 {
+            return Err(bad());
+        }
+        let table = String::from_utf8(body[..split].to_vec()).map_err(|_| bad())?;
+        let from = u64::from_be_bytes(body[split + 1..].try_into().map_err(|_| bad())?);
+        Ok((table, Timestamp(from), digest(&value, "reference value")?))
+    })
+    .collect()
 }
 
 pub(super) fn log_node<S: Store + ?Sized>(
@@ -622,6 +671,13 @@ pub(super) fn append_block<S: Store + ?Sized>(
             codec::encode(m),
         );
     }
+    for activation in &delta.rules_schedule {
+        batch.put(
+            Tree::State,
+            state_key(b'V', &activation.from_height.to_be_bytes()),
+            codec::encode(activation),
+        );
+    }
     for (key, id) in &delta.keys {
         batch.put(
             Tree::State,
@@ -694,6 +750,11 @@ pub(super) fn load_state<S: Store + ?Sized>(
     let mut state = State::from_genesis(genesis);
     for record in members(store)? {
         state.insert_member(record);
+    }
+    // The whole schedule: the rules read the version in force at the block's height, and the
+    // state machine checks a new activation against the last one.
+    for activation in rules_activations(store)? {
+        state.insert_rules_activation(activation);
     }
     for e in events {
         if store.contains_event(&e.id)? {

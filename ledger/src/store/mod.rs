@@ -14,7 +14,10 @@ mod search;
 mod sled_store;
 
 pub(crate) use layout::extend_log;
-pub use layout::{raw_event, EventLocation, Head, RawBlock, RawEvent, StoredEvent, MINUTE_MS};
+pub use layout::{
+    raw_event, EventLocation, Head, RawBlock, RawEvent, StoredEvent, MEMBERS_MAX, MINUTE_MS,
+    REFERENCE_VERSIONS_MAX,
+};
 pub use memory::MemoryStore;
 pub use search::ShipmentIndex;
 pub use sled_store::SledStore;
@@ -122,6 +125,15 @@ pub enum StoreError {
         record: String,
         /// What is wrong.
         message: String,
+    },
+    /// A bounded read of consensus state found more entries than its bound; the store
+    /// refuses to go on with part of them.
+    #[error("the store holds more {what} than the {max} a node reads")]
+    LimitExceeded {
+        /// What was read.
+        what: String,
+        /// The bound.
+        max: usize,
     },
     /// The stored hash chain is broken at a height.
     #[error("stored chain is broken at height {height}: {reason}")]

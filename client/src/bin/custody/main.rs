@@ -8,6 +8,7 @@
 #[macro_use]
 mod output;
 mod epcis;
+mod quote;
 mod submit;
 
 use std::io::IsTerminal as _;
@@ -73,6 +74,12 @@ enum Command {
     Verify(VerifyCommand),
     /// Show the node's status.
     Status,
+    /// Quote the landed cost of a draft shipment (duty, tax, regime, who pays) from a JSON
+    /// file in the form of `POST /v1/quote`. Nothing is written to the ledger.
+    Quote {
+        /// The draft (JSON).
+        file: PathBuf,
+    },
     /// Work with GS1 EPCIS 2.0 documents: hash them offline, capture them as signed events.
     #[command(subcommand)]
     Epcis(epcis::EpcisCommand),
@@ -215,6 +222,15 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                 outln!("log size      {}", status.log_size)?;
                 outln!("log root      {}", status.log_root)?;
                 outln!("mempool       {} events", status.mempool_size)?;
+            }
+        }
+        Command::Quote { file } => {
+            let draft = quote::read_draft(&file)?;
+            let answer = client()?.quote(&draft).await?;
+            if json {
+                print_json(&answer)?;
+            } else {
+                quote::print(&answer)?;
             }
         }
         Command::Submit(args) => {
