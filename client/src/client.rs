@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use custody_ledger::bundle::{Bundle, Checkpoint};
 use custody_ledger::event::EncodedEvent;
-use custody_ledger::model::{EventId, ShipmentId};
+use custody_ledger::genesis::Genesis;
+use custody_ledger::model::{EventId, MemberId, ShipmentId};
 use custody_ledger::state::ShipmentState;
 use custody_ledger::view::{
-    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, Page, Problem, Quote,
-    QuoteRequest, Receipt, Status,
+    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, NetworkView, Page,
+    Problem, Quote, QuoteRequest, Receipt, ShipmentList, Status,
 };
 use custody_ledger::PublicKey;
 use reqwest::{Method, StatusCode, Url};
@@ -230,6 +231,18 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/shipments`: one page of the shipments that match `query`, in id order.
+    pub async fn shipments(&self, query: &ShipmentQuery) -> Result<ShipmentList, ClientError> {
+        let mut url = self.url(&["v1", "shipments"])?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in query.pairs() {
+                pairs.append_pair(name, &value);
+            }
+        }
+        self.get(url).await
+    }
+
     /// `GET /v1/shipments/{id}/events`: one page of a shipment's events, oldest first.
     /// `after` is the previous page's `next`; `limit` asks for at most that many items (the
     /// node caps it).
@@ -277,6 +290,24 @@ impl Client {
     /// `GET /v1/members`: every member as the ledger knows it now.
     pub async fn members(&self) -> Result<Vec<MemberView>, ClientError> {
         self.get(self.url(&["v1", "members"])?).await
+    }
+
+    /// `GET /v1/members/{id}`: one member as the ledger knows it now.
+    pub async fn member(&self, id: &MemberId) -> Result<MemberView, ClientError> {
+        self.get(self.url(&["v1", "members", checked_segment(id.as_str())?])?)
+            .await
+    }
+
+    /// `GET /v1/network`: validators with their last proposal and signature, recent blocks,
+    /// events per minute and the node's health.
+    pub async fn network(&self) -> Result<NetworkView, ClientError> {
+        self.get(self.url(&["v1", "network"])?).await
+    }
+
+    /// `GET /v1/genesis`: the node's genesis document. Check its hash against one obtained
+    /// elsewhere before trusting the node with it.
+    pub async fn genesis(&self) -> Result<Genesis, ClientError> {
+        self.get(self.url(&["v1", "genesis"])?).await
     }
 
     /// `GET /v1/members/{key}/events`: one page of the events signed with a key.
@@ -373,6 +404,54 @@ impl Client {
 }
 
 /// Adds `after` and `limit` query parameters.
+/// The search term and filters of `GET /v1/shipments`; every field left `None` is not sent.
+/// Values go as written (status in its JSON spelling, times as RFC 3339 or a date): the node
+/// checks them and answers a problem naming the parameter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShipmentQuery {
+    /// Exact shipment id, SSCC, transport document number or invoice number.
+    pub q: Option<String>,
+    /// Lifecycle status (`in_transit`, `delivered`, …).
+    pub status: Option<String>,
+    /// Member id of the seller.
+    pub seller: Option<String>,
+    /// Member id of the current custodian.
+    pub custodian: Option<String>,
+    /// Destination country code.
+    pub destination: Option<String>,
+    /// Registered at or after this time.
+    pub from: Option<String>,
+    /// Registered before this time.
+    pub to: Option<String>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// At most this many shipments (the node allows 1 to 100).
+    pub limit: Option<u32>,
+}
+
+impl ShipmentQuery {
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        let text = [
+            ("q", &self.q),
+            ("status", &self.status),
+            ("seller", &self.seller),
+            ("custodian", &self.custodian),
+            ("destination", &self.destination),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("cursor", &self.cursor),
+        ];
+        let mut pairs: Vec<(&'static str, String)> = text
+            .into_iter()
+            .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+            .collect();
+        if let Some(limit) = self.limit {
+            pairs.push(("limit", limit.to_string()));
+        }
+        pairs
+    }
+}
+
 fn paged(mut url: Url, after: Option<&str>, limit: Option<u32>) -> Url {
     if after.is_some() || limit.is_some() {
         let mut query = url.query_pairs_mut();

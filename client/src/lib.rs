@@ -22,5 +22,6 @@ pub mod timeline;
 pub mod verify;
 
 pub use client::{
-    Client, ClientError, Submitted, PAGES_MAX, REQUEST_TIMEOUT_MS, RESPONSE_SIZE_BYTES_MAX,
+    Client, ClientError, ShipmentQuery, Submitted, PAGES_MAX, REQUEST_TIMEOUT_MS,
+    RESPONSE_SIZE_BYTES_MAX,
 };

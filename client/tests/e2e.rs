@@ -590,6 +590,43 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
     );
     let chain: Value = serde_json::from_str(&chain).expect("json");
     assert_eq!(chain["valid"], true, "{chain}");
+
+    // The explorer's queries through the SDK: the node's genesis is the one the network was
+    // started with, the shipment is found by its parcel's SSCC and its invoice number, and
+    // a bad filter is a problem naming the parameter.
+    let sdk = custody_client::Client::new(&network.url(1)).expect("client");
+    let rt = &network.runtime;
+    assert_eq!(
+        rt.block_on(sdk.genesis()).expect("genesis").hash(),
+        net.genesis.hash()
+    );
+    let view = rt.block_on(sdk.network()).expect("network");
+    assert_eq!(view.chain_id, net.genesis.chain_id);
+    assert!(view.recent_blocks.len() > 1, "{view:?}");
+    let seller = rt
+        .block_on(sdk.member(&MemberId::new("seller-acme")))
+        .expect("member");
+    assert_eq!(seller.id.as_str(), "seller-acme");
+    for q in [goods.parcels[0].sscc.clone(), goods.invoice.number.clone()] {
+        let query = custody_client::ShipmentQuery {
+            q: Some(q.clone()),
+            ..Default::default()
+        };
+        let found = rt.block_on(sdk.shipments(&query)).expect("search");
+        let ids: Vec<_> = found
+            .shipments
+            .iter()
+            .map(|s| s.shipment_id.clone())
+            .collect();
+        assert_eq!(ids, std::slice::from_ref(&goods.shipment_id), "q={q}");
+    }
+    let bad = custody_client::ShipmentQuery {
+        status: Some("lost_at_sea".into()),
+        ..Default::default()
+    };
+    let error = rt.block_on(sdk.shipments(&bad)).expect_err("a bad status");
+    assert_eq!(error.status(), Some(400), "{error}");
+    assert_eq!(error.code(), Some("request.query"), "{error}");
     network.stop();
 }
 
