@@ -430,21 +430,15 @@ fn treatment(
         .iter()
         .map(|l| l.origin_country)
         .collect();
-    let rule = book.de_minimis(at).and_then(|table| {
-        if rules_version >= 2 {
-            regimes::applicable_to(
-                table,
-                &regimes::Consignment {
-                    jurisdiction: j,
-                    dispatch: shipment.origin,
-                    goods_origins: &goods_origins,
-                    transport_mode: decl.transport_mode,
-                },
-            )
-        } else {
-            regimes::applicable(table, j, shipment.origin)
-        }
-    });
+    let consignment = regimes::Consignment {
+        jurisdiction: j,
+        dispatch: shipment.origin,
+        goods_origins: &goods_origins,
+        transport_mode: decl.transport_mode,
+    };
+    let rule = book
+        .de_minimis(at)
+        .and_then(|table| regimes::applicable_under(rules_version, table, &consignment));
     if let Some(rule) = rule {
         if rule.currency != decl.currency {
             return Err(reject(

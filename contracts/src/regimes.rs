@@ -290,6 +290,20 @@ pub fn applicable_to<'t>(
     })
 }
 
+/// The rule of `table` that applies to `consignment` under `rules_version`: the one place that
+/// knows which lookup each version uses, so that the customs module and a quote cannot drift.
+pub fn applicable_under<'t>(
+    rules_version: u32,
+    table: &'t DeMinimisTable,
+    consignment: &Consignment<'_>,
+) -> Option<&'t DeMinimisRule> {
+    if rules_version >= 2 {
+        applicable_to(table, consignment)
+    } else {
+        applicable(table, consignment.jurisdiction, consignment.dispatch)
+    }
+}
+
 /// Rules version 1: the rule of a table that applies to goods from `origin` declared in
 /// `jurisdiction`: the first whose jurisdictions include it and whose origins are empty or
 /// include the origin (read as the country of dispatch). Transport modes and the origin basis

@@ -433,6 +433,13 @@ async fn shipment_page(s: &Session, fx: &Fixture, sscc: &str) -> anyhow::Result<
         parcels.contains(sscc),
         "#parcels does not show the SSCC {sscc}: {parcels:?}"
     );
+    // The demo declares every parcel as a courier import (the mode decides Canada's
+    // thresholds from rules version 2 on), and the page shows what the declaration says.
+    let customs = s.text("#customs").await?.unwrap_or_default();
+    ensure!(
+        customs.contains("Transport") && customs.contains("Courier"),
+        "#customs does not show the declaration's transport mode: {customs:?}"
+    );
     ensure!(
         s.attribute("a#bundle-download", "download")
             .await?

@@ -527,6 +527,7 @@ function customs(entries, dir) {
       facts([
         ['Declared by', signerLink(signed.signer, dir)],
         ['Regime', regime(body.regime)],
+        ['Transport', words(body.transport_mode)],
         ['Valuation', body.valuation_basis],
         ['Customs value', money(body.customs_value_minor, body.currency)],
         ['Duty', money(body.duty_total_minor, body.currency)],

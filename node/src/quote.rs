@@ -293,9 +293,8 @@ fn declaration(
     }
 }
 
-/// The low-value rule that applies to the draft, found as the customs module finds it under
-/// the rules version (by jurisdiction and dispatch country in version 1; with the transport
-/// mode and the goods' origins from version 2).
+/// The low-value rule that applies to the draft, found by the customs module's own lookup
+/// for the rules version.
 fn applicable_rule<'b>(
     rules_version: u32,
     book: &'b ReferenceBook,
@@ -303,20 +302,13 @@ fn applicable_rule<'b>(
     draft: &QuoteRequest,
     goods_origins: &[CountryCode],
 ) -> Option<&'b DeMinimisRule> {
-    let table = book.de_minimis(at)?;
-    if rules_version >= 2 {
-        regimes::applicable_to(
-            table,
-            &regimes::Consignment {
-                jurisdiction: draft.destination,
-                dispatch: draft.origin,
-                goods_origins,
-                transport_mode: draft.transport_mode,
-            },
-        )
-    } else {
-        regimes::applicable(table, draft.destination, draft.origin)
-    }
+    let consignment = regimes::Consignment {
+        jurisdiction: draft.destination,
+        dispatch: draft.origin,
+        goods_origins,
+        transport_mode: draft.transport_mode,
+    };
+    regimes::applicable_under(rules_version, book.de_minimis(at)?, &consignment)
 }
 
 /// Whether a rejection only says that another regime applies.
