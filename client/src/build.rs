@@ -8,8 +8,8 @@ use custody_ledger::event::{self, EncodedEvent};
 use custody_ledger::model::{
     Approval, CustomsCleared, CustomsDeclared, Delivered, DocumentAttested, DutyPaid, Event,
     EventKind, HandoffAccepted, HandoffProposed, MembershipChange, MembershipChanged,
-    ReferenceDataPublished, ReturnReceived, ReturnRequested, ShipmentRegistered,
-    TrackingScanRecorded,
+    PersonalDataErased, ReferenceDataPublished, ReturnReceived, ReturnRequested,
+    ShipmentRegistered, TrackingScanRecorded,
 };
 use custody_ledger::{Keypair, PublicKey, Timestamp};
 
@@ -121,6 +121,16 @@ impl Signer {
         occurred_at: Timestamp,
     ) -> EncodedEvent {
         self.sign(EventKind::TrackingScanRecorded(payload), occurred_at)
+    }
+
+    /// The shipment's seller, or an admin, records that its personal data was erased off the
+    /// ledger.
+    pub fn erase_personal(
+        &self,
+        payload: PersonalDataErased,
+        occurred_at: Timestamp,
+    ) -> EncodedEvent {
+        self.sign(EventKind::PersonalDataErased(payload), occurred_at)
     }
 
     /// A customs authority publishes reference data.

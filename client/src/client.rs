@@ -6,7 +6,9 @@ use std::time::Duration;
 use custody_ledger::bundle::{Bundle, Checkpoint};
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::genesis::Genesis;
-use custody_ledger::model::{EventId, MemberId, ShipmentId};
+use custody_ledger::keys::Keypair;
+use custody_ledger::model::{EventId, EventKind, MemberId, PersonalDataErased, ShipmentId};
+use custody_ledger::personal::Disclosure;
 use custody_ledger::state::ShipmentState;
 use custody_ledger::view::{
     Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, NetworkView, Page,
@@ -345,6 +347,79 @@ impl Client {
             .append_pair("from", &from.to_string())
             .append_pair("to", &to.to_string());
         self.get(url).await
+    }
+
+    /// `POST /v1/shipments/{id}/personal`: gives the node disclosures of a shipment's
+    /// personal data, signed with `key` (a party member's key). The node checks each against
+    /// its event's commitment and keeps them off the ledger.
+    pub async fn disclose(
+        &self,
+        key: &Keypair,
+        shipment: &ShipmentId,
+        disclosures: Vec<Disclosure>,
+    ) -> Result<crate::personal::Stored, ClientError> {
+        let request = crate::personal::sign_write(key, shipment, disclosures);
+        let body = serde_json::to_vec(&request).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let url = self.url(&[
+            "v1",
+            "shipments",
+            checked_segment(shipment.as_str())?,
+            "personal",
+        ])?;
+        let request = self
+            .http
+            .request(Method::POST, url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let (status, body) = self.send(request).await?;
+        if status != StatusCode::OK {
+            return Err(ClientError::Decode(format!(
+                "status {status} where 200 was expected"
+            )));
+        }
+        decode(&body)
+    }
+
+    /// `GET /v1/shipments/{id}/personal`: the disclosures the node holds, read with a request
+    /// signed by `key` now. A 410 problem (`personal.erased`) once they were erased.
+    pub async fn personal(
+        &self,
+        key: &Keypair,
+        shipment: &ShipmentId,
+    ) -> Result<crate::personal::PersonalView, ClientError> {
+        let url = self.url(&[
+            "v1",
+            "shipments",
+            checked_segment(shipment.as_str())?,
+            "personal",
+        ])?;
+        let mut request = self.http.request(Method::GET, url);
+        for (name, value) in crate::personal::read_headers(key, shipment, crate::personal::now_ms())
+        {
+            request = request.header(name, value);
+        }
+        let (status, body) = self.send(request).await?;
+        if status != StatusCode::OK {
+            return Err(ClientError::Decode(format!(
+                "status {status} where 200 was expected"
+            )));
+        }
+        decode(&body)
+    }
+
+    /// Erases a shipment's personal data: signs a `PersonalDataErased` event (the seller's or
+    /// an admin's key), submits it and waits for its commit. Every node then deletes the
+    /// values and salts it holds; the ledger keeps the commitments, and every proof verifies.
+    pub async fn erase(
+        &self,
+        signer: &crate::build::Signer,
+        shipment: &ShipmentId,
+    ) -> Result<Submitted, ClientError> {
+        let kind = EventKind::PersonalDataErased(PersonalDataErased {
+            shipment_id: shipment.clone(),
+        });
+        let now = custody_ledger::Timestamp(crate::personal::now_ms());
+        self.submit(&signer.sign(kind, now), true).await
     }
 
     /// The base URL with `segments` appended, each percent-encoded as one segment.

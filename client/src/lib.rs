@@ -9,6 +9,8 @@
 //!   ledger, signed with the member's key and committed, with a report per event.
 //! - [`verify`] checks a provenance bundle offline against a genesis file, and replays a
 //!   node's whole chain from the genesis with the same functions the validators run.
+//! - [`personal`] signs the requests that give a node a shipment's personal data and read
+//!   it back ([`Client::disclose`], [`Client::personal`], [`Client::erase`]).
 //! - [`keyfile`] reads and writes ed25519 keys as PKCS#8 PEM files.
 //! - [`timeline`] renders a shipment's history for people.
 //!
@@ -18,6 +20,7 @@ pub mod build;
 mod client;
 pub mod epcis;
 pub mod keyfile;
+pub mod personal;
 pub mod timeline;
 pub mod verify;
 

@@ -153,8 +153,8 @@ pub fn summary(kind: &EventKind) -> String {
             text
         }
         EventKind::Delivered(e) => format!(
-            "delivered at {}, received by {} ({:?} proof)",
-            e.place, e.received_by, e.proof_kind
+            "delivered at {}, receiver committed ({:?} proof)",
+            e.place, e.proof_kind
         ),
         EventKind::ReturnRequested(e) => {
             let units: u64 = e.lines.iter().map(|l| l.quantity).sum();
@@ -219,6 +219,9 @@ pub fn summary(kind: &EventKind) -> String {
                 ),
             };
             format!("{change} with {} approval(s)", e.approvals.len())
+        }
+        EventKind::PersonalDataErased(_) => {
+            "personal data erased off the ledger (its commitments stay)".into()
         }
     }
 }

@@ -125,7 +125,10 @@ fn one_of_each(net: &TestNet) -> Vec<(&'static str, EncodedEvent)> {
                     place: "FRPAR".into(),
                     proof_kind: ProofKind::Photo,
                     proof_hash: Digest::sha256(b"photo"),
-                    received_by: "J. Buyer".into(),
+                    received_by_commitment: custody_ledger::personal::commitment(
+                        "J. Buyer",
+                        &testkit::salt(1),
+                    ),
                 },
                 at,
             ),
@@ -200,6 +203,15 @@ fn one_of_each(net: &TestNet) -> Vec<(&'static str, EncodedEvent)> {
             "TrackingScanRecorded",
             carrier.record_scan(testkit::tracking_scan("BUILD-1", "DEHAM"), at),
         ),
+        (
+            "PersonalDataErased",
+            seller.erase_personal(
+                PersonalDataErased {
+                    shipment_id: shipment(),
+                },
+                at,
+            ),
+        ),
     ]
 }
 
@@ -207,7 +219,7 @@ fn one_of_each(net: &TestNet) -> Vec<(&'static str, EncodedEvent)> {
 fn every_kind_is_signed_well_formed_and_survives_json() {
     let net = TestNet::new();
     let events = one_of_each(&net);
-    assert_eq!(events.len(), 13, "one event per kind");
+    assert_eq!(events.len(), 14, "one event per kind");
     for (name, event) in events {
         assert_eq!(event.event.event.kind.name(), name);
         assert_eq!(event.event.event.chain_id, CHAIN_ID, "{name}");

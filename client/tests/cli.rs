@@ -120,14 +120,18 @@ fn tampered_bundles_exit_one_naming_the_event_and_the_check() {
     assert!(text.contains(&bundle.events[3].event_id.to_hex()), "{text}");
     assert!(text.contains("position 3"), "{text}");
 
-    // One step of an inclusion proof.
+    // One bit of an event's link to the shipment's previous entry.
     let mut bundle = files.bundle.clone();
-    bundle.events[2].inclusion_proof[0].0[0] ^= 1;
-    let output = files.verify(&files.write("proof.json", &bundle), true);
+    bundle.events[2]
+        .shipment_prev
+        .as_mut()
+        .expect("not the first")
+        .0[0] ^= 1;
+    let output = files.verify(&files.write("chain.json", &bundle), true);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(report["valid"], false);
-    assert_eq!(report["check"], "event.inclusion_proof");
+    assert_eq!(report["check"], "event.chain");
     assert_eq!(report["index"], 2);
     assert_eq!(
         report["event_id"],
@@ -179,17 +183,214 @@ fn unusable_files_exit_two() {
         describe(&output)
     );
 
-    let garbage = files.dir.path().join("garbage.json");
-    std::fs::write(&garbage, "[1, 2").expect("write");
-    let output = files.verify(&garbage, true);
+    let directory = files.verify(files.dir.path(), false);
+    assert_eq!(directory.status.code(), Some(2), "{}", describe(&directory));
+
+    // A bundle file is fine, the genesis file is not: the tool cannot decide.
+    let bundle = files.write("bundle.json", &files.bundle);
+    for (name, text) in [
+        ("missing-genesis.json", None),
+        ("truncated-genesis.json", Some("{\"chain_id\": ")),
+    ] {
+        let genesis = files.dir.path().join(name);
+        if let Some(text) = text {
+            std::fs::write(&genesis, text).expect("write");
+        }
+        let output = custody(&[
+            "--json",
+            "verify",
+            "bundle",
+            bundle.to_str().expect("utf-8"),
+            "--genesis",
+            genesis.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        assert!(
+            report["error"].as_str().is_some_and(|e| e.contains(name)),
+            "{report}"
+        );
+    }
+
+    // Bad arguments.
+    let output = custody(&["verify", "bundle", bundle.to_str().expect("utf-8")]);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON error");
-    assert!(
-        report["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("garbage.json")),
-        "{report}"
-    );
+}
+
+/// The bundle as JSON, changed by `edit`, written to `name`.
+fn edited(files: &Files, name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let mut value = serde_json::to_value(&files.bundle).expect("JSON");
+    edit(&mut value);
+    let path = files.dir.path().join(name);
+    std::fs::write(&path, serde_json::to_string(&value).expect("JSON")).expect("write");
+    path
+}
+
+#[test]
+fn regression_issue_15_a_file_that_is_not_a_bundle_is_invalid_not_a_tool_error() {
+    let files = Files::new();
+    let set = |pointer: &'static str, to: serde_json::Value| {
+        move |value: &mut serde_json::Value| {
+            *value.pointer_mut(pointer).expect(pointer) = to;
+        }
+    };
+    let cases: Vec<(&str, PathBuf, &str)> = vec![
+        (
+            "unknown top-level field",
+            edited(&files, "unknown.json", |v| {
+                v["x"] = serde_json::json!(1);
+            }),
+            "unknown field `x`",
+        ),
+        (
+            "broken timestamp",
+            edited(
+                &files,
+                "time.json",
+                set("/events/0/time", "2026-13-45T99:00:00Z".into()),
+            ),
+            "time",
+        ),
+        (
+            "invalid base64",
+            edited(
+                &files,
+                "base64.json",
+                set("/checkpoint/header_bytes", "not base64!".into()),
+            ),
+            "base64",
+        ),
+        (
+            "non-canonical base64 (no padding)",
+            edited(&files, "padding.json", |v| {
+                let padded = v["events"]
+                    .as_array_mut()
+                    .expect("events")
+                    .iter_mut()
+                    .map(|e| &mut e["bytes"])
+                    .find(|b| b.as_str().is_some_and(|t| t.ends_with('=')))
+                    .expect("an event whose base64 is padded");
+                let trimmed = padded.as_str().expect("base64").trim_end_matches('=');
+                *padded = trimmed.to_owned().into();
+            }),
+            "base64",
+        ),
+        (
+            "wrong type",
+            edited(
+                &files,
+                "type.json",
+                set("/checkpoint/header/height", "two".into()),
+            ),
+            "invalid type",
+        ),
+        (
+            "not an object",
+            files.dir.path().join("array.json"),
+            "invalid type",
+        ),
+        (
+            "truncated JSON",
+            files.dir.path().join("truncated.json"),
+            "EOF",
+        ),
+        ("empty file", files.dir.path().join("empty.json"), "EOF"),
+    ];
+    std::fs::write(files.dir.path().join("array.json"), "[1, 2]").expect("write");
+    let whole = serde_json::to_string(&files.bundle).expect("JSON");
+    std::fs::write(
+        files.dir.path().join("truncated.json"),
+        &whole[..whole.len() / 2],
+    )
+    .expect("write");
+    std::fs::write(files.dir.path().join("empty.json"), "").expect("write");
+    for (what, path, reason) in cases {
+        let output = files.verify(&path, false);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{what}: {}",
+            describe(&output)
+        );
+        let text = stdout(&output);
+        assert!(
+            text.contains("invalid: check bundle.json failed"),
+            "{what}: {text}"
+        );
+        assert!(text.contains(reason), "{what}: {text}");
+
+        let output = files.verify(&path, true);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{what}: {}",
+            describe(&output)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        assert_eq!(report["valid"], false, "{what}");
+        assert_eq!(report["check"], "bundle.json", "{what}");
+        assert!(
+            report["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(reason)),
+            "{what}: {report}"
+        );
+    }
+}
+
+#[test]
+fn verify_consistency_exit_codes_without_a_node() {
+    let files = Files::new();
+    let genesis = files.genesis.to_str().expect("utf-8");
+    // Unreachable node.
+    let output = custody(&[
+        "verify",
+        "consistency",
+        "--from",
+        "1",
+        "--to",
+        "2",
+        "--genesis",
+        genesis,
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    // Bad arguments: reversed heights, height 0, a missing genesis.
+    for args in [
+        &["--from", "3", "--to", "2", "--genesis", genesis][..],
+        &["--from", "0", "--to", "2", "--genesis", genesis][..],
+        &["--from", "1", "--to", "2"][..],
+    ] {
+        let mut all = vec!["verify", "consistency"];
+        all.extend_from_slice(args);
+        let output = custody(&all);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
+    }
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    for args in [
+        &["--help"][..],
+        &["verify", "--help"][..],
+        &["verify", "bundle", "--help"][..],
+        &["verify", "consistency", "--help"][..],
+    ] {
+        let output = custody(args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        let text = stdout(&output);
+        assert!(text.contains("Exit codes:"), "{args:?}: {text}");
+        assert!(text.contains("1  verify: invalid"), "{args:?}: {text}");
+    }
 }
 
 #[test]
@@ -354,7 +555,11 @@ fn regression_issue_11_a_closed_stdout_is_a_normal_end_not_a_panic() {
     let files = Files::new();
     let valid = files.write("valid.json", &files.bundle);
     let mut tampered = files.bundle.clone();
-    tampered.events[2].inclusion_proof[0].0[0] ^= 1;
+    tampered.events[2]
+        .shipment_prev
+        .as_mut()
+        .expect("not the first")
+        .0[0] ^= 1;
     let tampered = files.write("tampered.json", &tampered);
     let key = files.dir.path().join("member.pem");
     let (valid, tampered, key) = (

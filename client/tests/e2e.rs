@@ -106,6 +106,7 @@ impl Network {
                 block: BlockLimitsConfig::default(),
                 faults: Default::default(),
                 epcis_gateway: None,
+                personal: Default::default(),
             };
             nodes.push(runtime.block_on(start(config)).expect("node starts"));
         }
@@ -444,6 +445,8 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
             "FRPAR",
             "--received-by",
             "J. Buyer",
+            "--disclosure-out",
+            files.join("received-by.json").to_str().unwrap(),
             "--proof-kind",
             "signature",
             "--proof-file",
@@ -533,8 +536,66 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
     let verified: Value = serde_json::from_str(&verified).expect("json");
     assert_eq!(verified["valid"], true, "{verified}");
 
-    // One byte changed in an event, in a proof step, in a certificate signature: each is
-    // refused with exit code 1, naming what broke.
+    // Issue 15: the receiver's name is on the ledger only as a commitment. The last-mile
+    // carrier, a party, gives the value and salt to the seller's node; a bundle fetched with
+    // its signed request carries them as a disclosure, which verifies against the
+    // commitment, and a changed value is refused by name.
+    ok(
+        &network,
+        0,
+        &[
+            "personal",
+            "disclose",
+            "E2E-1",
+            "--file",
+            files.join("received-by.json").to_str().unwrap(),
+            "--key",
+            key("carrier-lastmile").to_str().unwrap(),
+        ],
+    );
+    let disclosed_file = files.join("bundle-disclosed.json");
+    ok(
+        &network,
+        0,
+        &[
+            "bundle",
+            "E2E-1",
+            "-o",
+            disclosed_file.to_str().unwrap(),
+            "--disclose-with",
+            key("carrier-lastmile").to_str().unwrap(),
+        ],
+    );
+    let disclosed = ok(
+        &network,
+        0,
+        &[
+            "--json",
+            "verify",
+            "bundle",
+            disclosed_file.to_str().unwrap(),
+            "--genesis",
+            &genesis,
+        ],
+    );
+    let disclosed: Value = serde_json::from_str(&disclosed).expect("json");
+    assert_eq!(
+        disclosed["disclosures"][0]["field"], "received_by",
+        "{disclosed}"
+    );
+    assert_eq!(
+        disclosed["disclosures"][0]["value"], "J. Buyer",
+        "{disclosed}"
+    );
+    assert!(
+        !std::fs::read_to_string(&bundle_file)
+            .unwrap()
+            .contains("J. Buyer"),
+        "the public bundle carries no personal value"
+    );
+
+    // One byte changed in an event, in the map proof, in a certificate signature, an event
+    // left out, a block time moved: each is refused with exit code 1, naming what broke.
     let original: Bundle = serde_json::from_slice(&std::fs::read(&bundle_file).unwrap()).unwrap();
     let mut tampered = Vec::new();
     let mut b = original.clone();
@@ -542,12 +603,31 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
     b.events[4].bytes[middle] ^= 0x01;
     tampered.push(("event", b, &["event.id", "event.bytes"][..], Some(4)));
     let mut b = original.clone();
-    b.events[7].inclusion_proof[0].0[31] ^= 0x01;
-    tampered.push(("proof", b, &["event.inclusion_proof"][..], Some(7)));
+    // A sibling more than the map holds: the proof no longer leads to the header's root.
+    b.shipment_proof
+        .siblings
+        .push(custody_ledger::Digest([0x5a; 32]));
+    tampered.push(("proof", b, &["bundle.complete"][..], None));
+    // Issue 15: an event left out, and a block time changed, are caught by name.
+    let mut b = original.clone();
+    b.events.remove(3);
+    tampered.push(("omitted", b, &["event.chain"][..], Some(3)));
+    let mut b = original.clone();
+    b.events[0].time = custody_ledger::Timestamp(b.events[0].time.0 - 1);
+    tampered.push(("retimed", b, &["event.chain"][..], Some(1)));
     let mut b = original.clone();
     b.checkpoint.certificate.signatures[1].signature.0[0] ^= 0x01;
     tampered.push(("certificate", b, &["checkpoint.certificate"][..], None));
+    let mut b: Bundle = serde_json::from_slice(&std::fs::read(&disclosed_file).unwrap()).unwrap();
+    b.disclosures[0].value = "Someone Else".into();
+    tampered.push(("disclosure", b, &["disclosure.commitment"][..], Some(0)));
     for (what, bundle, checks, index) in tampered {
+        // The report names the event at `index` of the tampered bundle; a disclosure check
+        // names the disclosure's position and the event it opens.
+        let named = index.map(|i| match what {
+            "disclosure" => bundle.disclosures[i].event_id,
+            _ => bundle.events[i].event_id,
+        });
         let path = files.join(format!("tampered-{what}.json"));
         std::fs::write(&path, serde_json::to_vec(&bundle).unwrap()).unwrap();
         let args = [
@@ -574,7 +654,7 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
                 assert_eq!(report["index"], i, "{what}: {report}");
                 assert_eq!(
                     report["event_id"],
-                    original.events[i].event_id.to_hex(),
+                    named.expect("an index names an event").to_hex(),
                     "{what}: {report}"
                 );
             }
@@ -854,5 +934,224 @@ fn epcis_capture_through_the_cli_puts_tracking_scans_on_the_ledger() {
         "{report}"
     );
     assert_eq!(history(&network).len(), 4);
+    network.stop();
+}
+
+/// Runs the CLI and returns its exit status and its `--json` report.
+fn report(network: &Network, args: &[&str]) -> (Option<i32>, Value) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let output = custody(network, 0, &all);
+    let value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    eprintln!("{}", describe(&all, &output));
+    (output.status.code(), value)
+}
+
+/// Issue 15: `custody verify consistency` against a real network. Two certified checkpoints
+/// and the RFC 6962 proof between their log sizes are valid (exit 0); a saved proof with one
+/// hash changed, or naming another root or other sizes, is invalid (exit 1, naming the check);
+/// a height the node does not have, or an unreadable proof file, is a tool error (exit 2).
+#[test]
+fn verify_consistency_against_a_real_network() {
+    let net = TestNet::new();
+    let network = Network::start(&net);
+    let files = network.dir.path().join("consistency");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    let key = files.join("customs-qx.pem");
+    custody_client::keyfile::write_key(&key, net.key("customs-qx")).expect("key file");
+    for (i, table) in reference_tables().iter().enumerate() {
+        let payload = write_json(&files, &format!("table-{i}.json"), table);
+        submit(
+            &network,
+            0,
+            &key,
+            &["publish-reference", "--payload", payload.to_str().unwrap()],
+        );
+    }
+    let sdk = custody_client::Client::new(&network.url(0)).expect("client");
+    let head = network
+        .runtime
+        .block_on(sdk.status())
+        .expect("status")
+        .height;
+    let headers: Vec<_> = (1..=head)
+        .map(|h| {
+            network
+                .runtime
+                .block_on(sdk.block(h))
+                .expect("block")
+                .header
+        })
+        .collect();
+    // The first height with a log that is not a power of two (its proof starts with a hash of
+    // the old tree), and the head.
+    let old = headers
+        .iter()
+        .find(|h| h.log_size >= 3 && !h.log_size.is_power_of_two())
+        .or_else(|| headers.iter().find(|h| h.log_size >= 1))
+        .expect("a block with events")
+        .clone();
+    let new = headers.last().expect("a head").clone();
+    assert!(new.log_size > old.log_size, "{old:?} {new:?}");
+    let (from, to) = (old.height.to_string(), new.height.to_string());
+    let genesis = network.genesis_file.to_str().expect("path").to_owned();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = ["verify", "consistency", "--from", &from, "--to", &to]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        all.extend(["--genesis".to_owned(), genesis.clone()]);
+        all.extend(extra.iter().map(|s| s.to_string()));
+        all
+    };
+    let run = |extra: &[&str]| {
+        let all = args(extra);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        report(&network, &all)
+    };
+
+    // Valid: what it establishes.
+    let (code, valid) = run(&[]);
+    assert_eq!(code, Some(0), "{valid}");
+    assert_eq!(valid["valid"], true);
+    for (side, header) in [("from", &old), ("to", &new)] {
+        assert_eq!(valid[side]["height"], header.height, "{valid}");
+        assert_eq!(valid[side]["log_size"], header.log_size, "{valid}");
+        assert_eq!(valid[side]["log_root"], header.log_root.to_hex(), "{valid}");
+        assert_eq!(valid[side]["block_hash"], header.hash().to_hex(), "{valid}");
+    }
+    let text = {
+        let all = args(&[]);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        ok(&network, 0, &all)
+    };
+    assert!(
+        text.contains(&format!(
+            "valid: the log at height {} extends the log at height {}",
+            new.height, old.height
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&new.log_root.to_hex()), "{text}");
+    assert!(text.contains(&old.log_root.to_hex()), "{text}");
+
+    // The node's answer, saved: valid from the file too; then tampered.
+    let answer = network
+        .runtime
+        .block_on(sdk.consistency(old.log_size, new.log_size))
+        .expect("proof");
+    assert!(!answer.proof.is_empty());
+    assert_eq!(valid["proof_length"], answer.proof.len());
+    let saved = write_json(&files, "proof.json", &answer);
+    let (code, out) = run(&["--proof-file", saved.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+
+    let mut tampered = answer.clone();
+    tampered.proof[0].0[0] ^= 1;
+    let file = write_json(&files, "tampered.json", &tampered);
+    let (code, out) = run(&["--proof-file", file.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(out["valid"], false, "{out}");
+    assert_eq!(out["check"], "log.consistency_proof", "{out}");
+
+    let mut short = answer.clone();
+    short.proof.pop();
+    let file = write_json(&files, "short.json", &short);
+    let (code, out) = run(&["--proof-file", file.to_str().unwrap()]);
+    assert_eq!(
+        (code, &out["check"]),
+        (Some(1), &Value::from("log.consistency_proof")),
+        "{out}"
+    );
+
+    let mut lying = answer.clone();
+    lying.to_root.0[31] ^= 1;
+    let file = write_json(&files, "root.json", &lying);
+    let (code, out) = run(&["--proof-file", file.to_str().unwrap()]);
+    assert_eq!(
+        (code, &out["check"]),
+        (Some(1), &Value::from("consistency.roots")),
+        "{out}"
+    );
+
+    let mut other = answer.clone();
+    other.to -= 1;
+    let file = write_json(&files, "range.json", &other);
+    let (code, out) = run(&["--proof-file", file.to_str().unwrap()]);
+    assert_eq!(
+        (code, &out["check"]),
+        (Some(1), &Value::from("consistency.range")),
+        "{out}"
+    );
+
+    let garbage = files.join("garbage.json");
+    std::fs::write(&garbage, "{\"from\": 1, \"to\": ").expect("write");
+    let (code, out) = run(&["--proof-file", garbage.to_str().unwrap()]);
+    assert_eq!(
+        (code, &out["check"]),
+        (Some(1), &Value::from("consistency.json")),
+        "{out}"
+    );
+
+    // The same chain id with other validators: the checkpoints are not certified by them.
+    let mut other_genesis = net.genesis.clone();
+    for (i, member) in other_genesis.members.iter_mut().enumerate() {
+        if member.node_key.is_some() {
+            member.node_key = Some(Keypair::from_seed([0x70 + i as u8; 32]).public());
+        }
+    }
+    let other_file = write_json(&files, "other-genesis.json", &other_genesis);
+    let (code, out) = report(
+        &network,
+        &[
+            "verify",
+            "consistency",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--genesis",
+            other_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(out["check"], "checkpoint.certificate", "{out}");
+
+    // The same height twice: an empty proof.
+    let (code, out) = report(
+        &network,
+        &[
+            "verify",
+            "consistency",
+            "--from",
+            &to,
+            "--to",
+            &to,
+            "--genesis",
+            &genesis,
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["proof_length"], 0, "{out}");
+
+    // Tool errors: a height above the head, a proof file that cannot be read.
+    let beyond = (new.height + 1_000).to_string();
+    let (code, out) = report(
+        &network,
+        &[
+            "verify",
+            "consistency",
+            "--from",
+            &from,
+            "--to",
+            &beyond,
+            "--genesis",
+            &genesis,
+        ],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    let missing = files.join("missing.json");
+    let (code, out) = run(&["--proof-file", missing.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{out}");
     network.stop();
 }

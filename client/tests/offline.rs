@@ -45,11 +45,15 @@ fn a_tampered_bundle_file_names_the_event_and_the_check() {
     let store = common::store_with_history(&net);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut bundle = common::bundle_of(&net, &store, "B-A");
-    bundle.events[4].inclusion_proof[1].0[7] ^= 0x10;
+    bundle.events[4]
+        .shipment_prev
+        .as_mut()
+        .expect("not the first")
+        .0[7] ^= 0x10;
     let path = write_json(&dir, "bundle.json", &bundle);
     let error = verify_bundle(&read_bundle(&path).expect("well-formed"), &net.genesis)
         .expect_err("tampered");
-    assert_eq!(error.check, "event.inclusion_proof");
+    assert_eq!(error.check, "event.chain");
     assert_eq!(error.index, Some(4));
     assert_eq!(error.event, Some(bundle.events[4].event_id));
 }

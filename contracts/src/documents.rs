@@ -180,9 +180,14 @@ fn check_invoice(
 ) -> Result<(), Rejection> {
     let v2 = ctx.rules_version >= 2;
     identifiers::check_currency(&format!("{path}.currency"), inv.currency)?;
-    for (name, party) in [("seller", &inv.seller), ("buyer", &inv.buyer)] {
-        identifiers::check_country(&format!("{path}.{name}.country"), party.country)?;
-        for (i, id) in party.tax_ids.iter().enumerate() {
+    // The buyer's name, address and personal id are commitments (nothing to check); its
+    // plain tax ids are business registrations, checked like the seller's.
+    for (name, country, tax_ids) in [
+        ("seller", inv.seller.country, &inv.seller.tax_ids),
+        ("buyer", inv.buyer.country, &inv.buyer.tax_ids),
+    ] {
+        identifiers::check_country(&format!("{path}.{name}.country"), country)?;
+        for (i, id) in tax_ids.iter().enumerate() {
             let field = format!("{path}.{name}.tax_ids[{i}].value");
             if v2 {
                 // Version 2 also checks UK VAT numbers, ABNs and ARNs.

@@ -89,7 +89,8 @@ pub fn modules_for(kind: &EventKind) -> &'static [Module] {
         EventKind::HandoffAccepted(_)
         | EventKind::ReturnRequested(_)
         | EventKind::ReturnReceived(_)
-        | EventKind::DocumentAttested(_) => &[ROLES],
+        | EventKind::DocumentAttested(_)
+        | EventKind::PersonalDataErased(_) => &[ROLES],
         EventKind::MembershipChanged(_) => &[ROLES, SCHEDULE],
     }
 }

@@ -38,6 +38,9 @@ pub fn permitted_roles(kind: &EventKind) -> &'static [Role] {
         EventKind::TrackingScanRecorded(_) => &[Seller, Carrier, CustomsBroker],
         EventKind::ReferenceDataPublished(_) => &[CustomsAuthority],
         EventKind::MembershipChanged(_) => &[Admin],
+        // The seller that collected the data, or an admin; the state machine keeps sellers
+        // to their own shipments (`personal.not_allowed`).
+        EventKind::PersonalDataErased(_) => &[Seller, Admin],
     }
 }
 

@@ -335,11 +335,11 @@ fn registration(
                 country: cc(origin),
                 tax_ids: seller_tax_ids,
             },
-            buyer: Party {
-                name: "A. Buyer".into(),
-                country: cc(destination),
-                tax_ids: vec![],
-            },
+            buyer: custody_ledger::testkit::buyer(
+                "A. Buyer",
+                cc(destination).as_str(),
+                &custody_ledger::testkit::salt(1),
+            ),
             lines: invoice_lines.clone(),
             total_minor,
             freight_minor,
@@ -1186,6 +1186,21 @@ fn registration_documents_accept_and_reject() {
             Some("4006381333931".into()))),
         "accepted"
     );
+    // The buyer's commitments carry nothing to check; a business buyer's plain
+    // registrations are checked like the seller's.
+    assert_eq!(
+        w.code(&mutated(&w, |r| {
+            r.invoice.buyer.address_commitment = Some(Digest::sha256(b"address"));
+            r.invoice.buyer.personal_id_commitment = Some(Digest::ZERO);
+            r.invoice.buyer.tax_ids = vec![tax_id("EORI", "FR12345678901")];
+        })),
+        "accepted"
+    );
+    assert_eq!(
+        w.code(&mutated(&w, |r| r.invoice.buyer.tax_ids =
+            vec![tax_id("EORI", "GB12345")])),
+        "id.eori"
+    );
     let cases: Vec<(&str, Mutation, &str)> = vec![
         (
             "bad SSCC check digit",
@@ -1356,6 +1371,20 @@ fn roles_table() {
     assert_eq!(w2.code(&attest("seller-acme")), "accepted");
     assert_eq!(w2.code(&attest("customs-qx")), "accepted");
     assert_eq!(w2.code(&attest("auditor-ivy")), "role.not_permitted");
+    // Personal-data erasure by a seller or an admin; the state machine keeps sellers to
+    // their own shipments.
+    let erase = |by: &str| {
+        w2.net.sign(
+            by,
+            EventKind::PersonalDataErased(PersonalDataErased {
+                shipment_id: ShipmentId::new("R-1"),
+            }),
+        )
+    };
+    assert_eq!(w2.code(&erase("seller-acme")), "accepted");
+    assert_eq!(w2.code(&erase("admin-1")), "accepted");
+    assert_eq!(w2.code(&erase("carrier-swift")), "role.not_permitted");
+    assert_eq!(w2.code(&erase("broker-clear")), "role.not_permitted");
     // Reference data only from a customs authority.
     let table = load::de_minimis_events().remove(0);
     assert_eq!(

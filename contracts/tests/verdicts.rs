@@ -218,11 +218,11 @@ fn registration(case: &Case, id: &str) -> ShipmentRegistered {
                 country: cc(case.dispatch),
                 tax_ids: vec![],
             },
-            buyer: Party {
-                name: "A. Buyer".into(),
-                country: cc(case.destination),
-                tax_ids: vec![],
-            },
+            buyer: custody_ledger::testkit::buyer(
+                "A. Buyer",
+                cc(case.destination).as_str(),
+                &custody_ledger::testkit::salt(1),
+            ),
             total_minor: lines.iter().map(|l| l.quantity * l.unit_value_minor).sum(),
             lines: lines.clone(),
             freight_minor: case.freight_minor,

@@ -40,10 +40,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use custody_client::build::Signer;
+use custody_client::personal::new_salt;
 use custody_client::{Client, ClientError, Submitted};
 use custody_contracts::ReferenceBook;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::model::*;
+use custody_ledger::personal::commitment;
 use custody_ledger::{Digest, EventId};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch, Mutex};
@@ -241,7 +243,8 @@ fn templates(book: &ReferenceBook) -> anyhow::Result<Vec<Template>> {
         },
     ];
     for t in &mut templates {
-        let registration = documents::registration("TEMPLATE", &t.sale, &t.goods, 0, setup::now());
+        let registration =
+            documents::registration("TEMPLATE", &t.sale, &t.goods, 0, setup::now(), &new_salt());
         let state = documents::projected_state(&registration, SELLER);
         t.declared = documents::declaration(book, setup::now(), &state, &t.choices)?;
     }
@@ -309,7 +312,14 @@ fn lifecycle(
         [proposal, acceptance]
     };
     let mut events = vec![signers.seller.register(
-        documents::registration(id, &template.sale, &template.goods, serial, now),
+        documents::registration(
+            id,
+            &template.sale,
+            &template.goods,
+            serial,
+            now,
+            &new_salt(),
+        ),
         now,
     )];
     events.extend(handoff(
@@ -362,7 +372,7 @@ fn lifecycle(
             place: template.delivery.into(),
             proof_kind: ProofKind::Signature,
             proof_hash: Digest::sha256(id.as_bytes()),
-            received_by: "Consignee".into(),
+            received_by_commitment: commitment("Consignee", &new_salt()),
         },
         now,
     );

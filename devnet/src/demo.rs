@@ -26,11 +26,13 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use custody_client::build::Signer;
+use custody_client::personal::new_salt;
 use custody_client::timeline::money;
 use custody_client::Client;
 use custody_contracts::ReferenceBook;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::model::*;
+use custody_ledger::personal::{commitment, Disclosure, PersonalField};
 use custody_ledger::state::ShipmentState;
 use custody_ledger::Digest;
 use serde::{Deserialize, Serialize};
@@ -154,6 +156,9 @@ struct Track {
     id: String,
     height: u64,
     events: u64,
+    /// The personal data committed in this shipment's events, with the salts: kept off the
+    /// ledger by the parties, who disclose it to their nodes.
+    disclosures: Vec<Disclosure>,
 }
 
 /// The time of day, UTC, for the story.
@@ -167,11 +172,34 @@ impl Track {
             id,
             height: 0,
             events: 0,
+            disclosures: Vec::new(),
         }
     }
 
     fn shipment_id(&self) -> ShipmentId {
         ShipmentId::new(self.id.clone())
+    }
+
+    /// `actor` gives its node the latest personal value of this shipment (the value and its
+    /// salt), signed with its member key: the node keeps it off the ledger and shares it only
+    /// with the nodes of the shipment's parties.
+    async fn disclose_latest(&self, actor: &Actor, what: &str) -> anyhow::Result<()> {
+        let Some(disclosure) = self.disclosures.last().cloned() else {
+            return Ok(());
+        };
+        let stored = actor
+            .client
+            .disclose(&actor.signer.key, &self.shipment_id(), vec![disclosure])
+            .await
+            .with_context(|| format!("{} could not give its node {what}", actor.member))?;
+        println!(
+            "{} {:<17} gave its node {what} of {}, off the ledger ({} value(s) held there)",
+            clock(),
+            actor.member,
+            self.id,
+            stored.held
+        );
+        Ok(())
     }
 
     /// Submits `event` through `actor`'s node once that node has seen this shipment's last
@@ -414,18 +442,25 @@ impl Track {
         received_by: &str,
     ) -> anyhow::Result<()> {
         let proof = format!("{proof_kind:?} of {received_by} for {}", self.id);
+        let salt = new_salt();
         let event = carrier.signer.deliver(
             Delivered {
                 shipment_id: self.shipment_id(),
                 place: place.into(),
                 proof_kind,
                 proof_hash: Digest::sha256(proof.as_bytes()),
-                received_by: received_by.into(),
+                received_by_commitment: commitment(received_by, &salt),
             },
             setup::now(),
         );
+        self.disclosures.push(Disclosure::new(
+            event.id,
+            PersonalField::ReceivedBy,
+            received_by,
+            salt,
+        ));
         let story = format!(
-            "delivered {} at {place} to {received_by} ({} proof hashed on the ledger)",
+            "delivered {} at {place}, receiver's name committed ({} proof hashed on the ledger)",
             self.id,
             match proof_kind {
                 ProofKind::Signature => "signature",
@@ -434,6 +469,7 @@ impl Track {
             }
         );
         self.step(carrier, event, story).await?;
+        self.disclose_latest(carrier, "the receiver's name").await?;
         Ok(())
     }
 
@@ -446,6 +482,15 @@ impl Track {
         paid: String,
     ) -> anyhow::Result<ShipmentRecord> {
         let state = self.state_via(client).await?;
+        // The names and salts behind this shipment's commitments, held off the ledger.
+        let disclosures = &self.disclosures;
+        println!(
+            "{} {:<17} {} personal value(s) of {} kept off the ledger with their salts",
+            clock(),
+            "",
+            disclosures.len(),
+            self.id
+        );
         Ok(ShipmentRecord {
             id: self.id.clone(),
             title,
@@ -559,12 +604,19 @@ async fn register(
     serial: u64,
     summary: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let payload = documents::registration(&track.id, sale, goods, serial, setup::now());
+    let salt = new_salt();
+    let payload = documents::registration(&track.id, sale, goods, serial, setup::now(), &salt);
     let parcels: Vec<String> = payload.parcels.iter().map(|p| p.sscc.clone()).collect();
     let total = money(payload.invoice.total_minor, payload.invoice.currency);
     let event = seller.signer.register(payload, setup::now());
+    track.disclosures.push(Disclosure::new(
+        event.id,
+        PersonalField::BuyerName,
+        sale.buyer.name.as_str(),
+        salt,
+    ));
     let story = format!(
-        "registered {} ({summary}, {total} {} {}, {}→{})",
+        "registered {} ({summary}, {total} {} {}, {}→{}, buyer name committed)",
         track.id,
         sale.incoterm.code(),
         sale.incoterm_place,
@@ -572,6 +624,7 @@ async fn register(
         sale.destination
     );
     track.step(seller, event, story).await?;
+    track.disclose_latest(seller, "the buyer's name").await?;
     Ok(parcels)
 }
 
@@ -1211,11 +1264,37 @@ pub async fn run(devnet: &Devnet, endpoints: &[Endpoint]) -> anyhow::Result<Demo
         height,
         shipments,
     };
+    for shipment in &record.shipments {
+        let holders = personal_holders(&cast, endpoints, &shipment.id).await;
+        println!(
+            "{} {:<17} the buyer's name of {} is held off the ledger by {holders} party node(s); \
+             the ledger holds only its commitment",
+            clock(),
+            "",
+            shipment.id
+        );
+    }
     let path = devnet.layout.demo();
     std::fs::write(&path, serde_json::to_string_pretty(&record)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
     print_summary(devnet, endpoints, &record);
     Ok(record)
+}
+
+/// How many nodes answer the seller's signed read of a shipment's personal data with some
+/// value: the parties' nodes that hold it (the others refuse the read, or hold nothing).
+async fn personal_holders(cast: &Cast, endpoints: &[Endpoint], shipment: &str) -> usize {
+    let id = ShipmentId::new(shipment);
+    let mut holders = 0;
+    for endpoint in endpoints {
+        let Ok(client) = endpoint.client() else {
+            continue;
+        };
+        if let Ok(view) = client.personal(&cast.seller.signer.key, &id).await {
+            holders += usize::from(!view.disclosures.is_empty());
+        }
+    }
+    holders
 }
 
 fn print_summary(devnet: &Devnet, endpoints: &[Endpoint], record: &DemoRecord) {

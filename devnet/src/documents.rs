@@ -7,6 +7,7 @@ use custody_contracts::customs;
 use custody_contracts::identifiers::gs1_check_digit;
 use custody_contracts::ReferenceBook;
 use custody_ledger::model::*;
+use custody_ledger::personal::{commitment, Salt};
 use custody_ledger::state::{ShipmentState, ShipmentStatus};
 use custody_ledger::{Digest, Timestamp};
 
@@ -48,6 +49,18 @@ pub fn party(name: &str, country_code: &str) -> Party {
     }
 }
 
+/// The buyer as the ledger holds it: the name committed under `salt` (kept off the ledger with
+/// the name, as a disclosure), the country and business registrations in plain text.
+pub fn committed_buyer(buyer: &Party, salt: &Salt) -> Buyer {
+    Buyer {
+        name_commitment: commitment(&buyer.name, salt),
+        address_commitment: None,
+        country: buyer.country,
+        tax_ids: buyer.tax_ids.clone(),
+        personal_id_commitment: None,
+    }
+}
+
 /// Goods on one invoice line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Goods {
@@ -80,7 +93,8 @@ pub struct Sale {
     pub currency: &'static str,
     /// The seller on the invoice.
     pub seller: Party,
-    /// The buyer on the invoice.
+    /// The buyer on the invoice, as the seller knows them. Only a commitment to the name goes
+    /// onto the ledger (see [`committed_buyer`]).
     pub buyer: Party,
     /// Freight stated on the invoice.
     pub freight_minor: u64,
@@ -88,13 +102,15 @@ pub struct Sale {
     pub insurance_minor: u64,
 }
 
-/// A registration of one parcel holding `goods`, the invoice total computed from the lines.
+/// A registration of one parcel holding `goods`, the invoice total computed from the lines;
+/// the buyer's name committed under `buyer_salt`.
 pub fn registration(
     shipment_id: &str,
     sale: &Sale,
     goods: &[Goods],
     parcel_serial: u64,
     issued_at: Timestamp,
+    buyer_salt: &Salt,
 ) -> ShipmentRegistered {
     let parcel = sscc(parcel_serial);
     let lines: Vec<InvoiceLine> = goods
@@ -130,7 +146,7 @@ pub fn registration(
             issued_at,
             currency: currency(sale.currency),
             seller: sale.seller.clone(),
-            buyer: sale.buyer.clone(),
+            buyer: committed_buyer(&sale.buyer, buyer_salt),
             lines: lines.clone(),
             total_minor,
             freight_minor: sale.freight_minor,
@@ -244,6 +260,8 @@ pub fn projected_state(registration: &ShipmentRegistered, seller: &str) -> Shipm
         returns: Vec::new(),
         event_count: 0,
         last_event: Digest::ZERO,
+        personal_erased: false,
+        head_entry: None,
     }
 }
 

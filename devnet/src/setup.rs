@@ -273,6 +273,14 @@ pub fn create(layout: &Layout, validators: usize, now: Timestamp) -> anyhow::Res
             block: BlockLimitsConfig::default(),
             faults: Faults::default(),
             epcis_gateway: gateway_for(layout, member),
+            // Every other node's API: a node asks them for the personal data of shipments
+            // its member becomes a party of; only parties' nodes answer.
+            personal: custody_node::config::PersonalConfig {
+                peers: (0..node_keys.len())
+                    .filter(|j| *j != i)
+                    .map(|j| format!("http://127.0.0.1:{}", port(j, 0)))
+                    .collect(),
+            },
         };
         let path = layout.node_config(&node.name);
         std::fs::write(&path, config.to_toml())

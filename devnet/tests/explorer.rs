@@ -1,12 +1,16 @@
 //! The explorer in a real browser. A devnet runs the demo; headless Chromium, driven over the
 //! W3C WebDriver protocol by chromedriver, opens the network page and a block page, searches a
 //! demo shipment by id and by a parcel's SSCC, follows the result to the shipment page and
-//! waits for the in-browser verifier to verify its bundle; the same page served through a
-//! proxy that tampers with the bundle must fail with the check the reference verifier names;
-//! a pasted genesis of another chain fails `bundle.genesis`; the shipment page fits a 360 px
-//! screen; unknown shipments, members and blocks get the not-found page; a member page
-//! renders; and the browser's console holds no error on any page that should be clean. Screenshots of every page go to `target/explorer-screenshots/`
-//! (with `CUSTODY_UPDATE_SCREENSHOT=1`, the shipment page also to `docs/explorer-shipment.png`).
+//! waits for the in-browser verifier to verify its bundle, each event shown with the block
+//! height and time its log entry proves; the same page served through a proxy that tampers
+//! with the bundle (a changed or forged event, an event left out in the middle or at the end, a
+//! block time or height changed, a false disclosure of personal data) must fail with the check
+//! the reference verifier names, without calling verified an event the tampering cut off from
+//! the checkpoint; a pasted genesis of another chain fails `bundle.genesis`; the shipment page
+//! fits a 360 px screen; unknown shipments, members and blocks get the not-found page; a member
+//! page renders; and the browser's console holds no error on any page that should be clean.
+//! Screenshots of every page go to `target/explorer-screenshots/` (with
+//! `CUSTODY_UPDATE_SCREENSHOT=1`, the shipment page also to `docs/explorer-shipment.png`).
 //!
 //! Chromium and chromedriver must be installed (Debian: `apt-get install chromium
 //! chromium-driver`): the test fails, naming what is missing, when they are not, rather than
@@ -212,6 +216,8 @@ struct Fixture {
     shipment: String,
     /// The height of the demo's last event.
     demo_height: u64,
+    /// The seller's event-signing key file, for the erasure at the end.
+    seller_key: PathBuf,
 }
 
 impl Fixture {
@@ -406,6 +412,7 @@ async fn shipment_page(s: &Session, fx: &Fixture, sscc: &str) -> anyhow::Result<
         unverified.is_empty(),
         "timeline badges not verified: {unverified:?}"
     );
+    block_heights_and_times(s, fx).await?;
     let trusted = s.text("#trusted-genesis").await?.unwrap_or_default();
     let hash = fx.genesis.hash().to_string();
     ensure!(
@@ -457,6 +464,45 @@ async fn shipment_page(s: &Session, fx: &Fixture, sscc: &str) -> anyhow::Result<
         std::fs::copy(&shot, &readme).with_context(|| format!("writing {}", readme.display()))?;
     }
     narrow_screen(s).await
+}
+
+/// Each event shows the block height and time the bundle's log entries prove, and they are
+/// the ones the node lists.
+async fn block_heights_and_times(s: &Session, fx: &Fixture) -> anyhow::Result<()> {
+    let shown = s
+        .script(
+            "return Array.from(document.querySelectorAll('ol#timeline li[data-event-id] p.meta'))\
+             .map(p => [p.dataset.height, p.dataset.time, p.textContent]);",
+            json!([]),
+        )
+        .await?;
+    let shown: Vec<(String, String, String)> = serde_json::from_value(shown)?;
+    let listed = fx
+        .api
+        .all_shipment_events(&ShipmentId::new(fx.shipment.clone()))
+        .await?;
+    ensure!(
+        shown.len() == listed.len(),
+        "{} timeline rows for {} events",
+        shown.len(),
+        listed.len()
+    );
+    for ((height, time, text), event) in shown.iter().zip(&listed) {
+        let expected = (event.height.to_string(), event.recorded_at.to_string());
+        ensure!(
+            (height, time) == (&expected.0, &expected.1),
+            "event {} shows block {height} at {time}, the node lists block {} at {}",
+            event.event_id,
+            expected.0,
+            expected.1
+        );
+        ensure!(
+            text.contains(&format!("in block #{height}")) && text.contains("recorded"),
+            "the timeline row of {} reads {text:?}",
+            event.event_id
+        );
+    }
+    Ok(())
 }
 
 /// At the width of a small phone the page does not scroll sideways (wide tables scroll in
@@ -533,23 +579,29 @@ async fn paste_genesis(s: &Session, text: &str) -> anyhow::Result<()> {
 }
 
 /// Through the proxy, the shipment page fails verification with the check the reference
-/// verifier names for the same tampered bundle.
+/// verifier names for the same tampered bundle, and no event the tampering cuts off from the
+/// checkpoint is shown as verified.
 async fn tampered_page(s: &Session, fx: &Fixture, tampering: Tampering) -> anyhow::Result<()> {
     let id = ShipmentId::new(fx.shipment.clone());
-    let tampered = tampering.apply(fx.api.bundle(&id).await?)?;
+    let original = fx.api.bundle(&id).await?;
+    let expected = (
+        tampering.expected_check(),
+        tampering.expected_index(original.events.len()),
+    );
+    let tampered = tampering.apply(original.clone())?;
     let refused = bundle::verify(&tampered, &fx.genesis)
         .err()
         .context("the reference verifier accepts the tampered bundle")?;
     ensure!(
-        refused.check == tampering.expected_check() && refused.index == Some(0),
-        "{tampering:?}: the reference verifier reports {refused}"
+        (refused.check, refused.index) == expected,
+        "{tampering:?}: the reference verifier reports {refused}, expected {expected:?}"
     );
     let proxy = TamperProxy::start(&fx.node, tampering).await?;
     s.goto(&format!("{}/s/{}", proxy.url, fx.shipment)).await?;
     s.wait_page("shipment").await?;
     let verdict = settled_verdict(s).await?;
-    let name = format!("shipment-tampered-{}", tampering.expected_check());
-    s.screenshot(&name).await?;
+    s.screenshot(&format!("shipment-tampered-{}", tampering.name()))
+        .await?;
     ensure!(
         proxy.tampered.load(Ordering::SeqCst) > 0,
         "the page never fetched the bundle through the proxy"
@@ -557,20 +609,54 @@ async fn tampered_page(s: &Session, fx: &Fixture, tampering: Tampering) -> anyho
     let check = s.attribute("#verdict", "data-check").await?;
     let text = s.text("#verdict").await?.unwrap_or_default();
     ensure!(
-        verdict == "failed" && check.as_deref() == Some(tampering.expected_check()),
+        verdict == "failed" && check.as_deref() == Some(expected.0),
         "{tampering:?}: #verdict is {verdict} with data-check {check:?} ({text:?}), expected \
          failed with {}",
-        tampering.expected_check()
+        expected.0
     );
-    ensure!(
-        text.contains(tampering.expected_check()),
-        "#verdict reads {text:?}"
-    );
+    ensure!(text.contains(expected.0), "#verdict reads {text:?}");
     let rows = timeline(s).await?;
+    let badge = |id: &str| {
+        rows.iter()
+            .find(|(row, _)| row == id)
+            .map_or("(no row)", |(_, v)| v.as_str())
+    };
+    // The events the page must not call verified: with a broken chain, every event up to the
+    // break (nothing ties them to the checkpoint any more); with no proven head, all of them.
+    let unproven = if expected.0.starts_with("disclosure.") {
+        0
+    } else {
+        expected.1.map_or(tampered.events.len(), |index| index + 1)
+    };
+    let wrongly: Vec<_> = tampered.events[..unproven]
+        .iter()
+        .map(|e| e.event_id.to_string())
+        .filter(|id| badge(id) != "failed")
+        .collect();
     ensure!(
-        rows.first().is_some_and(|(_, v)| v == "failed"),
-        "{tampering:?}: the first event's badge is not failed: {rows:?}"
+        wrongly.is_empty(),
+        "{tampering:?}: these events are not shown as failed: {wrongly:?}\n{rows:?}"
     );
+    // An event the bundle leaves out is still on the page (the node lists it), as failed.
+    for left_out in original
+        .events
+        .iter()
+        .filter(|e| !tampered.events.contains(e))
+    {
+        let id = left_out.event_id.to_string();
+        ensure!(
+            badge(&id) == "failed",
+            "{tampering:?}: the left-out event {id} shows {:?}",
+            badge(&id)
+        );
+    }
+    // A false disclosure says nothing against the events themselves.
+    if unproven == 0 {
+        ensure!(
+            rows.iter().all(|(_, v)| v == "verified"),
+            "{tampering:?}: an event is not verified: {rows:?}"
+        );
+    }
     // A failed verification may well be logged; only the normal pages must be clean.
     s.console().await?;
     Ok(())
@@ -663,8 +749,61 @@ async fn explore(s: &Session, fx: &Fixture) -> anyhow::Result<()> {
     s.assert_clean_console("shipment page").await?;
 
     not_found_pages(s, fx).await?;
-    tampered_page(s, fx, Tampering::FlipByte).await?;
-    tampered_page(s, fx, Tampering::ForgeSignature).await
+    for tampering in [
+        Tampering::FlipByte,
+        Tampering::ForgeSignature,
+        Tampering::OmitMiddle,
+        Tampering::OmitLast,
+        Tampering::Retime,
+        Tampering::Reheight,
+        Tampering::FalseDisclosure,
+    ] {
+        tampered_page(s, fx, tampering).await?;
+    }
+    erased_page(s, fx).await
+}
+
+/// Issue 15: the seller erases the shipment's personal data; the page then says "erased"
+/// where it said "private", and the bundle, erasure event included, still verifies.
+async fn erased_page(s: &Session, fx: &Fixture) -> anyhow::Result<()> {
+    let url = format!("{}/s/{}", fx.node, fx.shipment);
+    s.goto(&url).await?;
+    s.wait_page("shipment").await?;
+    ensure!(
+        s.attribute("#personal-data", "data-erased").await? == Some("false".into()),
+        "before erasure #personal-data reads {:?}",
+        s.text("#personal-data").await?
+    );
+    let key = custody_client::keyfile::read_key(&fx.seller_key)?;
+    let signer = custody_client::build::Signer::new(key, fx.genesis.chain_id.clone());
+    let submitted = fx
+        .api
+        .erase(&signer, &ShipmentId::new(fx.shipment.clone()))
+        .await?;
+    ensure!(
+        matches!(submitted, custody_client::Submitted::Committed(_)),
+        "the erasure did not commit: {submitted:?}"
+    );
+    s.goto(&url).await?;
+    s.wait_page("shipment").await?;
+    let verdict = settled_verdict(s).await?;
+    s.screenshot("shipment-erased").await?;
+    ensure!(
+        verdict == "verified",
+        "after erasure the bundle reads {verdict}"
+    );
+    let shown = s.text("#personal-data").await?.unwrap_or_default();
+    ensure!(
+        s.attribute("#personal-data", "data-erased").await? == Some("true".into())
+            && shown.contains("erased"),
+        "after erasure #personal-data reads {shown:?}"
+    );
+    let invoice = s.text("#invoice-lines").await?.unwrap_or_default();
+    ensure!(
+        invoice.contains("erased"),
+        "the buyer does not read erased: {invoice:?}"
+    );
+    s.assert_clean_console("erased shipment page").await
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -706,6 +845,7 @@ fn the_explorer_shows_and_verifies_the_demo_in_a_real_browser() -> anyhow::Resul
         genesis_text: std::fs::read_to_string(devnet.genesis_path())?,
         shipment,
         demo_height: record.height,
+        seller_key: Layout::new(&devnet.dir).member_key("seller-acme"),
     };
     let driver = ChromeDriver::start(&artefacts)?;
     let outcome = runtime()?.block_on(async {

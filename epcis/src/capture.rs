@@ -106,7 +106,7 @@ pub struct Draft {
     /// Payload fields EPCIS did not give, left as placeholders for the capture to fill:
     /// `shipment_id` (an empty id, when no `custody:shipmentId` names it: find it by
     /// `facts.parcels`), `proposal` (all zeros, when no `custody:proposal` names it: the
-    /// shipment's pending handoff), `received_by` (always: EPCIS output never carries it).
+    /// shipment's pending handoff).
     pub unresolved: Vec<&'static str>,
 }
 
@@ -267,7 +267,7 @@ pub fn from_epcis(event: &Value) -> Result<Draft, CaptureError> {
     let kind = match route {
         Route::Proposal => proposal(&mut f, shipment_id, &mut facts)?,
         Route::Acceptance => acceptance(&mut f, shipment_id, &mut facts, &mut unresolved)?,
-        Route::Delivery => delivery(&mut f, shipment_id, &mut facts, &mut unresolved)?,
+        Route::Delivery => delivery(&mut f, shipment_id, &mut facts)?,
         Route::Scan => scan(&mut f, shipment_id, step, &facts)?,
     };
     f.finish()?;
@@ -555,7 +555,6 @@ fn delivery(
     f: &mut Fields,
     shipment_id: ShipmentId,
     facts: &mut Facts,
-    unresolved: &mut Vec<&'static str>,
 ) -> Result<EventKind, CaptureError> {
     disposition_in(f, &[disp::DELIVERED])?;
     let place = place(f)?.ok_or_else(|| missing("readPoint", "the place, as a UN/LOCODE URI"))?;
@@ -574,14 +573,41 @@ fn delivery(
         .ok_or_else(|| missing("custody:proofHash", "the SHA-256 of the proof, in hex"))?;
     let proof_hash = Digest::from_hex(as_str(hash, &at)?)
         .map_err(|_| invalid(&at, "not a SHA-256 in hex (64 digits)"))?;
-    unresolved.push("received_by");
+    let received_by_commitment = personal_commitment(f, "receivedBy")?.ok_or_else(|| {
+        missing(
+            "custody:receivedByCommitment",
+            "the commitment to who received it (64 hex digits: SHA-256 of \
+             \"custody/personal/v1\", a 32-byte salt and the name)",
+        )
+    })?;
     Ok(EventKind::Delivered(Delivered {
         shipment_id,
         place,
         proof_kind,
         proof_hash,
-        received_by: String::new(),
+        received_by_commitment,
     }))
+}
+
+/// The commitment `custody:{name}Commitment`, if given. Personal data in plain text
+/// (`custody:{name}`) is refused with an error naming the field: the ledger holds only
+/// commitments (DESIGN.md decision 10).
+fn personal_commitment(f: &mut Fields, name: &str) -> Result<Option<Digest>, CaptureError> {
+    if let Some((at, _)) = f.take_custody(name) {
+        return Err(invalid(
+            &at,
+            format!(
+                "personal data in plain text is not taken; send custody:{name}Commitment, the \
+                 salted commitment (keep the value and salt off the ledger)"
+            ),
+        ));
+    }
+    match f.take_custody(&format!("{name}Commitment")) {
+        Some((at, value)) => Digest::from_hex(as_str(value, &at)?)
+            .map(Some)
+            .map_err(|_| invalid(&at, "not a commitment (64 hex digits)")),
+        None => Ok(None),
+    }
 }
 
 fn scan(

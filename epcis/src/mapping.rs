@@ -4,8 +4,10 @@
 //! Every event carries, in the Custody namespace, its Custody event id, block height and log
 //! index (`custody:eventId`, `custody:height`, `custody:logIndex`), so that a reader can ask any
 //! node for its inclusion proof, and `custody:kind`, `custody:shipmentId`, `custody:signer`.
-//! Personal data is never written (DESIGN.md decision 10): not the invoice's parties, not who
-//! signed for a delivery. `docs/EPCIS.md` has the table this module implements.
+//! Personal data is never written (DESIGN.md decision 10): the ledger holds only salted
+//! commitments to the buyer's name, address and personal id and to who signed for a delivery,
+//! and only those commitments (hex) are written. `docs/EPCIS.md` has the table this module
+//! implements.
 
 use custody_ledger::model::*;
 use custody_ledger::view::EventEntry;
@@ -177,7 +179,9 @@ pub fn to_epcis(committed: &CommittedEvent, ctx: &MappingContext) -> Result<Valu
         EventKind::ReturnReceived(e) => return_received(&mut out, e, ctx)?,
         EventKind::DocumentAttested(e) => attested(&mut out, e, ctx)?,
         EventKind::TrackingScanRecorded(e) => scanned(&mut out, e, ctx)?,
-        EventKind::ReferenceDataPublished(_) | EventKind::MembershipChanged(_) => {
+        EventKind::ReferenceDataPublished(_)
+        | EventKind::MembershipChanged(_)
+        | EventKind::PersonalDataErased(_) => {
             return Err(MappingError::NoEpcisForm { kind: kind.name() })
         }
     }
@@ -291,6 +295,14 @@ fn registered(out: &mut Out, e: &ShipmentRegistered, ctx: &MappingContext) {
     out.custody("destination", e.destination.as_str());
     out.custody("incoterm", e.incoterm.code());
     out.custody("incotermPlace", e.incoterm_place.as_str());
+    let buyer = &e.invoice.buyer;
+    out.custody("buyerNameCommitment", buyer.name_commitment.to_hex());
+    if let Some(address) = &buyer.address_commitment {
+        out.custody("buyerAddressCommitment", address.to_hex());
+    }
+    if let Some(id) = &buyer.personal_id_commitment {
+        out.custody("buyerPersonalIdCommitment", id.to_hex());
+    }
 }
 
 /// The transaction type tag and EPCIS type of a transport document.
@@ -412,7 +424,7 @@ fn proof_kind_name(kind: ProofKind) -> &'static str {
     }
 }
 
-/// A delivery. `received_by` names a natural person and is never written.
+/// A delivery. Who received it is a natural person: only the commitment is written.
 fn delivered(out: &mut Out, e: &Delivered, ctx: &MappingContext) -> Result<(), MappingError> {
     out.step("OBSERVE", biz_step::DELIVERING, Some(disp::DELIVERED));
     all_parcels(out, ctx)?;
@@ -421,6 +433,7 @@ fn delivered(out: &mut Out, e: &Delivered, ctx: &MappingContext) -> Result<(), M
     out.parties("sourceList", &[("possessing_party", &ctx.signer)]);
     out.custody("proofKind", proof_kind_name(e.proof_kind));
     out.custody("proofHash", e.proof_hash.to_hex());
+    out.custody("receivedByCommitment", e.received_by_commitment.to_hex());
     Ok(())
 }
 

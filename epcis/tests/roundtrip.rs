@@ -220,6 +220,20 @@ fn ledger_placement_is_written_and_personal_data_is_not() {
     for (event, epcis) in mapped(&net) {
         let text = serde_json::to_string(&epcis).unwrap();
         assert!(!text.contains("J. Buyer"), "{text}");
+        match &event.event.event.kind {
+            EventKind::ShipmentRegistered(e) => {
+                assert_eq!(
+                    epcis["custody:buyerNameCommitment"],
+                    e.invoice.buyer.name_commitment.to_hex()
+                );
+                assert!(epcis.get("custody:buyerAddressCommitment").is_none());
+            }
+            EventKind::Delivered(e) => assert_eq!(
+                epcis["custody:receivedByCommitment"],
+                e.received_by_commitment.to_hex()
+            ),
+            _ => {}
+        }
         assert!(!text.contains("Acme Trading"), "{text}");
         assert_eq!(epcis["custody:eventId"], event.id.to_hex());
         assert_eq!(
@@ -266,18 +280,6 @@ fn identifiers_are_digital_link_uris() {
     );
 }
 
-/// The fields a draft read back must match: the original, with what EPCIS never carries
-/// cleared.
-fn expected_back(kind: &EventKind) -> EventKind {
-    match kind.clone() {
-        EventKind::Delivered(mut e) => {
-            e.received_by = String::new();
-            EventKind::Delivered(e)
-        }
-        other => other,
-    }
-}
-
 #[test]
 fn captures_read_back_to_the_same_custody_fields() {
     let net = TestNet::new();
@@ -291,14 +293,10 @@ fn captures_read_back_to_the_same_custody_fields() {
             | EventKind::TrackingScanRecorded(_) => {
                 let draft = from_epcis(&epcis)
                     .unwrap_or_else(|e| panic!("{}: {e}\n{epcis:#}", kind.name()));
-                assert_eq!(draft.kind, expected_back(kind), "{}", kind.name());
+                assert_eq!(&draft.kind, kind, "{}", kind.name());
                 assert_eq!(draft.occurred_at, event.event.event.occurred_at);
                 assert_eq!(draft.facts.parcels, vec!["106141411234567897".to_owned()]);
-                let unresolved: &[&str] = match kind {
-                    EventKind::Delivered(_) => &["received_by"],
-                    _ => &[],
-                };
-                assert_eq!(draft.unresolved, unresolved, "{}", kind.name());
+                assert!(draft.unresolved.is_empty(), "{}", kind.name());
                 read_back.push(kind.name());
             }
             _ => {
@@ -382,6 +380,67 @@ fn membership_and_reference_data_have_no_epcis_form() {
         }
     );
     assert_eq!(error.code(), "epcis.no_form");
+}
+
+#[test]
+fn an_erasure_has_no_epcis_form() {
+    let net = TestNet::new();
+    let event = net.erase_personal("seller-acme", "S-1");
+    let committed = CommittedEvent {
+        event: &event.event,
+        id: event.id,
+        height: 1,
+        log_index: 0,
+        recorded_at: GENESIS_TIME,
+    };
+    let ctx = MappingContext {
+        signer: MemberId::new("seller-acme"),
+        shipment: None,
+    };
+    assert_eq!(
+        to_epcis(&committed, &ctx).unwrap_err(),
+        MappingError::NoEpcisForm {
+            kind: "PersonalDataErased"
+        }
+    );
+}
+
+/// A delivery read from EPCIS carries the commitment to who received it; a plain name is
+/// refused naming the field, and a delivery without the commitment is incomplete.
+#[test]
+fn a_captured_delivery_carries_a_commitment_never_a_name() {
+    let net = TestNet::new();
+    let (delivered, epcis) = mapped(&net)
+        .into_iter()
+        .find(|(e, _)| matches!(e.event.event.kind, EventKind::Delivered(_)))
+        .expect("a delivery");
+    let draft = from_epcis(&epcis).expect("a delivery with its commitment");
+    assert_eq!(draft.kind, delivered.event.event.kind);
+
+    let mut plain = epcis.clone();
+    plain["custody:receivedBy"] = json!("J. Buyer");
+    let error = from_epcis(&plain).expect_err("a plain name");
+    assert_eq!(error.field(), "custody:receivedBy", "{error}");
+    assert_eq!(error.code(), "epcis_capture.invalid", "{error}");
+    assert!(
+        error.to_string().contains("receivedByCommitment"),
+        "{error}"
+    );
+
+    let mut without = epcis.clone();
+    without
+        .as_object_mut()
+        .unwrap()
+        .remove("custody:receivedByCommitment");
+    let error = from_epcis(&without).expect_err("no commitment");
+    assert_eq!(error.field(), "custody:receivedByCommitment", "{error}");
+    assert_eq!(error.code(), "epcis_capture.missing", "{error}");
+
+    let mut bad = epcis;
+    bad["custody:receivedByCommitment"] = json!("J. Buyer");
+    let error = from_epcis(&bad).expect_err("not hex");
+    assert_eq!(error.field(), "custody:receivedByCommitment", "{error}");
+    assert_eq!(error.code(), "epcis_capture.invalid", "{error}");
 }
 
 #[test]

@@ -45,6 +45,9 @@ pub struct BlockHeader {
     pub log_root: Digest,
     /// Link of the state digest chain after this block (see `state::state_root`).
     pub state_root: Digest,
+    /// Root of the shipment map after this block: each shipment's id to the entry hash of
+    /// its latest event (see `smt`).
+    pub shipments_root: Digest,
 }
 
 impl BlockHeader {

@@ -5,7 +5,10 @@
 //! the state delta to store with it, or the first offending event. Both are deterministic
 //! functions of the stored state and their inputs.
 
+use std::convert::Infallible;
+
 use crate::block::{events_root, Block, BlockHeader, BLOCK_EVENTS_MAX};
+use crate::entry::{block_entries, new_heads, LogEntry};
 use crate::event::signature_rejection;
 use crate::event::{check_encoded, check_occurred_at, EncodedEvent};
 use crate::genesis::Genesis;
@@ -15,6 +18,7 @@ use crate::merkle;
 use crate::model::EventId;
 use crate::reject::Rejection;
 use crate::rules::Rules;
+use crate::smt;
 use crate::state::{apply, state_root, BlockContext, State, StateDelta};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
@@ -145,10 +149,11 @@ pub fn build_block_from<S: Store + ?Sized, R: Rules>(
             Err(rejection) => rejected.push((event.id, rejection)),
         }
     }
-    let delta = state.take_delta();
+    let (delta, entries) = finish_block(&mut state, &accepted, ctx, log_size);
     let header = header_for(
         genesis,
         &accepted,
+        &entries,
         HeaderInputs {
             height: height + 1,
             prev_hash,
@@ -180,14 +185,48 @@ struct HeaderInputs {
     prev_state_root: Digest,
 }
 
+/// Gives the block's events their log entries and the shipments they moved their new heads;
+/// returns the block's state delta and the entries.
+fn finish_block(
+    state: &mut State,
+    events: &[EncodedEvent],
+    ctx: BlockContext,
+    log_size: u64,
+) -> (StateDelta, Vec<LogEntry>) {
+    // Within the block, `apply` leaves `head_entry` as it was before the block (`None` for a
+    // shipment registered in it); `block_entries` chains the block's own events.
+    let entries = block_entries(events, ctx.height, ctx.time, log_size, |s| {
+        Ok::<_, Infallible>(state.shipment(s).and_then(|x| x.head_entry))
+    })
+    .unwrap_or_else(|never| match never {});
+    state.set_head_entries(&new_heads(events, &entries));
+    (state.take_delta(), entries)
+}
+
+/// The shipment-map updates of a block: each shipment it wrote, to its head entry.
+pub fn map_updates(delta: &StateDelta) -> Vec<(smt::MapKey, Digest)> {
+    delta
+        .shipments
+        .iter()
+        .map(|s| {
+            let head = s
+                .head_entry
+                .expect("a shipment written by a block has the entry of its latest event");
+            (smt::key_of(&s.shipment_id.0), head)
+        })
+        .collect()
+}
+
 fn header_for<S: Store + ?Sized>(
     genesis: &Genesis,
     events: &[EncodedEvent],
+    entries: &[LogEntry],
     inputs: HeaderInputs,
     store: &S,
     delta: &StateDelta,
 ) -> Result<BlockHeader, StoreError> {
-    let (log_size, log_root) = extended_log_root(store, inputs.log_size, events)?;
+    let (log_size, log_root) = extended_log_root(store, inputs.log_size, entries)?;
+    let shipments_root = smt::update(&crate::store::MapSource(store), &map_updates(delta))?.root;
     Ok(BlockHeader {
         chain_id: genesis.chain_id.clone(),
         height: inputs.height,
@@ -199,21 +238,19 @@ fn header_for<S: Store + ?Sized>(
         log_size,
         log_root,
         state_root: state_root(&inputs.prev_state_root, delta),
+        shipments_root,
     })
 }
 
-/// Size and root of the stored log extended by `events`.
+/// Size and root of the stored log extended by `entries`.
 fn extended_log_root<S: Store + ?Sized>(
     store: &S,
     log_size: u64,
-    events: &[EncodedEvent],
+    entries: &[LogEntry],
 ) -> Result<(u64, Digest), StoreError> {
-    let leaves: Vec<Digest> = events
-        .iter()
-        .map(|e| merkle::leaf_hash(e.id.as_bytes()))
-        .collect();
+    let leaves: Vec<Digest> = entries.iter().map(LogEntry::hash).collect();
     let (_, root) = crate::store::extend_log(store, log_size, &leaves)?;
-    let size = log_size + events.len() as u64;
+    let size = log_size + entries.len() as u64;
     Ok((size, root))
 }
 
@@ -284,18 +321,22 @@ pub fn validate_block_from<S: Store + ?Sized, R: Rules>(
     }
     let mut state = store.load_state(genesis, &block.events)?;
     let mut rules = rules.clone();
-    let delta = execute_from(
+    let (delta, entries) = execute_from(
         &mut state,
         &mut rules,
         &block.events,
         genesis,
-        h.height,
-        h.time,
+        BlockContext {
+            height: h.height,
+            time: h.time,
+        },
+        log_size,
         verified,
     )?;
     let expected = header_for(
         genesis,
         &block.events,
+        &entries,
         HeaderInputs {
             height: h.height,
             prev_hash,
@@ -312,6 +353,10 @@ pub fn validate_block_from<S: Store + ?Sized, R: Rules>(
         ("log_size", expected.log_size == h.log_size),
         ("log_root", expected.log_root == h.log_root),
         ("state_root", expected.state_root == h.state_root),
+        (
+            "shipments_root",
+            expected.shipments_root == h.shipments_root,
+        ),
     ] {
         if !ok {
             return Err(header_error(
@@ -324,16 +369,17 @@ pub fn validate_block_from<S: Store + ?Sized, R: Rules>(
 }
 
 /// Applies a block's events strictly: shapes, then signatures in one batch, then the rules
-/// and the state machine event by event. The first failure names the event.
+/// and the state machine event by event. The first failure names the event. Returns the
+/// state delta and the events' log entries (the log held `log_size` events before them).
 pub fn execute<R: Rules>(
     state: &mut State,
     rules: &mut R,
     events: &[EncodedEvent],
     genesis: &Genesis,
-    height: u64,
-    time: Timestamp,
-) -> Result<StateDelta, BlockError> {
-    execute_from(state, rules, events, genesis, height, time, &|_| false)
+    ctx: BlockContext,
+    log_size: u64,
+) -> Result<(StateDelta, Vec<LogEntry>), BlockError> {
+    execute_from(state, rules, events, genesis, ctx, log_size, &|_| false)
 }
 
 /// [`execute`], skipping the signature check of the events for which `verified` answers true.
@@ -342,10 +388,11 @@ pub fn execute_from<R: Rules>(
     rules: &mut R,
     events: &[EncodedEvent],
     genesis: &Genesis,
-    height: u64,
-    time: Timestamp,
+    ctx: BlockContext,
+    log_size: u64,
     verified: &dyn Fn(&EventId) -> bool,
-) -> Result<StateDelta, BlockError> {
+) -> Result<(StateDelta, Vec<LogEntry>), BlockError> {
+    let BlockContext { time, .. } = ctx;
     let fail = |index: usize, rejection: Rejection| BlockError::Event {
         index,
         id: events[index].id,
@@ -374,11 +421,10 @@ pub fn execute_from<R: Rules>(
         })
         .collect();
     verify_batch(&items).map_err(|b| fail(positions[b.index], signature_rejection(b.error)))?;
-    let ctx = BlockContext { height, time };
     for (index, e) in events.iter().enumerate() {
         rules.check(state, e, ctx).map_err(|r| fail(index, r))?;
         apply(state, e, ctx).map_err(|r| fail(index, r))?;
         rules.applied(e, ctx);
     }
-    Ok(state.take_delta())
+    Ok(finish_block(state, events, ctx, log_size))
 }

@@ -26,6 +26,12 @@ pub mod domain {
     pub const STATE: &[u8] = b"custody/state/v1";
     /// Message an admin signs to approve a membership change.
     pub const MEMBERSHIP_APPROVAL: &[u8] = b"custody/membership-approval/v1";
+    /// Salted commitment to a piece of personal data: this domain, the 32-byte salt, then the
+    /// value's UTF-8 bytes (see [`crate::personal`]).
+    pub const PERSONAL: &[u8] = b"custody/personal/v1";
+    /// Key of a shipment in the shipment map: this domain, then the shipment id's UTF-8 bytes
+    /// (see [`crate::smt::key_of`]).
+    pub const SHIPMENT_KEY: &[u8] = b"custody/shipment-key/v1";
 }
 
 /// A SHA-256 digest.

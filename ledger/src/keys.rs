@@ -220,19 +220,34 @@ impl Keypair {
 
     /// The key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), the key-file format of every
     /// Custody tool; the text is wiped from memory when dropped.
+    ///
+    /// The form is RFC 8410's `OneAsymmetricKey` version 1, without the optional public key
+    /// (`30 2e 02 01 00 30 05 06 03 2b 65 70 04 22 04 20` then the 32-byte seed), as base64
+    /// lines of 64 characters: what `openssl genpkey -algorithm ed25519` writes, and what
+    /// OpenSSL 3.0 reads (it refuses the version 2 form with the public key).
     pub fn to_pkcs8_pem(&self) -> zeroize::Zeroizing<String> {
-        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-        self.signing
-            .to_pkcs8_pem(Default::default())
+        use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePrivateKey as _};
+        let bytes = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: self.signing.to_bytes(),
+            public_key: None,
+        };
+        bytes
+            .to_pkcs8_pem(LineEnding::LF)
             .expect("a 32-byte ed25519 seed always has a PKCS#8 form")
     }
 
-    /// Reads a PKCS#8 PEM ed25519 private key.
+    /// Reads a PKCS#8 PEM ed25519 private key: version 1 (RFC 8410, what OpenSSL and
+    /// [`Keypair::to_pkcs8_pem`] write) or version 2 with the public key (what Custody wrote
+    /// before), whose public key must then be the seed's. Whitespace around the PEM block and
+    /// CRLF line ends are accepted.
     pub fn from_pkcs8_pem(text: &str) -> Result<Keypair, PemError> {
         use ed25519_dalek::pkcs8::DecodePrivateKey as _;
-        SigningKey::from_pkcs8_pem(text)
+        let text = zeroize::Zeroizing::new(format!("{}\n", text.trim().replace("\r\n", "\n")));
+        let bytes = ed25519_dalek::pkcs8::KeypairBytes::from_pkcs8_pem(&text)
+            .map_err(|e| PemError(e.to_string()))?;
+        SigningKey::try_from(&bytes)
             .map(Keypair::from_signing_key)
-            .map_err(|e| PemError(e.to_string()))
+            .map_err(|_| PemError("the embedded public key is not the private key's".into()))
     }
 
     /// The public half.
@@ -346,6 +361,80 @@ mod tests {
         for bad in ["", "not a key", &pem[..pem.len() / 2]] {
             assert!(Keypair::from_pkcs8_pem(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// RFC 8410 §10.3: the example private key, and the public key of §10.3's second example.
+    const RFC_8410_PEM: &str = "-----BEGIN PRIVATE KEY-----\n\
+        MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
+        -----END PRIVATE KEY-----\n";
+    const RFC_8410_SEED: &str = "d4ee72dbf913584ad5b6d8f1f769f8ad3afe7c28cbf1d4fbe097a88f44755842";
+    const RFC_8410_PUBLIC: &str =
+        "19bf44096984cdfe8541bac167dc3b96c85086aa30b6b6cb0c5c38ad703166e1";
+
+    fn rfc_8410_key() -> Keypair {
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(RFC_8410_SEED, &mut seed).expect("hex");
+        Keypair::from_seed(seed)
+    }
+
+    #[test]
+    fn pem_is_rfc_8410_pkcs8_version_1() {
+        let key = rfc_8410_key();
+        assert_eq!(key.public().to_hex(), RFC_8410_PUBLIC);
+        let pem = key.to_pkcs8_pem();
+        assert_eq!(pem.as_str(), RFC_8410_PEM);
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        use base64::Engine as _;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("base64");
+        assert_eq!(
+            hex::encode(der),
+            format!("302e020100300506032b657004220420{RFC_8410_SEED}")
+        );
+        let back = Keypair::from_pkcs8_pem(RFC_8410_PEM).expect("reads");
+        assert_eq!(back.public().to_hex(), RFC_8410_PUBLIC);
+        // Lines are at most 64 characters, as OpenSSL writes them.
+        let long = Keypair::from_seed([3; 32]);
+        assert!(long.to_pkcs8_pem().lines().all(|l| l.len() <= 64));
+    }
+
+    #[test]
+    fn version_2_keys_with_a_public_key_still_load_if_it_matches() {
+        // What `to_pkcs8_pem` wrote before (seed 9 × 32): version 2 with `[1]` public key.
+        let old = "-----BEGIN PRIVATE KEY-----\n\
+            MFECAQEwBQYDK2VwBCIEIAkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJ\n\
+            gSEA/RckOFqgx1tk+3jNYC+h2ZH96/drE8WO1wLqyDXp9hg=\n\
+            -----END PRIVATE KEY-----\n";
+        let key = Keypair::from_pkcs8_pem(old).expect("old keys load");
+        assert_eq!(key.public(), keypair(9).public());
+        // RFC 8410 §10.3's second example: version 2 with an attribute and the public key.
+        let with_attributes = "-----BEGIN PRIVATE KEY-----\n\
+            MHICAQEwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
+            oB8wHQYKKoZIhvcNAQkJFDEPDA1DdXJkbGUgQ2hhaXJzgSEAGb9ECWmEzf6FQbrB\n\
+            Z9w7lshQhqowtrbLDFw4rXAxZuE=\n\
+            -----END PRIVATE KEY-----\n";
+        let key = Keypair::from_pkcs8_pem(with_attributes).expect("RFC 8410 v2 loads");
+        assert_eq!(key.public().to_hex(), RFC_8410_PUBLIC);
+        // The seed of key 9 with the public key of key 10: refused.
+        use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePrivateKey as _};
+        let lying = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: [9; 32],
+            public_key: Some(ed25519_dalek::pkcs8::PublicKeyBytes(keypair(10).public().0)),
+        }
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("pem");
+        let error = Keypair::from_pkcs8_pem(&lying).expect_err("mismatched public key");
+        assert!(error.to_string().contains("public key"), "{error}");
+    }
+
+    #[test]
+    fn pem_with_crlf_and_surrounding_whitespace_loads() {
+        let crlf = format!("\n  {}  \n\n", RFC_8410_PEM.replace('\n', "\r\n"));
+        let key = Keypair::from_pkcs8_pem(&crlf).expect("reads");
+        assert_eq!(key.public().to_hex(), RFC_8410_PUBLIC);
+        let bare = RFC_8410_PEM.trim_end();
+        assert!(Keypair::from_pkcs8_pem(bare).is_ok());
     }
 
     #[test]

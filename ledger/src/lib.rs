@@ -10,14 +10,17 @@ pub mod bundle;
 pub mod cbv;
 pub mod chain;
 pub mod codec;
+pub mod entry;
 pub mod event;
 pub mod genesis;
 pub mod hash;
 pub mod keys;
 pub mod merkle;
 pub mod model;
+pub mod personal;
 pub mod reject;
 pub mod rules;
+pub mod smt;
 pub mod state;
 pub mod store;
 #[cfg(any(test, feature = "testkit"))]

@@ -353,6 +353,25 @@ pub struct Party {
     pub tax_ids: Vec<TaxId>,
 }
 
+/// The buyer named on an invoice. The buyer may be a natural person, so what identifies
+/// them is on the ledger only as salted commitments (`crate::personal`); the values stay off
+/// the ledger with the shipment's parties.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Buyer {
+    /// Commitment to the buyer's name (`buyer.name`).
+    pub name_commitment: Digest,
+    /// Commitment to the buyer's address (`buyer.address`), if the invoice gives one.
+    pub address_commitment: Option<Digest>,
+    /// Country of the buyer.
+    pub country: CountryCode,
+    /// Business registrations (EORI, VAT, ...), in plain text: a buyer with one is a business.
+    pub tax_ids: Vec<TaxId>,
+    /// Commitment to a private buyer's personal tax id (`buyer.personal_id`). It counts for
+    /// nothing in business decisions: a hidden id cannot make a buyer a business.
+    pub personal_id_commitment: Option<Digest>,
+}
+
 /// A physical parcel, identified by its GS1 Serial Shipping Container Code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -400,7 +419,7 @@ pub struct CommercialInvoice {
     /// The seller.
     pub seller: Party,
     /// The buyer.
-    pub buyer: Party,
+    pub buyer: Buyer,
     /// The goods.
     pub lines: Vec<InvoiceLine>,
     /// Σ quantity × unit value over the lines, in minor units.
@@ -695,8 +714,9 @@ pub struct Delivered {
     pub proof_kind: ProofKind,
     /// SHA-256 of the proof (the image or code is kept off the ledger).
     pub proof_hash: Digest,
-    /// Who received it, as written on the proof.
-    pub received_by: String,
+    /// Commitment to who received it, as written on the proof (`received_by`): a person's
+    /// name is personal data and stays off the ledger.
+    pub received_by_commitment: Digest,
 }
 
 /// Units of one invoice line.
@@ -800,6 +820,16 @@ pub struct TrackingScanRecorded {
     pub sensor_readings: Vec<SensorReading>,
     /// Whether the scan reports an exception (a failed delivery attempt, damage, an excursion).
     pub exception: bool,
+}
+
+/// The seller or an admin records that the personal data of a shipment was erased off the
+/// ledger (GDPR): the values and salts of its commitments are gone, so they can no longer be
+/// disclosed. The commitments stay; no proof breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PersonalDataErased {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
 }
 
 /// One sensor reading, in integer thousandths of its unit (no floats on the ledger).
@@ -1064,6 +1094,8 @@ pub enum EventKind {
     /// See [`TrackingScanRecorded`]. Appended last (index 12, format v2) so that the
     /// encodings of the kinds before it are unchanged.
     TrackingScanRecorded(TrackingScanRecorded),
+    /// See [`PersonalDataErased`]. Appended last (index 13, format v4).
+    PersonalDataErased(PersonalDataErased),
 }
 
 impl EventKind {
@@ -1083,6 +1115,7 @@ impl EventKind {
             EventKind::ReferenceDataPublished(_) => "ReferenceDataPublished",
             EventKind::MembershipChanged(_) => "MembershipChanged",
             EventKind::TrackingScanRecorded(_) => "TrackingScanRecorded",
+            EventKind::PersonalDataErased(_) => "PersonalDataErased",
         }
     }
 
@@ -1100,6 +1133,7 @@ impl EventKind {
             EventKind::ReturnReceived(e) => Some(&e.shipment_id),
             EventKind::DocumentAttested(e) => Some(&e.shipment_id),
             EventKind::TrackingScanRecorded(e) => Some(&e.shipment_id),
+            EventKind::PersonalDataErased(e) => Some(&e.shipment_id),
             EventKind::ReferenceDataPublished(_) | EventKind::MembershipChanged(_) => None,
         }
     }

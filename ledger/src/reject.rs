@@ -122,6 +122,10 @@ pub mod codes {
     pub const SCAN_NOT_ALLOWED: &str = "scan.not_allowed";
     /// A tracking scan names a parcel that is not one of the shipment's SSCCs.
     pub const SCAN_UNKNOWN_PARCEL: &str = "scan.unknown_parcel";
+    /// A personal-data erasure signed by neither the shipment's seller nor an admin.
+    pub const PERSONAL_NOT_ALLOWED: &str = "personal.not_allowed";
+    /// The shipment's personal data is already recorded as erased.
+    pub const PERSONAL_ALREADY_ERASED: &str = "personal.already_erased";
 
     /// Every code above, for documentation checks.
     pub const ALL: &[&str] = &[
@@ -163,5 +167,7 @@ pub mod codes {
         REFERENCE_DUPLICATE,
         SCAN_NOT_ALLOWED,
         SCAN_UNKNOWN_PARCEL,
+        PERSONAL_NOT_ALLOWED,
+        PERSONAL_ALREADY_ERASED,
     ];
 }

@@ -162,6 +162,14 @@ pub struct ShipmentState {
     pub event_count: u64,
     /// The latest of them.
     pub last_event: EventId,
+    /// Whether a `PersonalDataErased` event recorded that the personal data behind the
+    /// shipment's commitments was erased off the ledger.
+    pub personal_erased: bool,
+    /// Entry hash of the latest event's log entry (`entry::LogEntry`): the head of the
+    /// shipment's hash chain, and its value in the header's shipment map. Set when the block
+    /// that holds the event is finished, so `None` only while registration is in flight.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub head_entry: Option<Digest>,
 }
 
 /// Whether a member may still sign.
@@ -413,6 +421,22 @@ impl State {
             .map(|((_, from), id)| (*from, *id))
     }
 
+    /// Records the head entries of the shipments a block's events moved (see
+    /// `entry::new_heads`). Each of them was written by the block, so it is in the delta.
+    pub fn set_head_entries(&mut self, heads: &BTreeMap<ShipmentId, Digest>) {
+        for (id, head) in heads {
+            assert!(
+                self.dirty_shipments.contains(id),
+                "a shipment gets a new head only from an event the block applied"
+            );
+            let shipment = self
+                .shipments
+                .get_mut(id)
+                .expect("a dirty shipment is loaded");
+            shipment.head_entry = Some(*head);
+        }
+    }
+
     /// Takes the changes made since the last call, in key order.
     pub fn take_delta(&mut self) -> StateDelta {
         let shipments = std::mem::take(&mut self.dirty_shipments)
@@ -626,6 +650,8 @@ fn transition(
                 returns: Vec::new(),
                 event_count: 0,
                 last_event: event.id,
+                personal_erased: false,
+                head_entry: None,
             }
         }
         other => {
@@ -988,6 +1014,31 @@ fn transition(
                     ));
                 }
             }
+        }
+        EventKind::PersonalDataErased(_) => {
+            // The seller, who collected the data, or an admin (acting on a request to the
+            // network) records the erasure; any status, since erasure requests come any time.
+            if signer.id != s.seller && !signer.has_role(Role::Admin) {
+                return Err(reject(
+                    codes::PERSONAL_NOT_ALLOWED,
+                    "signer",
+                    format!(
+                        "{} is neither the seller of shipment {} ({}) nor an admin",
+                        signer.id, s.shipment_id, s.seller
+                    ),
+                ));
+            }
+            if s.personal_erased {
+                return Err(reject(
+                    codes::PERSONAL_ALREADY_ERASED,
+                    format!("{path}.shipment_id"),
+                    format!(
+                        "the personal data of shipment {} is already recorded as erased",
+                        s.shipment_id
+                    ),
+                ));
+            }
+            s.personal_erased = true;
         }
         EventKind::ReferenceDataPublished(_) | EventKind::MembershipChanged(_) => {
             unreachable!("handled by apply")

@@ -10,6 +10,7 @@ use crate::genesis::{Genesis, GenesisMember};
 use crate::hash::Digest;
 use crate::keys::Keypair;
 use crate::model::*;
+use crate::personal::{commitment, Disclosure, PersonalField, Salt};
 use crate::rules::{NoRules, Rules};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
@@ -339,7 +340,10 @@ impl TestNet {
                 place: "FRPAR".into(),
                 proof_kind: ProofKind::Signature,
                 proof_hash: Digest::sha256(shipment.as_bytes()),
-                received_by: "J. Buyer".into(),
+                received_by_commitment: commitment(
+                    &receiver_name(shipment),
+                    &salt_for(shipment, PersonalField::ReceivedBy),
+                ),
             }),
         )
     }
@@ -372,6 +376,16 @@ impl TestNet {
                     quantity,
                     disposition: Disposition::Resellable,
                 }],
+            }),
+        )
+    }
+
+    /// `by` records that the personal data of `shipment` was erased.
+    pub fn erase_personal(&self, by: &str, shipment: &str) -> EncodedEvent {
+        self.sign(
+            by,
+            EventKind::PersonalDataErased(PersonalDataErased {
+                shipment_id: ShipmentId::new(shipment),
             }),
         )
     }
@@ -410,6 +424,69 @@ impl TestNet {
 /// The euro.
 pub fn eur() -> CurrencyCode {
     CurrencyCode::parse("EUR").expect("EUR is three capitals")
+}
+
+/// A deterministic test salt derived from a counter: `SHA-256("custody/test-salt" || n as
+/// 8 bytes little endian)`. Real salts are 32 random bytes.
+pub fn salt(n: u64) -> Salt {
+    Salt(Digest::of(b"custody/test-salt", &[&n.to_le_bytes()]).0)
+}
+
+/// The deterministic salt of a personal field of a test shipment's events:
+/// `SHA-256("custody/test-salt" || shipment || 0x00 || field name)`.
+pub fn salt_for(shipment: &str, field: PersonalField) -> Salt {
+    Salt(
+        Digest::of(
+            b"custody/test-salt",
+            &[shipment.as_bytes(), &[0], field.as_str().as_bytes()],
+        )
+        .0,
+    )
+}
+
+/// The buyer's name in a test shipment's registration (`buyer.name`).
+pub fn buyer_name(_shipment: &str) -> String {
+    "J. Buyer".into()
+}
+
+/// Who received a test shipment's delivery (`received_by`).
+pub fn receiver_name(_shipment: &str) -> String {
+    "J. Buyer".into()
+}
+
+/// The disclosures of a test shipment's buyer name and, if it was delivered with `deliver`,
+/// its receiver: what the seller keeps off the ledger.
+pub fn disclosures(
+    shipment: &str,
+    registration: EventId,
+    delivery: Option<EventId>,
+) -> Vec<Disclosure> {
+    let mut out = vec![Disclosure::new(
+        registration,
+        PersonalField::BuyerName,
+        buyer_name(shipment),
+        salt_for(shipment, PersonalField::BuyerName),
+    )];
+    if let Some(delivery) = delivery {
+        out.push(Disclosure::new(
+            delivery,
+            PersonalField::ReceivedBy,
+            receiver_name(shipment),
+            salt_for(shipment, PersonalField::ReceivedBy),
+        ));
+    }
+    out
+}
+
+/// A private buyer: name committed under `salt`, no address, no registrations.
+pub fn buyer(name: &str, country: &str, salt: &Salt) -> Buyer {
+    Buyer {
+        name_commitment: commitment(name, salt),
+        address_commitment: None,
+        country: CountryCode::parse(country).expect("test country"),
+        tax_ids: vec![],
+        personal_id_commitment: None,
+    }
 }
 
 /// A tracking scan payload: the registration's parcel `departing` a hub at `place`, left
@@ -457,7 +534,11 @@ pub fn registration(shipment: &str, origin: &str, destination: &str) -> Shipment
             issued_at: GENESIS_TIME,
             currency: eur(),
             seller: party("Acme Trading", origin),
-            buyer: party("J. Buyer", destination),
+            buyer: buyer(
+                &buyer_name(shipment),
+                destination,
+                &salt_for(shipment, PersonalField::BuyerName),
+            ),
             lines: vec![
                 InvoiceLine {
                     line_no: 1,

@@ -16,7 +16,8 @@ use crate::hash::Digest;
 use crate::merkle;
 use crate::model::EventId;
 use crate::rules::Rules;
-use crate::state::{state_root, State};
+use crate::smt::{self, MemoryMap};
+use crate::state::{state_root, BlockContext, State};
 use crate::store::{raw_event, RawEvent, Store};
 use crate::time::Timestamp;
 
@@ -105,6 +106,7 @@ pub fn verify_chain<S: Store + ?Sized, R: Rules>(
         .map_or(0, |h| h.height);
     let mut state = State::from_genesis(genesis);
     let mut frontier = LogFrontier::default();
+    let mut map = MemoryMap::default();
     let mut prev_hash = genesis_hash;
     let mut prev_state_root = genesis_hash;
     let mut prev_time: Timestamp = genesis.genesis_time;
@@ -169,25 +171,37 @@ pub fn verify_chain<S: Store + ?Sized, R: Rules>(
         if events_root(&ids) != header.events_root {
             return Err(fail("events root does not match the events".into()));
         }
-        for id in &ids {
-            frontier.push(merkle::leaf_hash(id.as_bytes()));
-        }
-        if frontier.size() != header.log_size || frontier.root() != header.log_root {
-            return Err(fail("log size or log root does not match the log".into()));
-        }
-        let delta = execute(
+        let ctx = BlockContext {
+            height,
+            time: header.time,
+        };
+        let (delta, entries) = execute(
             &mut state,
             &mut rules,
             &events,
             genesis,
-            height,
-            header.time,
+            ctx,
+            frontier.size(),
         )
         .map_err(|e| fail(e.to_string()))?;
+        for entry in &entries {
+            frontier.push(entry.hash());
+        }
+        if frontier.size() != header.log_size || frontier.root() != header.log_root {
+            return Err(fail("log size or log root does not match the log".into()));
+        }
         let root = state_root(&prev_state_root, &delta);
         if root != header.state_root {
             return Err(fail("state root does not match the replayed state".into()));
         }
+        let update = smt::update(&map, &crate::chain::map_updates(&delta))
+            .unwrap_or_else(|never| match never {});
+        if update.root != header.shipments_root {
+            return Err(fail(
+                "shipments root does not match the replayed shipment heads".into(),
+            ));
+        }
+        map.apply(&update);
         prev_hash = hash;
         prev_state_root = root;
         prev_time = header.time;

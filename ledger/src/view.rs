@@ -30,7 +30,10 @@ pub struct Receipt {
     pub log_size: u64,
     /// The log root at that block.
     pub log_root: Digest,
-    /// Sibling hashes from the event's leaf to `log_root`.
+    /// The event's log entry: its leaf is `SHA-256(0x00 || canonical(entry))`, so the proof
+    /// also proves the committing block's height and time.
+    pub entry: crate::entry::LogEntry,
+    /// Sibling hashes from the entry's leaf to `log_root`.
     pub inclusion_proof: Vec<Digest>,
 }
 

@@ -14,19 +14,21 @@ use proptest::prelude::*;
 /// format changed: every stored ledger and every signature is affected. Change the pinned
 /// values only together with a new format version and a note in docs/PROTOCOL.md. (Format
 /// v3 moved the block and genesis hashes: genesis gained its rules schedule, the state delta
-/// its rules activations, and `CustomsDeclared` its transport mode; event ids did not move.)
+/// its rules activations, and `CustomsDeclared` its transport mode; event ids did not move.
+/// Format v4 moved the registration's id (its buyer is a `Buyer` of commitments) and the block
+/// hash (log entries, `shipments_root`, the shipment record's head entry); genesis did not.)
 #[test]
 fn golden_hashes_are_stable() {
     let net = TestNet::new();
     let event = net.register("GOLDEN-1", "CN", "FR");
     assert_eq!(
         event.id.to_hex(),
-        "4c8ad312c5e021dbc70154b4da1b1359e30819c44fd8e3378839a74d39105b76",
+        "ae5f5c0256e4b02ad133320b3268292150eb4781f770803c4bba64037b1aeadd",
         "event id changed"
     );
     assert_eq!(
         Digest::sha256(&event.bytes).to_hex(),
-        "f667ad2b610e6fd92a6062d83a092d0f6514c7f11ae536e44f0cb6af05e750fd",
+        "411463bf0886bb61ee2e14a50ce98379a34abc119a8d4308e51f80a939d3f623",
         "event bytes changed"
     );
     let store = MemoryStore::new(net.genesis_hash());
@@ -39,7 +41,7 @@ fn golden_hashes_are_stable() {
         .expect("commit");
     assert_eq!(
         built.block.hash().to_hex(),
-        "7e540914f3592e335c5d02bdd81070c5019ea30e9ef5855fd263e383156c33d8",
+        "270005b3fbf61546ea010d77202a93718699aeb1c0fddd888eb6c739881611f4",
         "block hash changed"
     );
     assert_eq!(
@@ -80,6 +82,60 @@ fn golden_tracking_scan_hash_is_stable() {
     assert_eq!(scan["exception"], false);
     let back: SignedEvent = serde_json::from_value(json).expect("parse");
     assert_eq!(EncodedEvent::new(back), event);
+}
+
+/// `PersonalDataErased` is `EventKind` variant 13 (format v4, appended after the tracking
+/// scan): its payload is the shipment id alone.
+#[test]
+fn personal_data_erased_is_variant_13() {
+    let net = TestNet::new();
+    let event = net.erase_personal("seller-acme", "GOLDEN-4");
+    // chain id (13 bytes), occurred_at (9 bytes), then the variant index 13.
+    assert_eq!(
+        event.bytes[22], 13,
+        "PersonalDataErased is EventKind variant 13"
+    );
+    // Then the shipment id, length-prefixed: nothing else.
+    assert_eq!(event.bytes[23], 8);
+    assert_eq!(&event.bytes[24..32], b"GOLDEN-4");
+    assert_eq!(EncodedEvent::decode(&event.bytes), Ok(event.clone()));
+    let json = serde_json::to_value(&event.event).expect("json");
+    assert_eq!(
+        json["event"]["kind"]["PersonalDataErased"],
+        serde_json::json!({ "shipment_id": "GOLDEN-4" })
+    );
+    let back: SignedEvent = serde_json::from_value(json).expect("parse");
+    assert_eq!(EncodedEvent::new(back), event);
+}
+
+/// The buyer and the receiver of a delivery are commitments in both forms: 32 raw bytes in
+/// the canonical encoding, hex in JSON; no name appears.
+#[test]
+fn personal_data_is_committed_not_written() {
+    let net = TestNet::new();
+    for event in net.lifecycle("PERSONAL-1") {
+        let json = serde_json::to_string(&event.event).expect("json");
+        assert!(!json.contains("J. Buyer"), "{json}");
+        assert!(
+            !event.bytes.windows(8).any(|w| w == b"J. Buyer"),
+            "{}",
+            event.event.event.kind.name()
+        );
+    }
+    let registration = net.register("PERSONAL-2", "CN", "FR");
+    let json = serde_json::to_value(&registration.event).expect("json");
+    let buyer = &json["event"]["kind"]["ShipmentRegistered"]["invoice"]["buyer"];
+    let expected = custody_ledger::personal::commitment(
+        &custody_ledger::testkit::buyer_name("PERSONAL-2"),
+        &custody_ledger::testkit::salt_for(
+            "PERSONAL-2",
+            custody_ledger::personal::PersonalField::BuyerName,
+        ),
+    );
+    assert_eq!(buyer["name_commitment"], expected.to_hex());
+    assert_eq!(buyer["address_commitment"], serde_json::Value::Null);
+    assert_eq!(buyer["personal_id_commitment"], serde_json::Value::Null);
+    assert_eq!(buyer["country"], "FR");
 }
 
 #[test]
@@ -283,10 +339,10 @@ fn golden_first_block_of_protocol_section_16_3() {
         ),
         (
             "faa56d7ec3efc724b9c22d87af1887c5f7d834c64b8cb4cfdac0cab242016c6f".to_owned(),
-            "70e423d7c32c53a8ca7ffb144fc9c48904c6df403cb24d5f027c8acc615084d3".to_owned(),
-            "47b3373b353606d0b17d170c35a1d8517de693232a109e487467f0e5ff4c47cc".to_owned(),
-            190,
-            276,
+            "03489654767f5b82fa1869988ddbaa9d23533b676c9877b9d3140a3a7b619a22".to_owned(),
+            "6873e8bcf50461c698316fb8f03bbc60213186213a0c6f1f0ac21276d69ee1e0".to_owned(),
+            223,
+            337,
         ),
         "{show}"
     );

@@ -996,3 +996,128 @@ fn scans_in_blocks_are_checked_against_the_stored_registration() {
     )
     .expect("the chain verifies");
 }
+
+/// `PersonalDataErased`: by the shipment's seller or an admin, in every status, once; it sets
+/// `personal_erased` and counts as an event, and changes nothing else.
+#[test]
+fn personal_data_erasure() {
+    let net = TestNet::new();
+    let steps = Steps::new(&net);
+    // Accepted in every status, by the seller and by an admin.
+    for n in 1..=steps.all.len() {
+        for by in ["seller-acme", "admin-2"] {
+            let erase = net.erase_personal(by, S);
+            let (state, verdict) = run(&net, steps.before(n), &erase);
+            assert_eq!(verdict, Ok(()), "after {n} step(s), by {by}");
+            let before = {
+                let (state, _) = run(&net, steps.before(n - 1), steps.step(n - 1));
+                state
+                    .shipment(&ShipmentId::new(S))
+                    .cloned()
+                    .expect("registered")
+            };
+            let after = state
+                .shipment(&ShipmentId::new(S))
+                .cloned()
+                .expect("registered");
+            assert!(after.personal_erased);
+            assert!(!before.personal_erased);
+            assert_eq!(after.status, before.status);
+            assert_eq!(after.custodian, before.custodian);
+            assert_eq!(after.pending_handoff, before.pending_handoff);
+            assert_eq!(after.last_place, before.last_place);
+            assert_eq!(after.event_count, before.event_count + 1);
+            assert_eq!(after.last_event, erase.id);
+            assert_eq!(after.updated_at, ctx().time);
+        }
+    }
+    let registered = steps.before(REG + 1).to_vec();
+    let erased = [
+        registered.clone(),
+        vec![net.erase_personal("seller-acme", S)],
+    ]
+    .concat();
+    let cases: Vec<(&str, Vec<EncodedEvent>, EncodedEvent, &str)> = vec![
+        (
+            "erasure of an unknown shipment",
+            vec![],
+            net.erase_personal("seller-acme", S),
+            codes::SHIPMENT_UNKNOWN,
+        ),
+        (
+            "erasure by a carrier",
+            registered.clone(),
+            net.erase_personal("carrier-swift", S),
+            codes::PERSONAL_NOT_ALLOWED,
+        ),
+        (
+            "erasure by an auditor",
+            registered.clone(),
+            net.erase_personal("auditor-ivy", S),
+            codes::PERSONAL_NOT_ALLOWED,
+        ),
+        (
+            "second erasure, by an admin",
+            erased.clone(),
+            net.erase_personal("admin-1", S),
+            codes::PERSONAL_ALREADY_ERASED,
+        ),
+        (
+            "replayed erasure",
+            erased.clone(),
+            erased[1].clone(),
+            codes::EVENT_DUPLICATE,
+        ),
+    ];
+    for (name, prefix, event, code) in cases {
+        let (_, verdict) = run(&net, &prefix, &event);
+        assert_eq!(verdict, Err(code), "{name}");
+    }
+    // Events after an erasure still apply: the lifecycle goes on.
+    let mut prefix = [registered, vec![net.erase_personal("admin-3", S)]].concat();
+    prefix.push(steps.step(PROPOSE).clone());
+    let (state, verdict) = run(&net, &prefix, steps.step(ACCEPT));
+    assert_eq!(verdict, Ok(()));
+    assert!(state.shipment(&ShipmentId::new(S)).unwrap().personal_erased);
+}
+
+/// Another seller may not erase a shipment it did not register.
+#[test]
+fn only_the_shipments_seller_erases() {
+    let net = TestNet::new();
+    let reg = net.register(S, "CN", "FR");
+    let mut state = State::from_genesis(&net.genesis);
+    apply(&mut state, &reg, ctx()).expect("registered");
+    // A member with the seller role that is not this shipment's seller: admit one.
+    let other = Keypair::from_seed([42; 32]);
+    let change = MembershipChange::Admit {
+        member: Member {
+            id: MemberId::new("seller-other"),
+            name: "Other Seller".into(),
+            roles: vec![Role::Seller],
+            key: other.public(),
+        },
+    };
+    let admit = net.sign(
+        "admin-1",
+        EventKind::MembershipChanged(MembershipChanged {
+            approvals: vec![approve(&net.genesis.chain_id, &change, net.key("admin-2"))],
+            change,
+        }),
+    );
+    apply(&mut state, &admit, ctx()).expect("admitted");
+    let erase = EncodedEvent::new(custody_ledger::event::sign(
+        Event {
+            chain_id: net.genesis.chain_id.clone(),
+            occurred_at: GENESIS_TIME,
+            kind: EventKind::PersonalDataErased(PersonalDataErased {
+                shipment_id: ShipmentId::new(S),
+            }),
+        },
+        &other,
+    ));
+    assert_eq!(
+        apply(&mut state, &erase, ctx()).map_err(|r| r.code),
+        Err(codes::PERSONAL_NOT_ALLOWED)
+    );
+}

@@ -3,12 +3,13 @@
 
 use custody_ledger::block::BlockHeader;
 use custody_ledger::chain::{build_block, validate_block, validate_block_from, BlockError};
-use custody_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use custody_ledger::merkle::{verify_consistency, verify_inclusion};
 use custody_ledger::model::*;
 use custody_ledger::reject::codes;
 use custody_ledger::rules::NoRules;
+use custody_ledger::smt;
 use custody_ledger::state::ShipmentStatus;
-use custody_ledger::store::{MemoryStore, SledStore, Store, StoreError, Tree};
+use custody_ledger::store::{MapSource, MemoryStore, SledStore, Store, StoreError, Tree};
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::verify::verify_chain;
 use custody_ledger::Timestamp;
@@ -76,8 +77,13 @@ fn exercise<S: Store + ?Sized>(store: &S) {
             .inclusion_proof(*log_index, head.log_size)
             .expect("proof");
         assert!(proof.len() <= 6, "O(log n) proof");
+        let entry = store.log_entry(id).expect("read").expect("entry");
+        assert_eq!(
+            (entry.event_id, entry.height, entry.log_index),
+            (*id, stored.location.height, *log_index)
+        );
         verify_inclusion(
-            &leaf_hash(id.as_bytes()),
+            &entry.hash(),
             *log_index,
             head.log_size,
             &proof,
@@ -85,6 +91,33 @@ fn exercise<S: Store + ?Sized>(store: &S) {
         )
         .expect("inclusion proof verifies");
     }
+    // Every shipment's chain of entries ends at the head the header's shipment map proves.
+    let header = store
+        .header(head.height)
+        .expect("read")
+        .expect("head header");
+    for n in 0..5 {
+        let id = ShipmentId::new(format!("SHP-{n}"));
+        let events = store.shipment_events(&id, None, 1000).expect("index");
+        let mut prev = None;
+        for (_, event) in &events {
+            let entry = store.log_entry(event).expect("read").expect("entry");
+            assert_eq!(entry.shipment_prev, prev, "{id}: entries chain");
+            prev = Some(entry.hash());
+        }
+        let state = store.shipment(&id).expect("read").expect("exists");
+        assert_eq!(
+            state.head_entry, prev,
+            "{id}: the state's head is the last entry"
+        );
+        let key = smt::key_of(&id.0);
+        let (value, proof) = smt::prove(&MapSource(store), &key)
+            .expect("read")
+            .expect("in the map");
+        assert_eq!(Some(value), prev);
+        smt::verify(&header.shipments_root, &key, &value, &proof).expect("map proof verifies");
+    }
+
     // Consistency from every earlier header to the head.
     for h in 1..head.height {
         let old = store.header(h).expect("read").expect("present");
@@ -160,6 +193,26 @@ fn sled_store_keeps_blocks_indexes_and_proofs_across_reopen() {
         SledStore::open(dir.path(), other),
         Err(StoreError::GenesisMismatch { .. })
     ));
+}
+
+/// Issue 15, migration: a data directory written before format v4 (no format record) is
+/// refused at open, naming both formats, instead of being misread.
+#[test]
+fn regression_issue_15_a_store_of_an_earlier_format_is_refused_at_open() {
+    let net = TestNet::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = sled::open(dir.path()).expect("sled");
+        let meta = db.open_tree("meta").expect("meta");
+        meta.insert("genesis", net.genesis_hash().as_bytes().to_vec())
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    let error = SledStore::open(dir.path(), net.genesis_hash()).expect_err("refused");
+    assert!(matches!(error, StoreError::Format { .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("format v3 or earlier"), "{message}");
+    assert!(message.contains("custody-store/v4"), "{message}");
 }
 
 #[test]

@@ -380,7 +380,7 @@ async function searchPage() {
 /** Entries for the timeline: the bundle's events, plus any the list has that it lacks. */
 function timelineEntries(listed, bundle, result) {
   const byId = new Map();
-  listed.forEach((e) => byId.set(e.event_id, { eventId: e.event_id, height: e.height, logIndex: BigInt(e.log_index), recordedAt: e.recorded_at, node: e.event, verdict: 'failed', check: 'event.id', message: 'listed by the node but absent from its bundle', decoded: null }));
+  listed.forEach((e) => byId.set(e.event_id, { eventId: e.event_id, height: e.height, logIndex: BigInt(e.log_index), recordedAt: e.recorded_at, node: e.event, verdict: 'failed', check: 'bundle.complete', message: 'listed by the node but absent from its bundle', decoded: null }));
   (bundle.events || []).forEach((item, i) => {
     const id = String(item.event_id).toLowerCase();
     const entry = byId.get(id) ?? { eventId: id, height: item.height, logIndex: BigInt(item.log_index), recordedAt: null, node: item.event };
@@ -388,6 +388,9 @@ function timelineEntries(listed, bundle, result) {
     Object.assign(entry, verdict
       ? { verdict: verdict.verdict, check: verdict.check, message: verdict.message, decoded: verdict.decoded }
       : { verdict: 'pending', check: null, message: null, decoded: null });
+    // A verified event's block height and time are the ones its log entry proves, not the
+    // node's word.
+    if (verdict?.verdict === 'verified') Object.assign(entry, { height: verdict.height, recordedAt: verdict.time });
     byId.set(id, entry);
   });
   return [...byId.values()].sort((a, b) => (a.logIndex < b.logIndex ? -1 : a.logIndex > b.logIndex ? 1 : 0));
@@ -424,7 +427,9 @@ function summary(name, body, heights) {
     case 'CustomsCleared':
       return [`Customs decision: ${words(body.outcome)}`];
     case 'Delivered':
-      return [`Delivered at ${body.place} to ${body.received_by}`];
+      return [`Delivered at ${body.place}; receiver private (committed)`];
+    case 'PersonalDataErased':
+      return ['Personal data erased: the ledger keeps only its commitments'];
     case 'ReturnRequested':
       return [`Return ${body.rma} requested`];
     case 'ReturnReceived':
@@ -448,11 +453,21 @@ function timeline(entries, dir) {
         badge(entry.verdict, entry.check ? `${entry.check}: ${entry.message}` : (entry.verdict === 'verified' ? 'shown from the verified bytes' : 'not yet verified')),
         ' ', h('strong', {}, kindName(name))),
       h('p', {}, summary(name, body, heights)),
-      h('p', { class: 'meta' },
+      h('p', { class: 'meta', 'data-height': String(entry.height), 'data-time': entry.recordedAt },
         'Signed by ', signerLink(signed.signer, dir), ', occurred ', time(signed.event.occurred_at),
         entry.recordedAt ? [', recorded ', time(entry.recordedAt)] : null,
         ' in block ', blockLink(entry.height), ', event ', eventLink(entry.eventId, entry.height)));
   }));
+}
+
+// Personal data is on the ledger only as salted commitments (issue 15): the page never shows
+// a value, only whether the parties' nodes still hold it off the ledger or it was erased.
+function personalText(erased) {
+  return erased ? 'erased' : 'private (committed)';
+}
+
+function isErased(entries) {
+  return bodies(entries, 'PersonalDataErased').length > 0;
 }
 
 function bodies(entries, kind) {
@@ -492,13 +507,13 @@ function parcels(reg) {
     reg.parcels.map((p) => h('tr', {}, h('th', { scope: 'row' }, code(p.sscc)), h('td', {}, grams(p.gross_weight_grams)), h('td', {}, packed(p.sscc) || '—')))));
 }
 
-function invoiceLines(reg) {
+function invoiceLines(reg, erased) {
   if (!reg) return section('invoice-lines', 'Invoice', empty('The registration is not available.'));
   const inv = reg.invoice;
   return section('invoice-lines', 'Invoice',
     facts([
       ['Number', inv.number], ['Issued', time(inv.issued_at)],
-      ['Seller', `${inv.seller.name} (${inv.seller.country})`], ['Buyer', `${inv.buyer.name} (${inv.buyer.country})`],
+      ['Seller', `${inv.seller.name} (${inv.seller.country})`], ['Buyer', `${personalText(erased)} (${inv.buyer.country})`],
       ['Incoterm', `${reg.incoterm} ${reg.incoterm_place}`],
       ['Total', money(inv.total_minor, inv.currency)], ['Freight', money(inv.freight_minor, inv.currency)],
       ['Insurance', money(inv.insurance_minor, inv.currency)],
@@ -549,7 +564,7 @@ function documents(entries, dir) {
     h('td', {}, body.reference), h('td', {}, signerLink(signed.signer, dir))));
   bodies(entries, 'Delivered').forEach(({ body, signed }) => rows.push(h('tr', {},
     h('th', { scope: 'row' }, `Proof of delivery (${words(body.proof_kind)})`), h('td', {}, code(body.proof_hash)),
-    h('td', {}, `${body.place}, received by ${body.received_by}`), h('td', {}, signerLink(signed.signer, dir)))));
+    h('td', {}, `${body.place}, received by: ${personalText(isErased(entries))}`), h('td', {}, signerLink(signed.signer, dir)))));
   return section('documents', 'Documents', rows.length
     ? table('document-table', ['Type', 'SHA-256', 'Reference', 'Attested by'], rows)
     : empty('No document attested.'));
@@ -613,6 +628,7 @@ async function shipmentPage(id) {
     const entries = timelineEntries(listed, bundle, result);
     const verdict = result === null ? 'pending' : result.ok ? 'verified' : 'failed';
     const reg = registration(entries);
+    const erased = isErased(entries) || state.personal_erased === true;
     setPage('shipment', `Shipment ${id}`,
       h('h1', {}, 'Shipment ', code(id)),
       facts([
@@ -624,6 +640,7 @@ async function shipmentPage(id) {
         ['Last place', state.last_place ?? null],
         ['Registered', time(state.registered_at)],
         ['Updated', time(state.updated_at)],
+        ['Personal data', h('span', { id: 'personal-data', 'data-erased': String(erased) }, personalText(erased))],
       ]),
       section('verification', 'Verification',
         h('p', { id: 'verdict', 'data-verdict': verdict, 'data-check': result && !result.ok ? result.failure.check : null, role: 'status' },
@@ -642,7 +659,7 @@ async function shipmentPage(id) {
       section('history', 'Timeline', timeline(entries, dir)),
       custodyChain(entries, dir),
       parcels(reg),
-      invoiceLines(reg),
+      invoiceLines(reg, erased),
       customs(entries, dir),
       documents(entries, dir),
       returns(entries),

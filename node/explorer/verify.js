@@ -3,8 +3,15 @@
 // it shows as verified. Plain ES module: it runs in a browser and in any JavaScript runtime
 // with WebCrypto (`globalThis.crypto.subtle` with SHA-256 and Ed25519).
 //
+// How a `custody-bundle/v2` proves a shipment's whole history: the checkpoint header is
+// certified by the genesis validators; its `shipments_root` maps the shipment to the entry
+// hash of its latest log entry (a sparse Merkle proof); each log entry names the entry hash of
+// the shipment's previous event (`shipment_prev`), back to its registration. Walking that
+// chain from the head down to a ShipmentRegistered event anchors every event, with its block
+// height and time, and leaves no room to drop one.
+//
 // What WebCrypto covers and what this file adds:
-// - SHA-256 (hashes, event ids, the Merkle log) is WebCrypto's.
+// - SHA-256 (hashes, event ids, log entries, the shipment map) is WebCrypto's.
 // - Ed25519 verification is WebCrypto's (RFC 8032: it checks the equation [s]B = R + [k]A
 //   against the bytes of R, which is the cofactorless check of §5.1 step 5). WebCrypto does
 //   not refuse small-order ("weak") keys or a small-order R, and implementations differ on
@@ -26,7 +33,11 @@ export const EVENT_SIZE_BYTES_MAX = 1048576;
 export const RECORD_SIZE_BYTES_MAX = 262144;
 /** Most events a bundle may hold (§14). */
 export const BUNDLE_EVENTS_MAX = 10000;
-export const BUNDLE_FORMAT = 'custody-bundle/v1';
+/** Most disclosures a bundle may carry (§14): a few personal fields per shipment. */
+export const BUNDLE_DISCLOSURES_MAX = 64;
+export const BUNDLE_FORMAT = 'custody-bundle/v2';
+/** The deepest a shipment-map proof can be: one level per key bit. */
+export const SHIPMENT_PROOF_DEPTH_MAX = 256;
 
 /** A decoding or conversion failure; `message` says where. */
 export class FormatError extends Error {}
@@ -99,43 +110,12 @@ export const DOMAIN = {
   block: 'custody/block/v1',
   genesis: 'custody/genesis/v1',
   vote: 'custody/vote/v1',
+  personal: 'custody/personal/v1',
+  shipmentKey: 'custody/shipment-key/v1',
 };
 
 export function domainHash(domain, bytes) {
   return sha256(concat(enc.encode(domain), bytes));
-}
-
-export function leafHash(eventId) {
-  return sha256(concat(Uint8Array.of(0), eventId));
-}
-
-function nodeHash(left, right) {
-  return sha256(concat(Uint8Array.of(1), left, right));
-}
-
-/** RFC 9162 §2.1.3.2, as written in §6.3. Sizes are BigInt so any u64 works. */
-export async function verifyInclusion(leaf, index, size, proof, root) {
-  if (index >= size) return false;
-  let fn = index;
-  let sn = size - 1n;
-  let r = leaf;
-  for (const p of proof) {
-    if (sn === 0n) return false;
-    if ((fn & 1n) === 1n || fn === sn) {
-      r = await nodeHash(p, r);
-      if ((fn & 1n) === 0n) {
-        while ((fn & 1n) === 0n && fn !== 0n) {
-          fn >>= 1n;
-          sn >>= 1n;
-        }
-      }
-    } else {
-      r = await nodeHash(r, p);
-    }
-    fn >>= 1n;
-    sn >>= 1n;
-  }
-  return sn === 0n && equalBytes(r, root);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -487,6 +467,12 @@ S.DutyRate = enumType([
 S.Money = struct([['amount_minor', T.u64], ['currency', T.currency]]);
 S.TaxId = struct([['scheme', T.string], ['value', T.string]]);
 S.Party = struct([['name', T.string], ['country', T.country], ['tax_ids', vec(S.TaxId)]]);
+// Format v4: the buyer's name, address and personal tax id are salted commitments; the ledger
+// never holds the values (they are disclosed off-ledger, see verifyDisclosure).
+S.Buyer = struct([
+  ['name_commitment', T.digest], ['address_commitment', optional(T.digest)], ['country', T.country],
+  ['tax_ids', vec(S.TaxId)], ['personal_id_commitment', optional(T.digest)],
+]);
 S.Parcel = struct([['sscc', T.string], ['gross_weight_grams', T.u64]]);
 S.InvoiceLine = struct([
   ['line_no', T.u32], ['description', T.string], ['hs_code', T.string], ['gtin', optional(T.string)],
@@ -495,7 +481,7 @@ S.InvoiceLine = struct([
 ]);
 S.CommercialInvoice = struct([
   ['number', T.string], ['issued_at', T.timestamp], ['currency', T.currency], ['seller', S.Party],
-  ['buyer', S.Party], ['lines', vec(S.InvoiceLine)], ['total_minor', T.u64],
+  ['buyer', S.Buyer], ['lines', vec(S.InvoiceLine)], ['total_minor', T.u64],
   ['freight_minor', T.u64], ['insurance_minor', T.u64],
 ]);
 S.PackingLine = struct([['sscc', T.string], ['invoice_line', T.u32], ['quantity', T.u64]]);
@@ -570,7 +556,7 @@ S.EventKind = enumType([
   ])],
   ['Delivered', struct([
     ['shipment_id', T.string], ['place', T.string], ['proof_kind', S.ProofKind],
-    ['proof_hash', T.digest], ['received_by', T.string],
+    ['proof_hash', T.digest], ['received_by_commitment', T.digest],
   ])],
   ['ReturnRequested', struct([
     ['shipment_id', T.string], ['rma', T.string], ['lines', vec(S.LineQuantity)], ['reason', T.string],
@@ -591,13 +577,18 @@ S.EventKind = enumType([
     ['disposition', T.string], ['read_point', T.string], ['read_point_gln', optional(T.string)],
     ['biz_location', T.string], ['sensor_readings', vec(S.SensorReading)], ['exception', T.bool],
   ])],
+  ['PersonalDataErased', struct([['shipment_id', T.string]])],
 ]);
 S.Event = struct([['chain_id', T.string], ['occurred_at', T.timestamp], ['kind', S.EventKind]]);
 S.SignedEvent = struct([['event', S.Event], ['signer', T.key], ['signature', T.sig]]);
 S.BlockHeader = struct([
   ['chain_id', T.string], ['height', T.u64], ['prev_hash', T.digest], ['time', T.timestamp],
   ['proposer', T.key], ['event_count', T.u32], ['events_root', T.digest], ['log_size', T.u64],
-  ['log_root', T.digest], ['state_root', T.digest],
+  ['log_root', T.digest], ['state_root', T.digest], ['shipments_root', T.digest],
+]);
+S.LogEntry = struct([
+  ['event_id', T.digest], ['height', T.u64], ['time', T.timestamp], ['log_index', T.u64],
+  ['shipment_prev', optional(T.digest)],
 ]);
 S.CommitSignature = struct([['validator', T.key], ['signature', T.sig]]);
 S.CommitCertificate = struct([
@@ -634,6 +625,76 @@ export function encode(type, json, what) {
 export function shipmentOf(kind) {
   const [name] = Object.keys(kind);
   return kind[name].shipment_id ?? null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Log entries, the shipment map and personal-data commitments (format v4)
+
+/**
+ * The entry hash of a log entry given in its JSON form ({event_id, height, time, log_index,
+ * shipment_prev}): the RFC 6962 leaf hash of its canonical bytes, so the log's own proofs
+ * and the shipment chains agree on one value per event.
+ */
+export async function entryHash(entry) {
+  return sha256(concat(Uint8Array.of(0x00), encode(S.LogEntry, entry, 'entry')));
+}
+
+/** Where a shipment sits in the shipment map: a hash, so keys spread evenly over the tree. */
+export function shipmentKey(shipmentId) {
+  return domainHash(DOMAIN.shipmentKey, enc.encode(shipmentId));
+}
+
+const ZERO_DIGEST = new Uint8Array(32);
+
+// Prefixes 0x02 and 0x03 keep map nodes apart from the log's 0x00 leaves and 0x01 nodes.
+function mapLeaf(key, value) {
+  return sha256(concat(Uint8Array.of(0x02), key, value));
+}
+
+function mapInterior(left, right) {
+  return sha256(concat(Uint8Array.of(0x03), left, right));
+}
+
+/** Bit `i` of a key, the most significant bit of byte 0 first; 0 goes left. */
+function keyBit(key, i) {
+  return (key[i >> 3] >> (7 - (i & 7))) & 1;
+}
+
+/**
+ * Whether `proof`, the siblings from the leaf's depth up to depth 1, shows that the shipment
+ * map with root `root` sends `key` to `value` (all 32-byte arrays).
+ */
+export async function verifyShipmentProof(key, value, proof, root) {
+  const depth = proof.length;
+  if (depth > SHIPMENT_PROOF_DEPTH_MAX) return false;
+  // A leaf alone in its subtree sits at the top of it: a proof whose deepest sibling is empty
+  // describes a tree that cannot exist, and accepting it would give one leaf two proofs.
+  if (depth > 0 && equalBytes(proof[0], ZERO_DIGEST)) return false;
+  let h = await mapLeaf(key, value);
+  for (const [j, sibling] of proof.entries()) {
+    h = keyBit(key, depth - j - 1) === 0 ? await mapInterior(h, sibling) : await mapInterior(sibling, h);
+  }
+  return equalBytes(h, root);
+}
+
+/** The salted commitment to a piece of personal data (32-byte salt, UTF-8 value). */
+export function personalCommitment(value, salt) {
+  return domainHash(DOMAIN.personal, concat(salt, enc.encode(value)));
+}
+
+/** Each disclosable field: the event kind that holds its commitment, and where. */
+const PERSONAL_FIELDS = new Map([
+  ['buyer.name', ['ShipmentRegistered', (body) => body.invoice.buyer.name_commitment]],
+  ['buyer.address', ['ShipmentRegistered', (body) => body.invoice.buyer.address_commitment]],
+  ['buyer.personal_id', ['ShipmentRegistered', (body) => body.invoice.buyer.personal_id_commitment]],
+  ['received_by', ['Delivered', (body) => body.received_by_commitment]],
+]);
+
+/** The commitment (hex) an event kind holds for a personal field, or null if it has none. */
+export function commitmentOf(kind, field) {
+  const place = PERSONAL_FIELDS.get(field);
+  if (!place || !(place[0] in kind)) return null;
+  return place[1](kind[place[0]]) ?? null;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -830,8 +891,11 @@ async function underAsync(check, fn) {
   }
 }
 
-const BUNDLE_FIELDS = ['format', 'chain_id', 'genesis_hash', 'shipment_id', 'checkpoint', 'events'];
-const EVENT_FIELDS = ['event_id', 'height', 'log_index', 'bytes', 'event', 'inclusion_proof'];
+const BUNDLE_FIELDS = [
+  'format', 'chain_id', 'genesis_hash', 'shipment_id', 'checkpoint', 'shipment_proof', 'events', 'disclosures',
+];
+const EVENT_FIELDS = ['event_id', 'bytes', 'event', 'height', 'time', 'log_index', 'shipment_prev'];
+const DISCLOSURE_FIELDS = ['event_id', 'field', 'value', 'salt'];
 
 function onlyFields(value, allowed, check, what) {
   ensure(value !== null && typeof value === 'object' && !Array.isArray(value), check, `${what} is not an object`);
@@ -871,9 +935,10 @@ async function verifyCheckpoint(checkpoint, trusted) {
   return {
     header,
     height: BigInt(header.height),
+    // The header decoded from canonical bytes, so its time is in the canonical spelling.
+    time: parseTimestamp(header.time, 'header.time'),
     hash: toHex(blockHash),
-    logSize: BigInt(header.log_size),
-    logRoot: fromHex(header.log_root, 32, 'log_root'),
+    shipmentsRoot: fromHex(header.shipments_root, 32, 'shipments_root'),
     signers: cert.signatures.map(({ validator }) => ({ nodeKey: validator, ...trusted.validators.get(validator) })),
   };
 }
@@ -882,13 +947,60 @@ function bigIntOf(value, check, what) {
   return under(check, () => checkInt(value, 0n, U64_MAX, what));
 }
 
-/** The checks of §14.2 step 7 for one event. `previous` is the previous log index or null. */
-async function verifyEvent(item, shipmentId, checkpoint, trusted, previous) {
+/** A hex digest field as lower-case hex, or null for JSON null (or a missing field). */
+function digestOrNull(value, what) {
+  return value === null || value === undefined ? null : toHex(fromHex(value, 32, what));
+}
+
+/**
+ * The entry hash (hex) of the log entry a bundle event claims, or null when its fields do
+ * not make one: the chain checks then fail on it rather than on a guess.
+ */
+async function claimedEntryHash(item) {
+  try {
+    return toHex(await entryHash({
+      event_id: item.event_id,
+      height: item.height,
+      time: item.time,
+      log_index: item.log_index,
+      shipment_prev: item.shipment_prev ?? null,
+    }));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where the previous event sat, for the order, height, time and chain checks of the next:
+ * each field is the last readable one, except `entry`, which is the previous event's own
+ * (null when unreadable, so that the link to it fails).
+ */
+function nextPlace(place, item, entry) {
+  const read = (fn, fallback) => {
+    try {
+      return fn();
+    } catch {
+      return fallback;
+    }
+  };
+  return {
+    logIndex: read(() => checkInt(item.log_index, 0n, U64_MAX, 'log_index'), place.logIndex),
+    height: read(() => checkInt(item.height, 0n, U64_MAX, 'height'), place.height),
+    time: read(() => parseTimestamp(item.time, 'time'), place.time),
+    entry,
+  };
+}
+
+const START = { logIndex: null, height: null, time: null, entry: null };
+
+/** The event's own checks of §14.2, up to event.shipment. Sets `out.decoded` once decoded. */
+async function verifySignedEvent(item, shipmentId, trusted, out) {
   const bytes = under('event.bytes', () => {
     onlyFields(item, EVENT_FIELDS, 'event.bytes', 'event');
     return fromBase64(item.bytes, 'bytes');
   });
   const decoded = under('event.bytes', () => decode(S.SignedEvent, bytes, EVENT_SIZE_BYTES_MAX, 'event'));
+  out.decoded = decoded;
   const id = toHex(await domainHash(DOMAIN.event, bytes));
   ensure(typeof item.event_id === 'string' && id === item.event_id.toLowerCase(), 'event.id', `the bytes hash to ${id}`);
   const readable = under('event.json', () => encode(S.SignedEvent, item.event, 'event'));
@@ -902,17 +1014,119 @@ async function verifyEvent(item, shipmentId, checkpoint, trusted, previous) {
   );
   ensure(why === null, 'event.signature', why);
   ensure(shipmentOf(decoded.event.kind) === shipmentId, 'event.shipment', `the event names ${shipmentOf(decoded.event.kind) ?? 'no shipment'}`);
+  return decoded;
+}
+
+/**
+ * The checks of an event's log entry: its place after the previous event (`previous`, see
+ * nextPlace; START for the first) and below the checkpoint, and its link in the chain.
+ */
+function verifyPlace(item, decoded, checkpoint, previous, first) {
   const logIndex = bigIntOf(item.log_index, 'event.order', 'log_index');
-  ensure(previous === null || logIndex > previous, 'event.order', `log index ${logIndex} does not follow ${previous}`);
+  ensure(previous.logIndex === null || logIndex > previous.logIndex, 'event.order', `log index ${logIndex} does not follow ${previous.logIndex}`);
   const height = bigIntOf(item.height, 'event.height', 'height');
   ensure(height <= checkpoint.height, 'event.height', `height ${height} is above the checkpoint's ${checkpoint.height}`);
-  const proof = under('event.inclusion_proof', () => {
-    if (!Array.isArray(item.inclusion_proof)) throw new FormatError('inclusion_proof is not a list');
-    return item.inclusion_proof.map((h, i) => fromHex(h, 32, `inclusion_proof[${i}]`));
+  ensure(previous.height === null || height >= previous.height, 'event.height', `height ${height} is below the previous event's ${previous.height}`);
+  const time = under('event.time', () => parseTimestamp(item.time, 'time'));
+  ensure(time <= checkpoint.time, 'event.time', `time ${formatTimestamp(time)} is after the checkpoint's ${formatTimestamp(checkpoint.time)}`);
+  ensure(previous.time === null || time >= previous.time, 'event.time', `time ${formatTimestamp(time)} is before the previous event's ${formatTimestamp(previous.time)}`);
+  const prev = under('event.chain', () => digestOrNull(item.shipment_prev, 'shipment_prev'));
+  if (first) {
+    ensure(prev === null, 'event.chain', 'the first event names a previous entry: the shipment\'s start is missing');
+    ensure('ShipmentRegistered' in decoded.event.kind, 'event.chain', 'the first event is not the shipment\'s registration');
+  } else {
+    ensure(previous.entry !== null, 'event.chain', 'the previous event\'s log entry is unreadable');
+    ensure(prev === previous.entry, 'event.chain', `shipment_prev ${prev ?? 'null'} is not the previous event's entry hash ${previous.entry}: an event is missing or out of place`);
+  }
+  return { height: jsonInt(height), time: formatTimestamp(time) };
+}
+
+/** bundle.complete: the map proof sends the shipment to the last event's entry hash. */
+async function verifyComplete(bundle, checkpoint, lastEntry) {
+  const proof = under('bundle.complete', () => {
+    ensure(Array.isArray(bundle.shipment_proof), 'bundle.complete', 'shipment_proof is not a list');
+    ensure(bundle.shipment_proof.length <= SHIPMENT_PROOF_DEPTH_MAX, 'bundle.complete', 'shipment_proof is deeper than 256');
+    return bundle.shipment_proof.map((h, i) => fromHex(h, 32, `shipment_proof[${i}]`));
   });
-  const included = await verifyInclusion(await leafHash(fromHex(id, 32, 'id')), logIndex, checkpoint.logSize, proof, checkpoint.logRoot);
-  ensure(included, 'event.inclusion_proof', `no path to the log root at size ${checkpoint.logSize}`);
-  return { decoded, logIndex, height };
+  ensure(lastEntry !== null, 'bundle.complete', 'the last event\'s log entry is unreadable');
+  const key = await shipmentKey(bundle.shipment_id);
+  const proven = await verifyShipmentProof(key, fromHex(lastEntry, 32, 'entry'), proof, checkpoint.shipmentsRoot);
+  ensure(proven, 'bundle.complete', `the checkpoint's shipment map does not end the shipment at the last event (entry ${lastEntry}): an event is missing`);
+}
+
+/**
+ * Only a chain of links from the checkpoint reaches an event: an event whose own checks pass
+ * but which lies below a broken link (or under a failed bundle.complete) is not shown as
+ * verified, since nothing ties it to a committed block.
+ */
+function markUnanchored(events, items, entries, complete) {
+  let cut = complete;
+  for (let i = events.length - 1; i >= 0; i--) {
+    if (cut !== null && events[i].verdict === 'verified') {
+      Object.assign(events[i], { verdict: 'failed', check: cut.check, message: `not tied to the checkpoint: ${cut.message}` });
+    }
+    if (cut === null && i > 0) {
+      let prev = null;
+      try {
+        prev = digestOrNull(items[i].shipment_prev, 'shipment_prev');
+      } catch {
+        // unreadable: the link is broken
+      }
+      if (entries[i - 1] === null || prev !== entries[i - 1]) {
+        cut = { check: 'event.chain', message: `the chain is broken at event #${i}` };
+      }
+    }
+  }
+}
+
+/** The disclosure checks of §14.2; the answer says what was disclosed and whether it holds. */
+async function verifyDisclosure(d, events) {
+  onlyFields(d, DISCLOSURE_FIELDS, 'disclosure.event', 'disclosure');
+  const id = under('disclosure.event', () => digestOrNull(d.event_id, 'event_id'));
+  const event = events.find((e) => e.eventId === id);
+  ensure(id !== null && event !== undefined, 'disclosure.event', `no event ${d.event_id} in the bundle`);
+  // A commitment in an event the bundle does not prove says nothing; the event's own failure
+  // comes first in any case, so this only keeps such a disclosure from reading as verified.
+  ensure(event.verdict === 'verified', 'disclosure.event', `event ${id} did not verify`);
+  ensure(PERSONAL_FIELDS.has(d.field), 'disclosure.field', `unknown field ${d.field}`);
+  const commitment = commitmentOf(event.decoded.event.kind, d.field);
+  ensure(commitment !== null, 'disclosure.field', `event ${id} holds no commitment for ${d.field}`);
+  const salt = under('disclosure.commitment', () => fromHex(d.salt, 32, 'salt'));
+  ensure(typeof d.value === 'string', 'disclosure.commitment', 'value is not a string');
+  const computed = toHex(await personalCommitment(d.value, salt));
+  ensure(computed === commitment, 'disclosure.commitment', `the value and salt commit to ${computed}, the event holds ${commitment}`);
+}
+
+/**
+ * The checks before the events (§14.2 steps 1–6): the trusted genesis and the checkpoint.
+ * The genesis hash goes into `answer` as soon as it is known, so that a page can say which
+ * genesis it checked against even when the bundle is for another.
+ */
+async function verifyFrame(bundle, genesisJson, answer) {
+  onlyFields(bundle, BUNDLE_FIELDS, 'bundle.format', 'bundle');
+  ensure(bundle.format === BUNDLE_FORMAT, 'bundle.format', `format is ${bundle.format}, this verifier reads ${BUNDLE_FORMAT}`);
+  ensure(typeof bundle.shipment_id === 'string', 'bundle.format', 'shipment_id is not a string');
+  ensure(Array.isArray(bundle.events), 'bundle.format', 'events is not a list');
+  ensure(bundle.disclosures === undefined || Array.isArray(bundle.disclosures), 'bundle.format', 'disclosures is not a list');
+  const trusted = await underAsync('bundle.genesis', () => loadGenesis(genesisJson));
+  Object.assign(answer, { genesisHash: trusted.hash, chainId: trusted.genesis.chain_id });
+  ensure(typeof bundle.genesis_hash === 'string' && bundle.genesis_hash.toLowerCase() === trusted.hash, 'bundle.genesis', `the bundle is for genesis ${bundle.genesis_hash}, not ${trusted.hash}`);
+  ensure(bundle.chain_id === trusted.genesis.chain_id, 'bundle.genesis', `chain id ${bundle.chain_id} is not ${trusted.genesis.chain_id}`);
+  const count = bundle.events.length;
+  ensure(count >= 1 && count <= BUNDLE_EVENTS_MAX, 'bundle.events', `${count} events, not 1 to ${BUNDLE_EVENTS_MAX}`);
+  const disclosures = (bundle.disclosures ?? []).length;
+  ensure(disclosures <= BUNDLE_DISCLOSURES_MAX, 'bundle.disclosures', `${disclosures} disclosures, at most ${BUNDLE_DISCLOSURES_MAX}`);
+  onlyFields(bundle.checkpoint, ['header_bytes', 'header', 'certificate'], 'checkpoint.header_bytes', 'checkpoint');
+  return { trusted, checkpoint: await verifyCheckpoint(bundle.checkpoint, trusted) };
+}
+
+/** What the answer says of an event before (or without) its checks. */
+function eventEntry(item, verdict, check, message) {
+  return {
+    eventId: item && typeof item.event_id === 'string' ? item.event_id.toLowerCase() : null,
+    verdict, check, message, decoded: null,
+    height: item && item.height, time: item && item.time, logIndex: item && item.log_index,
+  };
 }
 
 /**
@@ -921,18 +1135,20 @@ async function verifyEvent(item, shipmentId, checkpoint, trusted, previous) {
  * mark the events that did verify.
  *
  * Answer: { ok, failure: {check, message, index, eventId} | null, genesisHash, chainId,
- *   checkpoint: {height, hash, signers: [{nodeKey, member, name, power}]} | null,
- *   events: [{eventId, verdict: 'verified'|'failed', check, message, decoded, height, logIndex}] }
+ *   checkpoint: {height, hash, header, signers: [{nodeKey, member, name, power}]} | null,
+ *   events: [{eventId, verdict: 'verified'|'failed'|'pending', check, message, decoded,
+ *             height, time (block time, RFC 3339), logIndex}],
+ *   disclosures: [{eventId, field, value, verdict, check, message}] }
+ * `failure.index` is the event's position for event checks, the disclosure's for disclosure
+ * checks, and null for the bundle's.
  */
 export async function verifyBundle(bundle, genesisJson) {
-  const answer = { ok: false, failure: null, genesisHash: null, chainId: null, checkpoint: null, events: [] };
+  const answer = { ok: false, failure: null, genesisHash: null, chainId: null, checkpoint: null, events: [], disclosures: [] };
   const fail = (e, index = null, eventId = null) => {
     const check = e instanceof CheckFailure ? e.check : 'bundle.format';
     answer.failure ??= { check, message: e.message, index, eventId };
     return check;
   };
-  let trusted;
-  let checkpoint;
   const items = bundle && Array.isArray(bundle.events) ? bundle.events : [];
   // Browsers offer WebCrypto only to secure contexts (https, or a page from localhost): a
   // node opened over plain http from another host cannot be checked in the page, and saying
@@ -945,55 +1161,69 @@ export async function verifyBundle(bundle, genesisJson) {
       index: null,
       eventId: null,
     };
-    answer.events = items.map((item) => ({
-      eventId: item && item.event_id, verdict: 'pending', check: null, message: null,
-      decoded: null, height: item && item.height, logIndex: item && item.log_index,
-    }));
+    answer.events = items.map((item) => eventEntry(item, 'pending', null, null));
     return answer;
   }
+  let frame;
   try {
-    onlyFields(bundle, BUNDLE_FIELDS, 'bundle.format', 'bundle');
-    ensure(bundle.format === BUNDLE_FORMAT, 'bundle.format', `format is ${bundle.format}`);
-    ensure(Array.isArray(bundle.events), 'bundle.format', 'events is not a list');
-    trusted = await underAsync('bundle.genesis', () => loadGenesis(genesisJson));
-    answer.genesisHash = trusted.hash;
-    answer.chainId = trusted.genesis.chain_id;
-    ensure(typeof bundle.genesis_hash === 'string' && bundle.genesis_hash.toLowerCase() === trusted.hash, 'bundle.genesis', `the bundle is for genesis ${bundle.genesis_hash}, not ${trusted.hash}`);
-    ensure(bundle.chain_id === trusted.genesis.chain_id, 'bundle.genesis', `chain id ${bundle.chain_id} is not ${trusted.genesis.chain_id}`);
-    ensure(bundle.events.length <= BUNDLE_EVENTS_MAX, 'bundle.events', `${bundle.events.length} events, above ${BUNDLE_EVENTS_MAX}`);
-    onlyFields(bundle.checkpoint, ['header_bytes', 'header', 'certificate'], 'checkpoint.header_bytes', 'checkpoint');
-    checkpoint = await verifyCheckpoint(bundle.checkpoint, trusted);
-    answer.checkpoint = { height: checkpoint.height, hash: checkpoint.hash, header: checkpoint.header, signers: checkpoint.signers };
+    frame = await verifyFrame(bundle, genesisJson, answer);
   } catch (e) {
     const check = fail(e);
-    answer.events = items.map((item) => ({
-      eventId: item && item.event_id, verdict: 'failed', check, message: e.message,
-      decoded: null, height: item && item.height, logIndex: item && item.log_index,
-    }));
+    answer.events = items.map((item) => eventEntry(item, 'failed', check, e.message));
     return answer;
   }
-  let previous = null;
-  for (const [index, item] of items.entries()) {
-    const eventId = item && typeof item.event_id === 'string' ? item.event_id.toLowerCase() : null;
-    const entry = { eventId, verdict: 'failed', check: null, message: null, decoded: null, height: item && item.height, logIndex: item && item.log_index };
-    try {
-      const { decoded, logIndex } = await verifyEvent(item, bundle.shipment_id, checkpoint, trusted, previous);
-      Object.assign(entry, { verdict: 'verified', decoded });
-      previous = logIndex;
-    } catch (e) {
-      entry.check = fail(e, index, eventId);
-      entry.message = e.message;
-      // Keep the order check meaningful for the events after a bad one.
-      try {
-        previous = checkInt(item.log_index, 0n, U64_MAX, 'log_index');
-      } catch {
-        // an unreadable index leaves the previous one in place
-      }
-    }
-    answer.events.push(entry);
-  }
+  const { trusted, checkpoint } = frame;
+  answer.checkpoint = { height: checkpoint.height, hash: checkpoint.hash, header: checkpoint.header, signers: checkpoint.signers };
+  await verifyEvents(bundle, items, trusted, checkpoint, answer, fail);
+  await verifyDisclosures(bundle.disclosures ?? [], answer, fail);
   answer.ok = answer.failure === null;
   return answer;
+}
+
+/** The per-event checks, then bundle.complete, filling `answer.events`. */
+async function verifyEvents(bundle, items, trusted, checkpoint, answer, fail) {
+  const entries = [];
+  let previous = START;
+  for (const [index, item] of items.entries()) {
+    const entry = eventEntry(item, 'failed', null, null);
+    try {
+      const decoded = await verifySignedEvent(item, bundle.shipment_id, trusted, entry);
+      const place = verifyPlace(item, decoded, checkpoint, previous, index === 0);
+      Object.assign(entry, { verdict: 'verified' }, place);
+    } catch (e) {
+      entry.check = fail(e, index, entry.eventId);
+      entry.message = e.message;
+    }
+    answer.events.push(entry);
+    entries.push(await claimedEntryHash(item));
+    previous = nextPlace(previous, item, entries[index]);
+  }
+  let complete = null;
+  try {
+    await verifyComplete(bundle, checkpoint, entries[entries.length - 1]);
+  } catch (e) {
+    fail(e);
+    complete = { check: e.check ?? 'bundle.complete', message: e.message };
+  }
+  markUnanchored(answer.events, items, entries, complete);
+}
+
+/** The checks of each disclosure, after the events': they need the verified events. */
+async function verifyDisclosures(disclosures, answer, fail) {
+  for (const [index, d] of disclosures.entries()) {
+    const shown = {
+      eventId: d && typeof d.event_id === 'string' ? d.event_id.toLowerCase() : null,
+      field: d && d.field, value: d && d.value, verdict: 'failed', check: null, message: null,
+    };
+    try {
+      await verifyDisclosure(d, answer.events);
+      shown.verdict = 'verified';
+    } catch (e) {
+      shown.check = fail(e, index, shown.eventId);
+      shown.message = e.message;
+    }
+    answer.disclosures.push(shown);
+  }
 }
 
 /**

@@ -88,6 +88,9 @@ pub struct ApiState {
     pub epcis_gateway: Option<Arc<crate::epcis::capture::Gateway>>,
     /// The EPCIS webhook subscriptions (`Default::default()`: in memory only).
     pub epcis_subscriptions: Arc<crate::epcis::subscriptions::Subscriptions>,
+    /// The off-ledger personal data (`Default::default()`: none kept, the endpoints answer
+    /// 503).
+    pub personal: Arc<crate::personal::Personal>,
 }
 
 /// The router.
@@ -100,6 +103,10 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/shipments/{id}", get(shipment))
         .route("/v1/shipments/{id}/events", get(shipment_events))
         .route("/v1/shipments/{id}/bundle", get(shipment_bundle))
+        .route(
+            "/v1/shipments/{id}/personal",
+            get(crate::personal::routes::read).post(crate::personal::routes::disclose),
+        )
         .route("/v1/members", get(members))
         .route("/v1/members/{id}", get(crate::browse::member))
         .route("/v1/members/{key}/events", get(member_events))
@@ -297,7 +304,7 @@ fn parse_digest(text: &str, field: &str) -> Result<Digest, ApiError> {
 
 /// A shipment id in a path: one that could be on the ledger (the shape every event's shipment
 /// id must have), or a 400 problem, so that no lookup is made for an impossible id.
-fn parse_shipment(text: &str) -> Result<ShipmentId, ApiError> {
+pub(crate) fn parse_shipment(text: &str) -> Result<ShipmentId, ApiError> {
     let id = ShipmentId::new(text);
     if !id.is_well_formed() {
         return Err(ApiError::bad_request(
@@ -545,6 +552,12 @@ fn receipt_at(
     let proof = state
         .store
         .inclusion_proof(stored.location.log_index, header.log_size)?;
+    let entry = state.store.log_entry(id)?.ok_or_else(|| {
+        ApiError::from(StoreError::Corrupt {
+            record: format!("log entry of {id}"),
+            message: "missing".into(),
+        })
+    })?;
     let receipt = Receipt {
         event_id: *id,
         height: header.height,
@@ -553,6 +566,7 @@ fn receipt_at(
         log_index: stored.location.log_index,
         log_size: header.log_size,
         log_root: header.log_root,
+        entry,
         inclusion_proof: proof,
     };
     Ok(Some((receipt, stored)))

@@ -56,7 +56,31 @@ pub struct Config {
     /// by default, and then the endpoint answers 403.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epcis_gateway: Option<EpcisGatewayConfig>,
+    /// Sharing of off-ledger personal data with the other nodes (`[personal]`). Empty by
+    /// default: the node keeps what its members give it and fetches from no one.
+    #[serde(default, skip_serializing_if = "PersonalConfig::is_empty")]
+    pub personal: PersonalConfig,
 }
+
+/// `[personal]`: the nodes a node asks for a shipment's personal data when its member becomes
+/// a party. The requests are signed with the node key and answered only to parties' nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalConfig {
+    /// The other nodes' API base URLs, such as `http://127.0.0.1:8081`.
+    #[serde(default)]
+    pub peers: Vec<String>,
+}
+
+impl PersonalConfig {
+    /// Whether no peer is configured.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+}
+
+/// Most `[personal] peers`.
+pub const PERSONAL_PEERS_MAX: usize = 64;
 
 /// `[epcis_gateway]`: the member key the node signs captured events with, and the token the
 /// organisation's systems present (`Authorization: Bearer <token>`).
@@ -287,6 +311,21 @@ impl Config {
                 "block.events_max is {events}; it must be between 1 and {BLOCK_EVENTS_MAX}"
             ));
         }
+        let peers = &config.personal.peers;
+        if peers.len() > PERSONAL_PEERS_MAX {
+            return Err(format!(
+                "personal.peers has {} entries; at most {PERSONAL_PEERS_MAX}",
+                peers.len()
+            ));
+        }
+        if let Some(bad) = peers
+            .iter()
+            .find(|p| !(p.starts_with("http://") || p.starts_with("https://")))
+        {
+            return Err(format!(
+                "personal.peers: {bad:?} is not an http:// or https:// URL"
+            ));
+        }
         if let Some(gateway) = &config.epcis_gateway {
             if gateway.api_token.chars().count() < EPCIS_TOKEN_CHARS_MIN {
                 return Err(format!(
@@ -328,6 +367,7 @@ mod tests {
             block: BlockLimitsConfig::default(),
             faults: Faults::default(),
             epcis_gateway: None,
+            personal: PersonalConfig::default(),
         }
     }
 
@@ -335,6 +375,19 @@ mod tests {
     fn round_trips_through_toml() {
         let config = sample();
         assert_eq!(Config::parse(&config.to_toml()), Ok(config));
+        let mut with_peers = sample();
+        with_peers.personal.peers = vec!["http://127.0.0.1:8081".into()];
+        let text = with_peers.to_toml();
+        assert!(text.contains("[personal]"), "{text}");
+        assert_eq!(Config::parse(&text), Ok(with_peers));
+    }
+
+    #[test]
+    fn a_personal_peer_must_be_an_http_url() {
+        let mut config = sample();
+        config.personal.peers = vec!["127.0.0.1:8081".into()];
+        let error = Config::parse(&config.to_toml()).expect_err("not a URL");
+        assert!(error.contains("personal.peers"), "{error}");
     }
 
     #[test]

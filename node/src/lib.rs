@@ -17,5 +17,6 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod openapi;
+pub mod personal;
 pub mod quote;
 pub mod repair;

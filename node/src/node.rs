@@ -438,6 +438,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             .with_context(|| format!("opening {}", config.data_dir.join("proposals").display()))?,
     });
 
+    let personal = start_personal(&config, &store, &genesis, &key, &member.id, &committed).await?;
+
     // HTTP.
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -495,6 +497,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             &config.data_dir,
             crate::epcis::subscriptions::Backoff::default(),
         )?,
+        personal,
     };
     crate::epcis::subscriptions::spawn_delivery(&api_state);
     // An orderly stop: the host finishes the message in hand, the API its requests.
@@ -549,6 +552,47 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         shutdown: shutdown_tx,
         done,
     })
+}
+
+/// Opens the off-ledger personal data and starts what keeps it: the sweep of shipments erased
+/// while this node was down (before any request can read them), the follower that deletes on
+/// every appended block, and, with `[personal] peers`, the fetcher. Subscribes to commits
+/// before the consensus host starts, so no block is missed.
+async fn start_personal(
+    config: &Config,
+    store: &Arc<custody_ledger::store::SledStore>,
+    genesis: &Arc<custody_ledger::genesis::Genesis>,
+    key: &Arc<custody_ledger::keys::Keypair>,
+    member: &custody_ledger::model::MemberId,
+    committed: &broadcast::Sender<Committed>,
+) -> anyhow::Result<Arc<crate::personal::Personal>> {
+    use crate::personal::{self, Personal, PersonalFiles, Sharing};
+    let data_dir = config.data_dir.clone();
+    let files = tokio::task::spawn_blocking(move || PersonalFiles::open(&data_dir))
+        .await
+        .map_err(|e| anyhow!("opening the personal-data folder: {e}"))??;
+    personal::sweep_async(&files, store).await;
+    let (sharing, jobs) = if config.personal.peers.is_empty() {
+        (None, None)
+    } else {
+        let (sharing, jobs) = Sharing::new(config.personal.peers.clone(), key.clone());
+        (Some(sharing), Some(jobs))
+    };
+    let personal = Arc::new(Personal::new(files, sharing, Some(member.clone())));
+    if let Some(jobs) = jobs {
+        tokio::spawn(personal::share::run_fetcher(
+            personal.clone(),
+            store.clone(),
+            jobs,
+        ));
+    }
+    tokio::spawn(personal::follow_commits(
+        personal.clone(),
+        store.clone(),
+        genesis.clone(),
+        committed.subscribe(),
+    ));
+    Ok(personal)
 }
 
 /// What the supervisor watches and what it stops.

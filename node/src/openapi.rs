@@ -49,6 +49,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/shipments/{id}"),
     ("GET", "/v1/shipments/{id}/events"),
     ("GET", "/v1/shipments/{id}/bundle"),
+    ("GET", "/v1/shipments/{id}/personal"),
+    ("POST", "/v1/shipments/{id}/personal"),
     ("GET", "/v1/members"),
     ("GET", "/v1/members/{id}"),
     ("GET", "/v1/members/{key}/events"),
@@ -114,6 +116,7 @@ pub fn document() -> OpenApi {
         .into_iter()
         .chain(epcis_query())
         .chain(epcis_subscriptions())
+        .chain(personal_operations())
     {
         // The request head's limits apply to every route (`http::limits`).
         for (status, response) in head_limit_responses() {
@@ -867,6 +870,135 @@ fn capture_job_response(description: &str) -> Response {
 }
 
 /// The EPCIS webhook subscription operations (`crate::epcis::subscriptions`, docs/EPCIS.md).
+/// `GET` and `POST /v1/shipments/{id}/personal`: a shipment's off-ledger personal data
+/// (`crate::personal`; the signed bytes are documented in `personal::auth`).
+fn personal_operations() -> Vec<(HttpMethod, &'static str, Operation)> {
+    use crate::personal::auth::READ_SKEW_MS_MAX;
+    use crate::personal::DISCLOSURES_MAX;
+    let path = "/v1/shipments/{id}/personal";
+    let object = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                JSON,
+                Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+            )
+            .build()
+    };
+    let header = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(description))
+            .schema(Some(RefOr::T(Schema::Object(
+                ObjectBuilder::new().schema_type(Type::String).build(),
+            ))))
+            .build()
+    };
+    let refusals = |op: OperationBuilder| {
+        op.response(
+            "401",
+            problem(
+                "Unsigned (`personal.unsigned`), a bad signature (`personal.signature`) or, for \
+                 a read, a time too far from the node's clock (`personal.stale_request`).",
+            ),
+        )
+        .response(
+            "403",
+            problem("The signer is not a party's key or node key (`personal.not_a_party`)."),
+        )
+        .response("404", shipment_not_found())
+        .response(
+            "410",
+            problem("The shipment's personal data was erased (`personal.erased`)."),
+        )
+        .response(
+            "503",
+            problem("This node keeps no personal data (`personal.unavailable`)."),
+        )
+    };
+    vec![
+        (
+            HttpMethod::Get,
+            path,
+            refusals(
+                operation(
+                    "getShipmentPersonal",
+                    "shipments",
+                    "A shipment's off-ledger personal data (parties only)",
+                    &format!(
+                        "`{{\"shipment_id\", \"disclosures\": [{{\"event_id\", \"field\", \
+                         \"value\", \"salt\"}}]}}`: the values behind the commitments of the \
+                         shipment's events, as this node holds them. A signed read: \
+                         `Custody-Signature` is the signer's ed25519 signature over \
+                         `\"custody/personal-read/v1\" || utf8(id) || 0x00 || time (u64 \
+                         big-endian)`, refused more than {READ_SKEW_MS_MAX} ms from the node's \
+                         clock. Never gossiped; erased by a `PersonalDataErased` event."
+                    ),
+                )
+                .parameter(shipment_param())
+                .parameter(header(
+                    "Custody-Signer",
+                    "The signer's key (hex): a party member's event key or node key.",
+                ))
+                .parameter(header(
+                    "Custody-Time",
+                    "When it was signed, in Unix milliseconds.",
+                ))
+                .parameter(header("Custody-Signature", "The signature (hex).")),
+            )
+            .response("200", object("The disclosures held."))
+            .build(),
+        ),
+        (
+            HttpMethod::Post,
+            path,
+            refusals(
+                operation(
+                    "discloseShipmentPersonal",
+                    "shipments",
+                    "Give a node a shipment's personal data (parties only)",
+                    &format!(
+                        "Body: `{{\"disclosures\": [...], \"signer\", \"signature\"}}`, at most \
+                         {DISCLOSURES_MAX} disclosures; the signature is over \
+                         `\"custody/personal-request/v1\" || utf8(id) || 0x00 || SHA-256(per \
+                         disclosure: event_id || utf8(field) || 0x00 || u32be(value length) || \
+                         value || salt)`. Each disclosure must open its committed event's \
+                         commitment. Kept off the ledger, merged by (event, field); answers \
+                         `{{\"shipment_id\", \"held\"}}`."
+                    ),
+                )
+                .parameter(shipment_param())
+                .request_body(Some(
+                    RequestBodyBuilder::new()
+                        .description(Some("disclosures, signer and signature."))
+                        .content(
+                            JSON,
+                            Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+                        )
+                        .required(Some(Required::True))
+                        .build(),
+                ))
+                .response(
+                    "400",
+                    problem("The body is not a disclosure request (`request.body`)."),
+                )
+                .response(
+                    "422",
+                    problem(
+                        "A disclosure does not open its commitment (`disclosure.event`, \
+                         `disclosure.field`, `disclosure.commitment`, `disclosure.value`) or \
+                         there are too many (`personal.too_many`).",
+                    ),
+                ),
+            )
+            .response("200", object("How many disclosures the node holds."))
+            .build(),
+        ),
+    ]
+}
+
 fn epcis_subscriptions() -> Vec<(HttpMethod, &'static str, Operation)> {
     use crate::epcis::subscriptions::{Backoff, PUSH_EVENTS_MAX, SUBSCRIPTIONS_FILE};
     let backoff = Backoff::default();
@@ -1984,6 +2116,7 @@ mod tests {
             log_index: stored.location.log_index,
             log_size: head.log_size,
             log_root: head.log_root,
+            entry: store.log_entry(&first.id).expect("store").expect("entry"),
             inclusion_proof: store
                 .inclusion_proof(stored.location.log_index, head.log_size)
                 .expect("proof"),
@@ -2148,6 +2281,16 @@ mod tests {
         bare.exception = true;
         kinds.push(EventKind::TrackingScanRecorded(scan));
         kinds.push(EventKind::TrackingScanRecorded(bare));
+        // A buyer with every commitment, and the erasure event.
+        let mut registration = custody_ledger::testkit::registration("OA-1", "CN", "FR");
+        registration.invoice.buyer.address_commitment = Some(Digest::sha256(b"address"));
+        registration.invoice.buyer.personal_id_commitment = Some(Digest::sha256(b"id"));
+        kinds.push(EventKind::ShipmentRegistered(registration));
+        kinds.push(EventKind::PersonalDataErased(
+            custody_ledger::model::PersonalDataErased {
+                shipment_id: ShipmentId::new("OA-1"),
+            },
+        ));
         let declared = net.declare("OA-1", "FR", 300, 5_060);
         for regime in [
             CustomsRegime::DeMinimisRelief,

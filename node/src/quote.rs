@@ -192,7 +192,15 @@ fn registration(draft: &QuoteRequest) -> Result<ShipmentRegistered, QuoteError> 
             issued_at: Timestamp(0),
             currency: draft.currency,
             seller: party("seller", draft.origin, draft.seller_registrations.clone()),
-            buyer: party("buyer", draft.destination, Vec::new()),
+            // A quote names no person: the buyer's commitments are placeholders, and a buyer
+            // without business registrations is a private buyer, as the rules read it.
+            buyer: Buyer {
+                name_commitment: Digest::ZERO,
+                address_commitment: None,
+                country: draft.destination,
+                tax_ids: Vec::new(),
+                personal_id_commitment: None,
+            },
             lines,
             total_minor,
             freight_minor: draft.freight_minor,
@@ -241,6 +249,8 @@ fn shipment(r: &ShipmentRegistered, at: Timestamp) -> ShipmentState {
         returns: Vec::new(),
         event_count: 1,
         last_event: none,
+        personal_erased: false,
+        head_entry: None,
     }
 }
 

@@ -82,6 +82,7 @@ impl Fixture {
             health: Arc::new(Health::new(4, 0, std::time::Instant::now())),
             epcis_gateway: None,
             epcis_subscriptions: Default::default(),
+            personal: Default::default(),
         };
         Fixture {
             _dir: dir,
@@ -304,14 +305,20 @@ async fn an_event_is_served_with_a_proof_to_the_head() {
         log_root,
         inclusion_proof,
         height,
+        entry,
         ..
     } = view.receipt;
     assert_eq!(
         (height, log_size, log_root),
         (head.height, head.log_size, head.log_root)
     );
+    // The leaf is the event's log entry: the proof also proves its block and time.
+    assert_eq!(
+        (entry.event_id, entry.log_index, entry.height),
+        (wanted.id, log_index, view.height)
+    );
     merkle::verify_inclusion(
-        &merkle::leaf_hash(wanted.id.as_bytes()),
+        &entry.hash(),
         log_index,
         log_size,
         &inclusion_proof,

@@ -50,6 +50,7 @@ fn offline_config(data_dir: &Path) -> Config {
         block: BlockLimitsConfig::default(),
         faults: Default::default(),
         epcis_gateway: None,
+        personal: Default::default(),
     }
 }
 
@@ -514,6 +515,7 @@ impl Network {
             block: BlockLimitsConfig::default(),
             faults: Default::default(),
             epcis_gateway: None,
+            personal: Default::default(),
         };
         std::fs::write(self.config_path(i), config.to_toml()).expect("config");
     }

@@ -101,6 +101,7 @@ impl Fixture {
             health: Arc::new(Health::new(4, 0, std::time::Instant::now())),
             epcis_gateway: None,
             epcis_subscriptions: Default::default(),
+            personal: Default::default(),
         };
         let mut f = Fixture {
             _dir: dir,

@@ -78,6 +78,7 @@ impl Fixture {
             health: Arc::new(Health::new(4, 0, std::time::Instant::now())),
             epcis_gateway: gateway.map(Arc::new),
             epcis_subscriptions: Default::default(),
+            personal: Default::default(),
         };
         Fixture {
             _dir: dir,

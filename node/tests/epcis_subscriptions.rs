@@ -146,6 +146,7 @@ impl Fixture {
             health: Arc::new(Health::new(4, 0, std::time::Instant::now())),
             epcis_gateway: None,
             epcis_subscriptions: Subscriptions::open(dir.path(), BACKOFF).expect("open"),
+            personal: Default::default(),
         };
         spawn_delivery(&state);
         let mut f = Fixture {

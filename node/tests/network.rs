@@ -36,6 +36,10 @@ fn free_port() -> u16 {
 struct NodeSpec {
     name: String,
     key: Keypair,
+    /// Fixed only in a network whose nodes name each other in `[personal] peers`; otherwise
+    /// the node binds port 0 and prints the port it got, which no other process can take
+    /// between picking and binding.
+    http_port: Option<u16>,
     consensus_port: u16,
     gossip_port: u16,
     dir: PathBuf,
@@ -100,6 +104,16 @@ struct Network {
 impl Network {
     /// Four validators (the test network's) and, if `auditor`, a full node of the auditor.
     fn new(auditor: bool) -> Network {
+        Network::build(auditor, false)
+    }
+
+    /// [`Network::new`] whose nodes know each other's HTTP addresses, to share personal data.
+    fn with_personal_peers(auditor: bool) -> Network {
+        Network::build(auditor, true)
+    }
+
+    fn build(auditor: bool, personal_peers: bool) -> Network {
+        let http_port = || personal_peers.then(free_port);
         let slot = Slot::take();
         let dir = tempfile::tempdir().expect("tempdir");
         let net = TestNet::new();
@@ -111,6 +125,7 @@ impl Network {
             specs.push(NodeSpec {
                 name: names[i].into(),
                 key: Keypair::from_signing_key(key.signing_key().clone()),
+                http_port: http_port(),
                 consensus_port: free_port(),
                 gossip_port: free_port(),
                 dir: dir.path().join(names[i]),
@@ -127,6 +142,7 @@ impl Network {
             specs.push(NodeSpec {
                 name: "auditor".into(),
                 key,
+                http_port: http_port(),
                 consensus_port: free_port(),
                 gossip_port: free_port(),
                 dir: dir.path().join("auditor"),
@@ -190,12 +206,24 @@ impl Network {
                 peers: others(|s| s.gossip_port),
             },
             http: HttpConfig {
-                listen: "127.0.0.1:0".parse().expect("addr"),
+                listen: format!("127.0.0.1:{}", spec.http_port.unwrap_or(0))
+                    .parse()
+                    .expect("addr"),
             },
             mempool: MempoolLimits::default(),
             block: BlockLimitsConfig::default(),
             faults: Default::default(),
             epcis_gateway: None,
+            personal: custody_node::config::PersonalConfig {
+                peers: self
+                    .specs
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .filter_map(|(_, s)| s.http_port)
+                    .map(|port| format!("http://127.0.0.1:{port}"))
+                    .collect(),
+            },
         };
         std::fs::write(self.config_path(i), config.to_toml()).expect("config");
     }
@@ -1110,4 +1138,292 @@ fn post_bytes(addr: SocketAddr, path: &str, body: &[u8]) -> anyhow::Result<(u16,
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     Ok((code, body))
+}
+
+/// An HTTP/1.1 request with extra headers (the signed personal-data reads), over [`http`]'s
+/// loopback socket.
+fn http_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(40)))?;
+    let body = body.unwrap_or("");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow!("bad response {response:?}"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// A signed personal-data read of `shipment` at node `addr` by `key`: status and body.
+fn personal_read(addr: SocketAddr, key: &Keypair, shipment: &str) -> anyhow::Result<(u16, String)> {
+    use custody_node::personal::auth;
+    let read = auth::sign_read(
+        key,
+        &custody_ledger::model::ShipmentId::new(shipment),
+        auth::now_ms(),
+    );
+    http_with_headers(
+        addr,
+        "GET",
+        &format!("/v1/shipments/{shipment}/personal"),
+        &[
+            ("Custody-Signer", read.signer.to_hex()),
+            ("Custody-Time", read.time_ms.to_string()),
+            ("Custody-Signature", hex::encode(read.signature.0)),
+        ],
+        None,
+    )
+}
+
+/// Every file under `dir`, recursively (bounded by what a test network writes).
+fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Waits until `check` holds, polling every 200 ms, for at most `within`.
+fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while !check() {
+        if Instant::now() > deadline {
+            bail!("{what}: not within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+/// Issue 15: a shipment's personal data lives off the ledger on its parties' nodes only, and
+/// erasing it deletes it everywhere, including on a party's node that was down during the
+/// erasure and caught up afterwards; the ledger, the bundle and the chain still verify.
+#[test]
+fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_down(
+) -> anyhow::Result<()> {
+    use custody_ledger::model::{PersonalDataErased, ShipmentId};
+    use custody_ledger::personal::{commitment, Disclosure, PersonalField, Salt};
+    use custody_node::personal::auth;
+
+    const SELLER: usize = 0;
+    const CARRIER: usize = 1;
+    const BROKER: usize = 2;
+    const AUDITOR: usize = 4;
+    let shipment = "ERASE-15";
+    // A name that appears nowhere else, so that finding its bytes in a file means a leak.
+    let name = "Zoë Erasure-Probe 4f1c9a";
+    let salt = Salt([0x5A; 32]);
+
+    let mut network = Network::with_personal_peers(true);
+    network.start_all()?;
+    // The same deterministic keys as the network's, held apart so that nodes can be stopped
+    // and started while they are in use.
+    let net = TestNet::new();
+    let data_dirs: Vec<PathBuf> = network.specs.iter().map(|s| s.dir.join("data")).collect();
+    let node_keys: Vec<Keypair> = network
+        .specs
+        .iter()
+        .map(|s| Keypair::from_signing_key(s.key.signing_key().clone()))
+        .collect();
+    let result = (|| -> anyhow::Result<()> {
+        network.publish_reference_data()?;
+
+        // The seller registers with the buyer's name committed, and gives its node the value.
+        let mut registration = custody_ledger::testkit::registration(shipment, "CN", "FR");
+        registration.invoice.buyer.name_commitment = commitment(name, &salt);
+        let registration = net.sign("seller-acme", EventKind::ShipmentRegistered(registration));
+        let (code, body) = network.submit(SELLER, &registration, true)?;
+        assert_eq!(code, 200, "registration: {body}");
+        let id = ShipmentId::new(shipment);
+        let disclosure = Disclosure::new(registration.id, PersonalField::BuyerName, name, salt);
+        let request = auth::sign_write(net.key("seller-acme"), &id, vec![disclosure.clone()]);
+        let (code, body) = http(
+            network.http(SELLER),
+            "POST",
+            &format!("/v1/shipments/{shipment}/personal"),
+            Some(&serde_json::to_string(&request)?),
+        )?;
+        assert_eq!(code, 200, "disclosure to the seller's node: {body}");
+
+        // Handed to the carrier, whose node fetches the disclosure from the seller's.
+        let proposal = net.propose("seller-acme", shipment, "carrier-swift");
+        let (code, body) = network.submit(SELLER, &proposal, true)?;
+        assert_eq!(code, 200, "proposal: {body}");
+        let accept = net.accept("carrier-swift", shipment, &proposal);
+        let (code, body) = network.submit(CARRIER, &accept, true)?;
+        assert_eq!(code, 200, "acceptance: {body}");
+        let file_of = |node: usize| {
+            custody_node::personal::PersonalFiles::open(&data_dirs[node])
+                .expect("personal folder")
+                .path(&id)
+        };
+        wait_until(
+            "the carrier's node holds the disclosure",
+            Duration::from_secs(30),
+            || file_of(CARRIER).exists(),
+        )?;
+        let (code, body) =
+            personal_read(network.http(CARRIER), net.key("carrier-swift"), shipment)?;
+        assert_eq!(code, 200, "{body}");
+        let view: serde_json::Value = serde_json::from_str(&body)?;
+        assert_eq!(view["disclosures"][0]["value"], name, "{body}");
+
+        // Not parties: the auditor (its member key or its node key) and the broker's node.
+        for (node, key) in [
+            (AUDITOR, net.key("auditor-ivy")),
+            (SELLER, &node_keys[AUDITOR]),
+            (SELLER, &node_keys[BROKER]),
+        ] {
+            let (code, body) = personal_read(network.http(node), key, shipment)?;
+            assert_eq!(code, 403, "{body}");
+            assert!(body.contains("personal.not_a_party"), "{body}");
+        }
+        for node in [BROKER, 3, AUDITOR] {
+            assert!(
+                !file_of(node).exists(),
+                "node {node} holds a non-party's copy"
+            );
+        }
+        // A read signed long ago is refused.
+        let stale = auth::sign_read(net.key("seller-acme"), &id, auth::now_ms() - 10 * 60_000);
+        let (code, body) = http_with_headers(
+            network.http(SELLER),
+            "GET",
+            &format!("/v1/shipments/{shipment}/personal"),
+            &[
+                ("Custody-Signer", stale.signer.to_hex()),
+                ("Custody-Time", stale.time_ms.to_string()),
+                ("Custody-Signature", hex::encode(stale.signature.0)),
+            ],
+            None,
+        )?;
+        assert_eq!(code, 401, "{body}");
+        assert!(body.contains("personal.stale_request"), "{body}");
+
+        // The carrier's node goes down; the seller erases; the carrier's node comes back.
+        network.kill(CARRIER);
+        let erase = net.sign(
+            "seller-acme",
+            EventKind::PersonalDataErased(PersonalDataErased {
+                shipment_id: id.clone(),
+            }),
+        );
+        let (code, body) = network.submit(SELLER, &erase, true)?;
+        assert_eq!(code, 200, "erasure: {body}");
+        wait_until(
+            "the seller's node deletes its copy",
+            Duration::from_secs(10),
+            || !file_of(SELLER).exists(),
+        )?;
+        assert!(
+            file_of(CARRIER).exists(),
+            "the carrier's node was down: its copy is still there"
+        );
+        network.start(CARRIER)?;
+        let target = network.height(SELLER);
+        wait_until(
+            "the carrier's node catches up",
+            Duration::from_secs(60),
+            || network.height(CARRIER) >= target,
+        )?;
+        wait_until(
+            "the carrier's node deletes its copy",
+            Duration::from_secs(10),
+            || !file_of(CARRIER).exists(),
+        )?;
+
+        // Every node: 410 for a party's read, the shipment marked erased, no file.
+        let signer = net.key("seller-acme");
+        for node in 0..network.specs.len() {
+            let (code, body) = personal_read(network.http(node), signer, shipment)?;
+            assert_eq!(code, 410, "node {node}: {body}");
+            assert!(body.contains("personal.erased"), "node {node}: {body}");
+            let (code, body) = http(
+                network.http(node),
+                "GET",
+                &format!("/v1/shipments/{shipment}"),
+                None,
+            )?;
+            assert_eq!(code, 200, "{body}");
+            let state: serde_json::Value = serde_json::from_str(&body)?;
+            assert_eq!(state["personal_erased"], true, "node {node}: {body}");
+            assert!(!file_of(node).exists(), "node {node} kept the file");
+        }
+        // A disclosure after the erasure is refused and stores nothing.
+        let again = auth::sign_write(signer, &id, vec![disclosure]);
+        let (code, body) = http(
+            network.http(SELLER),
+            "POST",
+            &format!("/v1/shipments/{shipment}/personal"),
+            Some(&serde_json::to_string(&again)?),
+        )?;
+        assert_eq!(code, 410, "{body}");
+        assert!(!file_of(SELLER).exists());
+
+        // The bundle still verifies: the commitments stay, only the values are gone.
+        let (code, body) = http(
+            network.http(SELLER),
+            "GET",
+            &format!("/v1/shipments/{shipment}/bundle"),
+            None,
+        )?;
+        assert_eq!(code, 200, "{body}");
+        let bundle: custody_ledger::bundle::Bundle = serde_json::from_str(&body)?;
+        custody_ledger::bundle::verify(&bundle, &network.genesis)
+            .map_err(|e| anyhow!("the bundle no longer verifies: {e}"))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        network.dump_logs();
+    }
+    result?;
+    // Every store verifies from genesis (verify chain), and the nodes agree block by block.
+    network.stop_and_compare()?;
+    // The name's bytes are in no file of any node, sled's included: they never went there.
+    let needle = name.as_bytes();
+    for spec in &network.specs {
+        for path in files_under(&spec.dir) {
+            let bytes = std::fs::read(&path)?;
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} still holds the erased name",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }

@@ -124,6 +124,7 @@ impl Fixture {
             health: Arc::new(Health::new(4, 0, std::time::Instant::now())),
             epcis_gateway: None,
             epcis_subscriptions: Default::default(),
+            personal: Default::default(),
         };
         Fixture {
             _dir: dir,
@@ -774,10 +775,15 @@ fn registration_of(draft: &QuoteRequest, shipment: &str) -> ShipmentRegistered {
                 country: draft.origin,
                 tax_ids: draft.seller_registrations.clone(),
             },
-            buyer: Party {
-                name: "J. Buyer".into(),
+            buyer: Buyer {
+                name_commitment: custody_ledger::personal::commitment(
+                    "J. Buyer",
+                    &custody_ledger::testkit::salt(1),
+                ),
+                address_commitment: None,
                 country: draft.destination,
                 tax_ids: vec![],
+                personal_id_commitment: None,
             },
             total_minor: lines.iter().map(|l| l.quantity * l.unit_value_minor).sum(),
             lines,

@@ -1,5 +1,5 @@
 //! A tamper proxy: real sockets on 127.0.0.1, in front of a node, passing every request
-//! through and changing one bit of every shipment bundle it relays.
+//! through and changing every shipment bundle it relays, as a lying node would.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{ensure, Context as _};
 use custody_ledger::bundle::Bundle;
 use custody_ledger::event::EncodedEvent;
+use custody_ledger::personal::{Disclosure, PersonalField, Salt};
+use custody_ledger::time::Timestamp;
 use reqwest::Method;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -17,41 +19,117 @@ const RELAY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Requests the proxy reads are GETs: their head fits in this.
 const REQUEST_HEAD_BYTES_MAX: usize = 64 * 1024;
 
-/// How the proxy changes the first event of a bundle.
+/// How the proxy changes a bundle.
 #[derive(Debug, Clone, Copy)]
 pub enum Tampering {
-    /// One bit of the last byte of the event's canonical bytes (inside its signature): the
-    /// bytes still decode, but no longer hash to the bundle's `event_id`.
+    /// One bit of the last byte of the first event's canonical bytes (inside its signature):
+    /// the bytes still decode, but no longer hash to the bundle's `event_id`.
     FlipByte,
     /// The same bit, with the bundle's `event_id` and readable `event` made to match the
-    /// changed bytes, as a lying node would: only the signature gives it away.
+    /// changed bytes: only the signature gives it away.
     ForgeSignature,
+    /// A middle event left out, hiding a step of the history: the next event's entry names
+    /// the missing one as its predecessor.
+    OmitMiddle,
+    /// The last event left out, as if the history stopped early: the chain holds, but the
+    /// checkpoint's shipment map names another head.
+    OmitLast,
+    /// The first event's block time a millisecond earlier: its entry hash changes, so the next
+    /// entry no longer chains to it.
+    Retime,
+    /// The first event's block height one lower: the same.
+    Reheight,
+    /// A disclosure of the buyer's name, under a made-up salt, that does not open the
+    /// registration's commitment.
+    FalseDisclosure,
 }
 
 impl Tampering {
+    /// A short name, for screenshots.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tampering::FlipByte => "flip-byte",
+            Tampering::ForgeSignature => "forge-signature",
+            Tampering::OmitMiddle => "omit-middle",
+            Tampering::OmitLast => "omit-last",
+            Tampering::Retime => "retime",
+            Tampering::Reheight => "reheight",
+            Tampering::FalseDisclosure => "false-disclosure",
+        }
+    }
+
     /// The first check of docs/PROTOCOL.md §14.2 the tampered bundle fails.
     pub fn expected_check(self) -> &'static str {
         match self {
             Tampering::FlipByte => "event.id",
             Tampering::ForgeSignature => "event.signature",
+            Tampering::OmitMiddle | Tampering::Retime | Tampering::Reheight => "event.chain",
+            Tampering::OmitLast => "bundle.complete",
+            Tampering::FalseDisclosure => "disclosure.commitment",
         }
     }
 
-    /// The bundle with its first event changed.
+    /// Where that check fails, for a bundle of `events` events before tampering: the
+    /// event's position in the tampered bundle (the disclosure's, for a disclosure check), or
+    /// `None` for a check of the whole bundle.
+    pub fn expected_index(self, events: usize) -> Option<usize> {
+        match self {
+            Tampering::FlipByte | Tampering::ForgeSignature | Tampering::FalseDisclosure => Some(0),
+            // The event after the omitted one moves into its place.
+            Tampering::OmitMiddle => Some(middle(events)),
+            Tampering::OmitLast => None,
+            Tampering::Retime | Tampering::Reheight => Some(1),
+        }
+    }
+
+    /// The bundle, changed.
     pub fn apply(self, mut bundle: Bundle) -> anyhow::Result<Bundle> {
-        let first = bundle
-            .events
-            .first_mut()
-            .context("a bundle with no event")?;
-        let last = first.bytes.last_mut().context("an event with no bytes")?;
-        *last ^= 0x01;
-        if let Tampering::ForgeSignature = self {
-            let decoded = EncodedEvent::decode(&first.bytes).context("the flipped bytes")?;
-            first.event_id = decoded.id;
-            first.event = decoded.event;
+        let count = bundle.events.len();
+        ensure!(
+            count >= 3,
+            "a bundle of {count} events has no middle to tamper with"
+        );
+        let first = &mut bundle.events[0];
+        match self {
+            Tampering::FlipByte | Tampering::ForgeSignature => {
+                let last = first.bytes.last_mut().context("an event with no bytes")?;
+                *last ^= 0x01;
+                if let Tampering::ForgeSignature = self {
+                    let decoded =
+                        EncodedEvent::decode(&first.bytes).context("the flipped bytes")?;
+                    first.event_id = decoded.id;
+                    first.event = decoded.event;
+                }
+            }
+            Tampering::OmitMiddle => {
+                bundle.events.remove(middle(count));
+            }
+            Tampering::OmitLast => {
+                bundle.events.pop();
+            }
+            Tampering::Retime => {
+                first.time = Timestamp(first.time.0.checked_sub(1).context("a time of 0")?);
+            }
+            Tampering::Reheight => {
+                first.height = first.height.checked_sub(1).context("a height of 0")?;
+            }
+            Tampering::FalseDisclosure => {
+                let event_id = first.event_id;
+                bundle.disclosures.push(Disclosure::new(
+                    event_id,
+                    PersonalField::BuyerName,
+                    "Not The Buyer",
+                    Salt([7; 32]),
+                ));
+            }
         }
         Ok(bundle)
     }
+}
+
+/// The event [`Tampering::OmitMiddle`] leaves out: neither the first nor the last.
+fn middle(events: usize) -> usize {
+    events / 2
 }
 
 /// An HTTP proxy on 127.0.0.1 in front of a node that passes every request through and

@@ -26,25 +26,35 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{search, KeyValue, Store, StoreError, Tree, WriteBatch};
+use super::{search, KeyValue, MapSource, Store, StoreError, Tree, WriteBatch};
 use crate::block::{Block, BlockHeader, CommitCertificate};
+use crate::chain::map_updates;
 use crate::codec::{self, RECORD_SIZE_BYTES_MAX};
+use crate::entry::{block_entries, new_heads, LogEntry};
 use crate::event::EncodedEvent;
 use crate::genesis::Genesis;
 use crate::hash::Digest;
 use crate::keys::PublicKey;
 use crate::merkle::{self, SubtreeSource};
 use crate::model::{EventId, EventKind, MemberId, RulesActivation, ShipmentId};
+use crate::smt;
 use crate::state::{MemberRecord, ShipmentState, State, StateDelta};
 use crate::time::Timestamp;
 
 const HEAD_KEY: &[u8] = b"head";
 pub(super) const GENESIS_KEY: &[u8] = b"genesis";
+pub(super) const FORMAT_KEY: &[u8] = b"format";
+/// The protocol format a store's records are in, written when the store is created. A node
+/// refuses a store of another format rather than misread its headers.
+pub const STORE_FORMAT: &str = "custody-store/v4";
 const HEADER_TAG: u8 = 0;
 const CERT_TAG: u8 = 1;
 const IDS_TAG: u8 = 2;
 const LOCATION_LEN: usize = 20;
 const MINUTE_TAG: u8 = b'E';
+/// Index records of each event's `shipment_prev` (the rest of its log entry is in its
+/// location and its block's header).
+const ENTRY_PREV_TAG: u8 = b'P';
 /// Milliseconds in a minute, the unit of the event-rate index.
 pub const MINUTE_MS: u64 = 60_000;
 
@@ -581,11 +591,11 @@ pub(super) fn append_block<S: Store + ?Sized>(
     );
     assert_eq!(h.event_count as usize, block.events.len());
 
-    let leaves: Vec<Digest> = block
-        .events
-        .iter()
-        .map(|e| merkle::leaf_hash(e.id.as_bytes()))
-        .collect();
+    let entries = block_entries(&block.events, h.height, h.time, log_size, |s| {
+        Ok::<_, StoreError>(shipment(store, s)?.and_then(|x| x.head_entry))
+    })?;
+    assert_heads_match(&new_heads(&block.events, &entries), delta);
+    let leaves: Vec<Digest> = entries.iter().map(LogEntry::hash).collect();
     let (nodes, computed) = extend_log(store, log_size, &leaves)?;
     let new_size = log_size + block.events.len() as u64;
     if h.log_size != new_size || h.log_root != computed {
@@ -624,6 +634,15 @@ pub(super) fn append_block<S: Store + ?Sized>(
         value.extend_from_slice(&location.to_bytes());
         value.extend_from_slice(&e.bytes);
         batch.put(Tree::Events, e.id.as_bytes().to_vec(), value);
+        let entry = &entries[i];
+        assert_eq!(entry.log_index, log_index, "entries are in block order");
+        batch.put(
+            Tree::Index,
+            entry_prev_key(&e.id),
+            entry
+                .shipment_prev
+                .map_or_else(Vec::new, |p| p.as_bytes().to_vec()),
+        );
         if let Some(shipment) = e.event.event.kind.shipment_id() {
             batch.put(
                 Tree::Index,
@@ -687,6 +706,20 @@ pub(super) fn append_block<S: Store + ?Sized>(
     }
     for (level, index, hash) in &nodes {
         batch.put(Tree::Log, log_key(*level, *index), hash.as_bytes().to_vec());
+    }
+    let map = smt::update(&MapSource(store), &map_updates(delta))?;
+    if map.root != h.shipments_root {
+        return Err(StoreError::MapMismatch {
+            height: h.height,
+            claimed: h.shipments_root,
+            computed: map.root,
+        });
+    }
+    for (path, node) in map.writes {
+        match node {
+            Some(node) => batch.put(Tree::Map, path.to_bytes().to_vec(), node.encode()),
+            None => batch.delete(Tree::Map, path.to_bytes().to_vec()),
+        }
     }
     let new_head = Head {
         height: h.height,
@@ -816,4 +849,60 @@ fn registered_parcels<S: Store + ?Sized>(
             format!("event {registration} is not its registration"),
         )),
     }
+}
+
+/// The delta a block is stored with must give every shipment the head its entries end at: the
+/// state machine and the log agree on each shipment's chain.
+fn assert_heads_match(heads: &BTreeMap<ShipmentId, Digest>, delta: &StateDelta) {
+    assert_eq!(
+        heads.len(),
+        delta.shipments.len(),
+        "every shipment a block writes has an event in it"
+    );
+    for s in &delta.shipments {
+        assert_eq!(
+            heads.get(&s.shipment_id),
+            s.head_entry.as_ref(),
+            "shipment {}: the delta's head entry is the last entry of its events",
+            s.shipment_id
+        );
+    }
+}
+
+fn entry_prev_key(id: &EventId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(33);
+    key.push(ENTRY_PREV_TAG);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The log entry of a committed event.
+pub(super) fn log_entry<S: Store + ?Sized>(
+    store: &S,
+    id: &EventId,
+) -> Result<Option<LogEntry>, StoreError> {
+    let Some(stored) = event(store, id)? else {
+        return Ok(None);
+    };
+    let corrupt = |message: &str| StoreError::Corrupt {
+        record: format!("log entry of {id}"),
+        message: message.into(),
+    };
+    let prev = store
+        .get(Tree::Index, &entry_prev_key(id))?
+        .ok_or_else(|| corrupt("missing"))?;
+    let shipment_prev = match prev.len() {
+        0 => None,
+        32 => Some(Digest(prev.try_into().expect("32 bytes"))),
+        _ => return Err(corrupt("expected 0 or 32 bytes")),
+    };
+    let height = stored.location.height;
+    let header = header(store, height)?.ok_or_else(|| corrupt("block header missing"))?;
+    Ok(Some(LogEntry {
+        event_id: *id,
+        height,
+        time: header.time,
+        log_index: stored.location.log_index,
+        shipment_prev,
+    }))
 }

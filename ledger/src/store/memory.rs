@@ -7,7 +7,7 @@ use std::sync::RwLock;
 use super::{KeyValue, Store, StoreError, Tree, WriteBatch};
 use crate::hash::Digest;
 
-type Trees = [BTreeMap<Vec<u8>, Vec<u8>>; 6];
+type Trees = [BTreeMap<Vec<u8>, Vec<u8>>; 7];
 
 /// A store that keeps everything in memory. A batch is applied under one write lock, so
 /// readers see all of it or none of it.

@@ -29,6 +29,7 @@ use crate::hash::Digest;
 use crate::keys::PublicKey;
 use crate::merkle;
 use crate::model::{EventId, MemberId, ShipmentId};
+use crate::smt;
 use crate::state::{MemberRecord, ShipmentState, State, StateDelta};
 use crate::time::Timestamp;
 
@@ -48,17 +49,20 @@ pub enum Tree {
     State,
     /// Complete subtrees of the RFC 6962 log.
     Log,
+    /// Nodes of the shipment map (`smt`), by path: the map at the head.
+    Map,
 }
 
 impl Tree {
     /// Every tree, in a fixed order.
-    pub const ALL: [Tree; 6] = [
+    pub const ALL: [Tree; 7] = [
         Tree::Meta,
         Tree::Blocks,
         Tree::Events,
         Tree::Index,
         Tree::State,
         Tree::Log,
+        Tree::Map,
     ];
 
     /// The tree's name on disk.
@@ -70,6 +74,7 @@ impl Tree {
             Tree::Index => "index",
             Tree::State => "state",
             Tree::Log => "log",
+            Tree::Map => "map",
         }
     }
 
@@ -175,9 +180,51 @@ pub enum StoreError {
         /// Root computed.
         computed: Digest,
     },
+    /// The block's shipment-map root disagrees with the stored map plus its updates.
+    #[error("block {height} claims shipments root {claimed}, the map gives {computed}")]
+    MapMismatch {
+        /// Height.
+        height: u64,
+        /// Root in the header.
+        claimed: Digest,
+        /// Root computed.
+        computed: Digest,
+    },
+    /// The store was written by another protocol format.
+    #[error("the store was written by {found}, this node reads {expected}; a network moves to a new format with a new genesis and new data directories (PROTOCOL.md, migration)")]
+    Format {
+        /// The format the store records (`no format record` for stores before v4).
+        found: String,
+        /// The format this code reads.
+        expected: &'static str,
+    },
     /// A proof was asked for sizes or indexes the log does not have.
     #[error("proof request out of range: {0}")]
     ProofRange(String),
+}
+
+/// The shipment map's nodes as a store holds them, for `smt`'s functions.
+pub struct MapSource<'a, S: ?Sized>(pub &'a S);
+
+impl<S: ?Sized> std::fmt::Debug for MapSource<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MapSource")
+    }
+}
+
+impl<S: Store + ?Sized> smt::MapNodes for MapSource<'_, S> {
+    type Error = StoreError;
+    fn map_node(&self, path: &smt::NodePath) -> Result<Option<smt::MapNode>, StoreError> {
+        let Some(bytes) = self.0.get(Tree::Map, &path.to_bytes())? else {
+            return Ok(None);
+        };
+        smt::MapNode::decode(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                record: "shipment map node".into(),
+                message: e.to_string(),
+            })
+    }
 }
 
 /// Ordered key-value trees with atomic, durable batches; the ledger layout on top.
@@ -255,6 +302,11 @@ pub trait Store: Send + Sync {
     /// An event and where it is.
     fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
         layout::event(self, id)
+    }
+
+    /// The log entry of a committed event: what its log leaf hashes.
+    fn log_entry(&self, id: &EventId) -> Result<Option<crate::entry::LogEntry>, StoreError> {
+        layout::log_entry(self, id)
     }
 
     /// Whether an event is committed.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use super::layout::GENESIS_KEY;
+use super::layout::{FORMAT_KEY, GENESIS_KEY, STORE_FORMAT};
 use super::{KeyValue, Store, StoreError, Tree, WriteBatch};
 use crate::hash::Digest;
 
@@ -15,7 +15,7 @@ use crate::hash::Digest;
 #[derive(Debug, Clone)]
 pub struct SledStore {
     db: sled::Db,
-    trees: [sled::Tree; 6],
+    trees: [sled::Tree; 7],
     genesis_hash: Digest,
     path: PathBuf,
 }
@@ -139,6 +139,7 @@ impl SledStore {
             open(Tree::Index)?,
             open(Tree::State)?,
             open(Tree::Log)?,
+            open(Tree::Map)?,
         ];
         let store = SledStore {
             db,
@@ -163,6 +164,18 @@ impl SledStore {
                         expected: genesis_hash,
                     });
                 }
+                let format = store.trees[Tree::Meta.position()]
+                    .get(FORMAT_KEY)
+                    .map_err(io)?;
+                if format.as_deref() != Some(STORE_FORMAT.as_bytes()) {
+                    return Err(StoreError::Format {
+                        found: format.map_or_else(
+                            || "no format record (format v3 or earlier)".into(),
+                            |f| String::from_utf8_lossy(&f).into_owned(),
+                        ),
+                        expected: STORE_FORMAT,
+                    });
+                }
             }
             None => {
                 let mut batch = WriteBatch::default();
@@ -170,6 +183,11 @@ impl SledStore {
                     Tree::Meta,
                     GENESIS_KEY.to_vec(),
                     genesis_hash.as_bytes().to_vec(),
+                );
+                batch.put(
+                    Tree::Meta,
+                    FORMAT_KEY.to_vec(),
+                    STORE_FORMAT.as_bytes().to_vec(),
                 );
                 store.commit(batch)?;
             }
@@ -259,9 +277,9 @@ impl SledStore {
     }
 
     fn commit_unguarded(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let [meta, blocks, events, index, state, log] = &self.trees;
-        (meta, blocks, events, index, state, log)
-            .transaction(|(meta, blocks, events, index, state, log)| {
+        let [meta, blocks, events, index, state, log, map] = &self.trees;
+        (meta, blocks, events, index, state, log, map)
+            .transaction(|(meta, blocks, events, index, state, log, map)| {
                 for (tree, key, value) in &batch.writes {
                     let target = match tree {
                         Tree::Meta => meta,
@@ -270,6 +288,7 @@ impl SledStore {
                         Tree::Index => index,
                         Tree::State => state,
                         Tree::Log => log,
+                        Tree::Map => map,
                     };
                     match value {
                         Some(value) => target.insert(key.as_slice(), value.as_slice())?,

@@ -425,6 +425,7 @@ struct WireHeader {
     log_size: u64,
     log_root: Digest,
     state_root: Digest,
+    shipments_root: Digest,
 }
 
 impl WireHeader {
@@ -440,6 +441,7 @@ impl WireHeader {
             log_size,
             log_root,
             state_root,
+            shipments_root,
         } = header;
         WireHeader {
             chain_id: Text(chain_id.clone()),
@@ -452,6 +454,7 @@ impl WireHeader {
             log_size: *log_size,
             log_root: *log_root,
             state_root: *state_root,
+            shipments_root: *shipments_root,
         }
     }
 
@@ -467,6 +470,7 @@ impl WireHeader {
             log_size: self.log_size,
             log_root: self.log_root,
             state_root: self.state_root,
+            shipments_root: self.shipments_root,
         }
     }
 

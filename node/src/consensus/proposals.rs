@@ -147,6 +147,7 @@ mod tests {
                 log_size: 0,
                 log_root: Digest::sha256(b""),
                 state_root: Digest::sha256(b"state"),
+                shipments_root: Digest::sha256(b"shipments"),
             },
             events,
         }

@@ -449,7 +449,9 @@ impl<'a> Resolver<'a> {
     pub(crate) fn epcis(&mut self, committed: &CommittedEvent) -> Result<Option<Value>, ApiError> {
         if matches!(
             committed.event.event.kind,
-            EventKind::MembershipChanged(_) | EventKind::ReferenceDataPublished(_)
+            EventKind::MembershipChanged(_)
+                | EventKind::ReferenceDataPublished(_)
+                | EventKind::PersonalDataErased(_)
         ) {
             return Ok(None);
         }

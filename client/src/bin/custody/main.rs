@@ -1,13 +1,17 @@
 //! `custody`: the command line over the Custody SDK.
 //!
 //! Human output by default, `--json` for scripts. Exit codes: 0 success (valid, for
-//! `verify`); 1 invalid (`verify`) or refused by the node (an error status with a problem
-//! document); 2 any other failure (usage, files, network). A closed standard output (the
+//! `verify`); 1 invalid (`verify`: anything wrong with what is verified, including a bundle
+//! file that does not parse as a bundle) or refused by the node (an error status with a
+//! problem document); 2 any other failure (usage, unreadable files, an unusable genesis file,
+//! an unreachable node). A closed standard output (the
 //! reader of a pipe has gone) only ends the output, never the command: see `output.rs`.
 
 #[macro_use]
 mod output;
+mod consistency;
 mod epcis;
+mod personal;
 mod quote;
 mod submit;
 
@@ -18,7 +22,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use custody_client::timeline;
-use custody_client::verify::{self, ChainError};
+use custody_client::verify::{self, ChainError, FileError};
 use custody_client::{keyfile, Client, ClientError, Submitted};
 use custody_ledger::model::ShipmentId;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -26,13 +30,21 @@ use serde_json::json;
 
 use crate::submit::SubmitArgs;
 
+/// The exit codes, as `--help` shows them.
+const EXIT_CODES: &str = "Exit codes:\n  \
+    0  success; for verify: valid\n  \
+    1  verify: invalid (anything wrong with what is verified, including a bundle or proof \
+       file that does not parse: unknown fields, bad base64 or timestamps, truncated JSON; \
+       the failing check is named); other commands: refused by the node\n  \
+    2  any other failure: bad arguments, a file that cannot be read or is too large, an \
+       unusable genesis file, an unreachable node";
+
 /// Command line of the Custody ledger: keys, events, shipments, bundles and verification.
 #[derive(Debug, Parser)]
 #[command(
     name = "custody",
     version,
-    after_help = "Exit codes: 0 success or valid; 1 invalid (verify) or refused by the node; \
-                  2 any other failure."
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// Base URL of a node's HTTP API.
@@ -68,9 +80,15 @@ enum Command {
         /// Where to write the bundle (JSON).
         #[arg(short = 'o', long = "out", value_name = "FILE")]
         out: PathBuf,
+        /// Add the personal values the node holds for the shipment (buyer name, receiver…)
+        /// as disclosures, asked for with a request signed by this member key (a party of
+        /// the shipment). Whoever reads the bundle then sees them, checked against the
+        /// ledger's commitments.
+        #[arg(long = "disclose-with", value_name = "KEY.pem")]
+        disclose_with: Option<PathBuf>,
     },
-    /// Verify a bundle offline, or a node's whole chain.
-    #[command(subcommand)]
+    /// Verify a bundle offline, a node's whole chain, or that a node's log only grew.
+    #[command(subcommand, after_help = EXIT_CODES)]
     Verify(VerifyCommand),
     /// Show the node's status.
     Status,
@@ -83,6 +101,9 @@ enum Command {
     /// Work with GS1 EPCIS 2.0 documents: hash them offline, capture them as signed events.
     #[command(subcommand)]
     Epcis(epcis::EpcisCommand),
+    /// `erase` and `personal show|disclose`: off-ledger personal data.
+    #[command(flatten)]
+    Personal(personal::PersonalCommands),
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,7 +133,9 @@ enum ShipmentCommand {
 
 #[derive(Debug, Subcommand)]
 enum VerifyCommand {
-    /// Verify a provenance bundle offline against the genesis file.
+    /// Verify a provenance bundle offline against the genesis file. A file that is read but
+    /// does not parse as a bundle is invalid (exit 1, check `bundle.json`).
+    #[command(after_help = EXIT_CODES)]
     Bundle {
         /// The bundle (JSON).
         file: PathBuf,
@@ -120,12 +143,18 @@ enum VerifyCommand {
         #[arg(long, value_name = "FILE")]
         genesis: PathBuf,
     },
-    /// Download and replay the node's whole chain from the genesis file.
+    /// Download and replay the node's whole chain from the genesis file. A block answer that
+    /// does not parse as a block is invalid (exit 1, check `block.json`).
+    #[command(after_help = EXIT_CODES)]
     Chain {
         /// The network's genesis file (JSON).
         #[arg(long, value_name = "FILE")]
         genesis: PathBuf,
     },
+    /// Verify that the node's log at height H2 extends its log at height H1: both certified
+    /// checkpoints against the genesis file, and the RFC 6962 consistency proof between them.
+    #[command(after_help = EXIT_CODES)]
+    Consistency(consistency::ConsistencyArgs),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -293,8 +322,18 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                 out!("{}", timeline::render(&state, &events, &members))?;
             }
         }
-        Command::Bundle { id, out } => {
-            let bundle = client()?.bundle(&ShipmentId::new(id)).await?;
+        Command::Bundle {
+            id,
+            out,
+            disclose_with,
+        } => {
+            let client = client()?;
+            let id = ShipmentId::new(id);
+            let mut bundle = client.bundle(&id).await?;
+            if let Some(key) = disclose_with {
+                let key = keyfile::read_key(&key)?;
+                bundle.disclosures = client.personal(&key, &id).await?.disclosures;
+            }
             let text = serde_json::to_string_pretty(&bundle)?;
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
             if json {
@@ -303,12 +342,14 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
                     "shipment_id": bundle.shipment_id,
                     "height": bundle.checkpoint.header.height,
                     "events": bundle.events.len(),
+                    "disclosures": bundle.disclosures.len(),
                 }))?;
             } else {
                 outln!(
-                    "wrote the bundle of shipment {} ({} events, checkpoint height {}) to {}",
+                    "wrote the bundle of shipment {} ({} events, {} disclosures, checkpoint height {}) to {}",
                     bundle.shipment_id,
                     bundle.events.len(),
+                    bundle.disclosures.len(),
                     bundle.checkpoint.header.height,
                     out.display()
                 )?;
@@ -316,16 +357,45 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
         }
         Command::Verify(VerifyCommand::Bundle { file, genesis }) => {
             let genesis = verify::read_genesis(&genesis)?;
-            let bundle = verify::read_bundle(&file)?;
+            let bundle = match verify::read_bundle(&file) {
+                Ok(bundle) => bundle,
+                // Read, but not a bundle: the bundle is invalid, not the tool.
+                Err(FileError::Invalid { message, .. }) => {
+                    report_invalid(json, "bundle.json", &message)?;
+                    return Ok(Verdict::Invalid);
+                }
+                Err(other) => return Err(other.into()),
+            };
             return verify_bundle(&bundle, &genesis, json);
         }
+        Command::Verify(VerifyCommand::Consistency(args)) => {
+            return consistency::run(&args, &client()?, json).await;
+        }
         Command::Epcis(command) => return epcis::run(command, json, &cli.node).await,
+        Command::Personal(command) => return personal::run(command, &cli.node, json).await,
         Command::Verify(VerifyCommand::Chain { genesis }) => {
             let genesis = verify::read_genesis(&genesis)?;
             return verify_chain(&client()?, &genesis, json).await;
         }
     }
     Ok(Verdict::Ok)
+}
+
+/// Prints an "invalid" verdict that is about the whole input, not one event: the failing
+/// check and what was found.
+fn report_invalid(json: bool, check: &str, message: &str) -> anyhow::Result<()> {
+    if json {
+        print_json(&json!({
+            "valid": false,
+            "check": check,
+            "event_id": null,
+            "index": null,
+            "message": message,
+        }))
+    } else {
+        outln!("invalid: check {check} failed")?;
+        outln!("  reason  {message}")
+    }
 }
 
 fn verify_bundle(
@@ -339,36 +409,64 @@ fn verify_bundle(
                 let events: Vec<_> = verified
                     .events
                     .iter()
-                    .map(|e| json!({ "event_id": e.id, "kind": e.event.event.kind.name() }))
+                    .zip(&verified.entries)
+                    .map(|(e, entry)| {
+                        json!({
+                            "event_id": e.id,
+                            "kind": e.event.event.kind.name(),
+                            "height": entry.height,
+                            "committed_at": entry.time,
+                            "log_index": entry.log_index,
+                        })
+                    })
+                    .collect();
+                let disclosed: Vec<_> = verified
+                    .disclosures
+                    .iter()
+                    .map(|d| json!({ "event_id": d.event_id, "field": d.field, "value": d.value }))
                     .collect();
                 print_json(&json!({
                     "valid": true,
                     "shipment_id": verified.shipment_id,
                     "height": verified.height,
+                    "time": verified.time,
                     "block_hash": verified.block_hash,
                     "log_size": verified.log_size,
-                    "log_root": verified.log_root,
+                    "shipments_root": verified.shipments_root,
                     "event_count": verified.events.len(),
                     "events": events,
+                    "disclosures": disclosed,
                 }))?;
             } else {
                 outln!("valid: shipment {}", verified.shipment_id)?;
                 outln!(
-                    "  checkpoint  height {} (block {})",
+                    "  checkpoint  height {} at {} (block {})",
                     verified.height,
+                    verified.time,
                     verified.block_hash
                 )?;
                 outln!(
-                    "  log         {} events, root {}",
-                    verified.log_size,
-                    verified.log_root
+                    "  complete    the checkpoint's shipment map (root {}) names the last event",
+                    verified.shipments_root
                 )?;
                 outln!("  events      {}", verified.events.len())?;
-                for (index, event) in verified.events.iter().enumerate() {
+                for (index, (event, entry)) in
+                    verified.events.iter().zip(&verified.entries).enumerate()
+                {
                     outln!(
-                        "    #{index:<3} {}  {}",
+                        "    #{index:<3} {}  {:<22} committed at height {} at {}",
                         event.id,
-                        event.event.event.kind.name()
+                        event.event.event.kind.name(),
+                        entry.height,
+                        entry.time
+                    )?;
+                }
+                for d in &verified.disclosures {
+                    outln!(
+                        "  disclosed   {} of event {}: {}",
+                        d.field.as_str(),
+                        d.event_id,
+                        d.value
                     )?;
                 }
             }
@@ -457,6 +555,24 @@ async fn verify_chain(
                 }))?;
             } else {
                 outln!("invalid: height {height}: check {check} failed")?;
+                outln!("  reason  {reason}")?;
+            }
+            Ok(Verdict::Invalid)
+        }
+        // A block answer that is not a block: the node serves an invalid chain.
+        Err(ChainError::Client {
+            height,
+            error: ClientError::Decode(reason),
+        }) if height > 0 => {
+            if json {
+                print_json(&json!({
+                    "valid": false,
+                    "height": height,
+                    "check": "block.json",
+                    "message": reason,
+                }))?;
+            } else {
+                outln!("invalid: height {height}: check block.json failed")?;
                 outln!("  reason  {reason}")?;
             }
             Ok(Verdict::Invalid)

@@ -15,6 +15,7 @@ use custody_ledger::model::{
     ProofKind, ReturnReceived, ReturnRequested, ReturnedLine, SensorReading, ShipmentId,
     SignedEvent, TrackingScanRecorded, TransportDocument, TransportDocumentKind,
 };
+use custody_ledger::personal::{Disclosure, PersonalField, Salt};
 use custody_ledger::{Digest, Timestamp};
 use serde::de::DeserializeOwned;
 
@@ -177,9 +178,15 @@ pub enum SubmitKind {
         /// Where, as a UN/LOCODE (FRPAR).
         #[arg(long, value_name = "LOCODE")]
         place: String,
-        /// Who received it, as written on the proof.
+        /// Who received it, as written on the proof. A person's name: the ledger gets only a
+        /// salted commitment to it.
         #[arg(long)]
         received_by: String,
+        /// Where to write the disclosure of the name (a JSON array of one {"event_id",
+        /// "field", "value", "salt"}, as `custody personal disclose` reads it): the value and
+        /// its random salt, kept off the ledger.
+        #[arg(long, value_name = "FILE")]
+        disclosure_out: PathBuf,
         /// What the proof is.
         #[arg(long, value_enum)]
         proof_kind: ProofKindArg,
@@ -495,17 +502,33 @@ pub async fn event(args: &SubmitArgs, client: &Client) -> anyhow::Result<Encoded
     };
     // Read local files before asking the node anything.
     let key = signer_key(args)?;
-    let kind = event_kind(kind)?;
+    let (kind, kept) = event_kind(kind)?;
     let occurred_at = match args.occurred_at {
         Some(at) => at,
         None => now()?,
     };
     let signer = Signer::new(key, chain_id(args, client).await?);
-    Ok(signer.sign(kind, occurred_at))
+    let event = signer.sign(kind, occurred_at);
+    if let Some(kept) = kept {
+        let disclosures = vec![Disclosure::new(event.id, kept.field, kept.value, kept.salt)];
+        let text = serde_json::to_string_pretty(&disclosures)?;
+        std::fs::write(&kept.path, text + "\n")
+            .with_context(|| format!("{}: cannot write the disclosure", kept.path.display()))?;
+    }
+    Ok(event)
 }
 
-fn event_kind(kind: &SubmitKind) -> anyhow::Result<EventKind> {
-    Ok(match kind {
+/// Personal data committed in an event: the value and salt to write to `path`.
+struct Kept {
+    path: PathBuf,
+    field: PersonalField,
+    value: String,
+    salt: Salt,
+}
+
+fn event_kind(kind: &SubmitKind) -> anyhow::Result<(EventKind, Option<Kept>)> {
+    let mut kept = None;
+    let kind = match kind {
         SubmitKind::Register(file) => {
             EventKind::ShipmentRegistered(payload(file, "ShipmentRegistered payload")?)
         }
@@ -568,6 +591,7 @@ fn event_kind(kind: &SubmitKind) -> anyhow::Result<EventKind> {
             shipment,
             place,
             received_by,
+            disclosure_out,
             proof_kind,
             proof_hash,
             proof_file,
@@ -581,12 +605,19 @@ fn event_kind(kind: &SubmitKind) -> anyhow::Result<EventKind> {
                 )?),
                 (None, None) => bail!("give --proof-hash or --proof-file"),
             };
+            let (received_by_commitment, salt) = custody_client::personal::commit(received_by);
+            kept = Some(Kept {
+                path: disclosure_out.clone(),
+                field: PersonalField::ReceivedBy,
+                value: received_by.clone(),
+                salt,
+            });
             EventKind::Delivered(Delivered {
                 shipment_id: ShipmentId::new(shipment.as_str()),
                 place: place.clone(),
                 proof_kind: (*proof_kind).into(),
                 proof_hash,
-                received_by: received_by.clone(),
+                received_by_commitment,
             })
         }
         SubmitKind::RequestReturn {
@@ -633,7 +664,8 @@ fn event_kind(kind: &SubmitKind) -> anyhow::Result<EventKind> {
         SubmitKind::Membership(file) => {
             EventKind::MembershipChanged(payload(file, "MembershipChanged payload")?)
         }
-    })
+    };
+    Ok((kind, kept))
 }
 
 #[cfg(test)]
