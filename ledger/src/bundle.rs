@@ -804,6 +804,11 @@ mod tests {
         b.shipment_id = ShipmentId::new("B-B");
         fails(&b, &net, "event.shipment", Some(0));
 
+        // Migration (issue 15): a format v3 bundle is refused by its format, not misread.
+        let mut b = original.clone();
+        b.format = "custody-bundle/v1".into();
+        fails(&b, &net, "bundle.format", None);
+
         let mut other = TestNet::new().genesis;
         other.chain_id = "another-chain".into();
         let error = verify(&original, &other).expect_err("wrong genesis");
