@@ -13,10 +13,11 @@
 //!   it back ([`Client::disclose`], [`Client::personal`], [`Client::erase`]).
 //! - [`keyfile`] reads and writes ed25519 keys as PKCS#8 PEM files.
 //! - [`timeline`] renders a shipment's history for people.
-//!
-//! The `custody` binary is a thin command-line layer over these modules.
+//! - [`cli`] is the `custody` command line, a thin layer over these modules; the `custody`
+//!   binary only runs it.
 
 pub mod build;
+pub mod cli;
 mod client;
 pub mod epcis;
 pub mod keyfile;

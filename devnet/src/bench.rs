@@ -1,9 +1,10 @@
 //! `bench`: load on a devnet, measured.
 //!
-//! **Workload.** Whole shipment lifecycles, pre-signed before the clock starts: registration,
-//! two two-party handoffs (proposal and acceptance each), the declaration (amounts from
-//! `customs::assess`), the payment, the release and the delivery, and for one shipment in six
-//! a return requested and received. Half the shipments are EU-bound DDP parcels under the
+//! **Workload.** Whole shipment lifecycles of the shared scenario ([`scenario::workload`]),
+//! pre-signed before the clock starts: registration, two two-party handoffs (proposal and
+//! acceptance each), the declaration (amounts from `customs::assess` against the node's
+//! reference book), the payment, the release and the delivery, and for one shipment in six a
+//! return requested and received. Half the shipments are EU-bound DDP parcels under the
 //! low-value regime (the seller pays); half go to the sample jurisdiction QX under FOB, fully
 //! assessed (the broker pays). The last shipment may be cut short to make exactly `--events`.
 //!
@@ -39,24 +40,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
-use custody_client::build::Signer;
 use custody_client::personal::new_salt;
 use custody_client::{Client, ClientError, Submitted};
-use custody_contracts::ReferenceBook;
-use custody_ledger::event::EncodedEvent;
-use custody_ledger::model::*;
-use custody_ledger::personal::commitment;
+use custody_ledger::model::ShipmentId;
 use custody_ledger::{Digest, EventId};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch, Mutex};
 
-use crate::documents::{self, awb, Choices, Goods, Sale};
 use crate::layout::{tree_size_bytes, Layout};
 use crate::network::{self, Endpoint, Network, Readiness, READY_TIMEOUT_MS, STOP_TIMEOUT_MS};
 use crate::process;
 use crate::reference;
-use crate::roster::{BROKER, CARRIER, CUSTOMS, LASTMILE, SELLER};
+use crate::roster::CUSTOMS;
 use crate::runstate;
+use crate::scenario::{self, ShipmentPlan};
 use crate::setup::{self, Devnet};
 use crate::submit;
 
@@ -180,259 +177,6 @@ async fn target(options: &BenchOptions) -> anyhow::Result<Target> {
         endpoints,
         dir,
     })
-}
-
-/// One shipment's pre-signed events and the validator they go to.
-#[derive(Debug)]
-struct ShipmentPlan {
-    node: usize,
-    events: Vec<EncodedEvent>,
-}
-
-/// A lifecycle template: the sale, its goods, its route, the declaration's choices and who
-/// pays.
-struct Template {
-    sale: Sale,
-    goods: Vec<Goods>,
-    pickup: &'static str,
-    arrival: &'static str,
-    delivery: &'static str,
-    choices: Choices,
-    seller_pays: bool,
-    /// The declaration with its amounts, computed once: they depend on the invoice only.
-    declared: CustomsDeclared,
-}
-
-fn templates(book: &ReferenceBook) -> anyhow::Result<Vec<Template>> {
-    // The demo's EU and QX parcels, sold by the same seller.
-    let (paris, qx) = (documents::paris_parcel(), documents::qx_parcel());
-    let mut templates = vec![
-        Template {
-            sale: paris.0,
-            goods: paris.1,
-            pickup: "CNSZX",
-            arrival: "FRCDG",
-            delivery: "FRPAR",
-            choices: Choices {
-                reference: String::new(),
-                jurisdiction: "FR",
-                currency: "EUR",
-                exchange_rate: None,
-                regime: CustomsRegime::DeMinimisRelief,
-                hs_codes: vec!["61091000"],
-            },
-            seller_pays: true,
-            declared: placeholder_declaration(),
-        },
-        Template {
-            sale: qx.0,
-            goods: qx.1,
-            pickup: "CNSHA",
-            arrival: "QXAPT",
-            delivery: "QXCTY",
-            choices: Choices {
-                reference: String::new(),
-                jurisdiction: "QX",
-                currency: "EUR",
-                exchange_rate: None,
-                regime: CustomsRegime::Full,
-                hs_codes: vec!["640399", "691200"],
-            },
-            seller_pays: false,
-            declared: placeholder_declaration(),
-        },
-    ];
-    for t in &mut templates {
-        let registration =
-            documents::registration("TEMPLATE", &t.sale, &t.goods, 0, setup::now(), &new_salt());
-        let state = documents::projected_state(&registration, SELLER);
-        t.declared = documents::declaration(book, setup::now(), &state, &t.choices)?;
-    }
-    Ok(templates)
-}
-
-fn placeholder_declaration() -> CustomsDeclared {
-    CustomsDeclared {
-        shipment_id: ShipmentId::new("TEMPLATE"),
-        declaration_ref: String::new(),
-        jurisdiction: documents::country("FR"),
-        transport_mode: TransportMode::Courier,
-        currency: documents::currency("EUR"),
-        valuation_basis: ValuationBasis::CIF,
-        customs_value_minor: 0,
-        freight_minor: 0,
-        insurance_minor: 0,
-        exchange_rate: None,
-        regime: CustomsRegime::Full,
-        lines: vec![],
-        duty_total_minor: 0,
-        tax_total_minor: 0,
-    }
-}
-
-/// The signers of the workload.
-struct Signers {
-    seller: Signer,
-    carrier: Signer,
-    lastmile: Signer,
-    broker: Signer,
-}
-
-/// Signs the whole lifecycle of shipment number `index`.
-fn lifecycle(
-    signers: &Signers,
-    template: &Template,
-    id: &str,
-    serial: u64,
-    with_return: bool,
-) -> Vec<EncodedEvent> {
-    let now = setup::now();
-    let shipment_id = ShipmentId::new(id);
-    let waybill = awb(serial);
-    let handoff = |from: &Signer, to: &Signer, to_id: &str, place: &str| {
-        let proposal = from.propose_handoff(
-            HandoffProposed {
-                shipment_id: shipment_id.clone(),
-                to: MemberId::new(to_id),
-                place: place.into(),
-                transport_document: Some(TransportDocument {
-                    kind: TransportDocumentKind::AirWaybill,
-                    number: waybill.clone(),
-                }),
-            },
-            now,
-        );
-        let acceptance = to.accept_handoff(
-            HandoffAccepted {
-                shipment_id: shipment_id.clone(),
-                proposal: proposal.id,
-            },
-            now,
-        );
-        [proposal, acceptance]
-    };
-    let mut events = vec![signers.seller.register(
-        documents::registration(
-            id,
-            &template.sale,
-            &template.goods,
-            serial,
-            now,
-            &new_salt(),
-        ),
-        now,
-    )];
-    events.extend(handoff(
-        &signers.seller,
-        &signers.carrier,
-        CARRIER,
-        template.pickup,
-    ));
-    events.extend(handoff(
-        &signers.carrier,
-        &signers.lastmile,
-        LASTMILE,
-        template.arrival,
-    ));
-    let mut declared = template.declared.clone();
-    declared.shipment_id = shipment_id.clone();
-    declared.declaration_ref = format!("DEC-{id}");
-    let amount = Money {
-        amount_minor: declared.duty_total_minor + declared.tax_total_minor,
-        currency: declared.currency,
-    };
-    let declaration = signers.broker.declare(declared, now);
-    let payer = if template.seller_pays {
-        &signers.seller
-    } else {
-        &signers.broker
-    };
-    let payment = payer.pay_duty(
-        DutyPaid {
-            shipment_id: shipment_id.clone(),
-            declaration: declaration.id,
-            amount,
-            payment_reference: format!("PAY-{id}"),
-        },
-        now,
-    );
-    let release = signers.broker.clear(
-        CustomsCleared {
-            shipment_id: shipment_id.clone(),
-            declaration: declaration.id,
-            outcome: ClearanceOutcome::Release,
-            authority_reference: format!("AUTH-{id}"),
-            reason: String::new(),
-        },
-        now,
-    );
-    let delivery = signers.lastmile.deliver(
-        Delivered {
-            shipment_id: shipment_id.clone(),
-            place: template.delivery.into(),
-            proof_kind: ProofKind::Signature,
-            proof_hash: Digest::sha256(id.as_bytes()),
-            received_by_commitment: commitment("Consignee", &new_salt()),
-        },
-        now,
-    );
-    events.extend([declaration, payment, release, delivery]);
-    if with_return {
-        let rma = format!("RMA-{id}");
-        events.push(signers.seller.request_return(
-            ReturnRequested {
-                shipment_id: shipment_id.clone(),
-                rma: rma.clone(),
-                lines: vec![LineQuantity {
-                    invoice_line: 1,
-                    quantity: 1,
-                }],
-                reason: "wrong size".into(),
-            },
-            now,
-        ));
-        events.push(signers.seller.receive_return(
-            ReturnReceived {
-                shipment_id,
-                rma,
-                lines: vec![ReturnedLine {
-                    invoice_line: 1,
-                    quantity: 1,
-                    disposition: Disposition::Resellable,
-                }],
-            },
-            now,
-        ));
-    }
-    events
-}
-
-/// Signs exactly `count` events: whole lifecycles, the last one possibly cut short.
-fn workload(
-    signers: &Signers,
-    templates: &[Template],
-    count: usize,
-    validators: usize,
-) -> Vec<ShipmentPlan> {
-    let now = setup::now().as_millis();
-    let run = format!("{:08x}", now & 0xffff_ffff);
-    let mut plans = Vec::new();
-    let mut total = 0;
-    // Each lifecycle adds at least nine events, so this ends after count / 9 + 1 turns.
-    while total < count {
-        let index = plans.len();
-        let template = &templates[index % templates.len()];
-        let with_return = index % 6 == 0;
-        let id = format!("B-{run}-{index:06}");
-        let mut events = lifecycle(signers, template, &id, now + index as u64, with_return);
-        events.truncate(count - total);
-        total += events.len();
-        plans.push(ShipmentPlan {
-            node: index % validators,
-            events,
-        });
-    }
-    plans
 }
 
 /// The dispatch order: step by step across groups of `group` shipments.
@@ -789,15 +533,11 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
         submit::wait_height(client, published, Duration::from_millis(60_000)).await?;
     }
     let book = reference::load_book_at(&clients[0], published).await?;
-    let templates = templates(&book)?;
-    let signers = Signers {
-        seller: devnet.signer(SELLER)?,
-        carrier: devnet.signer(CARRIER)?,
-        lastmile: devnet.signer(LASTMILE)?,
-        broker: devnet.signer(BROKER)?,
-    };
+    // A random salt seed: the names the workload commits are not guessable.
+    let cast = scenario::Cast::of_devnet(devnet, new_salt().0)?;
     let signing = Instant::now();
-    let plans = workload(&signers, &templates, options.events, clients.len());
+    let plans =
+        scenario::workload_with_book(&book, &cast, options.events, clients.len(), setup::now())?;
     eprintln!(
         "Signed {} events of {} shipments in {} ms.",
         options.events,
@@ -1280,6 +1020,7 @@ fn print_report(r: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use custody_ledger::model::DocumentAttested;
 
     #[test]
     fn percentiles_and_rates_use_integers() {

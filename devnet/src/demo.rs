@@ -18,29 +18,32 @@
 //!   France in euros at a stated exchange rate with the real French rates; delivered, then one
 //!   T-shirt comes back under an RMA.
 //!
-//! Declarations are filled in with `custody_contracts::customs::assess` against the reference
-//! book built from the node's own published tables, so every amount is the one the
+//! Each shipment is a plan of the shared scenario ([`crate::scenario`]): its steps are data
+//! ([`tales`]), signed by [`Shipment::sign`] as the benchmark's and the tests' are, and told
+//! here. Declarations are filled in with `custody_contracts::customs::assess` against the
+//! reference book built from the node's own published tables, so every amount is the one the
 //! validators compute.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
-use custody_client::build::Signer;
 use custody_client::personal::new_salt;
 use custody_client::timeline::money;
 use custody_client::Client;
 use custody_contracts::ReferenceBook;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::model::*;
-use custody_ledger::personal::{commitment, Disclosure, PersonalField};
+use custody_ledger::personal::{Disclosure, PersonalField};
 use custody_ledger::state::ShipmentState;
-use custody_ledger::Digest;
+use custody_ledger::{Digest, Keypair};
 use serde::{Deserialize, Serialize};
 
-use crate::documents::{self, awb, party, Choices, Goods, Sale};
+use crate::documents::{self, Choices, Goods, Sale};
 use crate::network::Endpoint;
 use crate::reference;
-use crate::roster::{AUDITOR, BROKER, CARRIER, CUSTOMS, LASTMILE, SELLER};
+use crate::roster::{AUDITOR, CARRIER, CUSTOMS};
+use crate::scenario::{self, Cast, Part, Plan, Shipment, Step};
 use crate::setup::{self, Devnet};
 use crate::submit;
 
@@ -80,21 +83,19 @@ pub struct ShipmentRecord {
 }
 
 /// A member acting through its organisation's node.
-#[derive(Debug)]
-struct Actor {
-    member: &'static str,
-    signer: Signer,
-    client: Client,
+#[derive(Debug, Clone, Copy)]
+struct Actor<'a> {
+    member: &'a str,
+    key: &'a Keypair,
+    client: &'a Client,
 }
 
-/// Every member the demo needs.
+/// The scenario's cast on this devnet, each part with the client of the node it submits to.
 #[derive(Debug)]
-struct Cast {
-    seller: Actor,
-    carrier: Actor,
-    lastmile: Actor,
-    broker: Actor,
-    customs: Actor,
+struct Stage {
+    cast: Cast,
+    /// One per part, in [`Part::ALL`] order.
+    clients: Vec<Client>,
     /// The carrier's EPCIS capture gateway, when its node has one (devnets created before
     /// the gateway existed do not).
     gateway: Option<Gateway>,
@@ -113,28 +114,42 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-impl Cast {
-    fn new(devnet: &Devnet, endpoints: &[Endpoint]) -> anyhow::Result<Cast> {
-        let actor = |member: &'static str, node_member: &str| -> anyhow::Result<Actor> {
-            let endpoint = endpoints
-                .iter()
-                .find(|e| e.member == node_member)
-                .ok_or_else(|| anyhow!("no running node of {node_member}"))?;
-            Ok(Actor {
-                member,
-                signer: devnet.signer(member)?,
-                client: endpoint.client()?,
+impl Stage {
+    fn new(devnet: &Devnet, endpoints: &[Endpoint]) -> anyhow::Result<Stage> {
+        // A random salt seed: the names the demo commits cannot be found by guessing.
+        let cast = Cast::of_devnet(devnet, new_salt().0)?;
+        let clients = Part::ALL
+            .iter()
+            .map(|part| {
+                // The last-mile carrier runs no node; it submits through its partner's.
+                let node_member = match part {
+                    Part::LastMile => CARRIER,
+                    other => other.devnet_member(),
+                };
+                endpoints
+                    .iter()
+                    .find(|e| e.member == node_member)
+                    .ok_or_else(|| anyhow!("no running node of {node_member}"))?
+                    .client()
             })
-        };
-        Ok(Cast {
-            seller: actor(SELLER, SELLER)?,
-            carrier: actor(CARRIER, CARRIER)?,
-            // The last-mile carrier runs no node; it submits through its partner's.
-            lastmile: actor(LASTMILE, CARRIER)?,
-            broker: actor(BROKER, BROKER)?,
-            customs: actor(CUSTOMS, CUSTOMS)?,
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Stage {
+            cast,
+            clients,
             gateway: gateway(devnet, endpoints),
         })
+    }
+
+    fn actor(&self, part: Part) -> Actor<'_> {
+        let index = Part::ALL
+            .iter()
+            .position(|p| *p == part)
+            .expect("every part is in Part::ALL");
+        Actor {
+            member: self.cast.id(part).as_str(),
+            key: &self.cast.signer(part).key,
+            client: &self.clients[index],
+        }
     }
 }
 
@@ -183,13 +198,13 @@ impl Track {
     /// `actor` gives its node the latest personal value of this shipment (the value and its
     /// salt), signed with its member key: the node keeps it off the ledger and shares it only
     /// with the nodes of the shipment's parties.
-    async fn disclose_latest(&self, actor: &Actor, what: &str) -> anyhow::Result<()> {
+    async fn disclose_latest(&self, actor: Actor<'_>, what: &str) -> anyhow::Result<()> {
         let Some(disclosure) = self.disclosures.last().cloned() else {
             return Ok(());
         };
         let stored = actor
             .client
-            .disclose(&actor.signer.key, &self.shipment_id(), vec![disclosure])
+            .disclose(actor.key, &self.shipment_id(), vec![disclosure])
             .await
             .with_context(|| format!("{} could not give its node {what}", actor.member))?;
         println!(
@@ -206,17 +221,17 @@ impl Track {
     /// event, waits for its commit and tells `story`.
     async fn step(
         &mut self,
-        actor: &Actor,
+        actor: Actor<'_>,
         event: EncodedEvent,
         story: String,
     ) -> anyhow::Result<u64> {
         submit::wait_height(
-            &actor.client,
+            actor.client,
             self.height,
             Duration::from_millis(CATCH_UP_TIMEOUT_MS),
         )
         .await?;
-        let height = submit::committed(&actor.client, &event)
+        let height = submit::committed(actor.client, &event)
             .await
             .with_context(|| format!("{} could not record: {story}", actor.member))?;
         self.height = height;
@@ -231,19 +246,20 @@ impl Track {
     /// devnet whose carrier node has no gateway.
     async fn scans(
         &mut self,
-        cast: &Cast,
+        stage: &Stage,
         parcels: &[String],
         legs: &[(&str, &str, &str)],
     ) -> anyhow::Result<()> {
-        let Some(gateway) = &cast.gateway else {
+        let Some(gateway) = &stage.gateway else {
             println!(
                 "{} (this devnet's carrier node has no EPCIS gateway: no scans)",
                 clock()
             );
             return Ok(());
         };
+        let carrier = stage.actor(Part::Carrier);
         submit::wait_height(
-            &cast.carrier.client,
+            carrier.client,
             self.height,
             Duration::from_millis(CATCH_UP_TIMEOUT_MS),
         )
@@ -274,7 +290,7 @@ impl Track {
         for id in &ids {
             let id = Digest::from_hex(id).map_err(|e| anyhow!("event id {id}: {e}"))?;
             let height = submit::wait_committed(
-                &cast.carrier.client,
+                carrier.client,
                 &id,
                 Duration::from_millis(CATCH_UP_TIMEOUT_MS),
             )
@@ -295,7 +311,10 @@ impl Track {
             job["captureID"].as_str().unwrap_or("?"),
             self.height
         );
-        let epc = format!("https://id.gs1.org/00/{}", parcels[0]);
+        let epc = format!(
+            "https://id.gs1.org/00/{}",
+            parcels.first().map_or("", String::as_str)
+        );
         let query: serde_json::Value = http
             .get(format!("{}/epcis/events", gateway.url))
             .query(&[("MATCH_epc", epc.as_str()), ("eventType", "ObjectEvent")])
@@ -312,164 +331,6 @@ impl Track {
             clock(),
             "anyone"
         );
-        Ok(())
-    }
-
-    /// The shipment as `actor`'s node holds it after this shipment's last event.
-    async fn state(&self, actor: &Actor) -> anyhow::Result<ShipmentState> {
-        self.state_via(&actor.client).await
-    }
-
-    /// `from` hands the shipment to `to` at `place`; `to` accepts.
-    async fn handoff(
-        &mut self,
-        from: &Actor,
-        to: &Actor,
-        place: &str,
-        waybill: Option<&str>,
-        story: (&str, &str),
-    ) -> anyhow::Result<()> {
-        let proposal = from.signer.propose_handoff(
-            HandoffProposed {
-                shipment_id: self.shipment_id(),
-                to: MemberId::new(to.member),
-                place: place.into(),
-                transport_document: waybill.map(|number| TransportDocument {
-                    kind: TransportDocumentKind::AirWaybill,
-                    number: number.into(),
-                }),
-            },
-            setup::now(),
-        );
-        self.step(from, proposal.clone(), story.0.to_owned())
-            .await?;
-        let acceptance = to.signer.accept_handoff(
-            HandoffAccepted {
-                shipment_id: self.shipment_id(),
-                proposal: proposal.id,
-            },
-            setup::now(),
-        );
-        self.step(to, acceptance, story.1.to_owned()).await?;
-        Ok(())
-    }
-
-    /// The broker declares with `choices` (amounts assessed against `book`); returns the
-    /// event and the declaration.
-    async fn declare(
-        &mut self,
-        cast: &Cast,
-        book: &ReferenceBook,
-        choices: Choices,
-    ) -> anyhow::Result<(EncodedEvent, CustomsDeclared)> {
-        let state = self.state(&cast.broker).await?;
-        let decl = documents::declaration(book, setup::now(), &state, &choices)?;
-        let event = cast.broker.signer.declare(decl.clone(), setup::now());
-        let story = format!(
-            "declared {} in {} ({}): customs value {}, duty {}, {} {}",
-            self.id,
-            decl.jurisdiction,
-            regime_text(&decl),
-            money(decl.customs_value_minor, decl.currency),
-            money(decl.duty_total_minor, decl.currency),
-            tax_name(&decl),
-            money(decl.tax_total_minor, decl.currency),
-        );
-        self.step(&cast.broker, event.clone(), story).await?;
-        Ok((event, decl))
-    }
-
-    /// `payer` pays what `decl` assesses.
-    async fn pay(
-        &mut self,
-        payer: &Actor,
-        declaration: &EncodedEvent,
-        decl: &CustomsDeclared,
-        why: &str,
-    ) -> anyhow::Result<()> {
-        let amount = decl.duty_total_minor + decl.tax_total_minor;
-        let event = payer.signer.pay_duty(
-            DutyPaid {
-                shipment_id: self.shipment_id(),
-                declaration: declaration.id,
-                amount: Money {
-                    amount_minor: amount,
-                    currency: decl.currency,
-                },
-                payment_reference: format!("PAY-{}", self.id),
-            },
-            setup::now(),
-        );
-        let story = format!(
-            "paid {} of duty and {} for {} ({why})",
-            money(amount, decl.currency),
-            tax_name(decl),
-            self.id
-        );
-        self.step(payer, event, story).await?;
-        Ok(())
-    }
-
-    /// The broker records the authority's decision.
-    async fn clear(
-        &mut self,
-        broker: &Actor,
-        declaration: &EncodedEvent,
-        outcome: ClearanceOutcome,
-        reason: &str,
-        story: String,
-    ) -> anyhow::Result<()> {
-        let event = broker.signer.clear(
-            CustomsCleared {
-                shipment_id: self.shipment_id(),
-                declaration: declaration.id,
-                outcome,
-                authority_reference: format!("AUTH-{}-{}", self.id, self.events),
-                reason: reason.into(),
-            },
-            setup::now(),
-        );
-        self.step(broker, event, story).await?;
-        Ok(())
-    }
-
-    /// The custodian carrier delivers.
-    async fn deliver(
-        &mut self,
-        carrier: &Actor,
-        place: &str,
-        proof_kind: ProofKind,
-        received_by: &str,
-    ) -> anyhow::Result<()> {
-        let proof = format!("{proof_kind:?} of {received_by} for {}", self.id);
-        let salt = new_salt();
-        let event = carrier.signer.deliver(
-            Delivered {
-                shipment_id: self.shipment_id(),
-                place: place.into(),
-                proof_kind,
-                proof_hash: Digest::sha256(proof.as_bytes()),
-                received_by_commitment: commitment(received_by, &salt),
-            },
-            setup::now(),
-        );
-        self.disclosures.push(Disclosure::new(
-            event.id,
-            PersonalField::ReceivedBy,
-            received_by,
-            salt,
-        ));
-        let story = format!(
-            "delivered {} at {place}, receiver's name committed ({} proof hashed on the ledger)",
-            self.id,
-            match proof_kind {
-                ProofKind::Signature => "signature",
-                ProofKind::Photo => "photo",
-                ProofKind::OneTimeCode => "one-time code",
-            }
-        );
-        self.step(carrier, event, story).await?;
-        self.disclose_latest(carrier, "the receiver's name").await?;
         Ok(())
     }
 
@@ -595,39 +456,6 @@ fn quote_text(q: &custody_ledger::view::Quote) -> String {
     )
 }
 
-/// Registers a shipment and tells it.
-async fn register(
-    track: &mut Track,
-    seller: &Actor,
-    sale: &Sale,
-    goods: &[Goods],
-    serial: u64,
-    summary: &str,
-) -> anyhow::Result<Vec<String>> {
-    let salt = new_salt();
-    let payload = documents::registration(&track.id, sale, goods, serial, setup::now(), &salt);
-    let parcels: Vec<String> = payload.parcels.iter().map(|p| p.sscc.clone()).collect();
-    let total = money(payload.invoice.total_minor, payload.invoice.currency);
-    let event = seller.signer.register(payload, setup::now());
-    track.disclosures.push(Disclosure::new(
-        event.id,
-        PersonalField::BuyerName,
-        sale.buyer.name.as_str(),
-        salt,
-    ));
-    let story = format!(
-        "registered {} ({summary}, {total} {} {}, {}→{}, buyer name committed)",
-        track.id,
-        sale.incoterm.code(),
-        sale.incoterm_place,
-        sale.origin,
-        sale.destination
-    );
-    track.step(seller, event, story).await?;
-    track.disclose_latest(seller, "the buyer's name").await?;
-    Ok(parcels)
-}
-
 /// An EPCIS 2.0 document of tracking scans, as a carrier's hub system writes it: one
 /// `ObjectEvent` (action `OBSERVE`) per leg `(bizStep, disposition, UN/LOCODE)`, the parcels as
 /// GS1 Digital Link SSCCs, places in Custody's UN/LOCODE URI form, and the shipment named in
@@ -671,450 +499,200 @@ fn scan_document(
     })
 }
 
-/// (a) Two T-shirts, €150, DDP Paris: low-value relief with the flat duty, VAT paid by the
-/// seller; released and delivered.
-async fn paris(
-    cast: &Cast,
-    book: &ReferenceBook,
-    run: &str,
-    serial: u64,
-) -> anyhow::Result<ShipmentRecord> {
-    let mut t = Track::new(format!("SHP-{run}-PAR"));
-    let (sale, goods) = documents::paris_parcel();
-    // Before the sale, at checkout: what will this parcel cost the buyer?
-    let quote = cast
-        .seller
-        .client
-        .quote(&draft(&sale, &goods, &["61091000"]))
-        .await
-        .context("quoting the Paris parcel")?;
-    println!(
-        "{} {:<17} {}",
-        clock(),
-        cast.seller.member,
-        quote_text(&quote)
-    );
-    let parcels = register(
-        &mut t,
-        &cast.seller,
-        &sale,
-        &goods,
-        serial,
-        "2 cotton T-shirts",
+/// A demo shipment: its plan, and how the story tells it.
+#[derive(Debug)]
+struct Tale {
+    /// The end of its id, `SHP-{run}-{suffix}`.
+    suffix: &'static str,
+    /// Its goods, as the registration's line names them.
+    summary: &'static str,
+    /// The destination's tariff codes of the goods, when the seller asks at checkout what
+    /// the parcel will cost the buyer.
+    quote: Option<&'static [&'static str]>,
+    /// The scenario's plan.
+    plan: Plan,
+    /// One line per step of the plan (see [`story`]).
+    says: Vec<&'static str>,
+    /// The record's title.
+    title: &'static str,
+    /// The record's route.
+    route: &'static str,
+    /// The part whose node the final status is read from.
+    reader: Part,
+}
+
+/// The parts of a [`Tale`] that make its plan: the sale and goods, the broker's choices, and
+/// each step with what the story says of it.
+fn plan(
+    (sale, goods): (Sale, Vec<Goods>),
+    choices: Choices,
+    scenes: Vec<(Step, &'static str)>,
+) -> (Plan, Vec<&'static str>) {
+    let (steps, says) = scenes.into_iter().unzip();
+    (
+        Plan {
+            sale,
+            goods,
+            choices,
+            steps,
+        },
+        says,
     )
-    .await?;
-    let waybill = awb(serial);
-    t.handoff(
-        &cast.seller,
-        &cast.carrier,
-        "CNSZX",
-        Some(&waybill),
-        (
-            &format!(
-                "offered {} to carrier-swift at Shenzhen (CNSZX), air waybill {waybill}",
-                t.id
+}
+
+/// The four shipments of the demo, in the order they start.
+///
+/// What a step says is a line of the story, with `{id}` (the shipment), `{awb}` (its air
+/// waybill), `{rma}` (its return authorisation) and `{quoted}` (whether the payment is what
+/// the checkout quoted) filled in. A registration, a scan, a declaration and a delivery tell
+/// themselves from their events (their line is empty); a payment's line says why that party
+/// pays.
+fn tales() -> Vec<Tale> {
+    let handed = |from, to, place, waybill| Step::Offer {
+        from,
+        to,
+        place,
+        waybill,
+    };
+    let release = Step::Clear {
+        outcome: ClearanceOutcome::Release,
+        reason: "",
+    };
+    let scan = |biz_step, place| Step::Scan {
+        biz_step,
+        disposition: "in_transit",
+        place,
+    };
+    let (paris, paris_says) = plan(
+        documents::paris_parcel(),
+        scenario::paris_choices(),
+        vec![
+            (Step::Register, ""),
+            (
+                handed(Part::Seller, Part::Carrier, "CNSZX", true),
+                "offered {id} to carrier-swift at Shenzhen (CNSZX), air waybill {awb}",
             ),
-            &format!("took custody of {} at CNSZX", t.id),
-        ),
-    )
-    .await?;
-    t.scans(
-        cast,
-        &parcels,
-        &[
-            ("departing", "in_transit", "CNSZX"),
-            ("arriving", "in_transit", "FRCDG"),
+            (Step::Accept, "took custody of {id} at CNSZX"),
+            (scan("departing", "CNSZX"), ""),
+            (scan("arriving", "FRCDG"), ""),
+            (
+                handed(Part::Carrier, Part::LastMile, "FRCDG", true),
+                "flew {id} to Paris-Charles de Gaulle (FRCDG), offered it to carrier-lastmile",
+            ),
+            (
+                Step::Accept,
+                "took custody of {id} at FRCDG: the parcel has arrived in France",
+            ),
+            (Step::Declare, ""),
+            (
+                Step::Pay { by: Part::Seller },
+                "DDP: the seller pays{quoted}",
+            ),
+            (release.clone(), "recorded French customs' release of {id}"),
+            (
+                Step::Deliver {
+                    by: Part::LastMile,
+                    place: "FRPAR",
+                    proof: ProofKind::Photo,
+                    received_by: "C. Martin",
+                },
+                "",
+            ),
         ],
-    )
-    .await?;
-    t.handoff(
-        &cast.carrier,
-        &cast.lastmile,
-        "FRCDG",
-        Some(&waybill),
-        (
-            &format!(
-                "flew {} to Paris-Charles de Gaulle (FRCDG), offered it to carrier-lastmile",
-                t.id
-            ),
-            &format!(
-                "took custody of {} at FRCDG: the parcel has arrived in France",
-                t.id
-            ),
-        ),
-    )
-    .await?;
-    let (declaration, decl) = t
-        .declare(
-            cast,
-            book,
-            Choices {
-                reference: format!("DEC-{}", t.id),
-                jurisdiction: "FR",
-                currency: "EUR",
-                exchange_rate: None,
-                regime: CustomsRegime::DeMinimisRelief,
-                hs_codes: vec!["61091000"],
-            },
-        )
-        .await?;
-    let as_quoted = (decl.duty_total_minor, decl.tax_total_minor)
-        == (quote.duty_total_minor, quote.tax_total_minor);
-    t.pay(
-        &cast.seller,
-        &declaration,
-        &decl,
-        if as_quoted {
-            "DDP: the seller pays, as quoted at checkout"
-        } else {
-            "DDP: the seller pays (the reference data changed since the quote)"
-        },
-    )
-    .await?;
-    t.clear(
-        &cast.broker,
-        &declaration,
-        ClearanceOutcome::Release,
-        "",
-        format!("recorded French customs' release of {}", t.id),
-    )
-    .await?;
-    t.deliver(&cast.lastmile, "FRPAR", ProofKind::Photo, "C. Martin")
-        .await?;
-    let paid = money(decl.duty_total_minor + decl.tax_total_minor, decl.currency);
-    t.finish(
-        &cast.seller.client,
-        "2 cotton T-shirts, 150.00 EUR, DDP Paris (EU low-value regime)".into(),
-        "CN→FR".into(),
-        paid,
-    )
-    .await
-}
-
-/// (b) A handbag and a laptop to the sample jurisdiction QY, DAP: the broker takes custody at
-/// the port, pays as the buyer's agent, hands the released parcel to the last mile.
-async fn quill(
-    cast: &Cast,
-    book: &ReferenceBook,
-    run: &str,
-    serial: u64,
-) -> anyhow::Result<ShipmentRecord> {
-    let mut t = Track::new(format!("SHP-{run}-QY"));
-    let sale = Sale {
-        origin: "CN",
-        destination: "QY",
-        incoterm: Incoterm::DAP,
-        incoterm_place: "Port Quill, QY",
-        currency: "USD",
-        seller: documents::acme(),
-        buyer: party("Quill Outfitters Ltd.", "QY"),
-        freight_minor: 4_500,
-        insurance_minor: 800,
-    };
-    let goods = [
-        Goods {
-            description: "Leather handbag",
-            hs_code: "4202.21",
-            quantity: 1,
-            unit: "PCE",
-            unit_value_minor: 18_000,
-            net_weight_grams: 900,
-        },
-        Goods {
-            description: "Portable computer, 14-inch",
-            hs_code: "8471.30",
-            quantity: 1,
-            unit: "PCE",
-            unit_value_minor: 65_000,
-            net_weight_grams: 1_400,
-        },
-    ];
-    register(
-        &mut t,
-        &cast.seller,
-        &sale,
-        &goods,
-        serial,
-        "a handbag and a laptop",
-    )
-    .await?;
-    let waybill = awb(serial);
-    t.handoff(
-        &cast.seller,
-        &cast.carrier,
-        "CNSHA",
-        Some(&waybill),
-        (
-            &format!(
-                "offered {} to carrier-swift at Shanghai (CNSHA), air waybill {waybill}",
-                t.id
-            ),
-            &format!("took custody of {} at CNSHA", t.id),
-        ),
-    )
-    .await?;
-    t.handoff(
-        &cast.carrier,
-        &cast.broker,
-        "QYPRT",
-        None,
-        (
-            &format!(
-                "landed {} at Port Quill (QYPRT), offered it to broker-clear's bonded warehouse",
-                t.id
-            ),
-            &format!("took custody of {} in its bonded warehouse at QYPRT", t.id),
-        ),
-    )
-    .await?;
-    let (declaration, decl) = t
-        .declare(
-            cast,
-            book,
-            Choices {
-                reference: format!("DEC-{}", t.id),
-                jurisdiction: "QY",
-                currency: "USD",
-                exchange_rate: None,
-                regime: CustomsRegime::Full,
-                hs_codes: vec!["420221", "847130"],
-            },
-        )
-        .await?;
-    t.pay(
-        &cast.broker,
-        &declaration,
-        &decl,
-        "DAP: the buyer's broker pays as agent",
-    )
-    .await?;
-    t.clear(
-        &cast.broker,
-        &declaration,
-        ClearanceOutcome::Release,
-        "",
-        format!("recorded QY customs' release of {} (SAMPLE tariff)", t.id),
-    )
-    .await?;
-    t.handoff(
-        &cast.broker,
-        &cast.lastmile,
-        "QYPRT",
-        None,
-        (
-            &format!(
-                "released {} from the bonded warehouse to carrier-lastmile",
-                t.id
-            ),
-            &format!("took {} out for delivery", t.id),
-        ),
-    )
-    .await?;
-    t.deliver(&cast.lastmile, "QYQCT", ProofKind::Signature, "R. Quill")
-        .await?;
-    let paid = money(decl.duty_total_minor + decl.tax_total_minor, decl.currency);
-    t.finish(
-        &cast.broker.client,
-        "a handbag and a laptop, 830.00 USD, DAP Port Quill (SAMPLE jurisdiction)".into(),
-        "CN→QY".into(),
-        paid,
-    )
-    .await
-}
-
-/// (c) Boots and a dinner set to the sample jurisdiction QX, FOB: held until the duty is paid
-/// and the certificate of origin attested, then released.
-async fn held(
-    cast: &Cast,
-    book: &ReferenceBook,
-    run: &str,
-    serial: u64,
-) -> anyhow::Result<ShipmentRecord> {
-    let mut t = Track::new(format!("SHP-{run}-QX"));
-    let (sale, goods) = documents::qx_parcel();
-    register(
-        &mut t,
-        &cast.seller,
-        &sale,
-        &goods,
-        serial,
-        "2 pairs of boots and a dinner set",
-    )
-    .await?;
-    let waybill = awb(serial);
-    t.handoff(
-        &cast.seller,
-        &cast.carrier,
-        "CNSHA",
-        Some(&waybill),
-        (
-            &format!(
-                "offered {} to carrier-swift at Shanghai (CNSHA), air waybill {waybill}",
-                t.id
-            ),
-            &format!(
-                "took custody of {} at CNSHA (FOB: the buyer's risk from here)",
-                t.id
-            ),
-        ),
-    )
-    .await?;
-    t.handoff(
-        &cast.carrier,
-        &cast.lastmile,
-        "QXAPT",
-        Some(&waybill),
-        (
-            &format!("landed {} at QXAPT, offered it to carrier-lastmile", t.id),
-            &format!("took custody of {} at QXAPT: arrived in QX", t.id),
-        ),
-    )
-    .await?;
-    let (declaration, decl) = t
-        .declare(
-            cast,
-            book,
-            Choices {
-                reference: format!("DEC-{}", t.id),
-                jurisdiction: "QX",
-                currency: "EUR",
-                exchange_rate: None,
-                regime: CustomsRegime::Full,
-                hs_codes: vec!["640399", "691200"],
-            },
-        )
-        .await?;
-    t.clear(
-        &cast.broker,
-        &declaration,
-        ClearanceOutcome::Hold,
-        "duty and VAT unpaid; certificate of origin requested",
-        format!(
-            "recorded that QX customs HOLDS {}: duty unpaid, origin to be proven",
-            t.id
-        ),
-    )
-    .await?;
-    let certificate = format!("certificate of origin for {}", t.id);
-    let attested = cast.seller.signer.attest_document(
-        DocumentAttested {
-            shipment_id: t.shipment_id(),
-            document_type: "certificate_of_origin".into(),
-            document_hash: Digest::sha256(certificate.as_bytes()),
-            reference: format!("CO-{}", t.id),
-        },
-        setup::now(),
     );
-    t.step(
-        &cast.seller,
-        attested,
-        format!(
-            "attested the certificate of origin of {} (its hash, on the ledger)",
-            t.id
-        ),
-    )
-    .await?;
-    t.pay(
-        &cast.broker,
-        &declaration,
-        &decl,
-        "FOB: the buyer's broker pays as agent",
-    )
-    .await?;
-    t.clear(
-        &cast.broker,
-        &declaration,
-        ClearanceOutcome::Release,
-        "",
-        format!("recorded QX customs' release of {} after payment", t.id),
-    )
-    .await?;
-    let paid = money(decl.duty_total_minor + decl.tax_total_minor, decl.currency);
-    t.finish(
-        &cast.broker.client,
-        "boots and a dinner set, 242.00 EUR, FOB Shanghai, held then released (SAMPLE jurisdiction)".into(),
-        "CN→QX".into(),
-        paid,
-    )
-    .await
-}
-
-/// (d) A laptop and two T-shirts in US dollars to Lyon, DAP, declared in euros; delivered,
-/// then one T-shirt returned.
-async fn lyon(
-    cast: &Cast,
-    book: &ReferenceBook,
-    run: &str,
-    serial: u64,
-) -> anyhow::Result<ShipmentRecord> {
-    let mut t = Track::new(format!("SHP-{run}-LYS"));
-    let sale = Sale {
-        origin: "CN",
-        destination: "FR",
-        incoterm: Incoterm::DAP,
-        incoterm_place: "Lyon",
-        currency: "USD",
-        seller: documents::acme(),
-        buyer: party("Louis Bernard", "FR"),
-        freight_minor: 2_500,
-        insurance_minor: 0,
-    };
-    let goods = [
-        Goods {
-            description: "Portable computer, 14-inch",
-            hs_code: "8471.30",
-            quantity: 1,
-            unit: "PCE",
-            unit_value_minor: 94_900,
-            net_weight_grams: 1_400,
+    let (quill, quill_says) = plan(
+        documents::quill_parcel(),
+        Choices {
+            reference: String::new(),
+            jurisdiction: "QY",
+            currency: "USD",
+            exchange_rate: None,
+            regime: CustomsRegime::Full,
+            hs_codes: vec!["420221", "847130"],
         },
-        Goods {
-            description: "Cotton T-shirt",
-            hs_code: "6109.10",
-            quantity: 2,
-            unit: "PCE",
-            unit_value_minor: 2_450,
-            net_weight_grams: 360,
-        },
-    ];
-    register(
-        &mut t,
-        &cast.seller,
-        &sale,
-        &goods,
-        serial,
-        "a laptop and 2 T-shirts",
-    )
-    .await?;
-    let waybill = awb(serial);
-    t.handoff(
-        &cast.seller,
-        &cast.carrier,
-        "CNSZX",
-        Some(&waybill),
-        (
-            &format!(
-                "offered {} to carrier-swift at Shenzhen (CNSZX), air waybill {waybill}",
-                t.id
+        vec![
+            (Step::Register, ""),
+            (
+                handed(Part::Seller, Part::Carrier, "CNSHA", true),
+                "offered {id} to carrier-swift at Shanghai (CNSHA), air waybill {awb}",
             ),
-            &format!("took custody of {} at CNSZX", t.id),
-        ),
-    )
-    .await?;
-    t.handoff(
-        &cast.carrier,
-        &cast.lastmile,
-        "FRLIO",
-        Some(&waybill),
-        (
-            &format!(
-                "flew {} to Lyon (FRLIO), offered it to carrier-lastmile",
-                t.id
+            (Step::Accept, "took custody of {id} at CNSHA"),
+            (
+                handed(Part::Carrier, Part::Broker, "QYPRT", false),
+                "landed {id} at Port Quill (QYPRT), offered it to broker-clear's bonded warehouse",
             ),
-            &format!("took custody of {} at FRLIO: arrived in France", t.id),
-        ),
-    )
-    .await?;
+            (
+                Step::Accept,
+                "took custody of {id} in its bonded warehouse at QYPRT",
+            ),
+            (Step::Declare, ""),
+            (
+                Step::Pay { by: Part::Broker },
+                "DAP: the buyer's broker pays as agent",
+            ),
+            (
+                release.clone(),
+                "recorded QY customs' release of {id} (SAMPLE tariff)",
+            ),
+            (
+                handed(Part::Broker, Part::LastMile, "QYPRT", false),
+                "released {id} from the bonded warehouse to carrier-lastmile",
+            ),
+            (Step::Accept, "took {id} out for delivery"),
+            (
+                Step::Deliver {
+                    by: Part::LastMile,
+                    place: "QYQCT",
+                    proof: ProofKind::Signature,
+                    received_by: "R. Quill",
+                },
+                "",
+            ),
+        ],
+    );
+    let (held, held_says) = plan(
+        documents::qx_parcel(),
+        scenario::qx_choices(),
+        vec![
+            (Step::Register, ""),
+            (
+                handed(Part::Seller, Part::Carrier, "CNSHA", true),
+                "offered {id} to carrier-swift at Shanghai (CNSHA), air waybill {awb}",
+            ),
+            (
+                Step::Accept,
+                "took custody of {id} at CNSHA (FOB: the buyer's risk from here)",
+            ),
+            (
+                handed(Part::Carrier, Part::LastMile, "QXAPT", true),
+                "landed {id} at QXAPT, offered it to carrier-lastmile",
+            ),
+            (Step::Accept, "took custody of {id} at QXAPT: arrived in QX"),
+            (Step::Declare, ""),
+            (
+                Step::Clear {
+                    outcome: ClearanceOutcome::Hold,
+                    reason: "duty and VAT unpaid; certificate of origin requested",
+                },
+                "recorded that QX customs HOLDS {id}: duty unpaid, origin to be proven",
+            ),
+            (
+                Step::Attest {
+                    document_type: "certificate_of_origin",
+                    reference_prefix: "CO",
+                },
+                "attested the certificate of origin of {id} (its hash, on the ledger)",
+            ),
+            (
+                Step::Pay { by: Part::Broker },
+                "FOB: the buyer's broker pays as agent",
+            ),
+            (
+                release.clone(),
+                "recorded QX customs' release of {id} after payment",
+            ),
+        ],
+    );
     // The rate is the declaration's own choice, stated exactly as a fraction; it is
     // illustrative, not an official customs rate.
     let rate = ExchangeRate {
@@ -1123,99 +701,315 @@ async fn lyon(
         numerator: 8_571,
         denominator: 10_000,
     };
-    let (declaration, decl) = t
-        .declare(
-            cast,
-            book,
-            Choices {
-                reference: format!("DEC-{}", t.id),
-                jurisdiction: "FR",
-                currency: "EUR",
-                exchange_rate: Some(rate),
-                regime: CustomsRegime::Full,
-                hs_codes: vec!["84713000", "61091000"],
-            },
-        )
-        .await?;
-    t.pay(
-        &cast.broker,
-        &declaration,
-        &decl,
-        "DAP: the buyer's broker pays as agent",
-    )
-    .await?;
-    t.clear(
-        &cast.broker,
-        &declaration,
-        ClearanceOutcome::Release,
-        "",
-        format!("recorded French customs' release of {}", t.id),
-    )
-    .await?;
-    t.deliver(&cast.lastmile, "FRLIO", ProofKind::Signature, "L. Bernard")
-        .await?;
-    let rma = format!("RMA-{}", t.id);
-    let request = cast.seller.signer.request_return(
-        ReturnRequested {
-            shipment_id: t.shipment_id(),
-            rma: rma.clone(),
-            lines: vec![LineQuantity {
-                invoice_line: 2,
-                quantity: 1,
-            }],
-            reason: "wrong size".into(),
+    let (lyon, lyon_says) = plan(
+        documents::lyon_parcel(),
+        Choices {
+            reference: String::new(),
+            jurisdiction: "FR",
+            currency: "EUR",
+            exchange_rate: Some(rate),
+            regime: CustomsRegime::Full,
+            hs_codes: vec!["84713000", "61091000"],
         },
-        setup::now(),
+        vec![
+            (Step::Register, ""),
+            (
+                handed(Part::Seller, Part::Carrier, "CNSZX", true),
+                "offered {id} to carrier-swift at Shenzhen (CNSZX), air waybill {awb}",
+            ),
+            (Step::Accept, "took custody of {id} at CNSZX"),
+            (
+                handed(Part::Carrier, Part::LastMile, "FRLIO", true),
+                "flew {id} to Lyon (FRLIO), offered it to carrier-lastmile",
+            ),
+            (
+                Step::Accept,
+                "took custody of {id} at FRLIO: arrived in France",
+            ),
+            (Step::Declare, ""),
+            (
+                Step::Pay { by: Part::Broker },
+                "DAP: the buyer's broker pays as agent",
+            ),
+            (release, "recorded French customs' release of {id}"),
+            (
+                Step::Deliver {
+                    by: Part::LastMile,
+                    place: "FRLIO",
+                    proof: ProofKind::Signature,
+                    received_by: "L. Bernard",
+                },
+                "",
+            ),
+            (
+                Step::RequestReturn {
+                    line: 2,
+                    quantity: 1,
+                    reason: "wrong size",
+                },
+                "authorised the return of 1 T-shirt of {id} ({rma}: wrong size)",
+            ),
+            (
+                Step::ReceiveReturn {
+                    line: 2,
+                    quantity: 1,
+                    disposition: Disposition::Resellable,
+                },
+                "received the T-shirt of {id} back under {rma}: resellable",
+            ),
+        ],
     );
-    t.step(
-        &cast.seller,
-        request,
-        format!(
-            "authorised the return of 1 T-shirt of {} ({rma}: wrong size)",
-            t.id
-        ),
-    )
-    .await?;
-    let received = cast.seller.signer.receive_return(
-        ReturnReceived {
-            shipment_id: t.shipment_id(),
-            rma: rma.clone(),
-            lines: vec![ReturnedLine {
-                invoice_line: 2,
-                quantity: 1,
-                disposition: Disposition::Resellable,
-            }],
+    vec![
+        // (a) Two T-shirts, €150, DDP Paris: low-value relief with the flat duty, VAT paid by
+        // the seller; released and delivered.
+        Tale {
+            suffix: "PAR",
+            summary: "2 cotton T-shirts",
+            quote: Some(&["61091000"]),
+            plan: paris,
+            says: paris_says,
+            title: "2 cotton T-shirts, 150.00 EUR, DDP Paris (EU low-value regime)",
+            route: "CN→FR",
+            reader: Part::Seller,
         },
-        setup::now(),
-    );
-    t.step(
-        &cast.seller,
-        received,
-        format!(
-            "received the T-shirt of {} back under {rma}: resellable",
-            t.id
+        // (b) A handbag and a laptop to the sample jurisdiction QY, DAP: the broker takes
+        // custody at the port, pays as the buyer's agent, hands the released parcel to the
+        // last mile.
+        Tale {
+            suffix: "QY",
+            summary: "a handbag and a laptop",
+            quote: None,
+            plan: quill,
+            says: quill_says,
+            title: "a handbag and a laptop, 830.00 USD, DAP Port Quill (SAMPLE jurisdiction)",
+            route: "CN→QY",
+            reader: Part::Broker,
+        },
+        // (c) Boots and a dinner set to the sample jurisdiction QX, FOB: held until the duty
+        // is paid and the certificate of origin attested, then released.
+        Tale {
+            suffix: "QX",
+            summary: "2 pairs of boots and a dinner set",
+            quote: None,
+            plan: held,
+            says: held_says,
+            title: "boots and a dinner set, 242.00 EUR, FOB Shanghai, held then released (SAMPLE jurisdiction)",
+            route: "CN→QX",
+            reader: Part::Broker,
+        },
+        // (d) A laptop and two T-shirts in US dollars to Lyon, DAP, declared in euros;
+        // delivered, then one T-shirt returned.
+        Tale {
+            suffix: "LYS",
+            summary: "a laptop and 2 T-shirts",
+            quote: None,
+            plan: lyon,
+            says: lyon_says,
+            title: "a laptop and 2 T-shirts, 998.00 USD, DAP Lyon, declared in EUR; 1 T-shirt returned",
+            route: "CN→FR",
+            reader: Part::Seller,
+        },
+    ]
+}
+
+/// The line of the story for step `index` of `tale`, just signed for `shipment`; `quote` is
+/// what the checkout quoted, if the seller asked.
+fn story(
+    tale: &Tale,
+    shipment: &Shipment<'_>,
+    index: usize,
+    quote: Option<&custody_ledger::view::Quote>,
+) -> String {
+    let says = |quoted: &str| {
+        tale.says[index]
+            .replace("{id}", shipment.id())
+            .replace("{awb}", &shipment.waybill())
+            .replace("{rma}", &shipment.rma())
+            .replace("{quoted}", quoted)
+    };
+    let id = shipment.id();
+    match (
+        &tale.plan.steps[index],
+        shipment.registration(),
+        shipment.declaration(),
+    ) {
+        (Step::Register, Some(registered), _) => {
+            let sale = &tale.plan.sale;
+            format!(
+                "registered {id} ({}, {} {} {}, {}→{}, buyer name committed)",
+                tale.summary,
+                money(registered.invoice.total_minor, registered.invoice.currency),
+                sale.incoterm.code(),
+                sale.incoterm_place,
+                sale.origin,
+                sale.destination
+            )
+        }
+        (Step::Declare, _, Some(decl)) => format!(
+            "declared {id} in {} ({}): customs value {}, duty {}, {} {}",
+            decl.jurisdiction,
+            regime_text(decl),
+            money(decl.customs_value_minor, decl.currency),
+            money(decl.duty_total_minor, decl.currency),
+            tax_name(decl),
+            money(decl.tax_total_minor, decl.currency),
         ),
-    )
-    .await?;
-    let paid = money(decl.duty_total_minor + decl.tax_total_minor, decl.currency);
+        (Step::Pay { .. }, _, Some(decl)) => {
+            let quoted = match quote {
+                None => "",
+                Some(q)
+                    if (decl.duty_total_minor, decl.tax_total_minor)
+                        == (q.duty_total_minor, q.tax_total_minor) =>
+                {
+                    ", as quoted at checkout"
+                }
+                Some(_) => " (the reference data changed since the quote)",
+            };
+            format!(
+                "paid {} of duty and {} for {id} ({})",
+                money(decl.duty_total_minor + decl.tax_total_minor, decl.currency),
+                tax_name(decl),
+                says(quoted)
+            )
+        }
+        (Step::Deliver { place, proof, .. }, _, _) => format!(
+            "delivered {id} at {place}, receiver's name committed ({} proof hashed on the ledger)",
+            match proof {
+                ProofKind::Signature => "signature",
+                ProofKind::Photo => "photo",
+                ProofKind::OneTimeCode => "one-time code",
+            }
+        ),
+        _ => says(""),
+    }
+}
+
+/// What a personal value is, for people.
+fn personal_value(field: PersonalField) -> &'static str {
+    match field {
+        PersonalField::BuyerName => "the buyer's name",
+        PersonalField::BuyerAddress => "the buyer's address",
+        PersonalField::BuyerPersonalId => "the buyer's personal id",
+        PersonalField::ReceivedBy => "the receiver's name",
+    }
+}
+
+/// Runs `tale` as shipment `SHP-{run}-{suffix}`: asks for its quote if it has one, then
+/// signs each step of its plan as it comes (scans go through the carrier's EPCIS gateway
+/// instead), submits it through its party's node, tells it, and discloses the personal value
+/// it commits to, if any, to that party's node.
+async fn tell(
+    stage: &Stage,
+    book: &ReferenceBook,
+    run: &str,
+    serial: u64,
+    tale: &Tale,
+) -> anyhow::Result<ShipmentRecord> {
+    let mut t = Track::new(format!("SHP-{run}-{}", tale.suffix));
+    let mut shipment = Shipment::new(&tale.plan, t.id.clone(), serial);
+    let seller = stage.actor(Part::Seller);
+    let quote = match tale.quote {
+        // Before the sale, at checkout: what will this parcel cost the buyer?
+        Some(tariff_codes) => {
+            let quote = seller
+                .client
+                .quote(&draft(&tale.plan.sale, &tale.plan.goods, tariff_codes))
+                .await
+                .with_context(|| format!("quoting {}", t.id))?;
+            println!("{} {:<17} {}", clock(), seller.member, quote_text(&quote));
+            Some(quote)
+        }
+        None => None,
+    };
+    let steps = &tale.plan.steps;
+    let mut index = 0;
+    while index < steps.len() {
+        // Consecutive scans go to the gateway in one EPCIS document.
+        let legs: Vec<(&str, &str, &str)> = steps[index..]
+            .iter()
+            .map_while(|step| match step {
+                Step::Scan {
+                    biz_step,
+                    disposition,
+                    place,
+                } => Some((*biz_step, *disposition, *place)),
+                _ => None,
+            })
+            .collect();
+        if !legs.is_empty() {
+            let parcels: Vec<String> = shipment
+                .registration()
+                .map(|r| r.parcels.iter().map(|p| p.sscc.clone()).collect())
+                .unwrap_or_default();
+            t.scans(stage, &parcels, &legs).await?;
+            index += legs.len();
+            continue;
+        }
+        let signed = shipment.sign(&stage.cast, book, index, setup::now())?;
+        let actor = stage.actor(signed.by);
+        let line = story(tale, &shipment, index, quote.as_ref());
+        t.step(actor, signed.event, line).await?;
+        if let Some(disclosure) = signed.disclosure {
+            let what = personal_value(disclosure.field);
+            t.disclosures.push(disclosure);
+            t.disclose_latest(actor, what).await?;
+        }
+        index += 1;
+    }
+    let paid = shipment
+        .declaration()
+        .map(|decl| money(decl.duty_total_minor + decl.tax_total_minor, decl.currency))
+        .unwrap_or_default();
     t.finish(
-        &cast.seller.client,
-        "a laptop and 2 T-shirts, 998.00 USD, DAP Lyon, declared in EUR; 1 T-shirt returned".into(),
-        "CN→FR".into(),
+        stage.actor(tale.reader).client,
+        tale.title.into(),
+        tale.route.into(),
         paid,
     )
     .await
 }
 
+/// Runs the [`tales`] at once, the `i`-th with serial `serial + i`; their records, in order.
+async fn tell_all(
+    stage: &Arc<Stage>,
+    book: ReferenceBook,
+    run: &str,
+    serial: u64,
+) -> anyhow::Result<Vec<ShipmentRecord>> {
+    let tales = Arc::new(tales());
+    let book = Arc::new(book);
+    let mut running = tokio::task::JoinSet::new();
+    for index in 0..tales.len() {
+        let (stage, book, tales, run) =
+            (stage.clone(), book.clone(), tales.clone(), run.to_owned());
+        running.spawn(async move {
+            let serial = serial + index as u64;
+            (
+                index,
+                tell(&stage, &book, &run, serial, &tales[index]).await,
+            )
+        });
+    }
+    let mut records = vec![None; tales.len()];
+    // Each shipment's waits are bounded; the first failure drops the set, which stops the
+    // others.
+    while let Some(done) = running.join_next().await {
+        let (index, record) = done.map_err(|e| anyhow!("a demo shipment stopped: {e}"))?;
+        records[index] = Some(record?);
+    }
+    Ok(records.into_iter().flatten().collect())
+}
+
 /// Runs the demo against the running nodes of `devnet`: publishes the reference data, runs
 /// the four shipments at once, prints the story and a summary, and writes `demo.json`.
 pub async fn run(devnet: &Devnet, endpoints: &[Endpoint]) -> anyhow::Result<DemoRecord> {
-    let cast = Cast::new(devnet, endpoints)?;
+    let stage = Arc::new(Stage::new(devnet, endpoints)?);
+    let customs = stage.actor(Part::Customs);
     println!();
     println!("Demo: the customs authority publishes the reference data, then four shipments.");
     let published = reference::ensure_published(
-        &cast.customs.client,
-        &cast.customs.signer,
+        customs.client,
+        stage.cast.signer(Part::Customs),
         |table, height| match height {
             Some(h) => println!(
                 "{} {:<17} published {} — block {h}",
@@ -1232,7 +1026,7 @@ pub async fn run(devnet: &Devnet, endpoints: &[Endpoint]) -> anyhow::Result<Demo
         },
     )
     .await?;
-    let book = reference::load_book_at(&cast.broker.client, published).await?;
+    let book = reference::load_book_at(stage.actor(Part::Broker).client, published).await?;
     let now = setup::now();
     let run = now.to_rfc3339();
     // MMDD-HHMMSS of the start: shipment ids unique across runs on one chain.
@@ -1246,13 +1040,7 @@ pub async fn run(devnet: &Devnet, endpoints: &[Endpoint]) -> anyhow::Result<Demo
     );
     // Parcel and waybill serials from the clock, distinct per shipment.
     let serial = now.as_millis() % 1_000_000_000;
-    let (a, b, c, d) = tokio::try_join!(
-        paris(&cast, &book, &run, serial),
-        quill(&cast, &book, &run, serial + 1),
-        held(&cast, &book, &run, serial + 2),
-        lyon(&cast, &book, &run, serial + 3),
-    )?;
-    let shipments = vec![a, b, c, d];
+    let shipments = tell_all(&stage, book, &run, serial).await?;
     let height = shipments
         .iter()
         .map(|s| s.height)
@@ -1265,7 +1053,7 @@ pub async fn run(devnet: &Devnet, endpoints: &[Endpoint]) -> anyhow::Result<Demo
         shipments,
     };
     for shipment in &record.shipments {
-        let holders = personal_holders(&cast, endpoints, &shipment.id).await;
+        let holders = personal_holders(&stage, endpoints, &shipment.id).await;
         println!(
             "{} {:<17} the buyer's name of {} is held off the ledger by {holders} party node(s); \
              the ledger holds only its commitment",
@@ -1283,14 +1071,14 @@ pub async fn run(devnet: &Devnet, endpoints: &[Endpoint]) -> anyhow::Result<Demo
 
 /// How many nodes answer the seller's signed read of a shipment's personal data with some
 /// value: the parties' nodes that hold it (the others refuse the read, or hold nothing).
-async fn personal_holders(cast: &Cast, endpoints: &[Endpoint], shipment: &str) -> usize {
+async fn personal_holders(stage: &Stage, endpoints: &[Endpoint], shipment: &str) -> usize {
     let id = ShipmentId::new(shipment);
     let mut holders = 0;
     for endpoint in endpoints {
         let Ok(client) = endpoint.client() else {
             continue;
         };
-        if let Ok(view) = client.personal(&cast.seller.signer.key, &id).await {
+        if let Ok(view) = client.personal(stage.actor(Part::Seller).key, &id).await {
             holders += usize::from(!view.disclosures.is_empty());
         }
     }
@@ -1351,4 +1139,66 @@ pub fn read_record(devnet: &Devnet) -> anyhow::Result<DemoRecord> {
         "demo record",
         1024 * 1024,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::tests::{published, run};
+    use custody_ledger::state::ShipmentStatus;
+    use custody_ledger::Timestamp;
+
+    #[test]
+    fn every_step_of_every_demo_shipment_is_accepted_by_the_contract_rules_and_told() {
+        let tales = tales();
+        for (customs, version) in [
+            (CUSTOMS, custody_contracts::registry::LATEST_RULES_VERSION),
+            ("customs-qx", 1),
+        ] {
+            let (mut chain, cast) = published(customs, version);
+            let mut shipments: Vec<Shipment<'_>> = tales
+                .iter()
+                .enumerate()
+                .map(|(i, tale)| {
+                    assert_eq!(tale.says.len(), tale.plan.steps.len(), "{}", tale.suffix);
+                    Shipment::new(&tale.plan, format!("SHP-T-{}", tale.suffix), 500 + i as u64)
+                })
+                .collect();
+            let now = Timestamp(chain.time.as_millis() + 1_000);
+            run(&mut chain, &cast, &mut shipments, now);
+            // The statuses the devnet's tests expect of the demo.
+            for (shipment, expected) in shipments.iter().zip([
+                ShipmentStatus::Delivered,
+                ShipmentStatus::Delivered,
+                ShipmentStatus::Released,
+                ShipmentStatus::Returned,
+            ]) {
+                assert_eq!(chain.status(shipment.id()), expected, "{}", shipment.id());
+            }
+            // Every line of the story is filled in (scans are told with the gateway's answer).
+            for (tale, shipment) in tales.iter().zip(&shipments) {
+                for (index, step) in tale.plan.steps.iter().enumerate() {
+                    if matches!(step, Step::Scan { .. }) {
+                        continue;
+                    }
+                    let line = story(tale, shipment, index, None);
+                    assert!(line.contains(shipment.id()), "{line}");
+                    assert!(!line.contains('{') && !line.contains('}'), "{line}");
+                }
+            }
+            let paris = &shipments[0];
+            assert_eq!(
+                story(&tales[0], paris, 1, None),
+                format!(
+                    "offered SHP-T-PAR to carrier-swift at Shenzhen (CNSZX), air waybill {}",
+                    paris.waybill()
+                )
+            );
+            assert!(story(&tales[0], paris, 8, None).ends_with("(DDP: the seller pays)"));
+            assert_eq!(
+                story(&tales[3], &shipments[3], 9, None),
+                "authorised the return of 1 T-shirt of SHP-T-LYS (RMA-SHP-T-LYS: wrong size)"
+            );
+        }
+    }
 }

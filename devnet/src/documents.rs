@@ -328,6 +328,75 @@ pub fn qx_parcel() -> (Sale, Vec<Goods>) {
     (sale, goods)
 }
 
+/// A handbag and a laptop, 830.00 USD, DAP Port Quill, to the sample jurisdiction QY.
+pub fn quill_parcel() -> (Sale, Vec<Goods>) {
+    let sale = Sale {
+        origin: "CN",
+        destination: "QY",
+        incoterm: Incoterm::DAP,
+        incoterm_place: "Port Quill, QY",
+        currency: "USD",
+        seller: acme(),
+        buyer: party("Quill Outfitters Ltd.", "QY"),
+        freight_minor: 4_500,
+        insurance_minor: 800,
+    };
+    let goods = vec![
+        Goods {
+            description: "Leather handbag",
+            hs_code: "4202.21",
+            quantity: 1,
+            unit: "PCE",
+            unit_value_minor: 18_000,
+            net_weight_grams: 900,
+        },
+        Goods {
+            description: "Portable computer, 14-inch",
+            hs_code: "8471.30",
+            quantity: 1,
+            unit: "PCE",
+            unit_value_minor: 65_000,
+            net_weight_grams: 1_400,
+        },
+    ];
+    (sale, goods)
+}
+
+/// A laptop and two T-shirts, 998.00 USD, DAP Lyon: invoiced in US dollars, declared in France
+/// in euros.
+pub fn lyon_parcel() -> (Sale, Vec<Goods>) {
+    let sale = Sale {
+        origin: "CN",
+        destination: "FR",
+        incoterm: Incoterm::DAP,
+        incoterm_place: "Lyon",
+        currency: "USD",
+        seller: acme(),
+        buyer: party("Louis Bernard", "FR"),
+        freight_minor: 2_500,
+        insurance_minor: 0,
+    };
+    let goods = vec![
+        Goods {
+            description: "Portable computer, 14-inch",
+            hs_code: "8471.30",
+            quantity: 1,
+            unit: "PCE",
+            unit_value_minor: 94_900,
+            net_weight_grams: 1_400,
+        },
+        Goods {
+            description: "Cotton T-shirt",
+            hs_code: "6109.10",
+            quantity: 2,
+            unit: "PCE",
+            unit_value_minor: 2_450,
+            net_weight_grams: 360,
+        },
+    ];
+    (sale, goods)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

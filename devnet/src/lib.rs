@@ -11,6 +11,8 @@
 //! - `bench` loads a devnet with pre-signed shipment lifecycles and measures committed
 //!   throughput, submit-to-commit latency, CPU and disk use, checking its own run
 //!   ([`bench`]).
+//! - Both, and the whole-network tests, run their shipments through one scenario
+//!   ([`scenario`]): the lifecycle as data, signed for any network's members and keys.
 //!
 //! The binary's `main.rs` only calls [`cli::main`].
 
@@ -25,6 +27,7 @@ pub mod process;
 pub mod reference;
 pub mod roster;
 pub mod runstate;
+pub mod scenario;
 pub mod setup;
 pub mod submit;
 pub mod up;

@@ -10,9 +10,7 @@ use custody_client::keyfile;
 use custody_ledger::genesis::{Genesis, GenesisMember};
 use custody_ledger::model::{MemberId, RulesActivation};
 use custody_ledger::{Keypair, Timestamp};
-use custody_node::config::{
-    BlockLimitsConfig, Config, EpcisGatewayConfig, Faults, HttpConfig, MempoolLimits, NetworkConfig,
-};
+use custody_node::config::{Config, EpcisGatewayConfig, HttpConfig, NetworkConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::Layout;
@@ -253,34 +251,31 @@ pub fn create(layout: &Layout, validators: usize, now: Timestamp) -> anyhow::Res
                 .map(|(j, (_, _, key))| p2p_addr(port(j, which), key))
                 .collect()
         };
-        let config = Config {
-            moniker: node.name.clone(),
-            data_dir: layout.node_data(&node.name),
-            key_file: layout.node_key(&node.name),
-            genesis_file: layout.genesis(),
-            consensus: NetworkConfig {
-                listen: format!("/ip4/127.0.0.1/tcp/{}", port(i, 1)),
-                peers: others(1)?,
-            },
-            gossip: NetworkConfig {
-                listen: format!("/ip4/127.0.0.1/tcp/{}", port(i, 2)),
-                peers: others(2)?,
-            },
-            http: HttpConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], port(i, 0))),
-            },
-            mempool: MempoolLimits::default(),
-            block: BlockLimitsConfig::default(),
-            faults: Faults::default(),
-            epcis_gateway: gateway_for(layout, member),
-            // Every other node's API: a node asks them for the personal data of shipments
-            // its member becomes a party of; only parties' nodes answer.
-            personal: custody_node::config::PersonalConfig {
-                peers: (0..node_keys.len())
-                    .filter(|j| *j != i)
-                    .map(|j| format!("http://127.0.0.1:{}", port(j, 0)))
-                    .collect(),
-            },
+        let mut config = Config::new(
+            node.name.clone(),
+            layout.node_data(&node.name),
+            layout.node_key(&node.name),
+            layout.genesis(),
+        );
+        config.consensus = NetworkConfig {
+            listen: format!("/ip4/127.0.0.1/tcp/{}", port(i, 1)),
+            peers: others(1)?,
+        };
+        config.gossip = NetworkConfig {
+            listen: format!("/ip4/127.0.0.1/tcp/{}", port(i, 2)),
+            peers: others(2)?,
+        };
+        config.http = HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], port(i, 0))),
+        };
+        config.epcis_gateway = gateway_for(layout, member);
+        // Every other node's API: a node asks them for the personal data of shipments its
+        // member becomes a party of; only parties' nodes answer.
+        config.personal = custody_node::config::PersonalConfig {
+            peers: (0..node_keys.len())
+                .filter(|j| *j != i)
+                .map(|j| format!("http://127.0.0.1:{}", port(j, 0)))
+                .collect(),
         };
         let path = layout.node_config(&node.name);
         std::fs::write(&path, config.to_toml())

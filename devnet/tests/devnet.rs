@@ -9,7 +9,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use custody_devnet::layout::Layout;
 use custody_devnet::process;
 use custody_devnet::runstate::{self, RunState};
 use custody_ledger::model::ShipmentId;
+use custody_rig::command::Ran;
 use serde_json::Value;
 
 /// The tests each run a whole network; on a small machine they take turns.
@@ -28,65 +29,22 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Deadline of one `up` (with the demo) or `bench` command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// What a command did.
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn describe(&self, args: &[&str]) -> String {
-        format!(
-            "custody-devnet {}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
-            args.join(" "),
-            self.status.code(),
-            self.stdout,
-            self.stderr
-        )
-    }
-}
-
-/// Runs the binary with `args`, killing it if it runs longer than `within`.
+/// Runs the binary with `args` on the test rig, killing it if it runs longer than `within`.
 fn run(scratch: &Path, args: &[&str], within: Duration) -> Ran {
-    let out = scratch.join("cmd.out");
-    let err = scratch.join("cmd.err");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_custody-devnet"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).expect("stdout file"))
-        .stderr(std::fs::File::create(&err).expect("stderr file"))
-        .spawn()
-        .expect("start custody-devnet");
-    let deadline = Instant::now() + within;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "custody-devnet {} did not finish within {within:?}; stdout:\n{}\nstderr:\n{}",
-                args.join(" "),
-                std::fs::read_to_string(&out).unwrap_or_default(),
-                std::fs::read_to_string(&err).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    Ran {
-        status,
-        stdout: std::fs::read_to_string(&out).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&err).unwrap_or_default(),
-    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_custody-devnet"));
+    command.args(args);
+    custody_rig::command::run(command, scratch, within).expect("custody-devnet ran")
 }
 
 /// Runs the binary and requires success.
 fn ok(scratch: &Path, args: &[&str]) -> Ran {
     let ran = run(scratch, args, COMMAND_TIMEOUT);
-    assert!(ran.status.success(), "{}", ran.describe(args));
+    assert!(ran.status.success(), "{}", describe(&ran, args));
     ran
+}
+
+fn describe(ran: &Ran, args: &[&str]) -> String {
+    ran.describe("custody-devnet", args)
 }
 
 /// Kills, when dropped, every node process a devnet directory's state file names.
@@ -126,19 +84,9 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Waits until the node has committed `height`.
 async fn wait_height(client: &Client, height: u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = client.status().await.map(|s| s.height).unwrap_or(0);
-        if now >= height {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} stayed at {now} below {height}",
-            client.base_url()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    custody_devnet::submit::wait_height(client, height, Duration::from_secs(60))
+        .await
+        .expect("the node reaches the height");
 }
 
 /// The status each demo shipment must end in, by the suffix of its id.
@@ -356,7 +304,7 @@ fn a_detached_devnet_runs_the_demo_benchmarks_stops_and_resumes() {
     assert!(
         busy.stderr.contains("`broker`") && busy.stderr.contains(&broker.http.port().to_string()),
         "{}",
-        busy.describe(&["up"])
+        busy.describe("custody-devnet", &["up"])
     );
     assert!(!dir.join("state.json").exists());
     drop(held);

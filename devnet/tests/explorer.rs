@@ -24,7 +24,7 @@ mod proxy;
 mod webdriver;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -53,8 +53,6 @@ const UP_TIMEOUT: Duration = Duration::from_secs(240);
 const DOWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the in-browser verifier may take over a demo shipment's bundle.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Between two looks at a page that is not there yet.
-const POLL: Duration = Duration::from_millis(100);
 /// The window of the README's screenshot of a shipment page.
 const README_SHOT: (u64, u64) = (1200, 1500);
 /// The narrowest screen the pages must work on.
@@ -109,38 +107,17 @@ fn require_browser() -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // The devnet
 
-/// Runs the devnet binary with `args`, killing it if it runs longer than `within`.
+/// Runs the devnet binary with `args` on the test rig, killing it if it runs longer than
+/// `within`; its status and its output (stdout, then stderr).
 fn devnet_command(
     scratch: &Path,
     args: &[&str],
     within: Duration,
 ) -> anyhow::Result<(ExitStatus, String)> {
-    let out = scratch.join("cmd.out");
-    let file = std::fs::File::create(&out)?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_custody-devnet"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .spawn()
-        .context("starting custody-devnet")?;
-    let deadline = Instant::now() + within;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "custody-devnet {} did not finish within {within:?}:\n{}",
-                args.join(" "),
-                std::fs::read_to_string(&out).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(POLL);
-    };
-    Ok((status, std::fs::read_to_string(&out).unwrap_or_default()))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_custody-devnet"));
+    command.args(args);
+    let ran = custody_rig::command::run(command, scratch, within)?;
+    Ok((ran.status, format!("{}{}", ran.stdout, ran.stderr)))
 }
 
 /// A detached devnet that ran the demo; `down` when dropped, then SIGKILL for any node

@@ -23,8 +23,14 @@ pub const SYNC_MESSAGE_BYTES_MAX: usize = 10 * 1024 * 1024;
 pub const EPCIS_TOKEN_CHARS_MIN: usize = 16;
 
 /// The whole configuration.
+///
+/// Build one with [`Config::new`] (or read one with [`Config::load`]) and set the fields to
+/// change: the struct is `non_exhaustive` because its fields depend on the crate's features
+/// (`faults` exists only with `fault-injection`), so a struct literal written in another crate
+/// would compile under one feature set and not the other.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Config {
     /// A name for logs and metrics.
     pub moniker: String,
@@ -47,8 +53,10 @@ pub struct Config {
     /// Proposal bounds.
     #[serde(default)]
     pub block: BlockLimitsConfig,
-    /// Deliberate misbehaviour, for tests of what honest nodes do about it. Empty by default;
-    /// never set it on a node that serves anyone.
+    /// Deliberate misbehaviour, for tests of what honest nodes do about it (`[faults]`). Only
+    /// in builds with the `fault-injection` feature, which the test rig turns on; a build
+    /// without it refuses a configuration that has the table.
+    #[cfg(feature = "fault-injection")]
     #[serde(default, skip_serializing_if = "Faults::is_none")]
     pub faults: Faults,
     /// This node as its organisation's EPCIS capture gateway (`POST /epcis/capture`), for
@@ -108,11 +116,13 @@ impl std::fmt::Debug for EpcisGatewayConfig {
     }
 }
 
-/// Deliberate misbehaviour of a node, to test that the others withstand it.
+/// Deliberate misbehaviour of a node, to test that the others withstand it (feature
+/// `fault-injection`, for tests only).
 ///
 /// A Byzantine validator is part of the threat model, so the tests need one; building it into
 /// the real binary behind an explicit setting keeps it a real node on the real network rather
-/// than a simulation of one.
+/// than a simulation of one. Every fault set logs `FAULT INJECTION` at start.
+#[cfg(feature = "fault-injection")]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
@@ -126,8 +136,20 @@ pub struct Faults {
     /// on the real binary.
     #[serde(default)]
     pub panic_at_height: Option<u64>,
+    /// When this node proposes a fresh block, it also builds a second, different valid block
+    /// for the same height and round (half the events, one millisecond later), streams both,
+    /// and signs a consensus proposal for each: an equivocating proposer.
+    #[serde(default)]
+    pub equivocate: bool,
+    /// This node puts malformed messages on the consensus network besides its honest ones:
+    /// every other vote it sends is damaged (a wrong signature, truncated, garbage, oversize
+    /// or with a trailing byte), and every proposal it streams is followed by a damaged copy
+    /// and by a copy whose closing signature is wrong.
+    #[serde(default)]
+    pub malformed_consensus_frames: bool,
 }
 
+#[cfg(feature = "fault-injection")]
 impl Faults {
     /// Whether no fault is configured.
     pub fn is_none(&self) -> bool {
@@ -144,6 +166,16 @@ pub struct NetworkConfig {
     /// Peers to dial, with their `/p2p/<peer id>` suffix.
     #[serde(default)]
     pub peers: Vec<String>,
+}
+
+impl NetworkConfig {
+    /// Listening on loopback at a port the system picks, dialing no one.
+    pub fn loopback() -> NetworkConfig {
+        NetworkConfig {
+            listen: "/ip4/127.0.0.1/tcp/0".into(),
+            peers: Vec::new(),
+        }
+    }
 }
 
 /// The HTTP API.
@@ -264,7 +296,53 @@ pub enum ConfigError {
     },
 }
 
+/// Refuses a `[faults]` table in a build that cannot honour it, by name, rather than with
+/// serde's list of expected fields: the table is only ever written for the test rig, and a
+/// node that silently ran honest where a test expected misbehaviour would pass that test
+/// for the wrong reason.
+#[cfg(not(feature = "fault-injection"))]
+fn refuse_faults(text: &str) -> Result<(), String> {
+    // Malformed TOML is left to the full parse, which names the line.
+    match toml::from_str::<toml::Table>(text) {
+        Ok(table) if table.contains_key("faults") => Err(
+            "faults: this build has no fault injection (custody-node was built without the \
+             `fault-injection` feature, which only tests use); remove the [faults] table"
+                .into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
 impl Config {
+    /// A configuration with everything but the node's files at its default: the three
+    /// networks listen on loopback at ports the system picks (port 0) and dial no one, the
+    /// mempool and block limits are the defaults, no EPCIS gateway, no personal-data peers
+    /// (and no faults). Callers set the fields they need after.
+    pub fn new(
+        moniker: impl Into<String>,
+        data_dir: impl Into<PathBuf>,
+        key_file: impl Into<PathBuf>,
+        genesis_file: impl Into<PathBuf>,
+    ) -> Config {
+        Config {
+            moniker: moniker.into(),
+            data_dir: data_dir.into(),
+            key_file: key_file.into(),
+            genesis_file: genesis_file.into(),
+            consensus: NetworkConfig::loopback(),
+            gossip: NetworkConfig::loopback(),
+            http: HttpConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            },
+            mempool: MempoolLimits::default(),
+            block: BlockLimitsConfig::default(),
+            #[cfg(feature = "fault-injection")]
+            faults: Faults::default(),
+            epcis_gateway: None,
+            personal: PersonalConfig::default(),
+        }
+    }
+
     /// Reads a TOML configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let read = |source| ConfigError::Read {
@@ -286,6 +364,8 @@ impl Config {
 
     /// Parses TOML text.
     pub fn parse(text: &str) -> Result<Config, String> {
+        #[cfg(not(feature = "fault-injection"))]
+        refuse_faults(text)?;
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         for (field, value) in [
             ("empty_block_delay_ms", config.block.empty_block_delay_ms),
@@ -347,28 +427,69 @@ mod tests {
     use super::*;
 
     fn sample() -> Config {
-        Config {
-            moniker: "seller".into(),
-            data_dir: "/tmp/custody/seller".into(),
-            key_file: "/tmp/custody/seller/node.pem".into(),
-            genesis_file: "/tmp/custody/genesis.json".into(),
-            consensus: NetworkConfig {
-                listen: "/ip4/127.0.0.1/tcp/0".into(),
-                peers: vec![],
-            },
-            gossip: NetworkConfig {
-                listen: "/ip4/127.0.0.1/tcp/0".into(),
-                peers: vec![],
-            },
-            http: HttpConfig {
-                listen: "127.0.0.1:0".parse().expect("addr"),
-            },
-            mempool: MempoolLimits::default(),
-            block: BlockLimitsConfig::default(),
-            faults: Faults::default(),
-            epcis_gateway: None,
-            personal: PersonalConfig::default(),
+        Config::new(
+            "seller",
+            "/tmp/custody/seller",
+            "/tmp/custody/seller/node.pem",
+            "/tmp/custody/genesis.json",
+        )
+    }
+
+    #[test]
+    fn new_sets_the_files_and_defaults_the_rest() {
+        let config = sample();
+        assert_eq!(config.moniker, "seller");
+        assert_eq!(config.genesis_file, Path::new("/tmp/custody/genesis.json"));
+        assert_eq!(config.consensus, NetworkConfig::loopback());
+        assert_eq!(config.http.listen.port(), 0);
+        assert_eq!(config.block, BlockLimitsConfig::default());
+        assert!(config.personal.is_empty() && config.epcis_gateway.is_none());
+        #[cfg(feature = "fault-injection")]
+        assert!(config.faults.is_none());
+    }
+
+    /// The `[faults]` table of the test rig's Byzantine validators.
+    const FAULTS: &str = "\n[faults]\nequivocate = true\nmalformed_consensus_frames = true\n";
+
+    #[cfg(not(feature = "fault-injection"))]
+    #[test]
+    fn a_faults_table_is_refused_by_a_build_without_fault_injection() {
+        let honest = sample().to_toml();
+        for text in [
+            format!("{honest}{FAULTS}"),
+            format!("{honest}\n[faults]\n"),
+            // A top-level key must come before the first table.
+            format!("faults = {{ panic_at_height = 3 }}\n{honest}"),
+        ] {
+            let error = Config::parse(&text).expect_err("no fault injection here");
+            assert!(
+                error.starts_with("faults:") && error.contains("no fault injection"),
+                "{error}"
+            );
         }
+        // Still the usual message for a malformed file.
+        let error = Config::parse("moniker = ").expect_err("malformed");
+        assert!(!error.contains("fault"), "{error}");
+    }
+
+    #[cfg(feature = "fault-injection")]
+    #[test]
+    fn faults_round_trip_and_are_absent_from_an_honest_configuration() {
+        let honest = sample().to_toml();
+        assert!(!honest.contains("faults"), "{honest}");
+        let config = Config::parse(&format!("{honest}{FAULTS}")).expect("parses");
+        assert_eq!(
+            config.faults,
+            Faults {
+                equivocate: true,
+                malformed_consensus_frames: true,
+                ..Faults::default()
+            }
+        );
+        assert_eq!(Config::parse(&config.to_toml()), Ok(config));
+        let error = Config::parse(&format!("{honest}\n[faults]\nequivocates = true\n"))
+            .expect_err("unknown fault");
+        assert!(error.contains("equivocates"), "{error}");
     }
 
     #[test]

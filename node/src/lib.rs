@@ -9,6 +9,9 @@ pub mod config;
 pub mod consensus;
 pub mod epcis;
 pub mod explorer;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod gossip;
 pub mod health;
 pub mod http;

@@ -389,11 +389,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     } else {
         ConsensusContext::new_full_node(address, Box::new(CustodyVerifier::new(chain_id.clone())))
     };
+    // The faults of a test build sit in the host and in the codec of the consensus network
+    // (see `consensus::faults`); the write-ahead log and sync keep the honest codec.
+    #[cfg(feature = "fault-injection")]
+    let (host_faults, network_codec) = crate::consensus::faults::arm(&config.faults)?;
+    #[cfg(not(feature = "fault-injection"))]
+    let network_codec = CustodyCodec;
     let (mut channels, engine) = start_engine(
         CustodyContext,
         engine_config,
         WalContext::new(crate::repair::wal_path(&config.data_dir), CustodyCodec),
-        NetworkContext::new(identity, CustodyCodec),
+        NetworkContext::new(identity, network_codec),
         consensus_ctx,
         SyncContext::new(CustodyCodec),
         RequestContext::new(100),
@@ -401,21 +407,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     .await
     .map_err(|e| anyhow!("starting the consensus engine: {e}"))?;
 
-    let unchecked_event = match &config.faults.propose_unchecked_event {
-        None => None,
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("reading the fault-injection event {}", path.display()))?;
-            // Decoded with the block limit, not the event limit: the fault may be an event
-            // too large for any block, which the proposer must then drop (issue 11).
-            let event: custody_ledger::model::SignedEvent =
-                custody_ledger::codec::decode(&bytes, custody_ledger::codec::BLOCK_SIZE_BYTES_MAX)
-                    .map_err(|e| anyhow!("the fault-injection event {}: {e}", path.display()))?;
-            let event = EncodedEvent::new(event);
-            warn!(event = %event.id, "FAULT INJECTION: this node proposes an event without checking the rules");
-            Some(event)
-        }
-    };
     let mut host = Host::new(HostParts {
         genesis: genesis.clone(),
         store: store.clone(),
@@ -432,8 +423,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         },
         network: channels.network.clone(),
         committed: committed.clone(),
-        unchecked_event,
-        panic_at_height: config.faults.panic_at_height,
+        #[cfg(feature = "fault-injection")]
+        faults: host_faults,
         proposals: ProposalStore::open(&config.data_dir.join("proposals"))
             .with_context(|| format!("opening {}", config.data_dir.join("proposals").display()))?,
     });

@@ -18,7 +18,7 @@ use custody_ledger::keys::Keypair;
 use custody_ledger::store::{SledStore, Store, StoreError};
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::Timestamp;
-use custody_node::config::{BlockLimitsConfig, Config, HttpConfig, MempoolLimits, NetworkConfig};
+use custody_node::config::{Config, NetworkConfig};
 use custody_node::keys::{peer_id, write_key};
 use custody_node::repair::{
     self, check_data_dir, open_ledger, scan_wal, wal_path, DamageReport, OpenLedgerError, Remedy,
@@ -30,28 +30,12 @@ use custody_node::repair::{
 /// A configuration whose only meaningful field is `data_dir` (repairs and checks read
 /// nothing else).
 fn offline_config(data_dir: &Path) -> Config {
-    Config {
-        moniker: "damaged".into(),
-        data_dir: data_dir.to_owned(),
-        key_file: data_dir.join("node.pem"),
-        genesis_file: data_dir.join("genesis.json"),
-        consensus: NetworkConfig {
-            listen: "/ip4/127.0.0.1/tcp/0".into(),
-            peers: Vec::new(),
-        },
-        gossip: NetworkConfig {
-            listen: "/ip4/127.0.0.1/tcp/0".into(),
-            peers: Vec::new(),
-        },
-        http: HttpConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-        },
-        mempool: MempoolLimits::default(),
-        block: BlockLimitsConfig::default(),
-        faults: Default::default(),
-        epcis_gateway: None,
-        personal: Default::default(),
-    }
+    Config::new(
+        "damaged",
+        data_dir,
+        data_dir.join("node.pem"),
+        data_dir.join("genesis.json"),
+    )
 }
 
 /// Shipments whose lifecycles fill the test ledger: 11 blocks, about 5 MB of sled files
@@ -495,27 +479,19 @@ impl Network {
                 .map(|j| Network::addr(port(&self.ports[j]), &self.keys[j]))
                 .collect()
         };
-        let config = Config {
-            moniker: format!("node{i}"),
-            data_dir: self.data_dir(i),
-            key_file: dir.join("node.pem"),
-            genesis_file: self.dir.path().join("genesis.json"),
-            consensus: NetworkConfig {
-                listen: format!("/ip4/127.0.0.1/tcp/{}", self.ports[i].0),
-                peers: others(|p| p.0),
-            },
-            gossip: NetworkConfig {
-                listen: format!("/ip4/127.0.0.1/tcp/{}", self.ports[i].1),
-                peers: others(|p| p.1),
-            },
-            http: HttpConfig {
-                listen: "127.0.0.1:0".parse().expect("addr"),
-            },
-            mempool: MempoolLimits::default(),
-            block: BlockLimitsConfig::default(),
-            faults: Default::default(),
-            epcis_gateway: None,
-            personal: Default::default(),
+        let mut config = Config::new(
+            format!("node{i}"),
+            self.data_dir(i),
+            dir.join("node.pem"),
+            self.dir.path().join("genesis.json"),
+        );
+        config.consensus = NetworkConfig {
+            listen: format!("/ip4/127.0.0.1/tcp/{}", self.ports[i].0),
+            peers: others(|p| p.0),
+        };
+        config.gossip = NetworkConfig {
+            listen: format!("/ip4/127.0.0.1/tcp/{}", self.ports[i].1),
+            peers: others(|p| p.1),
         };
         std::fs::write(self.config_path(i), config.to_toml()).expect("config");
     }

@@ -26,13 +26,11 @@ use arc_malachitebft_app_channel::{AppMsg, NetworkMsg};
 use bytes::Bytes;
 use custody_contracts::ContractRules;
 use custody_ledger::block::{self, Block, BlockHeader};
-use custody_ledger::chain::{build_block, build_block_from, validate_block_from, BuiltBlock};
+use custody_ledger::chain::{build_block_from, validate_block_from, BuiltBlock};
 use custody_ledger::codec;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::genesis::Genesis;
-use custody_ledger::reject::Rejection;
-use custody_ledger::rules::Rules;
-use custody_ledger::state::{BlockContext, State, StateDelta};
+use custody_ledger::state::StateDelta;
 use custody_ledger::store::{SledStore, Store};
 use custody_ledger::Digest;
 use serde::{Deserialize, Serialize};
@@ -40,6 +38,8 @@ use tokio::sync::{broadcast, mpsc, Mutex};
 use tracing::{debug, info, warn};
 
 use super::context::{Address, BlockValue, CustodyContext, Height, ProposalPart, ValidatorSet};
+#[cfg(feature = "fault-injection")]
+use super::faults::{self, HostFaults};
 use super::proposals::{ProposalStore, StoredProposal};
 use super::signing::{parts_message, CustodySigner};
 use super::streams::{PartStreams, StreamKey};
@@ -104,22 +104,6 @@ const RECHECK_EVENTS_MAX: usize = 20_000;
 /// Most heights answered in one sync request.
 const SYNC_BATCH_HEIGHTS_MAX: u64 = 50;
 
-/// The rule modules with their verdicts ignored and their bookkeeping kept: what a Byzantine
-/// proposer (see [`HostParts::unchecked_event`]) builds its blocks with, so the blocks are
-/// well formed and only their content is wrong.
-#[derive(Debug, Clone)]
-struct Unchecked(ContractRules);
-
-impl Rules for Unchecked {
-    fn check(&self, _: &State, _: &EncodedEvent, _: BlockContext) -> Result<(), Rejection> {
-        Ok(())
-    }
-
-    fn applied(&mut self, event: &EncodedEvent, ctx: BlockContext) {
-        self.0.applied(event, ctx);
-    }
-}
-
 /// A block and what applying it produces, as proposed or validated at some round.
 #[derive(Debug, Clone)]
 struct Candidate {
@@ -173,10 +157,9 @@ pub struct Host {
     height: Height,
     /// A height decided without its block here, to be restarted and synced.
     restart: Option<Height>,
-    /// See [`HostParts::unchecked_event`].
-    unchecked_event: Option<EncodedEvent>,
-    /// See [`HostParts::panic_at_height`].
-    panic_at_height: Option<u64>,
+    /// See [`HostParts::faults`].
+    #[cfg(feature = "fault-injection")]
+    faults: HostFaults,
     /// When this node last committed a block (or started), for the block interval.
     last_commit_at: tokio::time::Instant,
     /// Candidates of the height being decided, on disk.
@@ -215,12 +198,10 @@ pub struct HostParts {
     pub network: mpsc::Sender<NetworkMsg<CustodyContext>>,
     /// Where commits are announced.
     pub committed: broadcast::Sender<Committed>,
-    /// An event to force into every block this node proposes, unchecked by the rule modules
-    /// (the `faults.propose_unchecked_event` setting); `None` on an honest node.
-    pub unchecked_event: Option<EncodedEvent>,
-    /// A height at which to panic (the `faults.panic_at_height` setting); `None` on an
+    /// Deliberate misbehaviour (the `[faults]` setting, test builds only); the default on an
     /// honest node.
-    pub panic_at_height: Option<u64>,
+    #[cfg(feature = "fault-injection")]
+    pub faults: HostFaults,
     /// Where candidate blocks are kept across restarts.
     pub proposals: ProposalStore,
 }
@@ -272,8 +253,8 @@ impl Host {
             signer: parts.signer,
             mempool: parts.mempool,
             limits: parts.limits,
-            unchecked_event: parts.unchecked_event,
-            panic_at_height: parts.panic_at_height,
+            #[cfg(feature = "fault-injection")]
+            faults: parts.faults,
             network: parts.network,
             committed: parts.committed,
             candidates: BTreeMap::new(),
@@ -402,6 +383,8 @@ impl Host {
                 let value = self.propose(height, round).await;
                 let _ = reply.send(LocallyProposedValue::new(height, round, value.clone()));
                 self.publish(height, round, &value.hash).await;
+                #[cfg(feature = "fault-injection")]
+                self.publish_second(height, round).await;
             }
             AppMsg::ExtendVote { reply, .. } => {
                 let _ = reply.send(None);
@@ -439,12 +422,8 @@ impl Host {
             AppMsg::Decided {
                 certificate, reply, ..
             } => {
-                if self.panic_at_height == Some(certificate.height.0) {
-                    panic!(
-                        "fault injection: the consensus host panics at height {}",
-                        certificate.height
-                    );
-                }
+                #[cfg(feature = "fault-injection")]
+                self.faults.panic_if_due(certificate.height);
                 if !self
                     .candidates
                     .contains_key(&(certificate.height, certificate.value_id))
@@ -510,51 +489,46 @@ impl Host {
             return BlockValue::new(c.block.header.clone());
         }
         self.wait_for_events().await;
-        let mut candidates = self
+        let candidates = self
             .mempool
             .lock()
             .await
             .candidates(self.limits.events_max, self.limits.size_bytes_max);
-        let built = match &self.unchecked_event {
-            // Every candidate comes from the mempool, which admits an event only after
-            // checking its signature, so the proposer does not check them again.
-            None => build_block_from(
-                self.store.as_ref(),
-                &self.genesis,
-                &self.rules,
-                candidates,
-                now(),
-                self.address.0,
-                &|_| true,
-            ),
-            Some(forced) => {
-                warn!(%height, %round, "fault injection: proposing an event the rules did not check");
-                candidates.insert(0, forced.clone());
-                build_block(
-                    self.store.as_ref(),
-                    &self.genesis,
-                    &Unchecked(self.rules.clone()),
-                    candidates,
-                    now(),
-                    self.address.0,
-                )
-                .map(|b| BuiltBlock {
-                    block: b.block,
-                    delta: b.delta,
-                    rejected: b.rejected,
-                    rules: b.rules.0,
-                })
-            }
-        }
-        .expect("the store answers while building a block");
+        #[cfg(feature = "fault-injection")]
+        let second = self
+            .faults
+            .equivocate
+            .is_some()
+            .then(|| faults::second_candidates(&candidates));
+        let built = self.build(candidates, now());
         if !built.rejected.is_empty() {
             let ids: Vec<Digest> = built.rejected.iter().map(|(id, _)| *id).collect();
             debug!(count = ids.len(), "dropping events that no longer apply");
             self.mempool.lock().await.remove(&ids);
         }
+        info!(%height, %round, events = built.block.events.len(), "proposing");
+        let value = self.hold_own(height, round, built);
+        self.proposed.insert((height, round), value.hash);
+        self.keep(height, &value.hash);
+        #[cfg(feature = "fault-injection")]
+        if let Some(candidates) = second {
+            let time =
+                faults::second_time(self.candidates[&(height, value.hash)].block.header.time);
+            self.propose_second(height, round, candidates, time);
+        }
+        value
+    }
+
+    /// Holds a block this node built as a candidate of `height` and `round`, with the parts
+    /// to stream it; its value.
+    fn hold_own(
+        &mut self,
+        height: Height,
+        round: Round,
+        built: BuiltBlock<ContractRules>,
+    ) -> BlockValue {
         let value = BlockValue::new(built.block.header.clone());
         let parts = self.parts_for(height, round, Round::Nil, &built.block);
-        info!(%height, %round, events = built.block.events.len(), "proposing");
         self.candidates.insert(
             (height, value.hash),
             Candidate {
@@ -566,9 +540,83 @@ impl Host {
                 parts,
             },
         );
-        self.proposed.insert((height, round), value.hash);
-        self.keep(height, &value.hash);
         value
+    }
+
+    /// A block of `candidates`, with the rules' verdicts.
+    fn build(
+        &self,
+        candidates: Vec<EncodedEvent>,
+        time: custody_ledger::Timestamp,
+    ) -> BuiltBlock<ContractRules> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(forced) = &self.faults.unchecked_event {
+            warn!("fault injection: proposing an event the rules did not check");
+            return faults::build_unchecked(
+                self.store.as_ref(),
+                &self.genesis,
+                &self.rules,
+                forced,
+                candidates,
+                time,
+                self.address,
+            )
+            .expect("the store answers while building a block");
+        }
+        // Every candidate comes from the mempool, which admits an event only after checking
+        // its signature, so the proposer does not check them again.
+        build_block_from(
+            self.store.as_ref(),
+            &self.genesis,
+            &self.rules,
+            candidates,
+            time,
+            self.address.0,
+            &|_| true,
+        )
+        .expect("the store answers while building a block")
+    }
+
+    /// The equivocation fault: builds a second block for the height and round, holds it as a
+    /// candidate (so the node can commit it if the others decide it), and leaves its signed
+    /// consensus proposal for the network codec to send.
+    #[cfg(feature = "fault-injection")]
+    fn propose_second(
+        &mut self,
+        height: Height,
+        round: Round,
+        candidates: Vec<EncodedEvent>,
+        time: custody_ledger::Timestamp,
+    ) {
+        let Some(slot) = self.faults.equivocate.clone() else {
+            return;
+        };
+        let built = self.build(candidates, time);
+        let events = built.block.events.len();
+        let value = self.hold_own(height, round, built);
+        warn!(%height, %round, events, hash = %value.hash, "fault injection: proposing a second block");
+        self.faults.seconds.insert((height, round), value.hash);
+        let signer = self.signer.as_ref().expect("only validators propose");
+        slot.fill(
+            &self.genesis.chain_id,
+            signer,
+            faults::fresh_proposal(height, round, value, self.address),
+        );
+    }
+
+    /// Streams the second block of an equivocation, if this node proposed one for the height
+    /// and round, under its own stream id.
+    #[cfg(feature = "fault-injection")]
+    async fn publish_second(&mut self, height: Height, round: Round) {
+        let Some(hash) = self.faults.seconds.get(&(height, round)).copied() else {
+            return;
+        };
+        let Some(candidate) = self.candidates.get(&(height, hash)) else {
+            return;
+        };
+        let parts = candidate.parts.clone();
+        let id = faults::tagged(&stream_id(height, round), faults::StreamTag::Second);
+        self.stream(id, parts).await;
     }
 
     /// Waits until a block is worth proposing: at once if the mempool holds a full block;
@@ -577,7 +625,9 @@ impl Host {
     /// are under half the propose timeout, so the other validators never vote nil on a
     /// proposer that is only waiting.
     async fn wait_for_events(&self) {
-        if self.unchecked_event.is_some() {
+        // The forced event is enough of a block.
+        #[cfg(feature = "fault-injection")]
+        if self.faults.unchecked_event.is_some() {
             return;
         }
         let worth_it = self.last_commit_at + Duration::from_millis(self.limits.interval_min_ms);
@@ -644,6 +694,25 @@ impl Host {
             self.parts_for(height, round, candidate.round, &candidate.block)
         };
         let id = stream_id(height, round);
+        #[cfg(feature = "fault-injection")]
+        let copies = self.faults.malformed.then(|| parts.clone());
+        self.stream(id.clone(), parts).await;
+        #[cfg(feature = "fault-injection")]
+        if let Some(parts) = copies {
+            // The malformed-frames fault: a copy the codec damages frame by frame, and a
+            // well-framed copy with a wrong closing signature.
+            use faults::StreamTag;
+            warn!(%height, %round, "fault injection: streaming malformed copies of the proposal");
+            let damaged = faults::tagged(&id, StreamTag::Damaged);
+            self.stream(damaged, parts.clone()).await;
+            let unsigned = faults::tagged(&id, StreamTag::BadSignature);
+            self.stream(unsigned, faults::with_bad_signature(parts))
+                .await;
+        }
+    }
+
+    /// Sends the parts of one stream, then its end.
+    async fn stream(&self, id: StreamId, parts: Vec<ProposalPart>) {
         let count = parts.len() as u64;
         for (sequence, part) in parts.into_iter().enumerate() {
             let msg = StreamMessage::new(id.clone(), sequence as u64, StreamContent::Data(part));
@@ -839,6 +908,8 @@ impl Host {
         self.drop_stale(&candidate.block).await;
         self.candidates.retain(|(h, _), _| *h > height);
         self.proposed.retain(|(h, _), _| *h > height);
+        #[cfg(feature = "fault-injection")]
+        self.faults.seconds.retain(|(h, _), _| *h > height);
         self.streams.forget_below(height.0 + 1);
         if let Err(error) = self.proposals.forget_up_to(height.0) {
             warn!(%height, %error, "cannot clear the kept proposals of a committed height");

@@ -3,6 +3,8 @@
 
 pub mod codec;
 pub mod context;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 pub mod host;
 pub mod proposals;
 pub mod signing;

@@ -49,8 +49,8 @@ pub struct Refused {
 
 /// Checks disclosures against the ledger: each names a committed event of `shipment`, and
 /// opens that event's commitment.
-pub fn check_against_ledger(
-    store: &SledStore,
+pub fn check_against_ledger<S: Store + ?Sized>(
+    store: &S,
     shipment: &ShipmentId,
     disclosures: &[Disclosure],
 ) -> Result<Result<(), Refused>, custody_ledger::store::StoreError> {
@@ -176,7 +176,7 @@ impl Sharing {
                 .into_iter()
                 .filter(|d| {
                     matches!(
-                        check_against_ledger(&store, &shipment, std::slice::from_ref(d)),
+                        check_against_ledger(store.as_ref(), &shipment, std::slice::from_ref(d)),
                         Ok(Ok(()))
                     )
                 })

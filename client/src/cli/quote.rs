@@ -11,7 +11,7 @@ use custody_ledger::view::{Quote, QuoteRequest};
 const DRAFT_SIZE_BYTES_MAX: u64 = 2 * 1024 * 1024;
 
 /// Reads and parses a draft, naming the file and the place of a JSON error.
-pub fn read_draft(file: &Path) -> anyhow::Result<QuoteRequest> {
+pub(crate) fn read_draft(file: &Path) -> anyhow::Result<QuoteRequest> {
     let size = std::fs::metadata(file)
         .with_context(|| format!("reading {}", file.display()))?
         .len();
@@ -28,7 +28,7 @@ pub fn read_draft(file: &Path) -> anyhow::Result<QuoteRequest> {
 }
 
 /// An amount in minor units written with its decimals: `41520` with 2 decimals is `415.20`.
-pub fn amount(minor: u64, decimals: u32) -> String {
+pub(crate) fn amount(minor: u64, decimals: u32) -> String {
     if decimals == 0 {
         return minor.to_string();
     }
@@ -42,7 +42,7 @@ pub fn amount(minor: u64, decimals: u32) -> String {
 }
 
 /// Prints a quote for people.
-pub fn print(q: &Quote) -> anyhow::Result<()> {
+pub(crate) fn print(q: &Quote) -> anyhow::Result<()> {
     let decimals = identifiers::check_currency("currency", q.currency).unwrap_or(2);
     let money = |minor: u64| format!("{} {}", q.currency, amount(minor, decimals));
     let regime = match &q.regime.regime {

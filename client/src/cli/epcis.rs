@@ -17,21 +17,21 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
 use clap::Subcommand;
-use custody_client::build::Signer;
-use custody_client::epcis::{self as capture, CaptureReport, Outcome};
-use custody_client::verify::read_json;
-use custody_client::{keyfile, Client};
 use custody_epcis::Validator;
 use custody_ledger::model::ShipmentId;
 use serde_json::{json, Value};
 
-use crate::Verdict;
+use crate::build::Signer;
+use crate::cli::Verdict;
+use crate::epcis::{self as capture, CaptureReport, Outcome};
+use crate::verify::read_json;
+use crate::{keyfile, Client};
 
 /// Largest EPCIS document read (a day of a busy hub's events is far less).
-pub const EPCIS_FILE_SIZE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+pub(crate) const EPCIS_FILE_SIZE_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Subcommand)]
-pub enum EpcisCommand {
+pub(crate) enum EpcisCommand {
     /// Print the CBV 2.0 event hash ID (`ni:///sha-256;…`) of each event of an EPCIS 2.0
     /// JSON-LD document, one per line in document order (`--json`: a JSON array).
     Hash {
@@ -58,7 +58,7 @@ pub enum EpcisCommand {
 }
 
 /// Runs an `epcis` command.
-pub async fn run(command: EpcisCommand, json: bool, node: &str) -> anyhow::Result<Verdict> {
+pub(crate) async fn run(command: EpcisCommand, json: bool, node: &str) -> anyhow::Result<Verdict> {
     match command {
         EpcisCommand::Hash { file } => hash(&file, json).map(|()| Verdict::Ok),
         EpcisCommand::Capture {

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Writes to stdout and flushes, so that a failure is seen here; dropped once stdout is closed.
-pub fn stdout(text: fmt::Arguments<'_>) -> anyhow::Result<()> {
+pub(crate) fn stdout(text: fmt::Arguments<'_>) -> anyhow::Result<()> {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return Ok(());
     }
@@ -35,27 +35,27 @@ pub fn stdout(text: fmt::Arguments<'_>) -> anyhow::Result<()> {
 }
 
 /// Writes to stderr, best effort: with nowhere left to report to, there is nothing to do.
-pub fn stderr(text: fmt::Arguments<'_>) {
+pub(crate) fn stderr(text: fmt::Arguments<'_>) {
     let _ = io::stderr().lock().write_fmt(text);
 }
 
 /// `print!` to stdout, returning `anyhow::Result<()>` (see the module documentation).
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::output::stdout(format_args!($($arg)*))
+        $crate::cli::output::stdout(format_args!($($arg)*))
     };
 }
 
 /// `println!` to stdout, returning `anyhow::Result<()>` (see the module documentation).
 macro_rules! outln {
     ($($arg:tt)*) => {
-        $crate::output::stdout(format_args!("{}\n", format_args!($($arg)*)))
+        $crate::cli::output::stdout(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
 
 /// `eprintln!` that cannot panic.
 macro_rules! errln {
     ($($arg:tt)*) => {
-        $crate::output::stderr(format_args!("{}\n", format_args!($($arg)*)))
+        $crate::cli::output::stderr(format_args!("{}\n", format_args!($($arg)*)))
     };
 }

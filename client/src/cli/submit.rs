@@ -4,10 +4,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Subcommand, ValueEnum};
-use custody_client::build::Signer;
-use custody_client::keyfile;
-use custody_client::verify::read_json;
-use custody_client::Client;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::model::{
     ClearanceOutcome, CurrencyCode, CustomsCleared, Delivered, Disposition, DocumentAttested,
@@ -18,6 +14,11 @@ use custody_ledger::model::{
 use custody_ledger::personal::{Disclosure, PersonalField, Salt};
 use custody_ledger::{Digest, Timestamp};
 use serde::de::DeserializeOwned;
+
+use crate::build::Signer;
+use crate::keyfile;
+use crate::verify::read_json;
+use crate::Client;
 
 /// Largest payload or prepared event file read (JSON is larger than the canonical form).
 const PAYLOAD_FILE_SIZE_BYTES_MAX: u64 = 16 * 1024 * 1024;
@@ -32,41 +33,41 @@ const PROOF_FILE_SIZE_BYTES_MAX: u64 = 256 * 1024 * 1024;
                   event: a signed event (submitted as it is) or an unsigned event body (signed \
                   with --key)."
 )]
-pub struct SubmitArgs {
+pub(crate) struct SubmitArgs {
     /// The member's private key (PKCS#8 PEM).
     #[arg(long, global = true, value_name = "FILE")]
-    pub key: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
     /// The network's chain id; by default the node's, from its status.
     #[arg(long, global = true, value_name = "ID")]
-    pub chain_id: Option<String>,
+    pub(crate) chain_id: Option<String>,
     /// When the event happened (RFC 3339, such as 2026-11-02T09:30:00Z); by default now.
     #[arg(long, global = true, value_name = "TIME", value_parser = parse_timestamp)]
-    pub occurred_at: Option<Timestamp>,
+    pub(crate) occurred_at: Option<Timestamp>,
     /// Wait until the event is committed and print its receipt.
     #[arg(long, global = true)]
-    pub wait: bool,
+    pub(crate) wait: bool,
     /// Print the signed event instead of submitting it.
     #[arg(long, global = true)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// A prepared event in JSON: a signed event, or an unsigned event body to sign with --key.
     #[arg(long, value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
     /// The kind of event to build.
     #[command(subcommand)]
-    pub kind: Option<SubmitKind>,
+    pub(crate) kind: Option<SubmitKind>,
 }
 
 /// A JSON file holding an event payload.
 #[derive(Debug, Args)]
-pub struct PayloadFile {
+pub(crate) struct PayloadFile {
     /// The payload as JSON (see the model's types in custody_ledger::model).
     #[arg(long, value_name = "FILE")]
-    pub payload: PathBuf,
+    pub(crate) payload: PathBuf,
 }
 
 /// The arguments of `custody submit scan`.
 #[derive(Debug, Args)]
-pub struct ScanArgs {
+pub(crate) struct ScanArgs {
     /// The shipment.
     #[arg(long)]
     shipment: String,
@@ -102,7 +103,7 @@ pub struct ScanArgs {
 
 /// One subcommand per event kind.
 #[derive(Debug, Subcommand)]
-pub enum SubmitKind {
+pub(crate) enum SubmitKind {
     /// Register a shipment (seller); --payload is a ShipmentRegistered.
     Register(PayloadFile),
     /// Propose handing the shipment to another member (custodian).
@@ -237,7 +238,7 @@ pub enum SubmitKind {
 
 /// Kinds of transport document.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum DocumentKind {
+pub(crate) enum DocumentKind {
     /// IATA air waybill.
     AirWaybill,
     /// Ocean bill of lading.
@@ -264,7 +265,7 @@ impl From<DocumentKind> for TransportDocumentKind {
 
 /// Customs decisions.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Released for free circulation.
     Release,
     /// Held.
@@ -285,7 +286,7 @@ impl From<Outcome> for ClearanceOutcome {
 
 /// Kinds of proof of delivery.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ProofKindArg {
+pub(crate) enum ProofKindArg {
     /// The recipient's signature.
     Signature,
     /// A photo of the parcel at the door.
@@ -493,7 +494,7 @@ fn prepared(args: &SubmitArgs, path: &Path) -> anyhow::Result<EncodedEvent> {
 }
 
 /// The event the arguments describe, signed.
-pub async fn event(args: &SubmitArgs, client: &Client) -> anyhow::Result<EncodedEvent> {
+pub(crate) async fn event(args: &SubmitArgs, client: &Client) -> anyhow::Result<EncodedEvent> {
     let kind = match (&args.file, &args.kind) {
         (Some(_), Some(_)) => bail!("give either --file or an event kind, not both"),
         (None, None) => bail!("give an event kind (see custody submit --help) or --file"),
@@ -598,14 +599,14 @@ fn event_kind(kind: &SubmitKind) -> anyhow::Result<(EventKind, Option<Kept>)> {
         } => {
             let proof_hash = match (proof_hash, proof_file) {
                 (Some(hash), _) => *hash,
-                (None, Some(path)) => Digest::sha256(&custody_client::verify::read_capped(
+                (None, Some(path)) => Digest::sha256(&crate::verify::read_capped(
                     path,
                     "proof file",
                     PROOF_FILE_SIZE_BYTES_MAX,
                 )?),
                 (None, None) => bail!("give --proof-hash or --proof-file"),
             };
-            let (received_by_commitment, salt) = custody_client::personal::commit(received_by);
+            let (received_by_commitment, salt) = crate::personal::commit(received_by);
             kept = Some(Kept {
                 path: disclosure_out.clone(),
                 field: PersonalField::ReceivedBy,

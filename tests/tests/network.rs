@@ -1,455 +1,34 @@
-//! Whole networks of real `custody-node` processes on loopback: validators commit events
-//! submitted over HTTP, agree on every block, survive a crash, stop when too few remain, and
-//! refuse invalid events and strangers.
+//! Whole networks of real node processes on loopback, on the test rig: validators commit
+//! events submitted over HTTP, agree on every block, survive a crash, stop when too few
+//! remain, refuse invalid events and strangers, and share and erase personal data.
 //!
 //! Every test is bounded: each wait has a deadline, and nodes are killed when the test ends.
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
-use custody_contracts::{load, ContractRules};
+use custody_contracts::load;
 use custody_ledger::event::EncodedEvent;
-use custody_ledger::genesis::Genesis;
 use custody_ledger::keys::Keypair;
 use custody_ledger::model::EventKind;
-use custody_ledger::store::{SledStore, Store};
+use custody_ledger::store::Store;
 use custody_ledger::testkit::TestNet;
-use custody_ledger::verify::verify_chain;
 use custody_ledger::Timestamp;
-use custody_node::config::{BlockLimitsConfig, Config, HttpConfig, MempoolLimits, NetworkConfig};
+use custody_node::config::Config;
 use custody_node::keys::{peer_id, write_key};
+use custody_rig::{wait_until, Network, NetworkBuilder, Program};
 
-/// A free loopback port, found by binding port 0 and releasing it.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// The node program, with fault injection for the tests that need a misbehaving node.
+fn program() -> Program {
+    Program::devnet(env!("CARGO_BIN_EXE_custody-rig-node"))
 }
 
-/// One node's files and ports.
-struct NodeSpec {
-    name: String,
-    key: Keypair,
-    /// Fixed only in a network whose nodes name each other in `[personal] peers`; otherwise
-    /// the node binds port 0 and prints the port it got, which no other process can take
-    /// between picking and binding.
-    http_port: Option<u16>,
-    consensus_port: u16,
-    gossip_port: u16,
-    dir: PathBuf,
-}
-
-/// A running node process.
-struct NodeProc {
-    child: Child,
-    http: SocketAddr,
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// How many networks of this file may run at once. The test harness runs every test of a
-/// binary in parallel; a dozen networks of four or five nodes each on a 2-core machine starve
-/// one another until commits and shutdowns miss their (generous) deadlines.
-const NETWORKS_AT_ONCE_MAX: usize = 2;
-
-/// A place among the networks that may run at once, released when dropped.
-struct Slot;
-
-static SLOTS: (std::sync::Mutex<usize>, std::sync::Condvar) =
-    (std::sync::Mutex::new(0), std::sync::Condvar::new());
-
-impl Slot {
-    fn take() -> Slot {
-        let (running, freed) = &SLOTS;
-        // A test that panicked while holding the lock left a correct count: recover it.
-        let mut running = running.lock().unwrap_or_else(|e| e.into_inner());
-        while *running >= NETWORKS_AT_ONCE_MAX {
-            running = freed.wait(running).unwrap_or_else(|e| e.into_inner());
-        }
-        *running += 1;
-        Slot
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let (running, freed) = &SLOTS;
-        *running.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-        freed.notify_one();
-    }
-}
-
-/// A network under test.
-struct Network {
-    _dir: tempfile::TempDir,
-    net: TestNet,
-    genesis: Genesis,
-    specs: Vec<NodeSpec>,
-    nodes: Vec<Option<NodeProc>>,
-    /// Declared last, so that it is released after the nodes have been killed.
-    _slot: Slot,
-}
-
-impl Network {
-    /// Four validators (the test network's) and, if `auditor`, a full node of the auditor.
-    fn new(auditor: bool) -> Network {
-        Network::build(auditor, false)
-    }
-
-    /// [`Network::new`] whose nodes know each other's HTTP addresses, to share personal data.
-    fn with_personal_peers(auditor: bool) -> Network {
-        Network::build(auditor, true)
-    }
-
-    fn build(auditor: bool, personal_peers: bool) -> Network {
-        let http_port = || personal_peers.then(free_port);
-        let slot = Slot::take();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let net = TestNet::new();
-        let mut genesis = net.genesis.clone();
-        let mut specs = Vec::new();
-        let validators = net.validator_keys();
-        let names = ["seller", "carrier", "broker", "customs"];
-        for (i, key) in validators.iter().enumerate() {
-            specs.push(NodeSpec {
-                name: names[i].into(),
-                key: Keypair::from_signing_key(key.signing_key().clone()),
-                http_port: http_port(),
-                consensus_port: free_port(),
-                gossip_port: free_port(),
-                dir: dir.path().join(names[i]),
-            });
-        }
-        if auditor {
-            let key = Keypair::from_seed([0xAD; 32]);
-            let member = genesis
-                .members
-                .iter_mut()
-                .find(|m| m.id.as_str() == "auditor-ivy")
-                .expect("auditor");
-            member.node_key = Some(key.public());
-            specs.push(NodeSpec {
-                name: "auditor".into(),
-                key,
-                http_port: http_port(),
-                consensus_port: free_port(),
-                gossip_port: free_port(),
-                dir: dir.path().join("auditor"),
-            });
-        }
-        genesis.validate().expect("valid genesis");
-        std::fs::write(
-            dir.path().join("genesis.json"),
-            serde_json::to_string_pretty(&genesis).expect("json"),
-        )
-        .expect("write genesis");
-        let count = specs.len();
-        let network = Network {
-            _dir: dir,
-            net,
-            genesis,
-            specs,
-            nodes: (0..count).map(|_| None).collect(),
-            _slot: slot,
-        };
-        for i in 0..count {
-            network.write_config(i);
-        }
-        network
-    }
-
-    fn addr(port: u16, key: &Keypair) -> String {
-        format!(
-            "/ip4/127.0.0.1/tcp/{port}/p2p/{}",
-            peer_id(&key.public()).expect("peer id")
-        )
-    }
-
-    fn config_path(&self, i: usize) -> PathBuf {
-        self.specs[i].dir.join("node.toml")
-    }
-
-    fn write_config(&self, i: usize) {
-        let spec = &self.specs[i];
-        std::fs::create_dir_all(&spec.dir).expect("mkdir");
-        write_key(&spec.dir.join("node.pem"), &spec.key).expect("key");
-        let others = |port: fn(&NodeSpec) -> u16| -> Vec<String> {
-            self.specs
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, s)| Network::addr(port(s), &s.key))
-                .collect()
-        };
-        let config = Config {
-            moniker: spec.name.clone(),
-            data_dir: spec.dir.join("data"),
-            key_file: spec.dir.join("node.pem"),
-            genesis_file: self._dir.path().join("genesis.json"),
-            consensus: NetworkConfig {
-                listen: format!("/ip4/127.0.0.1/tcp/{}", spec.consensus_port),
-                peers: others(|s| s.consensus_port),
-            },
-            gossip: NetworkConfig {
-                listen: format!("/ip4/127.0.0.1/tcp/{}", spec.gossip_port),
-                peers: others(|s| s.gossip_port),
-            },
-            http: HttpConfig {
-                listen: format!("127.0.0.1:{}", spec.http_port.unwrap_or(0))
-                    .parse()
-                    .expect("addr"),
-            },
-            mempool: MempoolLimits::default(),
-            block: BlockLimitsConfig::default(),
-            faults: Default::default(),
-            epcis_gateway: None,
-            personal: custody_node::config::PersonalConfig {
-                peers: self
-                    .specs
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .filter_map(|(_, s)| s.http_port)
-                    .map(|port| format!("http://127.0.0.1:{port}"))
-                    .collect(),
-            },
-        };
-        std::fs::write(self.config_path(i), config.to_toml()).expect("config");
-    }
-
-    /// Starts node `i` and waits for it to print its HTTP address.
-    fn start(&mut self, i: usize) -> anyhow::Result<()> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_custody-node"))
-            .arg("--config")
-            .arg(self.config_path(i))
-            .env(
-                "RUST_LOG",
-                std::env::var("CUSTODY_TEST_LOG")
-                    .unwrap_or_else(|_| "warn,custody_node=info".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(
-                self.specs[i].dir.join("node.log"),
-            )?))
-            .spawn()
-            .context("spawning custody-node")?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .context("the node did not start in 60 s")?;
-        let http = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http="))
-            .ok_or_else(|| anyhow!("unexpected first line {line:?}"))?
-            .parse()?;
-        self.nodes[i] = Some(NodeProc { child, http });
-        Ok(())
-    }
-
-    /// Prints the end of every node's log, to explain a failure.
-    fn dump_logs(&self) {
-        for spec in &self.specs {
-            let log = std::fs::read_to_string(spec.dir.join("node.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(15).collect();
-            eprintln!("--- {} ---", spec.name);
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-    }
-
-    fn start_all(&mut self) -> anyhow::Result<()> {
-        for i in 0..self.specs.len() {
-            self.start(i)?;
-        }
-        Ok(())
-    }
-
-    /// SIGKILL.
-    fn kill(&mut self, i: usize) {
-        self.nodes[i] = None;
-    }
-
-    /// SIGTERM, and the exit status.
-    fn terminate(&mut self, i: usize) -> anyhow::Result<std::process::ExitStatus> {
-        let mut node = self.nodes[i]
-            .take()
-            .ok_or_else(|| anyhow!("node {i} is not running"))?;
-        let pid = node.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status()?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = node.child.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                bail!("node {i} did not stop within 30 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn http(&self, i: usize) -> SocketAddr {
-        self.nodes[i].as_ref().expect("running").http
-    }
-
-    fn status(&self, i: usize) -> anyhow::Result<serde_json::Value> {
-        let (code, body) = http(self.http(i), "GET", "/v1/status", None)?;
-        if code != 200 {
-            bail!("status {code}: {body}");
-        }
-        Ok(serde_json::from_str(&body)?)
-    }
-
-    fn height(&self, i: usize) -> u64 {
-        self.status(i)
-            .ok()
-            .and_then(|s| s["height"].as_u64())
-            .unwrap_or(0)
-    }
-
-    fn submit(&self, i: usize, event: &EncodedEvent, wait: bool) -> anyhow::Result<(u16, String)> {
-        let body = serde_json::to_string(&event.event)?;
-        let path = if wait {
-            "/v1/events?wait=commit"
-        } else {
-            "/v1/events"
-        };
-        http(self.http(i), "POST", path, Some(&body))
-    }
-
-    /// Waits until every running node reports a log of at least `log_size` events.
-    fn wait_log_size(&self, log_size: u64, within: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            let sizes: Vec<u64> = (0..self.specs.len())
-                .filter(|i| self.nodes[*i].is_some())
-                .map(|i| {
-                    self.status(i)
-                        .ok()
-                        .and_then(|s| s["log_size"].as_u64())
-                        .unwrap_or(0)
-                })
-                .collect();
-            if sizes.iter().all(|s| *s >= log_size) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                self.dump_logs();
-                bail!("log sizes {sizes:?} did not reach {log_size} in {within:?}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Publishes the sample reference data (needed to register shipments) and waits for it.
-    fn publish_reference_data(&self) -> anyhow::Result<()> {
-        for table in load::sample_tables(Timestamp(0)) {
-            let event = self
-                .net
-                .sign("customs-qx", EventKind::ReferenceDataPublished(table));
-            let (code, body) = self.submit(0, &event, true)?;
-            if code != 200 {
-                bail!("reference data not committed: {code} {body}");
-            }
-        }
-        Ok(())
-    }
-
-    /// Stops every node and compares their stores block by block; returns the head height.
-    fn stop_and_compare(&mut self) -> anyhow::Result<u64> {
-        for i in 0..self.specs.len() {
-            if self.nodes[i].is_some() {
-                let status = self.terminate(i)?;
-                if !status.success() {
-                    bail!("node {i} exited with {status}");
-                }
-            }
-        }
-        let stores: Vec<SledStore> = self
-            .specs
-            .iter()
-            .map(|s| SledStore::open(s.dir.join("data").join("ledger"), self.genesis.hash()))
-            .collect::<Result<_, _>>()?;
-        let heads: Vec<u64> = stores
-            .iter()
-            .map(|s| s.head().ok().flatten().map_or(0, |h| h.height))
-            .collect();
-        let height = *heads.iter().min().expect("nodes");
-        for h in 1..=height {
-            let hashes: Vec<_> = stores
-                .iter()
-                .map(|s| s.header(h).ok().flatten().map(|hd| hd.hash()))
-                .collect();
-            if hashes.windows(2).any(|w| w[0] != w[1]) {
-                bail!("nodes disagree at height {h}: {hashes:?}");
-            }
-        }
-        for store in &stores {
-            verify_chain(store, &self.genesis, ContractRules::default(), |_, _| {})
-                .map_err(|e| anyhow!("verification failed: {e}"))?;
-        }
-        Ok(height)
-    }
-}
-
-/// A minimal HTTP/1.1 client over a loopback socket, enough for JSON requests.
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> anyhow::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(40)))?;
-    let body = body.unwrap_or("");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow!("bad response {response:?}"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    // Chunked bodies: drop the chunk-size lines, which JSON never starts with.
-    let body = if response
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body.lines()
-            .filter(|l| !l.chars().all(|c| c.is_ascii_hexdigit()) || l.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
-    } else {
-        body
-    };
-    Ok((code, body))
+/// Four validators and, if `auditor`, the auditor's full node.
+fn network(auditor: bool) -> NetworkBuilder {
+    Network::builder(program()).auditor(auditor)
 }
 
 fn registrations(net: &TestNet, count: usize, prefix: &str) -> Vec<EncodedEvent> {
@@ -460,10 +39,9 @@ fn registrations(net: &TestNet, count: usize, prefix: &str) -> Vec<EncodedEvent>
 
 #[test]
 fn four_validators_commit_events_submitted_to_all_of_them() -> anyhow::Result<()> {
-    let mut network = Network::new(false);
-    network.start_all()?;
-    network.publish_reference_data()?;
-    let events = registrations(&network.net, 1_000, "RR");
+    let mut network = network(false).start()?;
+    network.publish_reference_data(0)?;
+    let events = registrations(network.testnet(), 1_000, "RR");
     for (i, event) in events.iter().enumerate() {
         let (code, body) = network.submit(i % 4, event, false)?;
         if code != 202 {
@@ -474,10 +52,7 @@ fn four_validators_commit_events_submitted_to_all_of_them() -> anyhow::Result<()
     let height = network.stop_and_compare()?;
     assert!(height >= 2);
     // Every event exactly once.
-    let store = SledStore::open(
-        network.specs[0].dir.join("data").join("ledger"),
-        network.genesis.hash(),
-    )?;
+    let store = network.open_store(0)?;
     for event in &events {
         assert!(store.contains_event(&event.id)?, "event {} lost", event.id);
     }
@@ -487,10 +62,9 @@ fn four_validators_commit_events_submitted_to_all_of_them() -> anyhow::Result<()
 
 #[test]
 fn invalid_events_are_rejected_where_they_are_sent_and_appear_nowhere() -> anyhow::Result<()> {
-    let mut network = Network::new(false);
-    network.start_all()?;
-    network.publish_reference_data()?;
-    let mut forged = network.net.register("BAD-SIG", "CN", "FR");
+    let mut network = network(false).start()?;
+    network.publish_reference_data(0)?;
+    let mut forged = network.testnet().register("BAD-SIG", "CN", "FR");
     forged.event.signature.0[10] ^= 1;
     let (code, body) = network.submit(1, &forged, false)?;
     assert_eq!(code, 422, "{body}");
@@ -498,18 +72,18 @@ fn invalid_events_are_rejected_where_they_are_sent_and_appear_nowhere() -> anyho
     let mut bad_total = custody_ledger::testkit::registration("BAD-TOTAL", "CN", "FR");
     bad_total.invoice.total_minor += 1;
     let bad_total = network
-        .net
+        .testnet()
         .sign("seller-acme", EventKind::ShipmentRegistered(bad_total));
     let (code, body) = network.submit(2, &bad_total, false)?;
     assert_eq!(code, 422, "{body}");
     assert!(body.contains("invoice.total_mismatch"), "{body}");
-    let good = network.net.register("GOOD-1", "CN", "FR");
+    let good = network.testnet().register("GOOD-1", "CN", "FR");
     let (code, body) = network.submit(3, &good, true)?;
     assert_eq!(code, 200, "{body}");
     network.wait_log_size(4, Duration::from_secs(60))?;
     network.stop_and_compare()?;
-    for spec in &network.specs {
-        let store = SledStore::open(spec.dir.join("data").join("ledger"), network.genesis.hash())?;
+    for i in 0..network.len() {
+        let store = network.open_store(i)?;
         assert!(!store.contains_event(&forged.id)? && !store.contains_event(&bad_total.id)?);
         assert!(store.contains_event(&good.id)?);
     }
@@ -518,11 +92,10 @@ fn invalid_events_are_rejected_where_they_are_sent_and_appear_nowhere() -> anyho
 
 #[test]
 fn a_killed_validator_catches_up_after_restart() -> anyhow::Result<()> {
-    let mut network = Network::new(false);
-    network.start_all()?;
-    network.publish_reference_data()?;
+    let mut network = network(false).start()?;
+    network.publish_reference_data(0)?;
     network.kill(3);
-    let events = registrations(&network.net, 60, "KILL");
+    let events = registrations(network.testnet(), 60, "KILL");
     for (i, event) in events.iter().enumerate() {
         let (code, body) = network.submit(i % 3, event, false)?;
         if code != 202 {
@@ -557,16 +130,15 @@ fn regression_issue_6_killing_every_validator_at_once_does_not_stall_the_chain(
 ) -> anyhow::Result<()> {
     const CYCLES: usize = 10;
     const EVENTS_PER_CYCLE: usize = 200;
-    let mut network = Network::new(false);
-    network.start_all()?;
-    network.publish_reference_data()?;
+    let mut network = network(false).start()?;
+    network.publish_reference_data(0)?;
     let mut committed = network
         .status(0)?
         .get("log_size")
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| anyhow!("no log size"))?;
     for cycle in 0..CYCLES {
-        let events = registrations(&network.net, EVENTS_PER_CYCLE, &format!("RST{cycle}"));
+        let events = registrations(network.testnet(), EVENTS_PER_CYCLE, &format!("RST{cycle}"));
         for (i, event) in events.iter().enumerate() {
             let (code, body) = network.submit(i % 4, event, false)?;
             if code != 202 {
@@ -603,15 +175,14 @@ fn regression_issue_6_killing_every_validator_at_once_does_not_stall_the_chain(
 
 #[test]
 fn with_two_of_four_stopped_nothing_commits_and_nothing_is_lost() -> anyhow::Result<()> {
-    let mut network = Network::new(false);
-    network.start_all()?;
-    network.publish_reference_data()?;
+    let mut network = network(false).start()?;
+    network.publish_reference_data(0)?;
     network.terminate(2)?;
     network.terminate(3)?;
     // A height already decided by all four may still land; after that, nothing moves.
     std::thread::sleep(Duration::from_secs(2));
     let before = network.height(0);
-    let event = network.net.register("STALLED-1", "CN", "FR");
+    let event = network.testnet().register("STALLED-1", "CN", "FR");
     let (code, body) = network.submit(0, &event, false)?;
     assert_eq!(code, 202, "{body}");
     std::thread::sleep(Duration::from_secs(5));
@@ -635,10 +206,9 @@ fn with_two_of_four_stopped_nothing_commits_and_nothing_is_lost() -> anyhow::Res
 
 #[test]
 fn a_stranger_cannot_join_and_an_auditor_follows() -> anyhow::Result<()> {
-    let mut network = Network::new(true);
-    network.start_all()?;
-    network.publish_reference_data()?;
-    let event = network.net.register("AUDITED-1", "CN", "FR");
+    let mut network = network(true).start()?;
+    network.publish_reference_data(0)?;
+    let event = network.testnet().register("AUDITED-1", "CN", "FR");
     let (code, body) = network.submit(1, &event, true)?;
     assert_eq!(code, 200, "{body}");
     network.wait_log_size(4, Duration::from_secs(60))?;
@@ -648,27 +218,29 @@ fn a_stranger_cannot_join_and_an_auditor_follows() -> anyhow::Result<()> {
 
     // A node whose key is not in genesis cannot start: it refuses to run as a stranger.
     let stranger = Keypair::from_seed([0x5E; 32]);
-    let path = network.specs[0].dir.join("stranger.pem");
+    let path = network.node_dir(0).join("stranger.pem");
     write_key(&path, &stranger)?;
-    let mut config: Config = Config::load(&network.config_path(0))?;
+    let mut config: Config = Config::load(&network.config_file(0))?;
     config.key_file = path;
-    config.data_dir = network.specs[0].dir.join("stranger-data");
-    let config_path = network.specs[0].dir.join("stranger.toml");
+    config.data_dir = network.node_dir(0).join("stranger-data");
+    let config_path = network.node_dir(0).join("stranger.toml");
     std::fs::write(&config_path, config.to_toml())?;
-    let output = Command::new(env!("CARGO_BIN_EXE_custody-node"))
-        .arg("--config")
+    let output = Command::new(env!("CARGO_BIN_EXE_custody-rig-node"))
+        .args(["node", "--config"])
         .arg(&config_path)
         .output()?;
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a node key in genesis"));
 
     // Nor will a node take a consensus peer that is not a genesis node key.
-    let mut config: Config = Config::load(&network.config_path(0))?;
-    config.consensus.peers = vec![Network::addr(free_port(), &stranger)];
-    config.data_dir = network.specs[0].dir.join("stranger-peer-data");
+    let mut config: Config = Config::load(&network.config_file(0))?;
+    // Port 9 (discard): the node refuses the peer before dialing it.
+    let id = peer_id(&stranger.public()).ok_or_else(|| anyhow!("peer id"))?;
+    config.consensus.peers = vec![format!("/ip4/127.0.0.1/tcp/9/p2p/{id}")];
+    config.data_dir = network.node_dir(0).join("stranger-peer-data");
     std::fs::write(&config_path, config.to_toml())?;
-    let output = Command::new(env!("CARGO_BIN_EXE_custody-node"))
-        .arg("--config")
+    let output = Command::new(env!("CARGO_BIN_EXE_custody-rig-node"))
+        .args(["node", "--config"])
         .arg(&config_path)
         .output()?;
     assert!(!output.status.success());
@@ -738,14 +310,14 @@ fn dial_as(
 
 #[test]
 fn a_stranger_dialing_either_swarm_is_disconnected() -> anyhow::Result<()> {
-    let mut network = Network::new(false);
+    let mut network = network(false).stopped().start()?;
     network.start(0)?;
     // The stranger speaks this network's consensus protocol: only its key is wrong.
-    let tag = network.genesis.hash().to_hex()[..16].to_owned();
+    let tag = network.genesis().hash().to_hex()[..16].to_owned();
     let protocol = format!("/custody/{tag}/consensus/v1");
-    let spec = &network.specs[0];
-    let consensus = Network::addr(spec.consensus_port, &spec.key);
-    let gossip = Network::addr(spec.gossip_port, &spec.key);
+    // The node's own listeners, not the rig's proxies: a stranger dials it directly.
+    let consensus = network.multiaddr(0, network.consensus_addr(0));
+    let gossip = network.multiaddr(0, network.gossip_addr(0));
     let stranger = Keypair::from_seed([0x5E; 32]);
     let stranger_id = peer_id(&stranger.public()).expect("peer id").to_string();
     let hold = Duration::from_secs(8);
@@ -753,7 +325,7 @@ fn a_stranger_dialing_either_swarm_is_disconnected() -> anyhow::Result<()> {
     // some other reason such as a protocol mismatch: the node logs the refusal by peer id. A
     // connection can also drop before identify completes, so the stranger tries up to three
     // times, and the log is read until the line appears (bounded).
-    let log_path = network.specs[0].dir.join("node.log");
+    let log_path = network.log_file(0);
     let refused_by_policy = || -> bool {
         std::fs::read_to_string(&log_path).is_ok_and(|log| {
             log.lines().any(|l| {
@@ -789,57 +361,6 @@ fn a_stranger_dialing_either_swarm_is_disconnected() -> anyhow::Result<()> {
         Dialed::Refused,
         "a stranger stayed connected to the gossip swarm"
     );
-    Ok(())
-}
-
-#[test]
-fn a_proposal_with_an_invalid_event_is_refused_by_the_honest_validators() -> anyhow::Result<()> {
-    let mut network = Network::new(false);
-    // Validator 3 proposes, first in every block, a registration whose invoice total is wrong:
-    // the state machine takes it, the contracts refuse it (invoice.total_mismatch).
-    let mut bad_total = custody_ledger::testkit::registration("BYZ-1", "CN", "FR");
-    bad_total.invoice.total_minor += 1;
-    let bad = network
-        .net
-        .sign("seller-acme", EventKind::ShipmentRegistered(bad_total));
-    let path = network.specs[3].dir.join("unchecked.event");
-    std::fs::write(&path, &bad.bytes)?;
-    let mut config = Config::load(&network.config_path(3))?;
-    config.faults.propose_unchecked_event = Some(path);
-    std::fs::write(network.config_path(3), config.to_toml())?;
-    network.start_all()?;
-    network.publish_reference_data()?;
-
-    // Enough heights that the Byzantine validator is the proposer of several of them.
-    let events = registrations(&network.net, 12, "HONEST");
-    for event in &events {
-        let (code, body) = network.submit(0, event, true)?;
-        assert_eq!(code, 200, "{body}");
-    }
-    let refusals: usize = (0..3)
-        .map(|i| {
-            let log =
-                std::fs::read_to_string(network.specs[i].dir.join("node.log")).unwrap_or_default();
-            log.lines()
-                .filter(|l| l.contains("invalid proposal") && l.contains("invoice.total_mismatch"))
-                .count()
-        })
-        .sum();
-    assert!(
-        refusals > 0,
-        "no honest validator saw the Byzantine proposal; the test proved nothing"
-    );
-    network.stop_and_compare()?;
-    for spec in &network.specs {
-        let store = SledStore::open(spec.dir.join("data").join("ledger"), network.genesis.hash())?;
-        assert!(
-            !store.contains_event(&bad.id)?,
-            "the invalid event was committed"
-        );
-        for event in &events {
-            assert!(store.contains_event(&event.id)?);
-        }
-    }
     Ok(())
 }
 
@@ -881,11 +402,10 @@ fn env_or(name: &str, default: u64) -> u64 {
 fn bench_four_validators_events_per_second_and_latency() -> anyhow::Result<()> {
     let count = env_or("CUSTODY_BENCH_EVENTS", 20_000) as usize;
     let rate = env_or("CUSTODY_BENCH_RATE", 2_000).max(1);
-    let mut network = Network::new(false);
-    network.start_all()?;
-    network.publish_reference_data()?;
+    let mut network = network(false).start()?;
+    network.publish_reference_data(0)?;
     let signing = Instant::now();
-    let bodies: Vec<String> = registrations(&network.net, count, "BENCH")
+    let bodies: Vec<String> = registrations(network.testnet(), count, "BENCH")
         .iter()
         .map(|e| serde_json::to_string(&e.event))
         .collect::<Result<_, _>>()?;
@@ -939,7 +459,7 @@ fn bench_four_validators_events_per_second_and_latency() -> anyhow::Result<()> {
     );
     network.wait_log_size(log_before + count as u64, Duration::from_secs(120))?;
     let height = network.stop_and_compare()?;
-    let disk_bytes: u64 = walk_size(&network.specs[0].dir.join("data").join("ledger"));
+    let disk_bytes: u64 = walk_size(&network.data_dir(0).join("ledger"));
     println!(
         "bench: height {height}; ledger directory of one node {} bytes, {} bytes per event",
         disk_bytes,
@@ -972,36 +492,43 @@ fn walk_size(dir: &std::path::Path) -> u64 {
 #[test]
 fn regression_issue_11_an_oversize_event_is_refused_and_cannot_halt_the_chain() -> anyhow::Result<()>
 {
-    let mut network = Network::new(false);
-    let oversize = network.net.oversize_publication();
-    let path = network.specs[3].dir.join("oversize.event");
+    let oversize = TestNet::new().oversize_publication();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("oversize.event");
     std::fs::write(&path, &oversize.bytes)?;
-    let mut config = Config::load(&network.config_path(3))?;
-    config.faults.propose_unchecked_event = Some(path);
-    std::fs::write(network.config_path(3), config.to_toml())?;
-    network.start_all()?;
-    network.publish_reference_data()?;
+    let mut network = network(false)
+        .configure(move |i, config| {
+            if i == 3 {
+                config.faults.propose_unchecked_event = Some(path.clone());
+            }
+        })
+        .start()?;
+    network.publish_reference_data(0)?;
 
     for i in 0..4 {
         let (code, body) = network.submit(i, &oversize, false)?;
         assert_eq!(code, 413, "node {i}: {body}");
         assert!(body.contains("event.too_large"), "node {i}: {body}");
-        let (code, body) = post_bytes(network.http(i), "/v1/events", &oversize.bytes)?;
+        let answer = network.request(
+            i,
+            "POST",
+            "/v1/events",
+            Some(&oversize.bytes),
+            &[("Content-Type", "application/octet-stream")],
+        )?;
+        let (code, body) = (answer.status, answer.text());
         assert_eq!(code, 413, "node {i}, canonical bytes: {body}");
         assert!(body.contains("event.too_large"), "node {i}: {body}");
     }
     // Enough heights that the poisoned validator proposes several of them.
-    let events = registrations(&network.net, 12, "AFTER-OVERSIZE");
+    let events = registrations(network.testnet(), 12, "AFTER-OVERSIZE");
     for event in &events {
         let (code, body) = network.submit(0, event, true)?;
         assert_eq!(code, 200, "{body}");
     }
     let height = network.stop_and_compare()?;
-    let poisoned = network.specs[3].key.public();
-    let store = SledStore::open(
-        network.specs[0].dir.join("data").join("ledger"),
-        network.genesis.hash(),
-    )?;
+    let poisoned = network.node_key(3).public();
+    let store = network.open_store(0)?;
     let mut by_poisoned = 0;
     for h in 1..=height {
         let header = store.header(h)?.ok_or_else(|| anyhow!("no header {h}"))?;
@@ -1026,15 +553,11 @@ fn regression_issue_11_a_flood_from_one_signer_does_not_starve_another() -> anyh
     const FLOOD: usize = 1_500;
     const BLOCK_EVENTS: usize = 2;
     const WAIT_BLOCKS_MAX: u64 = 4;
-    let mut network = Network::new(false);
-    for i in 0..4 {
-        let mut config = Config::load(&network.config_path(i))?;
-        config.block.events_max = BLOCK_EVENTS;
-        std::fs::write(network.config_path(i), config.to_toml())?;
-    }
-    network.start_all()?;
-    network.publish_reference_data()?;
-    let flood = registrations(&network.net, FLOOD, "FLOOD");
+    let mut network = network(false)
+        .configure(|_, config| config.block.events_max = BLOCK_EVENTS)
+        .start()?;
+    network.publish_reference_data(0)?;
+    let flood = registrations(network.testnet(), FLOOD, "FLOOD");
     for (i, event) in flood.iter().enumerate() {
         let (code, body) = network.submit(i % 4, event, false)?;
         assert_eq!(code, 202, "flood event {i}: {body}");
@@ -1047,7 +570,7 @@ fn regression_issue_11_a_flood_from_one_signer_does_not_starve_another() -> anyh
     // Another signer: the customs authority publishes a new version of a table.
     let table = load::sample_tables(Timestamp(1)).remove(1);
     let other = network
-        .net
+        .testnet()
         .sign("customs-qx", EventKind::ReferenceDataPublished(table));
     let before = network.height(1);
     let (code, body) = network.submit(1, &other, true)?;
@@ -1065,136 +588,55 @@ fn regression_issue_11_a_flood_from_one_signer_does_not_starve_another() -> anyh
     Ok(())
 }
 
-/// Issue 11: the consensus host panicking used to leave a zombie: the API kept serving and
-/// `/healthz` said ok. Now the supervisor marks the node unhealthy (503 naming the task),
-/// exits non-zero, and the other validators go on.
-#[test]
-fn regression_issue_11_a_panicked_consensus_task_stops_the_node_and_healthz_says_so(
-) -> anyhow::Result<()> {
-    const PANIC_HEIGHT: u64 = 4;
-    let mut network = Network::new(false);
-    let mut config = Config::load(&network.config_path(3))?;
-    config.faults.panic_at_height = Some(PANIC_HEIGHT);
-    std::fs::write(network.config_path(3), config.to_toml())?;
-    network.start_all()?;
-    let addr = network.http(3);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut unhealthy_body = None;
-    let status = loop {
-        let node = network.nodes[3].as_mut().expect("running");
-        if let Some(status) = node.child.try_wait()? {
-            break status;
-        }
-        if unhealthy_body.is_none() {
-            if let Ok((code, body)) = http(addr, "GET", "/healthz", None) {
-                if code == 503 {
-                    unhealthy_body = Some(body);
-                } else {
-                    assert_eq!(code, 200, "{body}");
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            network.dump_logs();
-            bail!("the node with the panicking host did not exit in 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    network.nodes[3] = None;
-    assert!(!status.success(), "exit status {status}");
-    assert_ne!(status.code(), Some(101), "a panic escaped to the process");
-    let body = unhealthy_body.ok_or_else(|| anyhow!("/healthz never answered 503"))?;
-    assert!(body.contains("node.unhealthy"), "{body}");
-    assert!(body.contains("consensus host"), "{body}");
-    let log = std::fs::read_to_string(network.specs[3].dir.join("node.log"))?;
-    assert!(log.contains("a critical task stopped"), "{log}");
-    // The three others are a quorum and go on.
-    network.publish_reference_data()?;
-    assert!(network.height(0) >= PANIC_HEIGHT);
-    network.stop_and_compare()?;
-    Ok(())
-}
-
-/// One request with a canonical-bytes body.
-fn post_bytes(addr: SocketAddr, path: &str, body: &[u8]) -> anyhow::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(40)))?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow!("bad response {response:?}"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((code, body))
-}
-
-/// An HTTP/1.1 request with extra headers (the signed personal-data reads), over [`http`]'s
-/// loopback socket.
-fn http_with_headers(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: Option<&str>,
-) -> anyhow::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(40)))?;
-    let body = body.unwrap_or("");
-    let extra: String = headers
-        .iter()
-        .map(|(name, value)| format!("{name}: {value}\r\n"))
-        .collect();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow!("bad response {response:?}"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((code, body))
-}
-
 /// A signed personal-data read of `shipment` at node `addr` by `key`: status and body.
-fn personal_read(addr: SocketAddr, key: &Keypair, shipment: &str) -> anyhow::Result<(u16, String)> {
+fn personal_read(
+    network: &Network,
+    node: usize,
+    key: &Keypair,
+    shipment: &str,
+) -> anyhow::Result<(u16, String)> {
     use custody_node::personal::auth;
-    let read = auth::sign_read(
-        key,
-        &custody_ledger::model::ShipmentId::new(shipment),
-        auth::now_ms(),
-    );
-    http_with_headers(
-        addr,
+    let id = custody_ledger::model::ShipmentId::new(shipment);
+    signed_read(
+        network,
+        node,
+        &auth::sign_read(key, &id, auth::now_ms()),
+        shipment,
+    )
+}
+
+/// A personal-data read with these signature headers.
+fn signed_read(
+    network: &Network,
+    node: usize,
+    read: &custody_node::personal::auth::SignedRead,
+    shipment: &str,
+) -> anyhow::Result<(u16, String)> {
+    let (time, signature) = (read.time_ms.to_string(), hex::encode(read.signature.0));
+    let answer = network.request(
+        node,
         "GET",
         &format!("/v1/shipments/{shipment}/personal"),
-        &[
-            ("Custody-Signer", read.signer.to_hex()),
-            ("Custody-Time", read.time_ms.to_string()),
-            ("Custody-Signature", hex::encode(read.signature.0)),
-        ],
         None,
-    )
+        &[
+            ("Custody-Signer", &read.signer.to_hex()),
+            ("Custody-Time", &time),
+            ("Custody-Signature", &signature),
+        ],
+    )?;
+    Ok((answer.status, answer.text()))
+}
+
+/// A JSON request to node `i`: status and body.
+fn json(
+    network: &Network,
+    i: usize,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
+    let answer = network.request(i, method, path, body.map(str::as_bytes), &[])?;
+    Ok((answer.status, answer.text()))
 }
 
 /// Every file under `dir`, recursively (bounded by what a test network writes).
@@ -1217,18 +659,6 @@ fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     out
 }
 
-/// Waits until `check` holds, polling every 200 ms, for at most `within`.
-fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    while !check() {
-        if Instant::now() > deadline {
-            bail!("{what}: not within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Ok(())
-}
-
 /// Issue 15: a shipment's personal data lives off the ledger on its parties' nodes only, and
 /// erasing it deletes it everywhere, including on a party's node that was down during the
 /// erasure and caught up afterwards; the ledger, the bundle and the chain still verify.
@@ -1248,19 +678,16 @@ fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_d
     let name = "Zoë Erasure-Probe 4f1c9a";
     let salt = Salt([0x5A; 32]);
 
-    let mut network = Network::with_personal_peers(true);
-    network.start_all()?;
+    let mut network = network(true).personal_peers(true).start()?;
     // The same deterministic keys as the network's, held apart so that nodes can be stopped
     // and started while they are in use.
     let net = TestNet::new();
-    let data_dirs: Vec<PathBuf> = network.specs.iter().map(|s| s.dir.join("data")).collect();
-    let node_keys: Vec<Keypair> = network
-        .specs
-        .iter()
-        .map(|s| Keypair::from_signing_key(s.key.signing_key().clone()))
+    let data_dirs: Vec<PathBuf> = (0..network.len()).map(|i| network.data_dir(i)).collect();
+    let node_keys: Vec<Keypair> = (0..network.len())
+        .map(|i| Keypair::from_signing_key(network.node_key(i).signing_key().clone()))
         .collect();
     let result = (|| -> anyhow::Result<()> {
-        network.publish_reference_data()?;
+        network.publish_reference_data(0)?;
 
         // The seller registers with the buyer's name committed, and gives its node the value.
         let mut registration = custody_ledger::testkit::registration(shipment, "CN", "FR");
@@ -1271,8 +698,9 @@ fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_d
         let id = ShipmentId::new(shipment);
         let disclosure = Disclosure::new(registration.id, PersonalField::BuyerName, name, salt);
         let request = auth::sign_write(net.key("seller-acme"), &id, vec![disclosure.clone()]);
-        let (code, body) = http(
-            network.http(SELLER),
+        let (code, body) = json(
+            &network,
+            SELLER,
             "POST",
             &format!("/v1/shipments/{shipment}/personal"),
             Some(&serde_json::to_string(&request)?),
@@ -1296,8 +724,7 @@ fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_d
             Duration::from_secs(30),
             || file_of(CARRIER).exists(),
         )?;
-        let (code, body) =
-            personal_read(network.http(CARRIER), net.key("carrier-swift"), shipment)?;
+        let (code, body) = personal_read(&network, CARRIER, net.key("carrier-swift"), shipment)?;
         assert_eq!(code, 200, "{body}");
         let view: serde_json::Value = serde_json::from_str(&body)?;
         assert_eq!(view["disclosures"][0]["value"], name, "{body}");
@@ -1308,7 +735,7 @@ fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_d
             (SELLER, &node_keys[AUDITOR]),
             (SELLER, &node_keys[BROKER]),
         ] {
-            let (code, body) = personal_read(network.http(node), key, shipment)?;
+            let (code, body) = personal_read(&network, node, key, shipment)?;
             assert_eq!(code, 403, "{body}");
             assert!(body.contains("personal.not_a_party"), "{body}");
         }
@@ -1320,17 +747,7 @@ fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_d
         }
         // A read signed long ago is refused.
         let stale = auth::sign_read(net.key("seller-acme"), &id, auth::now_ms() - 10 * 60_000);
-        let (code, body) = http_with_headers(
-            network.http(SELLER),
-            "GET",
-            &format!("/v1/shipments/{shipment}/personal"),
-            &[
-                ("Custody-Signer", stale.signer.to_hex()),
-                ("Custody-Time", stale.time_ms.to_string()),
-                ("Custody-Signature", hex::encode(stale.signature.0)),
-            ],
-            None,
-        )?;
+        let (code, body) = signed_read(&network, SELLER, &stale, shipment)?;
         assert_eq!(code, 401, "{body}");
         assert!(body.contains("personal.stale_request"), "{body}");
 
@@ -1368,12 +785,13 @@ fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_d
 
         // Every node: 410 for a party's read, the shipment marked erased, no file.
         let signer = net.key("seller-acme");
-        for node in 0..network.specs.len() {
-            let (code, body) = personal_read(network.http(node), signer, shipment)?;
+        for node in 0..network.len() {
+            let (code, body) = personal_read(&network, node, signer, shipment)?;
             assert_eq!(code, 410, "node {node}: {body}");
             assert!(body.contains("personal.erased"), "node {node}: {body}");
-            let (code, body) = http(
-                network.http(node),
+            let (code, body) = json(
+                &network,
+                node,
                 "GET",
                 &format!("/v1/shipments/{shipment}"),
                 None,
@@ -1385,8 +803,9 @@ fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_d
         }
         // A disclosure after the erasure is refused and stores nothing.
         let again = auth::sign_write(signer, &id, vec![disclosure]);
-        let (code, body) = http(
-            network.http(SELLER),
+        let (code, body) = json(
+            &network,
+            SELLER,
             "POST",
             &format!("/v1/shipments/{shipment}/personal"),
             Some(&serde_json::to_string(&again)?),
@@ -1395,15 +814,16 @@ fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_d
         assert!(!file_of(SELLER).exists());
 
         // The bundle still verifies: the commitments stay, only the values are gone.
-        let (code, body) = http(
-            network.http(SELLER),
+        let (code, body) = json(
+            &network,
+            SELLER,
             "GET",
             &format!("/v1/shipments/{shipment}/bundle"),
             None,
         )?;
         assert_eq!(code, 200, "{body}");
         let bundle: custody_ledger::bundle::Bundle = serde_json::from_str(&body)?;
-        custody_ledger::bundle::verify(&bundle, &network.genesis)
+        custody_ledger::bundle::verify(&bundle, network.genesis())
             .map_err(|e| anyhow!("the bundle no longer verifies: {e}"))?;
         Ok(())
     })();
@@ -1415,8 +835,8 @@ fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_d
     network.stop_and_compare()?;
     // The name's bytes are in no file of any node, sled's included: they never went there.
     let needle = name.as_bytes();
-    for spec in &network.specs {
-        for path in files_under(&spec.dir) {
+    for i in 0..network.len() {
+        for path in files_under(network.node_dir(i)) {
             let bytes = std::fs::read(&path)?;
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle),

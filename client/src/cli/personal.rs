@@ -6,21 +6,21 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use custody_client::build::Signer;
-use custody_client::verify::read_json;
-use custody_client::{keyfile, Client, Submitted};
 use custody_ledger::model::ShipmentId;
 use custody_ledger::personal::Disclosure;
 use serde_json::json;
 
-use crate::{print_json, Verdict};
+use crate::build::Signer;
+use crate::cli::{print_json, Verdict};
+use crate::verify::read_json;
+use crate::{keyfile, Client, Submitted};
 
 /// Largest disclosures file read.
 const DISCLOSURES_FILE_SIZE_BYTES_MAX: u64 = 1024 * 1024;
 
 /// The commands of this module, flattened into the top level.
 #[derive(Debug, Subcommand)]
-pub enum PersonalCommands {
+pub(crate) enum PersonalCommands {
     /// Erase a shipment's personal data: signs and submits a PersonalDataErased event (the
     /// seller's or an admin's key) and waits for its commit. Every node then deletes the
     /// values and salts it holds; the commitments stay, and every proof still verifies.
@@ -32,7 +32,7 @@ pub enum PersonalCommands {
 
 /// Arguments of `custody erase`.
 #[derive(Debug, Args)]
-pub struct EraseArgs {
+pub(crate) struct EraseArgs {
     /// The shipment.
     shipment: String,
     /// The seller's or an admin's private key (PKCS#8 PEM).
@@ -42,7 +42,7 @@ pub struct EraseArgs {
 
 /// `custody personal …`.
 #[derive(Debug, Subcommand)]
-pub enum PersonalCommand {
+pub(crate) enum PersonalCommand {
     /// The disclosures the node holds for a shipment (a signed read by a party).
     Show {
         /// The shipment.
@@ -66,7 +66,11 @@ pub enum PersonalCommand {
 }
 
 /// Runs a command against the node at `node`.
-pub async fn run(command: PersonalCommands, node: &str, json: bool) -> anyhow::Result<Verdict> {
+pub(crate) async fn run(
+    command: PersonalCommands,
+    node: &str,
+    json: bool,
+) -> anyhow::Result<Verdict> {
     let client = Client::new(node).context("--node")?;
     match command {
         PersonalCommands::Erase(args) => erase(&client, args, json).await,

@@ -10,22 +10,22 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use custody_client::verify::{self, Checkpoint};
-use custody_client::{Client, ClientError};
 use custody_ledger::block::BlockHeader;
 use custody_ledger::genesis::Genesis;
 use custody_ledger::view::ConsistencyView;
 use custody_ledger::{codec, merkle, Digest};
 use serde_json::json;
 
-use crate::{print_json, report_invalid, Verdict};
+use crate::cli::{print_json, report_invalid, Verdict};
+use crate::verify::{self, Checkpoint};
+use crate::{Client, ClientError};
 
 /// Largest `--proof-file` read: a proof has at most 2 × 64 hashes.
 const PROOF_FILE_SIZE_BYTES_MAX: u64 = 1024 * 1024;
 
 /// `custody verify consistency`.
 #[derive(Debug, Args)]
-pub struct ConsistencyArgs {
+pub(crate) struct ConsistencyArgs {
     /// The earlier height (at least 1).
     #[arg(long, value_name = "H1", value_parser = clap::value_parser!(u64).range(1..))]
     from: u64,
@@ -82,7 +82,11 @@ struct Established {
 }
 
 /// Runs the command: 0 valid, 1 invalid, an error (exit 2) when the tool could not decide.
-pub async fn run(args: &ConsistencyArgs, client: &Client, json: bool) -> anyhow::Result<Verdict> {
+pub(crate) async fn run(
+    args: &ConsistencyArgs,
+    client: &Client,
+    json: bool,
+) -> anyhow::Result<Verdict> {
     if args.from > args.to {
         anyhow::bail!(
             "--from {} is above --to {}: the earlier height comes first",

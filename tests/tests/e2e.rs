@@ -1,12 +1,11 @@
-//! End to end through the `custody` CLI against a real four-validator network: four nodes
-//! (in this test's process, each with its own sled store, consensus and gossip over loopback
-//! sockets) and the CLI as a separate process. One shipment goes from registration through two
-//! handoffs, a declaration, a payment, clearance and delivery to a return; its bundle is fetched
-//! and verified offline, then broken one byte at a time.
+//! End to end through the `custody` CLI against a real four-validator network: four node
+//! processes of the rig (each with its own sled store, consensus and gossip over loopback
+//! through the rig's proxies) and the CLI as a separate process. One shipment goes from
+//! registration through two handoffs, a declaration, a payment, clearance and delivery to a
+//! return; its bundle is fetched and verified offline, then broken one byte at a time.
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use custody_contracts::{customs, load, ContractRules};
@@ -16,22 +15,13 @@ use custody_ledger::model::*;
 use custody_ledger::store::MemoryStore;
 use custody_ledger::testkit::{registration, TestNet};
 use custody_ledger::Timestamp;
-use custody_node::config::{BlockLimitsConfig, Config, HttpConfig, MempoolLimits, NetworkConfig};
-use custody_node::keys::peer_id;
-use custody_node::node::{start, RunningNode};
+use custody_rig::command::{self, Ran};
+use custody_rig::{Network, Program};
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn copy(key: &Keypair) -> Keypair {
-    Keypair::from_signing_key(key.signing_key().clone())
-}
+/// How long one CLI command may take: a `--wait` submit waits for its commit, and the nodes
+/// share a small machine with the other tests' networks.
+const CLI_TIMEOUT_MS: u64 = 120_000;
 
 /// A French tariff for the test (illustrative duty rates, the real 20 % VAT).
 const FR_TARIFF: &str = r#"{"jurisdiction":"FR","currency":"EUR","vat_rate_ppm":200000,"lines":[{"hs_prefix":"6109","rate":{"ad_valorem":{"rate_ppm":120000}}},{"hs_prefix":"6912","rate":{"ad_valorem":{"rate_ppm":65000}}}]}"#;
@@ -45,120 +35,41 @@ fn reference_tables() -> Vec<ReferenceDataPublished> {
     tables
 }
 
-/// Four validators running in this process.
-struct Network {
-    dir: tempfile::TempDir,
-    runtime: tokio::runtime::Runtime,
-    nodes: Vec<RunningNode>,
-    genesis_file: PathBuf,
+/// The test network's four validators as node processes of the rig, and a folder for the
+/// test's own files (keys, payloads, bundles).
+fn start() -> (Network, tempfile::TempDir) {
+    let network = Network::builder(Program::devnet(env!("CARGO_BIN_EXE_custody-rig-node")))
+        .testnet(TestNet::new())
+        .start()
+        .expect("the network starts");
+    (network, tempfile::tempdir().expect("tempdir"))
 }
 
-impl Network {
-    fn start(net: &TestNet) -> Network {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let genesis_file = dir.path().join("genesis.json");
-        std::fs::write(
-            &genesis_file,
-            serde_json::to_string_pretty(&net.genesis).expect("json"),
-        )
-        .expect("genesis");
-        let keys: Vec<Keypair> = net.validator_keys().iter().map(copy).collect();
-        let ports: Vec<(u16, u16)> = keys.iter().map(|_| (free_port(), free_port())).collect();
-        let addr = |port: u16, key: &Keypair| {
-            format!(
-                "/ip4/127.0.0.1/tcp/{port}/p2p/{}",
-                peer_id(&key.public()).expect("peer id")
-            )
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let mut nodes = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            let home = dir.path().join(format!("node-{i}"));
-            std::fs::create_dir_all(&home).expect("mkdir");
-            custody_node::keys::write_key(&home.join("node.pem"), key).expect("key");
-            let others = |pick: fn(&(u16, u16)) -> u16| -> Vec<String> {
-                (0..keys.len())
-                    .filter(|j| *j != i)
-                    .map(|j| addr(pick(&ports[j]), &keys[j]))
-                    .collect()
-            };
-            let config = Config {
-                moniker: format!("node-{i}"),
-                data_dir: home.join("data"),
-                key_file: home.join("node.pem"),
-                genesis_file: genesis_file.clone(),
-                consensus: NetworkConfig {
-                    listen: format!("/ip4/127.0.0.1/tcp/{}", ports[i].0),
-                    peers: others(|p| p.0),
-                },
-                gossip: NetworkConfig {
-                    listen: format!("/ip4/127.0.0.1/tcp/{}", ports[i].1),
-                    peers: others(|p| p.1),
-                },
-                http: HttpConfig {
-                    listen: "127.0.0.1:0".parse().expect("addr"),
-                },
-                mempool: MempoolLimits::default(),
-                block: BlockLimitsConfig::default(),
-                faults: Default::default(),
-                epcis_gateway: None,
-                personal: Default::default(),
-            };
-            nodes.push(runtime.block_on(start(config)).expect("node starts"));
-        }
-        Network {
-            dir,
-            runtime,
-            nodes,
-            genesis_file,
-        }
-    }
-
-    fn url(&self, i: usize) -> String {
-        let addr: SocketAddr = self.nodes[i].http_addr;
-        format!("http://{addr}")
-    }
-
-    fn stop(self) {
-        for node in self.nodes {
-            self.runtime
-                .block_on(async {
-                    tokio::time::timeout(Duration::from_secs(30), node.stop()).await
-                })
-                .expect("stops in time")
-                .expect("stops cleanly");
-        }
-    }
+/// A runtime for the test's own SDK calls (the CLI and the nodes are other processes).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
-/// Runs the CLI against node `node` and returns its output.
-fn custody(network: &Network, node: usize, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_custody"))
-        .args(args)
-        .env("CUSTODY_NODE", network.url(node))
-        .output()
-        .expect("run custody")
-}
-
-fn describe(args: &[&str], output: &Output) -> String {
-    format!(
-        "custody {}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
-        args.join(" "),
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+/// Runs the CLI against node `node` and returns what it did (bounded).
+fn custody(network: &Network, node: usize, args: &[&str]) -> Ran {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_custody-rig-cli"));
+    cli.args(args).env("CUSTODY_NODE", network.url(node));
+    command::run(cli, scratch.path(), Duration::from_millis(CLI_TIMEOUT_MS)).expect("run custody")
 }
 
 /// Runs the CLI and requires success; returns stdout.
 fn ok(network: &Network, node: usize, args: &[&str]) -> String {
     let output = custody(network, node, args);
-    assert!(output.status.success(), "{}", describe(args, &output));
-    String::from_utf8(output.stdout).expect("utf-8")
+    assert!(
+        output.status.success(),
+        "{}",
+        output.describe("custody", args)
+    );
+    output.stdout
 }
 
 /// Submits with `--wait --json` and returns the committed event's id.
@@ -246,9 +157,9 @@ fn declaration(net: &TestNet, shipment: &custody_ledger::state::ShipmentState) -
 
 #[test]
 fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
-    let net = TestNet::new();
-    let network = Network::start(&net);
-    let files = network.dir.path().join("cli");
+    let (mut network, scratch) = start();
+    let net = network.testnet();
+    let files = scratch.path().join("cli");
     std::fs::create_dir_all(&files).expect("mkdir");
     let key = |member: &str| -> PathBuf {
         let path = files.join(format!("{member}.pem"));
@@ -257,7 +168,7 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
         }
         path
     };
-    let genesis = network.genesis_file.to_str().expect("path").to_owned();
+    let genesis = network.genesis_file().to_str().expect("path").to_owned();
 
     // The customs authority publishes the reference data, through node 0.
     for (i, table) in reference_tables().iter().enumerate() {
@@ -375,7 +286,7 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
             .expect("json");
     let shipment: custody_ledger::state::ShipmentState =
         serde_json::from_value(state["state"].clone()).expect("shipment state");
-    let decl = declaration(&net, &shipment);
+    let decl = declaration(net, &shipment);
     // The quote told the declaration's figures before the shipment existed.
     assert_eq!(
         (
@@ -643,9 +554,9 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
             output.status.code(),
             Some(1),
             "{what}: {}",
-            describe(&args, &output)
+            output.describe("custody", &args)
         );
-        let report: Value = serde_json::from_slice(&output.stdout).expect("json report");
+        let report: Value = serde_json::from_str(&output.stdout).expect("json report");
         assert_eq!(report["valid"], false);
         let check = report["check"].as_str().unwrap_or_default();
         assert!(checks.contains(&check), "{what}: {report}");
@@ -675,10 +586,10 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
     // started with, the shipment is found by its parcel's SSCC and its invoice number, and
     // a bad filter is a problem naming the parameter.
     let sdk = custody_client::Client::new(&network.url(1)).expect("client");
-    let rt = &network.runtime;
+    let rt = runtime();
     assert_eq!(
         rt.block_on(sdk.genesis()).expect("genesis").hash(),
-        net.genesis.hash()
+        network.genesis().hash()
     );
     let view = rt.block_on(sdk.network()).expect("network");
     assert_eq!(view.chain_id, net.genesis.chain_id);
@@ -707,7 +618,9 @@ fn a_shipment_through_the_cli_and_its_bundle_verified_offline() {
     let error = rt.block_on(sdk.shipments(&bad)).expect_err("a bad status");
     assert_eq!(error.status(), Some(400), "{error}");
     assert_eq!(error.code(), Some("request.query"), "{error}");
-    network.stop();
+    network
+        .stop_and_compare()
+        .expect("the nodes stop cleanly and agree");
 }
 
 /// GS1's EPCIS 2.0 JSON Schema, beside the project (never copied into it).
@@ -744,9 +657,9 @@ fn epcis_document(events: Vec<Value>) -> Value {
 
 #[test]
 fn epcis_capture_through_the_cli_puts_tracking_scans_on_the_ledger() {
-    let net = TestNet::new();
-    let network = Network::start(&net);
-    let files = network.dir.path().join("cli");
+    let (mut network, scratch) = start();
+    let net = network.testnet();
+    let files = scratch.path().join("cli");
     std::fs::create_dir_all(&files).expect("mkdir");
     let key = |member: &str| -> PathBuf {
         let path = files.join(format!("{member}.pem"));
@@ -778,10 +691,9 @@ fn epcis_capture_through_the_cli_puts_tracking_scans_on_the_ledger() {
     let carrier = key("carrier-swift");
     let carrier = carrier.to_str().unwrap();
     let sdk = custody_client::Client::new(&network.url(2)).expect("client");
-    let history = |network: &Network| {
-        network
-            .runtime
-            .block_on(sdk.all_shipment_events(&ShipmentId::new("EPC-1")))
+    let rt = runtime();
+    let history = || {
+        rt.block_on(sdk.all_shipment_events(&ShipmentId::new("EPC-1")))
             .expect("history")
     };
     let capture = |name: &str, document: &Value, extra: &[&str]| -> (Option<i32>, Value) {
@@ -796,8 +708,8 @@ fn epcis_capture_through_the_cli_puts_tracking_scans_on_the_ledger() {
         ];
         args.extend_from_slice(extra);
         let output = custody(&network, 2, &args);
-        let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-        eprintln!("{}", describe(&args, &output));
+        let report = serde_json::from_str(&output.stdout).unwrap_or(Value::Null);
+        eprintln!("{}", output.describe("custody", &args));
         (output.status.code(), report)
     };
 
@@ -818,7 +730,7 @@ fn epcis_capture_through_the_cli_puts_tracking_scans_on_the_ledger() {
     );
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["committed"], 2, "{report}");
-    let events = history(&network);
+    let events = history();
     assert_eq!(events.len(), 3);
     let expected = [
         ("departing", "in_transit", "CNSHA", 1_793_606_400_000u64),
@@ -881,7 +793,7 @@ fn epcis_capture_through_the_cli_puts_tracking_scans_on_the_ledger() {
         ],
     );
     assert_eq!(output.status.code(), Some(2));
-    assert_eq!(history(&network).len(), 3);
+    assert_eq!(history().len(), 3);
 
     // An unmappable event (a quantity list no mapping reads) is refused naming the field, and
     // nothing is submitted for it; the good event after it is committed; exit 1.
@@ -899,7 +811,7 @@ fn epcis_capture_through_the_cli_puts_tracking_scans_on_the_ledger() {
     assert_eq!(report["events"][0]["code"], "epcis_capture.unsupported");
     assert_eq!(report["events"][0]["field"], "quantityList");
     assert_eq!(report["events"][1]["status"], "committed", "{report}");
-    let events = history(&network);
+    let events = history();
     assert_eq!(events.len(), 4);
     let EventKind::TrackingScanRecorded(scan) = &events[3].event.event.kind else {
         panic!("not a scan")
@@ -933,8 +845,10 @@ fn epcis_capture_through_the_cli_puts_tracking_scans_on_the_ledger() {
         report["events"][0]["code"], "scan.unknown_parcel",
         "{report}"
     );
-    assert_eq!(history(&network).len(), 4);
-    network.stop();
+    assert_eq!(history().len(), 4);
+    network
+        .stop_and_compare()
+        .expect("the nodes stop cleanly and agree");
 }
 
 /// Runs the CLI and returns its exit status and its `--json` report.
@@ -942,8 +856,8 @@ fn report(network: &Network, args: &[&str]) -> (Option<i32>, Value) {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let output = custody(network, 0, &all);
-    let value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-    eprintln!("{}", describe(&all, &output));
+    let value = serde_json::from_str(&output.stdout).unwrap_or(Value::Null);
+    eprintln!("{}", output.describe("custody", &all));
     (output.status.code(), value)
 }
 
@@ -953,9 +867,9 @@ fn report(network: &Network, args: &[&str]) -> (Option<i32>, Value) {
 /// a height the node does not have, or an unreadable proof file, is a tool error (exit 2).
 #[test]
 fn verify_consistency_against_a_real_network() {
-    let net = TestNet::new();
-    let network = Network::start(&net);
-    let files = network.dir.path().join("consistency");
+    let (mut network, scratch) = start();
+    let net = network.testnet();
+    let files = scratch.path().join("consistency");
     std::fs::create_dir_all(&files).expect("mkdir");
     let key = files.join("customs-qx.pem");
     custody_client::keyfile::write_key(&key, net.key("customs-qx")).expect("key file");
@@ -969,19 +883,10 @@ fn verify_consistency_against_a_real_network() {
         );
     }
     let sdk = custody_client::Client::new(&network.url(0)).expect("client");
-    let head = network
-        .runtime
-        .block_on(sdk.status())
-        .expect("status")
-        .height;
+    let rt = runtime();
+    let head = rt.block_on(sdk.status()).expect("status").height;
     let headers: Vec<_> = (1..=head)
-        .map(|h| {
-            network
-                .runtime
-                .block_on(sdk.block(h))
-                .expect("block")
-                .header
-        })
+        .map(|h| rt.block_on(sdk.block(h)).expect("block").header)
         .collect();
     // The first height with a log that is not a power of two (its proof starts with a hash of
     // the old tree), and the head.
@@ -994,7 +899,7 @@ fn verify_consistency_against_a_real_network() {
     let new = headers.last().expect("a head").clone();
     assert!(new.log_size > old.log_size, "{old:?} {new:?}");
     let (from, to) = (old.height.to_string(), new.height.to_string());
-    let genesis = network.genesis_file.to_str().expect("path").to_owned();
+    let genesis = network.genesis_file().to_str().expect("path").to_owned();
     let args = |extra: &[&str]| -> Vec<String> {
         let mut all: Vec<String> = ["verify", "consistency", "--from", &from, "--to", &to]
             .iter()
@@ -1036,8 +941,7 @@ fn verify_consistency_against_a_real_network() {
     assert!(text.contains(&old.log_root.to_hex()), "{text}");
 
     // The node's answer, saved: valid from the file too; then tampered.
-    let answer = network
-        .runtime
+    let answer = rt
         .block_on(sdk.consistency(old.log_size, new.log_size))
         .expect("proof");
     assert!(!answer.proof.is_empty());
@@ -1153,5 +1057,7 @@ fn verify_consistency_against_a_real_network() {
     let missing = files.join("missing.json");
     let (code, out) = run(&["--proof-file", missing.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{out}");
-    network.stop();
+    network
+        .stop_and_compare()
+        .expect("the nodes stop cleanly and agree");
 }
