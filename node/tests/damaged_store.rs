@@ -264,10 +264,28 @@ fn regression_issue_11_sled_db_with_bytes_flipped_near_its_end_names_file_and_re
 // ----- WAL, written with the engine's own WAL crate ----------------------------------------
 
 /// Writes a WAL at `height` with `entries`, as the engine does, and returns its path.
+/// Opens (and locks) a WAL. Other tests of this binary start node processes: a child forked
+/// while this thread held the file open shares its lock until the child's exec closes the
+/// descriptor, so on a busy machine the lock can still be taken a moment after this test
+/// released it. Retried for a bounded time.
+fn open_wal(path: &Path) -> wal::Log {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match wal::Log::open(path) {
+            Ok(log) => return log,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("opening {}: {error}; retrying", path.display());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(error) => panic!("open {}: {error}", path.display()),
+        }
+    }
+}
+
 fn write_wal(data_dir: &Path, height: u64, entries: &[Vec<u8>]) -> PathBuf {
     let path = wal_path(data_dir);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    let mut log = wal::Log::open(&path).expect("open WAL");
+    let mut log = open_wal(&path);
     log.reset(height).expect("reset");
     for entry in entries {
         log.append(entry).expect("append");
@@ -310,7 +328,7 @@ fn regression_issue_11_torn_wal_tail_names_file_and_truncate_wal_keeps_complete_
     let done = repair::repair(&config, Remedy::TruncateWal).expect("truncate-wal");
     assert!(done[0].contains("4 complete entries"), "{done:?}");
     check_data_dir(&config).expect("whole after the repair");
-    let mut log = wal::Log::open(&path).expect("the engine's WAL opens");
+    let mut log = open_wal(&path);
     assert_eq!(log.sequence(), 7);
     let kept: Vec<Vec<u8>> = log
         .iter()
@@ -335,7 +353,7 @@ fn regression_issue_11_wal_with_a_torn_header_names_file_and_truncate_wal_emptie
     repair::repair(&config, Remedy::TruncateWal).expect("truncate-wal");
     assert_eq!(std::fs::metadata(&path).expect("kept").len(), 0);
     check_data_dir(&config).expect("an empty WAL passes");
-    wal::Log::open(&path).expect("the engine starts a new WAL");
+    open_wal(&path);
 }
 
 #[test]
@@ -384,7 +402,7 @@ fn regression_issue_11_repair_refuses_while_the_node_holds_its_files() {
     let path = write_wal(dir.path(), 2, &entries());
     drop_last_bytes(&path, 3);
     // The engine holds the WAL open, and locked, while the node runs.
-    let _held = wal::Log::open(&path).expect("open");
+    let _held = open_wal(&path);
     match repair::repair(&config, Remedy::TruncateWal) {
         Err(RepairError::InUse { path: named, .. }) => assert_eq!(named, path),
         other => panic!("expected a refusal, got {other:?}"),
