@@ -13,7 +13,8 @@ use custody_ledger::event::EncodedEvent;
 use custody_ledger::merkle::verify_inclusion;
 use custody_ledger::rules::NoRules;
 use custody_ledger::store::{SledStore, Store};
-use custody_ledger::testkit::{TestNet, GENESIS_TIME};
+use custody_ledger::keys::KeyCache;
+use custody_ledger::testkit::{verified, TestNet, GENESIS_TIME};
 use custody_ledger::verify::verify_chain;
 use custody_ledger::Timestamp;
 
@@ -65,15 +66,15 @@ fn append(c: &mut Criterion) {
                     &store,
                     &net.genesis,
                     &NoRules,
-                    block_events(&net, next),
+                    verified(block_events(&net, next)),
                     time(next),
                     proposer,
                 )
                 .expect("build");
-                let cert = net.certify(&built.block);
+                let cert = net.certify(built.block());
                 let start = Instant::now();
                 store
-                    .append_block(&built.block, &cert, &built.delta)
+                    .append_block(&built.validated, &cert)
                     .expect("append");
                 total += start.elapsed();
                 next += 1;
@@ -81,6 +82,7 @@ fn append(c: &mut Criterion) {
             total
         })
     });
+    let keys = KeyCache::new();
     group.bench_function("validate_block_1000_events", |b| {
         b.iter_batched(
             || {
@@ -88,14 +90,15 @@ fn append(c: &mut Criterion) {
                     &store,
                     &net.genesis,
                     &NoRules,
-                    block_events(&net, 1_000_000 + next),
+                    verified(block_events(&net, 1_000_000 + next)),
                     time(next),
                     proposer,
                 )
                 .expect("build")
-                .block
+                .block()
+                .clone()
             },
-            |block| validate_block(&store, &net.genesis, &NoRules, &block).expect("valid"),
+            |block| validate_block(&store, &net.genesis, &NoRules, block, &keys).expect("valid"),
             BatchSize::PerIteration,
         )
     });
@@ -128,7 +131,7 @@ fn append(c: &mut Criterion) {
         .expect("read")
         .expect("block")
         .events[7]
-        .id;
+        .id();
     let location = store.event(&id).expect("read").expect("event").location;
     group.bench_function(
         format!("inclusion_proof_at_{}_events", head.log_size),

@@ -289,14 +289,15 @@ fn bundle_events<S: Store + ?Sized>(
             }
         };
         let shipment_prev = events.last().map(|e| e.entry().hash());
+        let (bytes, event) = stored.event.into_parts();
         events.push(BundleEvent {
             event_id: id,
             height: at,
             time,
             log_index,
             shipment_prev,
-            bytes: stored.event.bytes,
-            event: stored.event.event,
+            bytes,
+            event,
         });
     }
     Ok(events)
@@ -408,34 +409,34 @@ fn verify_event(
         item.bytes.len() <= EVENT_SIZE_BYTES_MAX,
         "decode enforces the limit"
     );
-    if event.id != item.event_id {
+    if event.id() != item.event_id {
         return Err(fail(
             "event.id",
-            format!("the bytes hash to {}, not to the stated id", event.id),
+            format!("the bytes hash to {}, not to the stated id", event.id()),
         ));
     }
-    if event.event != item.event {
+    if *event.event() != item.event {
         return Err(fail(
             "event.json",
             "the readable event differs from the event bytes".into(),
         ));
     }
-    if event.event.event.chain_id != genesis.chain_id {
+    if event.event().event.chain_id != genesis.chain_id {
         return Err(fail(
             "event.chain_id",
-            format!("event of chain {:?}", event.event.event.chain_id),
+            format!("event of chain {:?}", event.event().event.chain_id),
         ));
     }
     event
         .verify_signature()
         .map_err(|r| fail("event.signature", r.message))?;
-    if event.event.event.kind.shipment_id() != Some(&bundle.shipment_id) {
+    if event.event().event.kind.shipment_id() != Some(&bundle.shipment_id) {
         return Err(fail(
             "event.shipment",
             format!("the event is not about shipment {}", bundle.shipment_id),
         ));
     }
-    check_entry(item, &event.event.event.kind, header, previous).map_err(|(c, m)| fail(c, m))?;
+    check_entry(item, &event.event().event.kind, header, previous).map_err(|(c, m)| fail(c, m))?;
     Ok(event)
 }
 
@@ -507,9 +508,9 @@ fn verify_disclosures(bundle: &Bundle, events: &[EncodedEvent]) -> Result<(), Bu
         };
         let event = events
             .iter()
-            .find(|e| e.id == d.event_id)
+            .find(|e| e.id() == d.event_id)
             .ok_or_else(|| fail("disclosure.event", "not an event of this bundle".into()))?;
-        d.check(&event.event.event.kind)
+        d.check(&event.event().event.kind)
             .map_err(|e| fail(e.code(), e.to_string()))?;
     }
     Ok(())
@@ -627,8 +628,8 @@ mod tests {
     fn a_built_bundle_verifies_and_holds_the_whole_lifecycle() {
         let (net, bundle) = bundle();
         let verified = verify(&bundle, &net.genesis).expect("valid");
-        let expected: Vec<EventId> = net.lifecycle("B-A").iter().map(|e| e.id).collect();
-        let got: Vec<EventId> = verified.events.iter().map(|e| e.id).collect();
+        let expected: Vec<EventId> = net.lifecycle("B-A").iter().map(|e| e.id()).collect();
+        let got: Vec<EventId> = verified.events.iter().map(|e| e.id()).collect();
         assert_eq!(got, expected);
         assert_eq!(verified.height, 2);
         assert_eq!(verified.log_size, 22);

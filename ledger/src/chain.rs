@@ -1,21 +1,24 @@
 //! Building and validating blocks: the state machine applied to a batch of events.
 //!
-//! The proposer calls [`build_block`] with candidate events and gets a block of the ones that
-//! apply, plus the rejects. Every validator calls [`validate_block`] on a proposal and gets
-//! the state delta to store with it, or the first offending event. Both are deterministic
-//! functions of the stored state and their inputs.
+//! There is one event pipeline ([`check_alone`], then [`apply_checked`]) and one header
+//! check, and three ways in: the proposer calls [`build_block`] with verified candidates and
+//! gets a block of the ones that apply plus the rejects; every validator calls
+//! [`validate_verified`] on a proposal once its events' signatures are checked
+//! ([`verify_events`], which takes the events the node already verified as they are);
+//! `verify::verify_chain` and a syncing node run [`validate_block`], which checks them all. Each returns a
+//! [`ValidatedBlock`], the only thing a store appends. All are deterministic functions of
+//! the stored state and their inputs.
 
 use std::convert::Infallible;
 
 use crate::block::{events_root, Block, BlockHeader, BLOCK_EVENTS_MAX};
 use crate::entry::{block_entries, new_heads, LogEntry};
-use crate::event::signature_rejection;
-use crate::event::{check_encoded, check_occurred_at, EncodedEvent};
+use crate::event::{
+    check_encoded, check_occurred_at, verify_events, EncodedEvent, EventFailure, VerifiedEvent,
+};
 use crate::genesis::Genesis;
 use crate::hash::Digest;
-use crate::keys::{verify_batch, PublicKey, SignedMessage};
-use crate::merkle;
-use crate::model::EventId;
+use crate::keys::{KeyCache, PublicKey};
 use crate::reject::Rejection;
 use crate::rules::Rules;
 use crate::smt;
@@ -49,77 +52,150 @@ pub enum BlockError {
     },
 }
 
-/// A block built from candidates.
+/// A block that passed validation against the stored state it extends (or was built by the
+/// same checks), with what appending it writes: the state delta, the events' log entries,
+/// and the rules as they are after it. Only [`build_block`] and [`validate_block`] make one,
+/// and it is the only thing `Store::append_block` accepts, so no block reaches the store
+/// without the checks every validator and every auditor runs.
 #[derive(Debug, Clone)]
-pub struct BuiltBlock<R> {
-    /// The block.
-    pub block: Block,
-    /// The state delta it produces.
-    pub delta: StateDelta,
-    /// Candidates left out, and why.
-    pub rejected: Vec<(Digest, Rejection)>,
-    /// The rules as they are after the block (reference data it published included).
-    pub rules: R,
+pub struct ValidatedBlock<R> {
+    block: Block,
+    delta: StateDelta,
+    entries: Vec<LogEntry>,
+    rules: R,
 }
 
-/// The parent of the next block: (height, hash, time, log size, log root, state root).
-fn parent<S: Store + ?Sized>(
-    store: &S,
-    genesis: &Genesis,
-) -> Result<(u64, Digest, Timestamp, u64, Digest, Digest), StoreError> {
+impl<R> ValidatedBlock<R> {
+    /// The block.
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    /// Its header.
+    pub fn header(&self) -> &BlockHeader {
+        &self.block.header
+    }
+
+    /// Its hash.
+    pub fn hash(&self) -> Digest {
+        self.block.hash()
+    }
+
+    /// The state delta it produces.
+    pub fn delta(&self) -> &StateDelta {
+        &self.delta
+    }
+
+    /// Its events' log entries, in block order.
+    pub fn entries(&self) -> &[LogEntry] {
+        &self.entries
+    }
+
+    /// The rules as they are after the block (reference data it published included).
+    pub fn rules(&self) -> &R {
+        &self.rules
+    }
+
+    /// The block, giving up the rest.
+    pub fn into_block(self) -> Block {
+        self.block
+    }
+
+    /// The block and the rules after it.
+    pub fn into_parts(self) -> (Block, R) {
+        (self.block, self.rules)
+    }
+}
+
+/// A block built from candidates, and the candidates left out.
+#[derive(Debug, Clone)]
+pub struct BuiltBlock<R> {
+    /// The block, validated as it was built.
+    pub validated: ValidatedBlock<R>,
+    /// Candidates left out, and why.
+    pub rejected: Vec<(Digest, Rejection)>,
+}
+
+impl<R> std::ops::Deref for BuiltBlock<R> {
+    type Target = ValidatedBlock<R>;
+
+    fn deref(&self) -> &ValidatedBlock<R> {
+        &self.validated
+    }
+}
+
+/// What a block extends: the head of the store, or the genesis.
+#[derive(Debug, Clone, Copy)]
+struct Parent {
+    height: u64,
+    hash: Digest,
+    time: Timestamp,
+    log_size: u64,
+    state_root: Digest,
+}
+
+fn parent<S: Store + ?Sized>(store: &S, genesis: &Genesis) -> Result<Parent, StoreError> {
     Ok(match store.head()? {
-        Some(h) => (
-            h.height,
-            h.block_hash,
-            h.time,
-            h.log_size,
-            h.log_root,
-            h.state_root,
-        ),
-        None => (
-            0,
-            store.genesis_hash(),
-            genesis.genesis_time,
-            0,
-            merkle::empty_root(),
-            store.genesis_hash(),
-        ),
+        Some(h) => Parent {
+            height: h.height,
+            hash: h.block_hash,
+            time: h.time,
+            log_size: h.log_size,
+            state_root: h.state_root,
+        },
+        None => Parent {
+            height: 0,
+            hash: store.genesis_hash(),
+            time: genesis.genesis_time,
+            log_size: 0,
+            state_root: store.genesis_hash(),
+        },
     })
 }
 
+/// The checks of one event that need no state: size and shape, and `occurred_at` against
+/// the genesis and the block time. The first stage of the one event pipeline.
+pub fn check_alone(
+    event: &EncodedEvent,
+    genesis: &Genesis,
+    time: Timestamp,
+) -> Result<(), Rejection> {
+    check_encoded(event, &genesis.chain_id)?;
+    check_occurred_at(event.event(), genesis.genesis_time, time)
+}
+
+/// The rules, then the state machine, on one event whose signature was checked; on success
+/// the rules learn from it. The second stage of the one event pipeline: block building,
+/// block validation, chain verification and mempool admission all run exactly this.
+pub fn apply_checked<R: Rules>(
+    state: &mut State,
+    rules: &mut R,
+    event: &VerifiedEvent,
+    ctx: BlockContext,
+) -> Result<(), Rejection> {
+    rules.check(state, event, ctx)?;
+    apply(state, event, ctx)?;
+    rules.applied(event, ctx);
+    Ok(())
+}
+
 /// Builds the next block from candidate events, in the given order, keeping those that
-/// pass shape, signature and state-machine checks (at most [`BLOCK_EVENTS_MAX`]).
+/// pass the event pipeline (at most [`BLOCK_EVENTS_MAX`]). The candidates' signatures were
+/// checked (their type says so), typically when they entered the mempool.
 ///
 /// `time` is clamped to be no earlier than the parent's.
 pub fn build_block<S: Store + ?Sized, R: Rules>(
     store: &S,
     genesis: &Genesis,
     rules: &R,
-    candidates: Vec<EncodedEvent>,
+    candidates: Vec<VerifiedEvent>,
     time: Timestamp,
     proposer: PublicKey,
 ) -> Result<BuiltBlock<R>, StoreError> {
-    build_block_from(store, genesis, rules, candidates, time, proposer, &|_| {
-        false
-    })
-}
-
-/// [`build_block`], skipping the signature check of the candidates for which `verified`
-/// answers true: a node's mempool holds only events whose signatures it checked on arrival,
-/// and checking them again is most of the cost of building a block.
-pub fn build_block_from<S: Store + ?Sized, R: Rules>(
-    store: &S,
-    genesis: &Genesis,
-    rules: &R,
-    candidates: Vec<EncodedEvent>,
-    time: Timestamp,
-    proposer: PublicKey,
-    verified: &dyn Fn(&EventId) -> bool,
-) -> Result<BuiltBlock<R>, StoreError> {
-    let (height, prev_hash, prev_time, log_size, _, prev_state_root) = parent(store, genesis)?;
-    let time = time.max(prev_time);
+    let parent = parent(store, genesis)?;
+    let time = time.max(parent.time);
     let ctx = BlockContext {
-        height: height + 1,
+        height: parent.height + 1,
         time,
     };
     let mut state = store.load_state(genesis, &candidates)?;
@@ -130,59 +206,48 @@ pub fn build_block_from<S: Store + ?Sized, R: Rules>(
         if accepted.len() == BLOCK_EVENTS_MAX {
             break;
         }
-        let verdict = check_encoded(&event, &genesis.chain_id)
-            .and_then(|()| {
-                if verified(&event.id) {
-                    Ok(())
-                } else {
-                    event.verify_signature()
-                }
-            })
-            .and_then(|()| check_occurred_at(&event.event, genesis.genesis_time, time))
-            .and_then(|()| rules.check(&state, &event, ctx))
-            .and_then(|()| apply(&mut state, &event, ctx));
+        let verdict = check_alone(&event, genesis, time)
+            .and_then(|()| apply_checked(&mut state, &mut rules, &event, ctx));
         match verdict {
-            Ok(()) => {
-                rules.applied(&event, ctx);
-                accepted.push(event);
-            }
-            Err(rejection) => rejected.push((event.id, rejection)),
+            Ok(()) => accepted.push(event.into_encoded()),
+            Err(rejection) => rejected.push((event.id(), rejection)),
         }
     }
-    let (delta, entries) = finish_block(&mut state, &accepted, ctx, log_size);
+    let (delta, entries) = finish_block(&mut state, &accepted, ctx, parent.log_size);
     let header = header_for(
+        store,
         genesis,
-        &accepted,
-        &entries,
+        &parent,
         HeaderInputs {
-            height: height + 1,
-            prev_hash,
             time,
             proposer,
-            log_size,
-            prev_state_root,
+            events: &accepted,
+            entries: &entries,
+            delta: &delta,
         },
-        store,
-        &delta,
     )?;
+    let block = Block {
+        header,
+        events: accepted,
+    };
     Ok(BuiltBlock {
-        block: Block {
-            header,
-            events: accepted,
+        validated: ValidatedBlock {
+            block,
+            delta,
+            entries,
+            rules,
         },
-        delta,
         rejected,
-        rules,
     })
 }
 
-struct HeaderInputs {
-    height: u64,
-    prev_hash: Digest,
+/// What a header is computed from, besides its parent.
+struct HeaderInputs<'a> {
     time: Timestamp,
     proposer: PublicKey,
-    log_size: u64,
-    prev_state_root: Digest,
+    events: &'a [EncodedEvent],
+    entries: &'a [LogEntry],
+    delta: &'a StateDelta,
 }
 
 /// Gives the block's events their log entries and the shipments they moved their new heads;
@@ -217,145 +282,93 @@ pub fn map_updates(delta: &StateDelta) -> Vec<(smt::MapKey, Digest)> {
         .collect()
 }
 
+/// The header of the block of `inputs` on `parent`: every root computed from the store.
 fn header_for<S: Store + ?Sized>(
-    genesis: &Genesis,
-    events: &[EncodedEvent],
-    entries: &[LogEntry],
-    inputs: HeaderInputs,
     store: &S,
-    delta: &StateDelta,
+    genesis: &Genesis,
+    parent: &Parent,
+    inputs: HeaderInputs<'_>,
 ) -> Result<BlockHeader, StoreError> {
-    let (log_size, log_root) = extended_log_root(store, inputs.log_size, entries)?;
-    let shipments_root = smt::update(&crate::store::MapSource(store), &map_updates(delta))?.root;
+    let leaves: Vec<Digest> = inputs.entries.iter().map(LogEntry::hash).collect();
+    let (_, log_root) = crate::store::extend_log(store, parent.log_size, &leaves)?;
+    let shipments_root =
+        smt::update(&crate::store::MapSource(store), &map_updates(inputs.delta))?.root;
     Ok(BlockHeader {
         chain_id: genesis.chain_id.clone(),
-        height: inputs.height,
-        prev_hash: inputs.prev_hash,
+        height: parent.height + 1,
+        prev_hash: parent.hash,
         time: inputs.time,
         proposer: inputs.proposer,
-        event_count: u32::try_from(events.len()).expect("block size is bounded"),
-        events_root: events_root(events.iter().map(|e| &e.id)),
-        log_size,
+        event_count: u32::try_from(inputs.events.len()).expect("block size is bounded"),
+        events_root: events_root(&inputs.events.iter().map(EncodedEvent::id).collect::<Vec<_>>()),
+        log_size: parent.log_size + inputs.entries.len() as u64,
         log_root,
-        state_root: state_root(&inputs.prev_state_root, delta),
+        state_root: state_root(&parent.state_root, inputs.delta),
         shipments_root,
     })
 }
 
-/// Size and root of the stored log extended by `entries`.
-fn extended_log_root<S: Store + ?Sized>(
-    store: &S,
-    log_size: u64,
-    entries: &[LogEntry],
-) -> Result<(u64, Digest), StoreError> {
-    let leaves: Vec<Digest> = entries.iter().map(LogEntry::hash).collect();
-    let (_, root) = crate::store::extend_log(store, log_size, &leaves)?;
-    let size = log_size + entries.len() as u64;
-    Ok((size, root))
+fn header_error(field: &'static str, message: String) -> BlockError {
+    BlockError::Header { field, message }
 }
 
-/// Validates a proposed block against the stored state: header links and roots, every
-/// event's shape, signature (in one batch) and state transition. Returns the state delta to
-/// store with the block, and the rules as they are after it.
-pub fn validate_block<S: Store + ?Sized, R: Rules>(
-    store: &S,
+/// The checks of a header against its parent and the genesis that need none of its events'
+/// contents: chain, height, link, proposer, time and event count.
+fn check_header(
     genesis: &Genesis,
-    rules: &R,
-    block: &Block,
-) -> Result<(StateDelta, R), BlockError> {
-    validate_block_from(store, genesis, rules, block, &|_| false)
-}
-
-/// [`validate_block`], skipping the signature check of the events for which `verified`
-/// answers true (events this node checked when they reached its mempool). Everything else —
-/// shapes, rules, state, roots — is checked for every event.
-pub fn validate_block_from<S: Store + ?Sized, R: Rules>(
-    store: &S,
-    genesis: &Genesis,
-    rules: &R,
-    block: &Block,
-    verified: &dyn Fn(&EventId) -> bool,
-) -> Result<(StateDelta, R), BlockError> {
-    let (height, prev_hash, prev_time, log_size, _, prev_state_root) = parent(store, genesis)?;
-    let h = &block.header;
-    let header_error = |field: &'static str, message: String| BlockError::Header { field, message };
-    if h.chain_id != genesis.chain_id {
+    parent: &Parent,
+    header: &BlockHeader,
+    events: usize,
+) -> Result<(), BlockError> {
+    if header.chain_id != genesis.chain_id {
         return Err(header_error(
             "chain_id",
-            format!("{:?} is not this chain", h.chain_id),
+            format!("{:?} is not this chain", header.chain_id),
         ));
     }
-    if h.height != height + 1 {
+    if header.height != parent.height + 1 {
         return Err(header_error(
             "height",
-            format!("expected {}, got {}", height + 1, h.height),
+            format!("expected {}, got {}", parent.height + 1, header.height),
         ));
     }
-    if h.prev_hash != prev_hash {
+    if header.prev_hash != parent.hash {
         return Err(header_error(
             "prev_hash",
-            format!("expected {prev_hash}, got {}", h.prev_hash),
+            format!("expected {}, got {}", parent.hash, header.prev_hash),
         ));
     }
-    if !genesis.validators().iter().any(|v| v.key == h.proposer) {
+    if !genesis.validators().iter().any(|v| v.key == header.proposer) {
         return Err(header_error(
             "proposer",
-            format!("{} is not a validator", h.proposer),
+            format!("{} is not a validator", header.proposer),
         ));
     }
-    if h.time < prev_time {
+    if header.time < parent.time {
         return Err(header_error(
             "time",
-            format!("{} is before the parent's {prev_time}", h.time),
+            format!("{} is before the parent's {}", header.time, parent.time),
         ));
     }
-    if block.events.len() > BLOCK_EVENTS_MAX || h.event_count as usize != block.events.len() {
+    if events > BLOCK_EVENTS_MAX || header.event_count as usize != events {
         return Err(header_error(
             "event_count",
-            format!(
-                "{} events, header says {}",
-                block.events.len(),
-                h.event_count
-            ),
+            format!("{events} events, header says {}", header.event_count),
         ));
     }
-    let mut state = store.load_state(genesis, &block.events)?;
-    let mut rules = rules.clone();
-    let (delta, entries) = execute_from(
-        &mut state,
-        &mut rules,
-        &block.events,
-        genesis,
-        BlockContext {
-            height: h.height,
-            time: h.time,
-        },
-        log_size,
-        verified,
-    )?;
-    let expected = header_for(
-        genesis,
-        &block.events,
-        &entries,
-        HeaderInputs {
-            height: h.height,
-            prev_hash,
-            time: h.time,
-            proposer: h.proposer,
-            log_size,
-            prev_state_root,
-        },
-        store,
-        &delta,
-    )?;
+    Ok(())
+}
+
+/// The roots a header claims, against those computed from its events.
+fn check_roots(expected: &BlockHeader, header: &BlockHeader) -> Result<(), BlockError> {
     for (field, ok) in [
-        ("events_root", expected.events_root == h.events_root),
-        ("log_size", expected.log_size == h.log_size),
-        ("log_root", expected.log_root == h.log_root),
-        ("state_root", expected.state_root == h.state_root),
+        ("events_root", expected.events_root == header.events_root),
+        ("log_size", expected.log_size == header.log_size),
+        ("log_root", expected.log_root == header.log_root),
+        ("state_root", expected.state_root == header.state_root),
         (
             "shipments_root",
-            expected.shipments_root == h.shipments_root,
+            expected.shipments_root == header.shipments_root,
         ),
     ] {
         if !ok {
@@ -365,66 +378,92 @@ pub fn validate_block_from<S: Store + ?Sized, R: Rules>(
             ));
         }
     }
-    Ok((delta, rules))
+    Ok(())
 }
 
-/// Applies a block's events strictly: shapes, then signatures in one batch, then the rules
-/// and the state machine event by event. The first failure names the event. Returns the
-/// state delta and the events' log entries (the log held `log_size` events before them).
-pub fn execute<R: Rules>(
-    state: &mut State,
-    rules: &mut R,
-    events: &[EncodedEvent],
+/// Validates a proposed block against the stored state: header links and roots, and every
+/// event through the event pipeline (shapes of all first, then rules and the state machine in
+/// order). The events' signatures were checked (their type says so). The first failure names
+/// the event. Every validator runs this on every proposal, and [`validate_block`] on every
+/// stored block in `verify::verify_chain`.
+pub fn validate_verified<S: Store + ?Sized, R: Rules>(
+    store: &S,
     genesis: &Genesis,
-    ctx: BlockContext,
-    log_size: u64,
-) -> Result<(StateDelta, Vec<LogEntry>), BlockError> {
-    execute_from(state, rules, events, genesis, ctx, log_size, &|_| false)
-}
-
-/// [`execute`], skipping the signature check of the events for which `verified` answers true.
-pub fn execute_from<R: Rules>(
-    state: &mut State,
-    rules: &mut R,
-    events: &[EncodedEvent],
-    genesis: &Genesis,
-    ctx: BlockContext,
-    log_size: u64,
-    verified: &dyn Fn(&EventId) -> bool,
-) -> Result<(StateDelta, Vec<LogEntry>), BlockError> {
-    let BlockContext { time, .. } = ctx;
+    rules: &R,
+    header: BlockHeader,
+    events: Vec<VerifiedEvent>,
+) -> Result<ValidatedBlock<R>, BlockError> {
+    let parent = parent(store, genesis)?;
+    check_header(genesis, &parent, &header, events.len())?;
     let fail = |index: usize, rejection: Rejection| BlockError::Event {
         index,
-        id: events[index].id,
+        id: events[index].id(),
         rejection,
     };
     for (index, e) in events.iter().enumerate() {
-        check_encoded(e, &genesis.chain_id).map_err(|r| fail(index, r))?;
-        check_occurred_at(&e.event, genesis.genesis_time, time).map_err(|r| fail(index, r))?;
+        check_alone(e, genesis, header.time).map_err(|r| fail(index, r))?;
     }
-    // Only the events not already checked go into the batch; `positions` maps a batch index
-    // back to the event's index in the block, so a failure names the right event.
-    let positions: Vec<usize> = (0..events.len())
-        .filter(|i| !verified(&events[*i].id))
-        .collect();
-    let messages: Vec<Vec<u8>> = positions
-        .iter()
-        .map(|i| events[*i].signing_message())
-        .collect();
-    let items: Vec<SignedMessage<'_>> = positions
-        .iter()
-        .zip(&messages)
-        .map(|(i, message)| SignedMessage {
-            key: &events[*i].event.signer,
-            message,
-            signature: &events[*i].event.signature,
-        })
-        .collect();
-    verify_batch(&items).map_err(|b| fail(positions[b.index], signature_rejection(b.error)))?;
+    let ctx = BlockContext {
+        height: header.height,
+        time: header.time,
+    };
+    let mut state = store.load_state(genesis, &events)?;
+    let mut rules = rules.clone();
     for (index, e) in events.iter().enumerate() {
-        rules.check(state, e, ctx).map_err(|r| fail(index, r))?;
-        apply(state, e, ctx).map_err(|r| fail(index, r))?;
-        rules.applied(e, ctx);
+        apply_checked(&mut state, &mut rules, e, ctx).map_err(|r| fail(index, r))?;
     }
-    Ok(finish_block(state, events, ctx, log_size))
+    let events: Vec<EncodedEvent> = events.into_iter().map(VerifiedEvent::into_encoded).collect();
+    let (delta, entries) = finish_block(&mut state, &events, ctx, parent.log_size);
+    let expected = header_for(
+        store,
+        genesis,
+        &parent,
+        HeaderInputs {
+            time: header.time,
+            proposer: header.proposer,
+            events: &events,
+            entries: &entries,
+            delta: &delta,
+        },
+    )?;
+    check_roots(&expected, &header)?;
+    assert_eq!(expected, header, "a header whose every field was checked is the one computed");
+    Ok(ValidatedBlock {
+        block: Block { header, events },
+        delta,
+        entries,
+        rules,
+    })
+}
+
+/// Validates a block none of whose events were verified before (a block read from storage,
+/// from sync, from a test): the events' shapes are checked first (cheap, and bounding what
+/// the signature check hashes), then all their signatures in one batch, then
+/// [`validate_verified`].
+pub fn validate_block<S: Store + ?Sized, R: Rules>(
+    store: &S,
+    genesis: &Genesis,
+    rules: &R,
+    block: Block,
+    keys: &KeyCache,
+) -> Result<ValidatedBlock<R>, BlockError> {
+    for (index, e) in block.events.iter().enumerate() {
+        check_encoded(e, &genesis.chain_id).map_err(|rejection| BlockError::Event {
+            index,
+            id: e.id(),
+            rejection,
+        })?;
+    }
+    let events = verify_events(block.events, |_| None, keys).map_err(BlockError::from)?;
+    validate_verified(store, genesis, rules, block.header, events)
+}
+
+impl From<EventFailure> for BlockError {
+    fn from(failure: EventFailure) -> BlockError {
+        BlockError::Event {
+            index: failure.index,
+            id: failure.id,
+            rejection: failure.rejection,
+        }
+    }
 }

@@ -91,9 +91,35 @@ pub fn decode<T: Serialize + DeserializeOwned>(
     Ok(value)
 }
 
+/// How a signed event's canonical encoding ends: the signer (its length byte, 32, then 32
+/// bytes) and the signature (its length byte, 64, then 64 bytes), after the body.
+/// `docs/PROTOCOL.md` §4.1.
+const SIGNED_EVENT_TRAILER_LEN: usize = 1 + 32 + 1 + 64;
+
+/// The body of a signed event's canonical bytes: everything before the signer and the
+/// signature, so the signing message is taken from the bytes without encoding the body again.
+///
+/// Checked in every build, not only in debug: `None` if the bytes do not end in the trailer's
+/// two length bytes. Bytes that came from [`encode`] or [`decode`] of a signed event always do.
+pub fn signed_event_body(bytes: &[u8]) -> Option<&[u8]> {
+    let body_len = bytes.len().checked_sub(SIGNED_EVENT_TRAILER_LEN)?;
+    let (body, trailer) = bytes.split_at(body_len);
+    (trailer[0] == 32 && trailer[1 + 32] == 64).then_some(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_events_body_is_what_precedes_its_signer_and_signature() {
+        let body = (String::from("body"), 7u64);
+        let signed = (body.clone(), [3u8; 32].to_vec(), [4u8; 64].to_vec());
+        let bytes = encode(&signed);
+        assert_eq!(signed_event_body(&bytes), Some(encode(&body).as_slice()));
+        assert_eq!(signed_event_body(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(signed_event_body(&[0; 10]), None);
+    }
 
     #[test]
     fn trailing_bytes_are_refused() {

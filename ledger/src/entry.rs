@@ -56,7 +56,7 @@ pub fn block_entries<E>(
     let mut heads: BTreeMap<&ShipmentId, Option<Digest>> = BTreeMap::new();
     let mut entries = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
-        let shipment = e.event.event.kind.shipment_id();
+        let shipment = e.event().event.kind.shipment_id();
         let shipment_prev = match shipment {
             Some(s) => match heads.get(s) {
                 Some(h) => *h,
@@ -65,7 +65,7 @@ pub fn block_entries<E>(
             None => None,
         };
         let entry = LogEntry {
-            event_id: e.id,
+            event_id: e.id(),
             height,
             time,
             log_index: log_size + i as u64,
@@ -84,8 +84,8 @@ pub fn new_heads(events: &[EncodedEvent], entries: &[LogEntry]) -> BTreeMap<Ship
     assert_eq!(events.len(), entries.len(), "one entry per event");
     let mut heads = BTreeMap::new();
     for (e, entry) in events.iter().zip(entries) {
-        assert_eq!(e.id, entry.event_id, "entries are in block order");
-        if let Some(s) = e.event.event.kind.shipment_id() {
+        assert_eq!(e.id(), entry.event_id, "entries are in block order");
+        if let Some(s) = e.event().event.kind.shipment_id() {
             heads.insert(s.clone(), entry.hash());
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::codec::{self, CodecError, EVENT_SIZE_BYTES_MAX};
 use crate::hash::{domain, Digest};
-use crate::keys::{KeyError, Keypair};
+use crate::keys::{verify_batch, KeyCache, KeyError, Keypair, SignedMessage};
 use crate::model::*;
 use crate::reject::{codes, Rejection};
 use crate::time::Timestamp;
@@ -48,22 +48,16 @@ pub fn event_id(canonical_bytes: &[u8]) -> EventId {
     Digest::of(domain::EVENT, &[canonical_bytes])
 }
 
-/// Bytes at the end of a signed event's encoding that are not the body: the signer's length
-/// byte and 32 bytes, the signature's length byte and 64 bytes.
-const SIGNER_AND_SIGNATURE_LEN: usize = 1 + 32 + 1 + 64;
-
 /// A signed event together with its canonical bytes and id, computed once.
 ///
 /// Everything downstream of decoding (mempool, blocks, store) passes this around so that no
-/// event is encoded or hashed twice.
+/// event is encoded or hashed twice. The fields are private so that the three always agree:
+/// the bytes are the canonical encoding of the event and the id is their hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedEvent {
-    /// The event id.
-    pub id: EventId,
-    /// The canonical bytes the id is the hash of.
-    pub bytes: Vec<u8>,
-    /// The decoded event.
-    pub event: SignedEvent,
+    id: EventId,
+    bytes: Vec<u8>,
+    event: SignedEvent,
 }
 
 impl EncodedEvent {
@@ -109,7 +103,38 @@ impl EncodedEvent {
         })
     }
 
-    /// Strict single verification of the signature.
+    /// The event id: the hash of [`EncodedEvent::bytes`].
+    pub fn id(&self) -> EventId {
+        self.id
+    }
+
+    /// The canonical bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The decoded event.
+    pub fn event(&self) -> &SignedEvent {
+        &self.event
+    }
+
+    /// The decoded event, giving up the bytes.
+    pub fn into_event(self) -> SignedEvent {
+        self.event
+    }
+
+    /// The canonical bytes, giving up the decoded event.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The canonical bytes and the decoded event.
+    pub fn into_parts(self) -> (Vec<u8>, SignedEvent) {
+        (self.bytes, self.event)
+    }
+
+    /// Strict single verification of the signature, without keeping the proof: for checks
+    /// that report and go on. What enters a mempool or a block is [`EncodedEvent::verify`]'s.
     pub fn verify_signature(&self) -> Result<(), Rejection> {
         self.event
             .signer
@@ -117,22 +142,139 @@ impl EncodedEvent {
             .map_err(signature_rejection)
     }
 
-    /// The message the signer signed, taken from the canonical bytes without re-encoding:
-    /// a signed event's encoding is the body's encoding followed by the signer (a length byte
-    /// and 32 bytes) and the signature (a length byte and 64 bytes), see docs/PROTOCOL.md §4.1.
+    /// Strict single verification of the signature: the one way, with
+    /// [`verify_events`], to get a [`VerifiedEvent`].
+    pub fn verify(self, keys: &KeyCache) -> Result<VerifiedEvent, Rejection> {
+        keys.verify(
+            &self.event.signer,
+            &self.signing_message(),
+            &self.event.signature,
+        )
+        .map_err(signature_rejection)?;
+        Ok(VerifiedEvent(self))
+    }
+
+    /// The message the signer signed, taken from the canonical bytes without re-encoding;
+    /// the codec knows where the body ends (`docs/PROTOCOL.md` §4.1).
     pub fn signing_message(&self) -> Vec<u8> {
-        let body_len = self.bytes.len() - SIGNER_AND_SIGNATURE_LEN;
-        let body = &self.bytes[..body_len];
+        let body = codec::signed_event_body(&self.bytes)
+            .expect("an encoded event's bytes are a signed event's canonical encoding");
         debug_assert_eq!(
             body,
             codec::encode(&self.event.event).as_slice(),
-            "an encoded event's bytes are its event's canonical encoding"
+            "the body of an encoded event's bytes is its event's canonical encoding"
         );
         let mut message = Vec::with_capacity(domain::EVENT_SIGNATURE.len() + body.len());
         message.extend_from_slice(domain::EVENT_SIGNATURE);
         message.extend_from_slice(body);
         message
     }
+}
+
+/// An event whose signature was checked (strictly, or in a batch that would have named a bad
+/// one): the only kind of event a mempool holds and a block is built or validated from.
+///
+/// Only [`EncodedEvent::verify`] and [`verify_events`] make one, so an unchecked event cannot
+/// reach block building or validation: the type does not allow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEvent(EncodedEvent);
+
+impl VerifiedEvent {
+    /// The event, forgetting that it was verified.
+    pub fn into_encoded(self) -> EncodedEvent {
+        self.0
+    }
+
+    /// The event.
+    pub fn encoded(&self) -> &EncodedEvent {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for VerifiedEvent {
+    type Target = EncodedEvent;
+
+    fn deref(&self) -> &EncodedEvent {
+        &self.0
+    }
+}
+
+impl AsRef<EncodedEvent> for EncodedEvent {
+    fn as_ref(&self) -> &EncodedEvent {
+        self
+    }
+}
+
+impl AsRef<EncodedEvent> for VerifiedEvent {
+    fn as_ref(&self) -> &EncodedEvent {
+        &self.0
+    }
+}
+
+impl From<VerifiedEvent> for EncodedEvent {
+    fn from(event: VerifiedEvent) -> EncodedEvent {
+        event.0
+    }
+}
+
+/// The first event of a list whose signature failed, by its position in the list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {index} ({id}): {rejection}")]
+pub struct EventFailure {
+    /// Position in the list.
+    pub index: usize,
+    /// Its id.
+    pub id: EventId,
+    /// Why.
+    pub rejection: Rejection,
+}
+
+/// Verifies the signatures of `events` in one batch (`keys::verify_batch`: deterministic, and
+/// naming the first bad one with a strict check when the batch fails); every event comes
+/// back verified, in order. Events in `held` were verified before (a node's mempool) and are
+/// taken as they are: `held(id)` answers with the verified copy of that id, which is the same
+/// event since an id is the hash of the bytes.
+pub fn verify_events(
+    events: Vec<EncodedEvent>,
+    held: impl Fn(&EventId) -> Option<VerifiedEvent>,
+    keys: &KeyCache,
+) -> Result<Vec<VerifiedEvent>, EventFailure> {
+    let mut out: Vec<Option<VerifiedEvent>> = events.iter().map(|e| held(&e.id)).collect();
+    for (known, event) in out.iter().zip(&events) {
+        if let Some(known) = known {
+            assert_eq!(known.id, event.id, "a held event is looked up by its id");
+        }
+    }
+    // Only the events not held go into the batch; `positions` maps a batch index back to the
+    // event's index in the list, so a failure names the right event.
+    let positions: Vec<usize> = (0..events.len()).filter(|i| out[*i].is_none()).collect();
+    let messages: Vec<Vec<u8>> = positions
+        .iter()
+        .map(|i| events[*i].signing_message())
+        .collect();
+    let items: Vec<SignedMessage<'_>> = positions
+        .iter()
+        .zip(&messages)
+        .map(|(i, message)| SignedMessage {
+            key: &events[*i].event.signer,
+            message,
+            signature: &events[*i].event.signature,
+        })
+        .collect();
+    if let Err(failure) = verify_batch(&items, keys) {
+        let index = positions[failure.index];
+        return Err(EventFailure {
+            index,
+            id: events[index].id,
+            rejection: signature_rejection(failure.error),
+        });
+    }
+    drop(items);
+    Ok(out
+        .iter_mut()
+        .zip(events)
+        .map(|(known, event)| known.take().unwrap_or(VerifiedEvent(event)))
+        .collect())
 }
 
 /// Refuses an event whose canonical encoding is longer than [`EVENT_SIZE_BYTES_MAX`].

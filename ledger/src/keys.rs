@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{OnceLock, RwLock};
+use std::sync::RwLock;
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -32,14 +32,67 @@ pub enum KeyError {
 #[error("not a PKCS#8 PEM ed25519 private key: {0}")]
 pub struct PemError(String);
 
-/// Most parsed keys kept by [`PublicKey::verifying_key`].
+/// Most parsed keys a [`KeyCache`] keeps.
 pub const KEY_CACHE_ENTRIES_MAX: usize = 4_096;
 
-/// Parsed keys (or why they are refused) by their bytes.
-type KeyCache = RwLock<BTreeMap<[u8; 32], Result<VerifyingKey, KeyError>>>;
+/// Parsed keys (or why they are refused) by their bytes, owned by whoever verifies many
+/// signatures: a node's admission and consensus host, a chain verification.
+///
+/// Decompressing a point and checking its order cost about a third of a verification, and a
+/// network has few keys that sign many events. The answer for given bytes never changes, so
+/// the cache changes no verdict; it is cleared when it holds [`KEY_CACHE_ENTRIES_MAX`] keys.
+/// The ledger keeps no process-wide state: a cache lives exactly as long as its owner.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    entries: RwLock<BTreeMap<[u8; 32], Result<VerifyingKey, KeyError>>>,
+}
 
-/// See [`PublicKey::verifying_key`].
-static KEY_CACHE: OnceLock<KeyCache> = OnceLock::new();
+impl KeyCache {
+    /// An empty cache.
+    pub fn new() -> KeyCache {
+        KeyCache::default()
+    }
+
+    /// [`PublicKey::verifying_key`], remembered.
+    pub fn verifying_key(&self, key: &PublicKey) -> Result<VerifyingKey, KeyError> {
+        if let Some(answer) = self.entries.read().expect("key cache lock").get(&key.0) {
+            return answer.clone();
+        }
+        let answer = key.verifying_key();
+        let mut entries = self.entries.write().expect("key cache lock");
+        if entries.len() >= KEY_CACHE_ENTRIES_MAX {
+            entries.clear();
+        }
+        entries.insert(key.0, answer.clone());
+        answer
+    }
+
+    /// [`PublicKey::verify`], with the key parsed through the cache.
+    pub fn verify(
+        &self,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), KeyError> {
+        verify_strict(&self.verifying_key(key)?, message, signature)
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.entries.read().expect("key cache lock").len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn verify_strict(key: &VerifyingKey, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
+    let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+    key.verify_strict(message, &signature)
+        .map_err(|_| KeyError::BadSignature)
+}
 
 /// A member's or validator's ed25519 public key, as its 32 compressed bytes.
 ///
@@ -49,27 +102,9 @@ static KEY_CACHE: OnceLock<KeyCache> = OnceLock::new();
 pub struct PublicKey(pub [u8; 32]);
 
 impl PublicKey {
-    /// Parses the key for verification, refusing points off the curve and weak keys.
-    ///
-    /// Decompressing the point and checking its order cost about as much as a third of a
-    /// verification, and a network has few keys that sign many events, so the answers are
-    /// kept in a small process-wide cache. The answer for given bytes never changes, so the
-    /// cache changes no verdict; it is cleared when it holds [`KEY_CACHE_ENTRIES_MAX`] keys.
+    /// Parses the key for verification, refusing points off the curve and weak keys. A
+    /// [`KeyCache`] remembers the answers for a verifier that sees the same keys often.
     pub fn verifying_key(&self) -> Result<VerifyingKey, KeyError> {
-        let cache = KEY_CACHE.get_or_init(|| RwLock::new(BTreeMap::new()));
-        if let Some(answer) = cache.read().expect("key cache lock").get(&self.0) {
-            return answer.clone();
-        }
-        let answer = self.parse_verifying_key();
-        let mut entries = cache.write().expect("key cache lock");
-        if entries.len() >= KEY_CACHE_ENTRIES_MAX {
-            entries.clear();
-        }
-        entries.insert(self.0, answer.clone());
-        answer
-    }
-
-    fn parse_verifying_key(&self) -> Result<VerifyingKey, KeyError> {
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidKey)?;
         if key.is_weak() {
             return Err(KeyError::WeakKey);
@@ -79,10 +114,7 @@ impl PublicKey {
 
     /// Strict verification of `signature` over `message`.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
-        let key = self.verifying_key()?;
-        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(message, &signature)
-            .map_err(|_| KeyError::BadSignature)
+        verify_strict(&self.verifying_key()?, message, signature)
     }
 
     /// Lowercase hex of the 32 bytes.
@@ -294,7 +326,7 @@ pub struct BatchError {
 /// A signature whose `R` carries a torsion component (which no honest signer produces) could
 /// pass the batch equation and fail `verify_strict`; `docs/PROTOCOL.md` states this, and the
 /// node admits events to its mempool only after single strict verification.
-pub fn verify_batch(items: &[SignedMessage<'_>]) -> Result<(), BatchError> {
+pub fn verify_batch(items: &[SignedMessage<'_>], cache: &KeyCache) -> Result<(), BatchError> {
     if items.is_empty() {
         return Ok(());
     }
@@ -302,9 +334,8 @@ pub fn verify_batch(items: &[SignedMessage<'_>]) -> Result<(), BatchError> {
     let mut signatures = Vec::with_capacity(items.len());
     let mut messages = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let key = item
-            .key
-            .verifying_key()
+        let key = cache
+            .verifying_key(item.key)
             .map_err(|error| BatchError { index, error })?;
         if !r_is_acceptable(item.signature) {
             return Err(BatchError {
@@ -320,8 +351,8 @@ pub fn verify_batch(items: &[SignedMessage<'_>]) -> Result<(), BatchError> {
         return Ok(());
     }
     for (index, item) in items.iter().enumerate() {
-        item.key
-            .verify(item.message, item.signature)
+        cache
+            .verify(item.key, item.message, item.signature)
             .map_err(|error| BatchError { index, error })?;
     }
     // The batch failed but every single check passed. This cannot happen for honest inputs
@@ -452,22 +483,24 @@ mod tests {
     fn cached_answers_equal_fresh_ones_and_the_cache_stays_bounded() {
         let mut identity = [0u8; 32];
         identity[0] = 1;
+        let cache = KeyCache::new();
         for bytes in [keypair(9).public().0, identity, [0xFF; 32]] {
             let key = PublicKey(bytes);
-            let fresh = key.parse_verifying_key();
-            assert_eq!(key.verifying_key(), fresh);
+            let fresh = key.verifying_key();
+            assert_eq!(cache.verifying_key(&key), fresh);
             assert_eq!(
-                key.verifying_key(),
+                cache.verifying_key(&key),
                 fresh,
                 "the second answer comes from the cache"
             );
         }
+        assert_eq!(cache.len(), 3);
         for n in 0..(KEY_CACHE_ENTRIES_MAX + 10) {
             let mut bytes = [7u8; 32];
             bytes[..8].copy_from_slice(&(n as u64).to_le_bytes());
-            let _ = PublicKey(bytes).verifying_key();
+            let _ = cache.verifying_key(&PublicKey(bytes));
         }
-        let held = KEY_CACHE.get().expect("used").read().expect("lock").len();
+        let held = cache.len();
         assert!(held <= KEY_CACHE_ENTRIES_MAX, "{held} keys cached");
     }
 
@@ -531,7 +564,7 @@ mod tests {
                     signature,
                 })
                 .collect();
-            verify_batch(&borrowed)
+            verify_batch(&borrowed, &KeyCache::new())
         };
         assert_eq!(run(&items(&sigs)), Ok(()));
         sigs[13].0[40] ^= 1;

@@ -561,15 +561,15 @@ fn existing<'s>(
 /// The signature is not checked here (blocks verify signatures in a batch first); shape
 /// checks (`event::check_shape`) are assumed to have passed.
 pub fn apply(state: &mut State, event: &EncodedEvent, ctx: BlockContext) -> Result<(), Rejection> {
-    if state.is_committed(&event.id) {
+    if state.is_committed(&event.id()) {
         return Err(reject(
             codes::EVENT_DUPLICATE,
             "event",
-            format!("event {} is already on the ledger", event.id),
+            format!("event {} is already on the ledger", event.id()),
         ));
     }
-    let signer = signer_of(state, &event.event.signer)?.clone();
-    let kind = &event.event.event.kind;
+    let signer = signer_of(state, &event.event().signer)?.clone();
+    let kind = &event.event().event.kind;
     let path = format!("event.kind.{}", kind.name());
     match kind {
         EventKind::ReferenceDataPublished(e) => {
@@ -585,7 +585,7 @@ pub fn apply(state: &mut State, event: &EncodedEvent, ctx: BlockContext) -> Resu
                     ),
                 ));
             }
-            state.reference.insert(key.clone(), event.id);
+            state.reference.insert(key.clone(), event.id());
             state.new_reference.insert(key);
         }
         EventKind::MembershipChanged(e) => match membership(state, &signer, e, ctx, &path)? {
@@ -606,7 +606,7 @@ pub fn apply(state: &mut State, event: &EncodedEvent, ctx: BlockContext) -> Resu
             state.put_shipment(next);
         }
     }
-    state.committed.insert(event.id);
+    state.committed.insert(event.id());
     Ok(())
 }
 
@@ -618,7 +618,7 @@ fn transition(
     ctx: BlockContext,
     path: &str,
 ) -> Result<ShipmentState, Rejection> {
-    let kind = &event.event.event.kind;
+    let kind = &event.event().event.kind;
     let name = kind.name();
     let mut s = match kind {
         EventKind::ShipmentRegistered(e) => {
@@ -638,7 +638,7 @@ fn transition(
                 origin: e.origin,
                 destination: e.destination,
                 incoterm: e.incoterm,
-                registered_event: event.id,
+                registered_event: event.id(),
                 registered_at: ctx.time,
                 updated_at: ctx.time,
                 last_place: None,
@@ -649,7 +649,7 @@ fn transition(
                 arrived_in_destination: false,
                 returns: Vec::new(),
                 event_count: 0,
-                last_event: event.id,
+                last_event: event.id(),
                 personal_erased: false,
                 head_entry: None,
             }
@@ -701,7 +701,7 @@ fn transition(
                 ));
             }
             s.pending_handoff = Some(PendingHandoff {
-                proposal: event.id,
+                proposal: event.id(),
                 from: signer.id.clone(),
                 to: e.to.clone(),
                 place: e.place.clone(),
@@ -770,7 +770,7 @@ fn transition(
                     )
                 })?;
             s.declaration = Some(DeclarationState {
-                event: event.id,
+                event: event.id(),
                 jurisdiction: e.jurisdiction,
                 currency: e.currency,
                 due_minor,
@@ -1045,7 +1045,7 @@ fn transition(
         }
     }
     s.event_count += 1;
-    s.last_event = event.id;
+    s.last_event = event.id();
     s.updated_at = ctx.time;
     Ok(s)
 }

@@ -5,10 +5,11 @@
 
 use crate::block::{vote_message, Block, CommitCertificate, CommitSignature};
 use crate::chain::{build_block, BuiltBlock};
-use crate::event::{sign, EncodedEvent};
+use crate::event::{sign, EncodedEvent, VerifiedEvent};
 use crate::genesis::{Genesis, GenesisMember};
 use crate::hash::Digest;
-use crate::keys::Keypair;
+use crate::keys::{KeyCache, Keypair};
+use crate::reject::Rejection;
 use crate::model::*;
 use crate::personal::{commitment, Disclosure, PersonalField, Salt};
 use crate::rules::{NoRules, Rules};
@@ -173,6 +174,8 @@ impl TestNet {
     }
 
     /// Builds a block from `events` at `time` under `rules`, certifies it and appends it.
+    /// Events whose signatures do not verify are left out, with their rejections first in
+    /// the block's `rejected`, as a node's mempool would have refused them.
     pub fn commit_with<S: Store + ?Sized, R: Rules>(
         &self,
         store: &S,
@@ -180,16 +183,18 @@ impl TestNet {
         events: Vec<EncodedEvent>,
         time: Timestamp,
     ) -> Result<BuiltBlock<R>, StoreError> {
-        let built = build_block(
+        let (verified, unsigned) = verify_each(events);
+        let mut built = build_block(
             store,
             &self.genesis,
             rules,
-            events,
+            verified,
             time,
             self.validators[0].public(),
         )?;
-        let cert = self.certify(&built.block);
-        store.append_block(&built.block, &cert, &built.delta)?;
+        let cert = self.certify(built.block());
+        store.append_block(&built.validated, &cert)?;
+        built.rejected.splice(0..0, unsigned);
         Ok(built)
     }
 
@@ -211,7 +216,7 @@ impl TestNet {
                 }),
             }),
         );
-        assert!(event.bytes.len() > crate::codec::EVENT_SIZE_BYTES_MAX);
+        assert!(event.bytes().len() > crate::codec::EVENT_SIZE_BYTES_MAX);
         event
     }
 
@@ -250,7 +255,7 @@ impl TestNet {
             by,
             EventKind::HandoffAccepted(HandoffAccepted {
                 shipment_id: ShipmentId::new(shipment),
-                proposal: proposal.id,
+                proposal: proposal.id(),
             }),
         )
     }
@@ -302,7 +307,7 @@ impl TestNet {
             payer,
             EventKind::DutyPaid(DutyPaid {
                 shipment_id: ShipmentId::new(shipment),
-                declaration: declaration.id,
+                declaration: declaration.id(),
                 amount: Money {
                     amount_minor,
                     currency: eur(),
@@ -323,7 +328,7 @@ impl TestNet {
             "broker-clear",
             EventKind::CustomsCleared(CustomsCleared {
                 shipment_id: ShipmentId::new(shipment),
-                declaration: declaration.id,
+                declaration: declaration.id(),
                 outcome,
                 authority_reference: format!("MRN-{shipment}"),
                 reason: String::new(),
@@ -582,4 +587,30 @@ pub fn registration(shipment: &str, origin: &str, destination: &str) -> Shipment
             ],
         },
     }
+}
+
+/// Verifies each event's signature on its own: those that verify, in order, and the
+/// rejections of the others.
+pub fn verify_each(events: Vec<EncodedEvent>) -> (Vec<VerifiedEvent>, Vec<(EventId, Rejection)>) {
+    let keys = KeyCache::new();
+    let mut verified = Vec::with_capacity(events.len());
+    let mut refused = Vec::new();
+    for event in events {
+        let id = event.id();
+        match event.verify(&keys) {
+            Ok(event) => verified.push(event),
+            Err(rejection) => refused.push((id, rejection)),
+        }
+    }
+    (verified, refused)
+}
+
+/// Verifies every event's signature, panicking on one that does not verify: for tests that
+/// build blocks from events they signed.
+pub fn verified(events: impl IntoIterator<Item = EncodedEvent>) -> Vec<VerifiedEvent> {
+    let keys = KeyCache::new();
+    events
+        .into_iter()
+        .map(|e| e.verify(&keys).expect("a test event's signature verifies"))
+        .collect()
 }

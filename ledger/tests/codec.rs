@@ -22,12 +22,12 @@ fn golden_hashes_are_stable() {
     let net = TestNet::new();
     let event = net.register("GOLDEN-1", "CN", "FR");
     assert_eq!(
-        event.id.to_hex(),
+        event.id().to_hex(),
         "ae5f5c0256e4b02ad133320b3268292150eb4781f770803c4bba64037b1aeadd",
         "event id changed"
     );
     assert_eq!(
-        Digest::sha256(&event.bytes).to_hex(),
+        Digest::sha256(&event.bytes()).to_hex(),
         "411463bf0886bb61ee2e14a50ce98379a34abc119a8d4308e51f80a939d3f623",
         "event bytes changed"
     );
@@ -40,7 +40,7 @@ fn golden_hashes_are_stable() {
         )
         .expect("commit");
     assert_eq!(
-        built.block.hash().to_hex(),
+        built.block().hash().to_hex(),
         "270005b3fbf61546ea010d77202a93718699aeb1c0fddd888eb6c739881611f4",
         "block hash changed"
     );
@@ -60,21 +60,21 @@ fn golden_tracking_scan_hash_is_stable() {
     let event = net.scan("carrier-swift", "GOLDEN-3", "DEHAM");
     // chain id (13 bytes), occurred_at (9 bytes), then the variant index 12.
     assert_eq!(
-        event.bytes[22], 12,
+        event.bytes()[22], 12,
         "TrackingScanRecorded is EventKind variant 12"
     );
     assert_eq!(
-        event.id.to_hex(),
+        event.id().to_hex(),
         "73e10ea41f827f25f2ae03c2ef7126c34ae68212f215390e91cd84878f5835d1",
         "event id changed"
     );
     assert_eq!(
-        Digest::sha256(&event.bytes).to_hex(),
+        Digest::sha256(&event.bytes()).to_hex(),
         "8390851bd5a84cc4af2ca38bf2c6ae150f85b90c7fabfdbc58b7cbcf98c2ef89",
         "event bytes changed"
     );
-    assert_eq!(EncodedEvent::decode(&event.bytes), Ok(event.clone()));
-    let json = serde_json::to_value(&event.event).expect("json");
+    assert_eq!(EncodedEvent::decode(&event.bytes()), Ok(event.clone()));
+    let json = serde_json::to_value(&event.event()).expect("json");
     let scan = &json["event"]["kind"]["TrackingScanRecorded"];
     assert_eq!(scan["biz_step"], "departing");
     assert_eq!(scan["read_point_gln"], "0614141000005");
@@ -92,14 +92,14 @@ fn personal_data_erased_is_variant_13() {
     let event = net.erase_personal("seller-acme", "GOLDEN-4");
     // chain id (13 bytes), occurred_at (9 bytes), then the variant index 13.
     assert_eq!(
-        event.bytes[22], 13,
+        event.bytes()[22], 13,
         "PersonalDataErased is EventKind variant 13"
     );
     // Then the shipment id, length-prefixed: nothing else.
-    assert_eq!(event.bytes[23], 8);
-    assert_eq!(&event.bytes[24..32], b"GOLDEN-4");
-    assert_eq!(EncodedEvent::decode(&event.bytes), Ok(event.clone()));
-    let json = serde_json::to_value(&event.event).expect("json");
+    assert_eq!(event.bytes()[23], 8);
+    assert_eq!(&event.bytes()[24..32], b"GOLDEN-4");
+    assert_eq!(EncodedEvent::decode(&event.bytes()), Ok(event.clone()));
+    let json = serde_json::to_value(&event.event()).expect("json");
     assert_eq!(
         json["event"]["kind"]["PersonalDataErased"],
         serde_json::json!({ "shipment_id": "GOLDEN-4" })
@@ -114,16 +114,16 @@ fn personal_data_erased_is_variant_13() {
 fn personal_data_is_committed_not_written() {
     let net = TestNet::new();
     for event in net.lifecycle("PERSONAL-1") {
-        let json = serde_json::to_string(&event.event).expect("json");
+        let json = serde_json::to_string(&event.event()).expect("json");
         assert!(!json.contains("J. Buyer"), "{json}");
         assert!(
-            !event.bytes.windows(8).any(|w| w == b"J. Buyer"),
+            !event.bytes().windows(8).any(|w| w == b"J. Buyer"),
             "{}",
-            event.event.event.kind.name()
+            event.event().event.kind.name()
         );
     }
     let registration = net.register("PERSONAL-2", "CN", "FR");
-    let json = serde_json::to_value(&registration.event).expect("json");
+    let json = serde_json::to_value(&registration.event()).expect("json");
     let buyer = &json["event"]["kind"]["ShipmentRegistered"]["invoice"]["buyer"];
     let expected = custody_ledger::personal::commitment(
         &custody_ledger::testkit::buyer_name("PERSONAL-2"),
@@ -142,7 +142,7 @@ fn personal_data_is_committed_not_written() {
 fn json_form_is_readable_and_round_trips() {
     let net = TestNet::new();
     let event = net.register("JSON-1", "CN", "FR");
-    let json = serde_json::to_value(&event.event).expect("json");
+    let json = serde_json::to_value(&event.event()).expect("json");
     assert_eq!(json["event"]["occurred_at"], "2026-11-01T00:00:00.000Z");
     assert_eq!(
         json["event"]["kind"]["ShipmentRegistered"]["incoterm"],
@@ -158,13 +158,13 @@ fn json_form_is_readable_and_round_trips() {
 fn truncated_event_bytes_never_decode() {
     let net = TestNet::new();
     for event in net.lifecycle("TRUNC-1") {
-        for len in 0..event.bytes.len() {
+        for len in 0..event.bytes().len() {
             assert!(
-                EncodedEvent::decode(&event.bytes[..len]).is_err(),
+                EncodedEvent::decode(&event.bytes()[..len]).is_err(),
                 "prefix of {len} bytes"
             );
         }
-        let mut longer = event.bytes.clone();
+        let mut longer = event.bytes().to_vec();
         longer.push(0);
         assert!(matches!(
             EncodedEvent::decode(&longer),
@@ -245,11 +245,11 @@ proptest! {
     ) {
         let net = TestNet::new();
         let event = net.register("MUT-1", "CN", "FR");
-        let mut bytes = event.bytes.clone();
+        let mut bytes = event.bytes().to_vec();
         let i = position.index(bytes.len());
         bytes[i] ^= flip;
         if let Ok(decoded) = EncodedEvent::decode(&bytes) {
-            prop_assert_ne!(decoded.id, event.id);
+            prop_assert_ne!(decoded.id(), event.id());
             // A mutated body or signature fails verification.
             prop_assert!(decoded.verify_signature().is_err());
         }
@@ -269,12 +269,12 @@ proptest! {
         payload.invoice.lines[0].unit_value_minor = unit_value_minor;
         payload.invoice.lines[0].description = description;
         let event = net.sign_at("seller-acme", EventKind::ShipmentRegistered(payload), Timestamp(occurred_at));
-        let decoded = EncodedEvent::decode(&event.bytes).expect("canonical bytes decode");
+        let decoded = EncodedEvent::decode(&event.bytes()).expect("canonical bytes decode");
         prop_assert_eq!(&decoded, &event);
         prop_assert!(decoded.verify_signature().is_ok());
-        let json = serde_json::to_string(&event.event).expect("json");
+        let json = serde_json::to_string(&event.event()).expect("json");
         let back: SignedEvent = serde_json::from_str(&json).expect("json parses");
-        prop_assert_eq!(EncodedEvent::new(back).id, event.id);
+        prop_assert_eq!(EncodedEvent::new(back).id(), event.id());
     }
 
     #[test]
@@ -300,7 +300,7 @@ proptest! {
         ];
         for kind in kinds {
             let event = net.sign("carrier-swift", kind);
-            prop_assert_eq!(EncodedEvent::decode(&event.bytes).expect("decodes"), event);
+            prop_assert_eq!(EncodedEvent::decode(&event.bytes()).expect("decodes"), event);
         }
     }
 }
@@ -317,13 +317,13 @@ fn golden_first_block_of_protocol_section_16_3() {
     let built = net
         .commit(&store, events, Timestamp(GENESIS_TIME.0 + 1_000))
         .expect("commit");
-    let header = codec::encode(&built.block.header);
-    let delta = codec::encode(&built.delta);
+    let header = codec::encode(&built.block().header);
+    let delta = codec::encode(&built.delta());
     let show = format!(
         "genesis {}\nstate_root {}\nblock {}\nheader {} {}\ndelta {} {}",
         net.genesis_hash().to_hex(),
-        built.block.header.state_root.to_hex(),
-        built.block.hash().to_hex(),
+        built.block().header.state_root.to_hex(),
+        built.block().hash().to_hex(),
         header.len(),
         hex::encode(&header),
         delta.len(),
@@ -332,8 +332,8 @@ fn golden_first_block_of_protocol_section_16_3() {
     assert_eq!(
         (
             net.genesis_hash().to_hex(),
-            built.block.header.state_root.to_hex(),
-            built.block.hash().to_hex(),
+            built.block().header.state_root.to_hex(),
+            built.block().hash().to_hex(),
             header.len(),
             delta.len(),
         ),

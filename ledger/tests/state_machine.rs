@@ -29,7 +29,7 @@ fn run(
         if let Err(r) = apply(&mut state, e, ctx()) {
             panic!(
                 "prefix event {i} ({}) was rejected: {r}",
-                e.event.event.kind.name()
+                e.event().event.kind.name()
             );
         }
     }
@@ -239,12 +239,12 @@ fn rejections_table() {
         &outsider,
     ));
     let wrong_currency = {
-        let mut e = net.pay("seller-acme", S, steps.step(DECLARE), 100);
-        if let EventKind::DutyPaid(p) = &mut e.event.event.kind {
+        let mut e = net.pay("seller-acme", S, steps.step(DECLARE), 100).into_event();
+        if let EventKind::DutyPaid(p) = &mut e.event.kind {
             p.amount.currency = CurrencyCode::parse("USD").expect("USD");
         }
         // Re-sign the modified body.
-        net.sign("seller-acme", e.event.event.kind)
+        net.sign("seller-acme", e.event.kind)
     };
     let p_to_lastmile = net.propose("seller-acme", S, "carrier-lastmile");
 
@@ -316,7 +316,7 @@ fn rejections_table() {
             steps.before(ACCEPT + 1).to_vec(),
             net.sign_at(
                 "carrier-swift",
-                steps.step(ACCEPT).event.event.kind.clone(),
+                steps.step(ACCEPT).event().event.kind.clone(),
                 Timestamp(1),
             ),
             codes::CUSTODY_NO_PENDING_HANDOFF,
@@ -340,7 +340,7 @@ fn rejections_table() {
         (
             "declaration by a seller",
             steps.before(DECLARE).to_vec(),
-            net.sign("seller-acme", steps.step(DECLARE).event.event.kind.clone()),
+            net.sign("seller-acme", steps.step(DECLARE).event().event.kind.clone()),
             codes::MEMBER_MISSING_ROLE,
         ),
         (
@@ -382,7 +382,7 @@ fn rejections_table() {
         (
             "clearance by a carrier",
             steps.before(CLEAR).to_vec(),
-            net.sign("carrier-swift", steps.step(CLEAR).event.event.kind.clone()),
+            net.sign("carrier-swift", steps.step(CLEAR).event().event.kind.clone()),
             codes::MEMBER_MISSING_ROLE,
         ),
         (
@@ -408,7 +408,7 @@ fn rejections_table() {
             steps.before(DELIVER + 1).to_vec(),
             net.sign_at(
                 "carrier-lastmile",
-                steps.step(DELIVER).event.event.kind.clone(),
+                steps.step(DELIVER).event().event.kind.clone(),
                 Timestamp(1),
             ),
             codes::SHIPMENT_WRONG_STATE,
@@ -430,7 +430,7 @@ fn rejections_table() {
             steps.before(REQUEST_RETURN).to_vec(),
             net.sign(
                 "carrier-lastmile",
-                steps.step(REQUEST_RETURN).event.event.kind.clone(),
+                steps.step(REQUEST_RETURN).event().event.kind.clone(),
             ),
             codes::RETURN_NOT_SELLER,
         ),
@@ -451,7 +451,7 @@ fn rejections_table() {
             steps.before(REQUEST_RETURN + 1).to_vec(),
             net.sign_at(
                 "seller-acme",
-                steps.step(REQUEST_RETURN).event.event.kind.clone(),
+                steps.step(REQUEST_RETURN).event().event.kind.clone(),
                 Timestamp(1),
             ),
             codes::RETURN_BAD_RMA,
@@ -497,7 +497,7 @@ fn rejections_table() {
             vec![reference(&net, "customs-qx")],
             net.sign_at(
                 "customs-qx",
-                reference(&net, "customs-qx").event.event.kind,
+                reference(&net, "customs-qx").into_event().event.kind,
                 Timestamp(1),
             ),
             codes::REFERENCE_DUPLICATE,
@@ -572,11 +572,11 @@ fn membership_changes_need_the_admin_quorum() {
         Err(codes::MEMBER_MISSING_ROLE)
     );
     // An approval over another change does not verify.
-    let mut forged = membership(&net, "admin-1", admit.clone(), &["admin-2"]);
-    if let EventKind::MembershipChanged(m) = &mut forged.event.event.kind {
+    let mut forged = membership(&net, "admin-1", admit.clone(), &["admin-2"]).into_event();
+    if let EventKind::MembershipChanged(m) = &mut forged.event.kind {
         m.approvals[0].signature = approve("other-chain", &admit, net.key("admin-2")).signature;
     }
-    let forged = net.sign("admin-1", forged.event.event.kind);
+    let forged = net.sign("admin-1", forged.event.kind);
     assert_eq!(
         run(&net, &[], &forged).1,
         Err(codes::MEMBERSHIP_BAD_APPROVAL)
@@ -637,8 +637,8 @@ fn rules_versions_are_scheduled_by_the_admin_quorum_for_a_future_height_only() {
     // another (the approval message covers the activation).
     let alone = membership(&net, "admin-1", schedule(2, 10), &[]);
     assert_eq!(run(&net, &[], &alone).1, Err(codes::MEMBERSHIP_QUORUM));
-    let mut swapped = membership(&net, "admin-1", schedule(2, 10), &["admin-2"]);
-    if let EventKind::MembershipChanged(m) = &mut swapped.event.event.kind {
+    let mut swapped = membership(&net, "admin-1", schedule(2, 10), &["admin-2"]).into_event();
+    if let EventKind::MembershipChanged(m) = &mut swapped.event.kind {
         m.approvals[0].signature = approve(
             custody_ledger::testkit::CHAIN_ID,
             &schedule(2, 11),
@@ -646,7 +646,7 @@ fn rules_versions_are_scheduled_by_the_admin_quorum_for_a_future_height_only() {
         )
         .signature;
     }
-    let swapped = net.sign("admin-1", swapped.event.event.kind);
+    let swapped = net.sign("admin-1", swapped.event.kind);
     assert_eq!(
         run(&net, &[], &swapped).1,
         Err(codes::MEMBERSHIP_BAD_APPROVAL)
@@ -728,7 +728,7 @@ fn rotated_and_revoked_keys_sign_nothing_more() {
         Err(codes::MEMBER_KEY_ROTATED)
     );
     let with_new_key = EncodedEvent::new(custody_ledger::event::sign(
-        steps.step(ACCEPT).event.event.clone(),
+        steps.step(ACCEPT).event().event.clone(),
         &new_key,
     ));
     let (state, verdict) = run(&net, &prefix, &with_new_key);
@@ -822,7 +822,7 @@ fn the_custodian_and_any_carrier_may_scan_and_custody_does_not_move() {
         assert_eq!(after.pending_handoff, before.pending_handoff, "{who}");
         assert_eq!(after.last_place, before.last_place, "{who}");
         assert_eq!(after.event_count, before.event_count, "{who}");
-        assert_eq!(after.last_event, scan.id, "{who}");
+        assert_eq!(after.last_event, scan.id(), "{who}");
         assert_eq!(after.updated_at, ctx().time, "{who}");
     }
     // The pending handoff is still the one to accept after a scan.
@@ -972,10 +972,10 @@ fn scans_in_blocks_are_checked_against_the_stored_registration() {
     let built = net
         .commit(&store, vec![good.clone(), bad.clone()], at(2))
         .expect("commit");
-    assert_eq!(built.block.events.len(), 1);
-    assert_eq!(built.block.events[0].id, good.id);
+    assert_eq!(built.block().events.len(), 1);
+    assert_eq!(built.block().events[0].id(), good.id());
     assert_eq!(built.rejected.len(), 1);
-    assert_eq!(built.rejected[0].0, bad.id);
+    assert_eq!(built.rejected[0].0, bad.id());
     assert_eq!(built.rejected[0].1.code, codes::SCAN_UNKNOWN_PARCEL);
     // A registration and a scan of it in one block.
     let reg = net.register("SHP-2", "CN", "FR");
@@ -987,7 +987,7 @@ fn scans_in_blocks_are_checked_against_the_stored_registration() {
         .expect("read")
         .expect("exists");
     assert_eq!(s.custodian.as_str(), "carrier-swift");
-    assert_eq!(s.last_event, good.id);
+    assert_eq!(s.last_event, good.id());
     custody_ledger::verify::verify_chain(
         &store,
         &net.genesis,
@@ -1027,7 +1027,7 @@ fn personal_data_erasure() {
             assert_eq!(after.pending_handoff, before.pending_handoff);
             assert_eq!(after.last_place, before.last_place);
             assert_eq!(after.event_count, before.event_count + 1);
-            assert_eq!(after.last_event, erase.id);
+            assert_eq!(after.last_event, erase.id());
             assert_eq!(after.updated_at, ctx().time);
         }
     }

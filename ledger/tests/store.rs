@@ -2,7 +2,11 @@
 //! verification catching tampering at exactly the tampered height.
 
 use custody_ledger::block::BlockHeader;
-use custody_ledger::chain::{build_block, validate_block, validate_block_from, BlockError};
+use custody_ledger::chain::{build_block, validate_block, BlockError};
+use custody_ledger::event::EncodedEvent;
+use custody_ledger::event::verify_events;
+use custody_ledger::keys::KeyCache;
+use custody_ledger::testkit::verified;
 use custody_ledger::merkle::{verify_consistency, verify_inclusion};
 use custody_ledger::model::*;
 use custody_ledger::reject::codes;
@@ -153,16 +157,20 @@ fn exercise<S: Store + ?Sized>(store: &S) {
     assert_eq!(summary.log_root, head.log_root);
     assert_eq!(summary.head_hash, head.block_hash);
 
-    // A block that does not extend the head is refused and nothing is written.
-    let block = store.block(5).expect("read").expect("present");
-    let cert = store.certificate(5).expect("read").expect("present");
+    // A block that does not extend the head is refused and nothing is written: one
+    // validated on another store, at height 1.
+    let other = MemoryStore::new(net.genesis_hash());
+    let first = net
+        .commit(&other, vec![net.register("SHP-OTHER", "CN", "FR")], at(1))
+        .expect("commit");
+    let cert = net.certify(first.block());
     let err = store
-        .append_block(&block, &cert, &Default::default())
+        .append_block(&first.validated, &cert)
         .expect_err("not next");
     assert!(matches!(
         err,
         StoreError::NotNext {
-            height: 5,
+            height: 1,
             head_height: 11,
             ..
         }
@@ -225,20 +233,20 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
         &store,
         &net.genesis,
         &NoRules,
-        vec![reg.clone(), bad.clone()],
+        verified(vec![reg.clone(), bad.clone()]),
         at(1),
         net.validator_keys()[0].public(),
     )
     .expect("build");
-    assert_eq!(built.block.events.len(), 1);
+    assert_eq!(built.block().events.len(), 1);
     assert_eq!(built.rejected.len(), 1);
     assert_eq!(built.rejected[0].1.code, codes::CUSTODY_NOT_CUSTODIAN);
 
     // A Byzantine proposer includes the invalid event anyway: validators name it.
-    let mut byzantine = built.block.clone();
+    let mut byzantine = built.block().clone();
     byzantine.events.push(bad);
     byzantine.header.event_count = 2;
-    match validate_block(&store, &net.genesis, &NoRules, &byzantine) {
+    match validate_block(&store, &net.genesis, &NoRules, byzantine.clone(), &KeyCache::new()) {
         Err(BlockError::Event {
             index: 1,
             rejection,
@@ -247,9 +255,9 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
         other => panic!("expected event 1 to be rejected, got {other:?}"),
     }
     // A bad signature is named too.
-    let mut forged = built.block.clone();
-    forged.events[0].event.signature.0[5] ^= 1;
-    match validate_block(&store, &net.genesis, &NoRules, &forged) {
+    let mut forged = built.block().clone();
+    forged.events[0] = forge(&forged.events[0], 5);
+    match validate_block(&store, &net.genesis, &NoRules, forged.clone(), &KeyCache::new()) {
         Err(BlockError::Event {
             index: 0,
             rejection,
@@ -263,15 +271,18 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
         &store,
         &net.genesis,
         &NoRules,
-        vec![reg.clone(), net.register("SHP-Y", "CN", "FR")],
+        verified(vec![reg.clone(), net.register("SHP-Y", "CN", "FR")]),
         at(1),
         net.validator_keys()[0].public(),
     )
     .expect("build")
-    .block;
-    let trusted = two.events[0].id;
-    two.events[1].event.signature.0[7] ^= 1;
-    match validate_block_from(&store, &net.genesis, &NoRules, &two, &|id| *id == trusted) {
+    .block()
+    .clone();
+    let trusted = verified([two.events[0].clone()]).remove(0);
+    two.events[1] = forge(&two.events[1], 7);
+    let held = |id: &EventId| (*id == trusted.id()).then(|| trusted.clone());
+    let events = verify_events(two.events.clone(), held, &KeyCache::new());
+    match events.map_err(BlockError::from) {
         Err(BlockError::Event {
             index: 1,
             rejection,
@@ -280,10 +291,10 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
         other => panic!("expected event 1's signature to be rejected, got {other:?}"),
     }
     // A wrong root is caught.
-    let mut wrong_root = built.block.clone();
+    let mut wrong_root = built.block().clone();
     wrong_root.header.state_root = custody_ledger::Digest::ZERO;
     assert!(matches!(
-        validate_block(&store, &net.genesis, &NoRules, &wrong_root),
+        validate_block(&store, &net.genesis, &NoRules, wrong_root.clone(), &KeyCache::new()),
         Err(BlockError::Header {
             field: "state_root",
             ..
@@ -291,11 +302,18 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
     ));
     // The honest block validates to the same delta.
     assert_eq!(
-        validate_block(&store, &net.genesis, &NoRules, &built.block)
+        validate_block(&store, &net.genesis, &NoRules, built.block().clone(), &KeyCache::new())
             .expect("valid")
-            .0,
-        built.delta
+            .delta(),
+        built.delta()
     );
+}
+
+/// `event` with one bit of its signature flipped, at byte `at`.
+fn forge(event: &EncodedEvent, at: usize) -> EncodedEvent {
+    let mut signed = event.event().clone();
+    signed.signature.0[at] ^= 1;
+    EncodedEvent::new(signed)
 }
 
 fn flip(tree: &sled::Tree, key: &[u8], offset_from_end: usize) {
@@ -319,7 +337,7 @@ fn a_flipped_byte_in_a_stored_event_is_reported_at_its_height() {
     fill(&net, &store, 3);
     // Tamper with the second event of block 7, in the middle of its bytes.
     let block = store.block(7).expect("read").expect("present");
-    let id = block.events[1].id;
+    let id = block.events[1].id();
     let len = store
         .raw_tree(Tree::Events)
         .get(id.as_bytes())
@@ -405,19 +423,19 @@ fn regression_issue_11_an_oversize_candidate_is_dropped_and_a_block_with_it_is_i
         &store,
         &net.genesis,
         &NoRules,
-        vec![oversize.clone(), reg.clone()],
+        verified(vec![oversize.clone(), reg.clone()]),
         at(1),
         net.validator_keys()[0].public(),
     )
     .expect("build");
-    assert_eq!(built.block.events, vec![reg.clone()]);
+    assert_eq!(built.block().events, vec![reg.clone()]);
     assert_eq!(built.rejected.len(), 1);
     assert_eq!(built.rejected[0].1.code, codes::EVENT_TOO_LARGE);
 
-    let mut carrying = built.block.clone();
+    let mut carrying = built.block().clone();
     carrying.events.insert(0, oversize);
     carrying.header.event_count = 2;
-    match validate_block(&store, &net.genesis, &NoRules, &carrying) {
+    match validate_block(&store, &net.genesis, &NoRules, carrying.clone(), &KeyCache::new()) {
         Err(BlockError::Event {
             index: 0,
             rejection,
@@ -461,22 +479,22 @@ fn regression_issue_11_an_implausible_occurred_at_is_refused_in_blocks() {
             &store,
             &net.genesis,
             &NoRules,
-            vec![event.clone()],
+            verified(vec![event.clone()]),
             block_time,
             net.validator_keys()[0].public(),
         )
         .expect("build");
         assert_eq!(
-            built.block.events.len() == 1,
+            built.block().events.len() == 1,
             plausible,
             "occurred_at {occurred_at}"
         );
         if !plausible {
             assert_eq!(built.rejected[0].1.code, codes::EVENT_IMPLAUSIBLE_TIME);
-            let mut carrying = built.block.clone();
+            let mut carrying = built.block().clone();
             carrying.events.push(event);
             carrying.header.event_count = 1;
-            match validate_block(&store, &net.genesis, &NoRules, &carrying) {
+            match validate_block(&store, &net.genesis, &NoRules, carrying.clone(), &KeyCache::new()) {
                 Err(BlockError::Event { rejection, .. }) => {
                     assert_eq!(rejection.code, codes::EVENT_IMPLAUSIBLE_TIME)
                 }
@@ -510,10 +528,10 @@ fn a_scheduled_rules_version_is_stored_loaded_and_committed_to_by_the_state_root
     );
     let built = net.commit(&store, vec![event], at(1)).expect("commit");
     assert!(built.rejected.is_empty(), "{:?}", built.rejected);
-    assert_eq!(built.delta.rules_schedule.len(), 1);
+    assert_eq!(built.delta().rules_schedule.len(), 1);
 
     // A node loads the state for its next block from the store: the activation is there.
-    let state = store.load_state(&net.genesis, &[]).expect("load");
+    let state = store.load_state(&net.genesis, &[] as &[EncodedEvent]).expect("load");
     assert_eq!(
         (1..=4)
             .map(|h| state.rules_version_at(h))
@@ -548,7 +566,7 @@ fn consensus_reads_beyond_their_bound_are_errors_not_truncations() {
         Err(StoreError::LimitExceeded { max, .. }) if max == MEMBERS_MAX
     ));
     assert!(matches!(
-        store.load_state(&net.genesis, &[]),
+        store.load_state(&net.genesis, &[] as &[EncodedEvent]),
         Err(StoreError::LimitExceeded { .. })
     ));
 

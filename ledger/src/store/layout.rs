@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{search, KeyValue, MapSource, Store, StoreError, Tree, WriteBatch};
 use crate::block::{Block, BlockHeader, CommitCertificate};
-use crate::chain::map_updates;
+use crate::chain::{map_updates, ValidatedBlock};
 use crate::codec::{self, RECORD_SIZE_BYTES_MAX};
-use crate::entry::{block_entries, new_heads, LogEntry};
+use crate::entry::{new_heads, LogEntry};
 use crate::event::EncodedEvent;
 use crate::genesis::Genesis;
 use crate::hash::Digest;
@@ -38,7 +38,7 @@ use crate::keys::PublicKey;
 use crate::merkle::{self, SubtreeSource};
 use crate::model::{EventId, EventKind, MemberId, RulesActivation, ShipmentId};
 use crate::smt;
-use crate::state::{MemberRecord, ShipmentState, State, StateDelta};
+use crate::state::{state_root, MemberRecord, ShipmentState, State, StateDelta};
 use crate::time::Timestamp;
 
 const HEAD_KEY: &[u8] = b"head";
@@ -313,7 +313,7 @@ pub(super) fn event<S: Store + ?Sized>(
     let location =
         EventLocation::from_bytes(&value).ok_or_else(|| corrupt(&record, "location truncated"))?;
     let event = EncodedEvent::decode(&value[LOCATION_LEN..]).map_err(|e| corrupt(&record, e))?;
-    if event.id != *id {
+    if event.id() != *id {
         return Err(corrupt(&record, "stored bytes hash to another id"));
     }
     Ok(Some(StoredEvent { event, location }))
@@ -564,17 +564,19 @@ pub(crate) fn extend_log<S: Store + ?Sized>(
     Ok((nodes, root))
 }
 
-pub(super) fn append_block<S: Store + ?Sized>(
+pub(super) fn append_block<S: Store + ?Sized, R>(
     store: &S,
-    block: &Block,
+    validated: &ValidatedBlock<R>,
     cert: &CommitCertificate,
-    delta: &StateDelta,
 ) -> Result<(), StoreError> {
+    let block = validated.block();
+    let delta = validated.delta();
+    let entries = validated.entries();
     let h = &block.header;
     let head = head(store)?;
-    let (head_height, head_hash, log_size) = match &head {
-        Some(head) => (head.height, head.block_hash, head.log_size),
-        None => (0, store.genesis_hash(), 0),
+    let (head_height, head_hash, log_size, head_state_root) = match &head {
+        Some(head) => (head.height, head.block_hash, head.log_size, head.state_root),
+        None => (0, store.genesis_hash(), 0, store.genesis_hash()),
     };
     if h.height != head_height + 1 || h.prev_hash != head_hash {
         return Err(StoreError::NotNext {
@@ -590,11 +592,14 @@ pub(super) fn append_block<S: Store + ?Sized>(
         "certificate must be for this block"
     );
     assert_eq!(h.event_count as usize, block.events.len());
-
-    let entries = block_entries(&block.events, h.height, h.time, log_size, |s| {
-        Ok::<_, StoreError>(shipment(store, s)?.and_then(|x| x.head_entry))
-    })?;
-    assert_heads_match(&new_heads(&block.events, &entries), delta);
+    // Validation computed the delta against this parent, whose hash commits to its state root.
+    assert_eq!(
+        state_root(&head_state_root, delta),
+        h.state_root,
+        "a validated block's delta gives its header's state root"
+    );
+    assert_eq!(entries.len(), block.events.len(), "one log entry per event");
+    assert_heads_match(&new_heads(&block.events, entries), delta);
     let leaves: Vec<Digest> = entries.iter().map(LogEntry::hash).collect();
     let (nodes, computed) = extend_log(store, log_size, &leaves)?;
     let new_size = log_size + block.events.len() as u64;
@@ -617,7 +622,7 @@ pub(super) fn append_block<S: Store + ?Sized>(
         block_key(h.height, CERT_TAG),
         codec::encode(cert),
     );
-    let ids: Vec<EventId> = block.events.iter().map(|e| e.id).collect();
+    let ids: Vec<EventId> = block.events.iter().map(|e| e.id()).collect();
     batch.put(
         Tree::Blocks,
         block_key(h.height, IDS_TAG),
@@ -630,39 +635,39 @@ pub(super) fn append_block<S: Store + ?Sized>(
             index_in_block: u32::try_from(i).expect("blocks hold fewer than 2^32 events"),
             log_index,
         };
-        let mut value = Vec::with_capacity(LOCATION_LEN + e.bytes.len());
+        let mut value = Vec::with_capacity(LOCATION_LEN + e.bytes().len());
         value.extend_from_slice(&location.to_bytes());
-        value.extend_from_slice(&e.bytes);
-        batch.put(Tree::Events, e.id.as_bytes().to_vec(), value);
+        value.extend_from_slice(&e.bytes());
+        batch.put(Tree::Events, e.id().as_bytes().to_vec(), value);
         let entry = &entries[i];
         assert_eq!(entry.log_index, log_index, "entries are in block order");
         batch.put(
             Tree::Index,
-            entry_prev_key(&e.id),
+            entry_prev_key(&e.id()),
             entry
                 .shipment_prev
                 .map_or_else(Vec::new, |p| p.as_bytes().to_vec()),
         );
-        if let Some(shipment) = e.event.event.kind.shipment_id() {
+        if let Some(shipment) = e.event().event.kind.shipment_id() {
             batch.put(
                 Tree::Index,
                 with_suffix(&shipment_prefix(shipment), log_index),
-                e.id.as_bytes().to_vec(),
+                e.id().as_bytes().to_vec(),
             );
         }
         batch.put(
             Tree::Index,
-            with_suffix(&signer_prefix(&e.event.signer), log_index),
-            e.id.as_bytes().to_vec(),
+            with_suffix(&signer_prefix(&e.event().signer), log_index),
+            e.id().as_bytes().to_vec(),
         );
-        if let EventKind::ReferenceDataPublished(r) = &e.event.event.kind {
+        if let EventKind::ReferenceDataPublished(r) = &e.event().event.kind {
             batch.put(
                 Tree::Index,
                 with_suffix(&reference_prefix(&r.table_id), r.effective_from.0),
-                e.id.as_bytes().to_vec(),
+                e.id().as_bytes().to_vec(),
             );
         }
-        search::index_event(&mut batch, &e.event.event.kind);
+        search::index_event(&mut batch, &e.event().event.kind);
     }
     if h.event_count > 0 {
         // Block times never go back, so only the head's minute can already hold a count.
@@ -778,7 +783,7 @@ pub(super) fn check_chain<S: Store + ?Sized>(store: &S) -> Result<(), StoreError
 pub(super) fn load_state<S: Store + ?Sized>(
     store: &S,
     genesis: &Genesis,
-    events: &[EncodedEvent],
+    events: &[impl AsRef<EncodedEvent>],
 ) -> Result<State, StoreError> {
     let mut state = State::from_genesis(genesis);
     for record in members(store)? {
@@ -789,11 +794,11 @@ pub(super) fn load_state<S: Store + ?Sized>(
     for activation in rules_activations(store)? {
         state.insert_rules_activation(activation);
     }
-    for e in events {
-        if store.contains_event(&e.id)? {
-            state.insert_committed(e.id);
+    for e in events.iter().map(AsRef::as_ref) {
+        if store.contains_event(&e.id())? {
+            state.insert_committed(e.id());
         }
-        match &e.event.event.kind {
+        match &e.event().event.kind {
             EventKind::ReferenceDataPublished(r) => {
                 for (from, id) in reference_versions(store, &r.table_id)? {
                     state.insert_reference(r.table_id.clone(), from, id);
@@ -840,7 +845,7 @@ fn registered_parcels<S: Store + ?Sized>(
             format!("its registration event {registration} is not stored"),
         )
     })?;
-    match stored.event.event.event.kind {
+    match stored.event.into_event().event.kind {
         EventKind::ShipmentRegistered(r) if r.shipment_id == *id => {
             Ok(r.parcels.into_iter().map(|p| p.sscc).collect())
         }

@@ -23,6 +23,7 @@ pub use search::ShipmentIndex;
 pub use sled_store::SledStore;
 
 use crate::block::{Block, BlockHeader, CommitCertificate};
+use crate::chain::ValidatedBlock;
 use crate::event::EncodedEvent;
 use crate::genesis::Genesis;
 use crate::hash::Digest;
@@ -30,7 +31,7 @@ use crate::keys::PublicKey;
 use crate::merkle;
 use crate::model::{EventId, MemberId, ShipmentId};
 use crate::smt;
-use crate::state::{MemberRecord, ShipmentState, State, StateDelta};
+use crate::state::{MemberRecord, ShipmentState, State};
 use crate::time::Timestamp;
 
 /// The trees of the layout.
@@ -253,16 +254,16 @@ pub trait Store: Send + Sync {
         layout::head(self)
     }
 
-    /// Appends a decided block with its certificate and the state delta it produced, as one
-    /// atomic, flushed write. The block must extend the head, and its `log_size` and
-    /// `log_root` must be those of the stored log plus its events.
-    fn append_block(
+    /// Appends a decided block with its certificate and the state delta and log entries its
+    /// validation produced, as one atomic, flushed write. The block must extend the head (it
+    /// may have been validated before another block was appended); its roots were checked by
+    /// validation and are asserted again here.
+    fn append_block<R>(
         &self,
-        block: &Block,
+        block: &ValidatedBlock<R>,
         cert: &CommitCertificate,
-        delta: &StateDelta,
     ) -> Result<(), StoreError> {
-        layout::append_block(self, block, cert, delta)
+        layout::append_block(self, block, cert)
     }
 
     /// The header at a height.
@@ -431,7 +432,11 @@ pub trait Store: Send + Sync {
     /// The state the state machine needs for `events`: genesis members overlaid with stored
     /// member records, the shipments and reference tables the events name, and which of the
     /// events are already committed.
-    fn load_state(&self, genesis: &Genesis, events: &[EncodedEvent]) -> Result<State, StoreError> {
+    fn load_state(
+        &self,
+        genesis: &Genesis,
+        events: &[impl AsRef<EncodedEvent>],
+    ) -> Result<State, StoreError> {
         layout::load_state(self, genesis, events)
     }
 }
