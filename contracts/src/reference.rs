@@ -68,8 +68,8 @@ impl ReferenceBook {
 
     /// Records a committed `ReferenceDataPublished` event; other events are ignored.
     pub fn learn(&mut self, event: &EncodedEvent) {
-        if let EventKind::ReferenceDataPublished(p) = &event.event.event.kind {
-            self.insert(&p.table_id, p.effective_from, event.id, p.data.clone());
+        if let EventKind::ReferenceDataPublished(p) = &event.event().event.kind {
+            self.insert(&p.table_id, p.effective_from, event.id(), p.data.clone());
         }
     }
 

@@ -103,7 +103,7 @@ const SCHEDULE: Module = Module {
 /// A `ScheduleRules` change may only name a version this build has: validators would stop
 /// at its height otherwise. (Its order and height are the state machine's to check.)
 fn check_schedule(_: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
-    let EventKind::MembershipChanged(e) = &event.event.event.kind else {
+    let EventKind::MembershipChanged(e) = &event.event().event.kind else {
         return Ok(());
     };
     match &e.change {
@@ -125,14 +125,14 @@ fn check_schedule(_: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
 
 /// Runs every module for the event, in order; the first rejection wins.
 pub fn check(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
-    for module in modules_for(&event.event.event.kind) {
+    for module in modules_for(&event.event().event.kind) {
         (module.check)(ctx, event)?;
     }
     Ok(())
 }
 
 fn path(event: &EncodedEvent) -> String {
-    format!("event.kind.{}", event.event.event.kind.name())
+    format!("event.kind.{}", event.event().event.kind.name())
 }
 
 /// The shipment an event names, or `shipment.unknown`.
@@ -152,7 +152,7 @@ fn shipment<'a>(
 
 fn check_documents(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
     let path = path(event);
-    match &event.event.event.kind {
+    match &event.event().event.kind {
         EventKind::ShipmentRegistered(e) => documents::check_registration(ctx, e, &path),
         EventKind::HandoffProposed(e) => documents::check_handoff(e, &path),
         EventKind::Delivered(e) => documents::check_delivery(e, &path),
@@ -162,7 +162,7 @@ fn check_documents(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection>
 
 fn check_customs(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
     let path = path(event);
-    if let EventKind::CustomsDeclared(e) = &event.event.event.kind {
+    if let EventKind::CustomsDeclared(e) = &event.event().event.kind {
         let s = shipment(ctx, &e.shipment_id, &path)?;
         customs::check_declaration(ctx.rules_version, ctx.book, ctx.block.time, s, e, &path)?;
     }
@@ -171,10 +171,10 @@ fn check_customs(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
 
 fn check_payments(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
     let path = path(event);
-    match &event.event.event.kind {
+    match &event.event().event.kind {
         EventKind::DutyPaid(e) => {
             let s = shipment(ctx, &e.shipment_id, &path)?;
-            let payer = signer_of(ctx.state, &event.event.signer)?;
+            let payer = signer_of(ctx.state, &event.event().signer)?;
             payments::check_payer(s, payer, e, &path)
         }
         EventKind::CustomsCleared(e) => {
@@ -186,7 +186,7 @@ fn check_payments(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> 
 }
 
 fn check_tracking(_: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
-    match &event.event.event.kind {
+    match &event.event().event.kind {
         EventKind::TrackingScanRecorded(e) => tracking::check_scan(e, &path(event)),
         _ => Ok(()),
     }
@@ -207,7 +207,7 @@ fn invalid(field: String, message: String) -> Rejection {
 
 fn check_reference(ctx: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
     let path = format!("{}.data", path(event));
-    let EventKind::ReferenceDataPublished(e) = &event.event.event.kind else {
+    let EventKind::ReferenceDataPublished(e) = &event.event().event.kind else {
         return Ok(());
     };
     match &e.data {

@@ -46,8 +46,8 @@ pub fn permitted_roles(kind: &EventKind) -> &'static [Role] {
 
 /// The signer is an active member with a current key and holds a permitted role.
 pub fn check(state: &State, event: &EncodedEvent) -> Result<(), Rejection> {
-    let member = signer_of(state, &event.event.signer)?;
-    let kind = &event.event.event.kind;
+    let member = signer_of(state, &event.event().signer)?;
+    let kind = &event.event().event.kind;
     let allowed = permitted_roles(kind);
     if allowed.iter().any(|role| member.has_role(*role)) {
         return Ok(());

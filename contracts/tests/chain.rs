@@ -2,6 +2,7 @@
 //! reference book rebuilt from the store, and full verification replaying the rules.
 
 use custody_contracts::{customs, load, ContractRules, ReferenceBook};
+use custody_ledger::keys::KeyCache;
 use custody_ledger::chain::{validate_block, BlockError};
 use custody_ledger::event::{approve, sign, EncodedEvent};
 use custody_ledger::keys::Keypair;
@@ -144,7 +145,7 @@ fn a_ledger_built_under_the_rules_verifies_with_them() {
         )
         .expect("commit");
     assert!(built.rejected.is_empty(), "{:?}", built.rejected);
-    let mut rules = built.rules;
+    let mut rules = built.into_rules();
     for (day, block) in lifecycle(&net, &store, &rules, "CHAIN-1")
         .into_iter()
         .enumerate()
@@ -157,7 +158,7 @@ fn a_ledger_built_under_the_rules_verifies_with_them() {
             "block {day}: {:?}",
             built.rejected
         );
-        rules = built.rules;
+        rules = built.into_rules();
     }
     let shipment = store
         .shipment(&ShipmentId::new("CHAIN-1"))
@@ -188,7 +189,7 @@ fn the_proposer_leaves_out_what_the_rules_reject_and_validators_reject_a_block_w
             at(1),
         )
         .expect("commit")
-        .rules;
+        .into_rules();
     let mut bad = custody_ledger::testkit::registration("BAD-TOTAL", "CN", "FR");
     bad.invoice.total_minor += 1;
     let bad = net.sign("seller-acme", EventKind::ShipmentRegistered(bad));
@@ -196,7 +197,7 @@ fn the_proposer_leaves_out_what_the_rules_reject_and_validators_reject_a_block_w
     let built = net
         .commit_with(&store, &rules, vec![bad.clone(), good.clone()], at(2))
         .expect("commit");
-    assert_eq!(built.block.events.len(), 1);
+    assert_eq!(built.block().events.len(), 1);
     assert_eq!(built.rejected[0].1.code, "invoice.total_mismatch");
 
     // A block that a proposer without the rules built around the bad event: the ledger alone
@@ -205,13 +206,13 @@ fn the_proposer_leaves_out_what_the_rules_reject_and_validators_reject_a_block_w
         &store,
         &net.genesis,
         &NoRules,
-        vec![bad],
+        custody_ledger::testkit::verified([bad]),
         at(3),
         net.validator_keys()[0].public(),
     )
     .expect("build");
-    assert_eq!(lax.block.events.len(), 1);
-    match validate_block(&store, &net.genesis, &rules, &lax.block) {
+    assert_eq!(lax.block().events.len(), 1);
+    match validate_block(&store, &net.genesis, &rules, lax.block().clone(), &KeyCache::new()) {
         Err(BlockError::Event {
             index: 0,
             rejection,
@@ -220,9 +221,9 @@ fn the_proposer_leaves_out_what_the_rules_reject_and_validators_reject_a_block_w
         other => panic!("expected the rules to reject event 0, got {other:?}"),
     }
     // Had such a block been committed, verification with the rules reports its height.
-    let cert = net.certify(&lax.block);
+    let cert = net.certify(lax.block());
     store
-        .append_block(&lax.block, &cert, &lax.delta)
+        .append_block(&lax.validated, &cert)
         .expect("append");
     let err = verify_chain(&store, &net.genesis, ContractRules::default(), |_, _| {})
         .expect_err("rules catch it");
@@ -245,12 +246,12 @@ fn events_signed_before_a_rotation_stay_verifiable() {
             at(1),
         )
         .expect("commit")
-        .rules;
+        .into_rules();
     let before = net.register("ROT-1", "CN", "FR");
     let rules = net
         .commit_with(&store, &rules, vec![before], at(2))
         .expect("commit")
-        .rules;
+        .into_rules();
     let new_key = Keypair::from_seed([0x42; 32]);
     let change = MembershipChange::RotateKey {
         member: MemberId::new("seller-acme"),
@@ -268,16 +269,16 @@ fn events_signed_before_a_rotation_stay_verifiable() {
     let rules = net
         .commit_with(&store, &rules, vec![rotate], at(3))
         .expect("commit")
-        .rules;
+        .into_rules();
     let old = net.register("ROT-2", "CN", "FR");
     let new = EncodedEvent::new(sign(
-        net.register("ROT-3", "CN", "FR").event.event,
+        net.register("ROT-3", "CN", "FR").into_event().event,
         &new_key,
     ));
     let built = net
         .commit_with(&store, &rules, vec![old, new], at(4))
         .expect("commit");
-    assert_eq!(built.block.events.len(), 1);
+    assert_eq!(built.block().events.len(), 1);
     assert_eq!(built.rejected[0].1.code, "member.key_rotated");
     verify_chain(&store, &net.genesis, ContractRules::default(), |_, _| {})
         .expect("history verifies");

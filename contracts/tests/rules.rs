@@ -171,7 +171,7 @@ impl World {
 
     fn must(&mut self, e: &EncodedEvent) {
         if let Err(r) = self.apply(e) {
-            panic!("{} was rejected: {r}", e.event.event.kind.name());
+            panic!("{} was rejected: {r}", e.event().event.kind.name());
         }
     }
 
@@ -373,7 +373,7 @@ fn declare_pay_release(w: &mut World, id: &str, decl: CustomsDeclared, payer: &s
             payer,
             EventKind::DutyPaid(DutyPaid {
                 shipment_id: ShipmentId::new(id),
-                declaration: d.id,
+                declaration: d.id(),
                 amount: Money {
                     amount_minor: due,
                     currency,
@@ -480,7 +480,7 @@ fn worked_example_eu_ddp_above_150() {
         "broker-clear",
         EventKind::DutyPaid(DutyPaid {
             shipment_id: ShipmentId::new("EU-DDP"),
-            declaration: d.id,
+            declaration: d.id(),
             amount: Money {
                 amount_minor: 8_067,
                 currency: cur("EUR"),
@@ -1416,7 +1416,7 @@ fn roles_table() {
     // Unknown keys are refused before any role is looked at.
     let stranger = custody_ledger::keys::Keypair::from_seed([9; 32]);
     let e = EncodedEvent::new(custody_ledger::event::sign(
-        w.net.register("R-3", "CN", "FR").event.event,
+        w.net.register("R-3", "CN", "FR").into_event().event,
         &stranger,
     ));
     assert_eq!(w.code(&e), "member.unknown_signer");
@@ -1426,7 +1426,7 @@ fn roles_table() {
         w.net.deliver("carrier-swift", "X"),
         w.net.request_return("X", "R", 1),
     ] {
-        let roles = custody_contracts::roles::permitted_roles(&kind.event.event.kind);
+        let roles = custody_contracts::roles::permitted_roles(&kind.event().event.kind);
         assert!(!roles.is_empty() && !roles.contains(&Role::Auditor));
     }
 }
@@ -1467,7 +1467,7 @@ fn handoffs_and_deliveries_check_places_and_waybills() {
     let mut bad_awb = w
         .net
         .propose_at("seller-acme", id, "carrier-swift", "CNSHA")
-        .event
+        .into_event()
         .event
         .kind;
     if let EventKind::HandoffProposed(h) = &mut bad_awb {
@@ -1498,7 +1498,7 @@ fn handoffs_and_deliveries_check_places_and_waybills() {
         .map_err(|r| r.code),
         Err("custody.not_custodian")
     );
-    let mut bad_place = w.net.deliver("carrier-swift", id).event.event.kind;
+    let mut bad_place = w.net.deliver("carrier-swift", id).into_event().event.kind;
     if let EventKind::Delivered(d) = &mut bad_place {
         // "PARIS" would be a well-formed LOCODE (PA, Panama); a digit 1 is never allowed.
         d.place = "FRPA1".into();
@@ -1658,7 +1658,7 @@ fn tracking_scans_check_places_parcels_vocabulary_and_sensors() {
     ];
     for (name, event, code) in &cases {
         assert_eq!(
-            custody_ledger::event::check_shape(&event.event, custody_ledger::testkit::CHAIN_ID),
+            custody_ledger::event::check_shape(&event.event(), custody_ledger::testkit::CHAIN_ID),
             Ok(()),
             "{name}"
         );
@@ -1671,7 +1671,7 @@ fn tracking_scans_check_places_parcels_vocabulary_and_sensors() {
         s.sensor_readings[0].max_milli = Some(2_000);
     });
     let shape =
-        custody_ledger::event::check_shape(&inverted.event, custody_ledger::testkit::CHAIN_ID)
+        custody_ledger::event::check_shape(&inverted.event(), custody_ledger::testkit::CHAIN_ID)
             .expect_err("min above max");
     assert_eq!(
         (shape.code, shape.field.as_str()),
@@ -1701,7 +1701,7 @@ fn tracking_scans_check_places_parcels_vocabulary_and_sensors() {
     assert_eq!(after.status, before.status);
     assert_eq!(after.last_place, before.last_place);
     assert_eq!(after.event_count, before.event_count + 1);
-    assert_eq!(after.last_event, hub.id);
+    assert_eq!(after.last_event, hub.id());
 }
 
 /// A one-line declaration written by hand, amounts as given (for faults `assess` would

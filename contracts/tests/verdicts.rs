@@ -282,7 +282,7 @@ impl World {
             .check(&self.state, e, self.ctx)
             .and_then(|()| apply(&mut self.state, e, self.ctx));
         if let Err(r) = judged {
-            panic!("{} was rejected: {r}", e.event.event.kind.name());
+            panic!("{} was rejected: {r}", e.event().event.kind.name());
         }
         self.rules.applied(e, self.ctx);
     }
@@ -538,7 +538,7 @@ fn a_chain_replays_each_block_with_the_version_in_force_at_its_height() {
             .commit_with(&store, rules, events, time)
             .expect("commit");
         assert!(built.rejected.is_empty(), "{:?}", built.rejected);
-        *rules = built.rules;
+        *rules = built.rules().clone();
     };
 
     // Block 1: reference data and the shipments' journeys, one per version's declaration.
@@ -560,7 +560,7 @@ fn a_chain_replays_each_block_with_the_version_in_force_at_its_height() {
     commit(&mut rules, block1);
 
     // The version-1 and version-2 figures, from the same state.
-    let state = store.load_state(&net.genesis, &[]).expect("state");
+    let state = store.load_base_state(&net.genesis).expect("state");
     let with_state = |id: &str, version: u32| {
         let judged_by = TestNet::new().with_rules_version(version);
         let mut s = State::from_genesis(&judged_by.genesis);
@@ -588,7 +588,7 @@ fn a_chain_replays_each_block_with_the_version_in_force_at_its_height() {
         &store,
         &net.genesis,
         &rules,
-        vec![v2_decl.clone()],
+        custody_ledger::testkit::verified([v2_decl.clone()]),
         time,
         net.validator_keys()[0].public(),
     )
@@ -602,7 +602,7 @@ fn a_chain_replays_each_block_with_the_version_in_force_at_its_height() {
     // Block 3: still version 1.
     commit(&mut rules, vec![]);
     // Block 4: version 2. The version-1 figures are refused, version 2's accepted.
-    let state = store.load_state(&net.genesis, &[]).expect("state");
+    let state = store.load_base_state(&net.genesis).expect("state");
     assert_eq!(
         (state.rules_version_at(3), state.rules_version_at(4)),
         (1, 2)
@@ -612,7 +612,7 @@ fn a_chain_replays_each_block_with_the_version_in_force_at_its_height() {
         .expect("commit");
     assert_eq!(built.rejected.len(), 1, "{:?}", built.rejected);
     assert_eq!(built.rejected[0].1.code, "tax.mismatch");
-    assert_eq!(built.block.events.len(), 1);
+    assert_eq!(built.block().events.len(), 1);
 
     let summary = verify_chain(&store, &net.genesis, ContractRules::default(), |_, _| {})
         .expect("the chain verifies with each block's version");

@@ -116,6 +116,13 @@ pub struct BuiltBlock<R> {
     pub rejected: Vec<(Digest, Rejection)>,
 }
 
+impl<R> BuiltBlock<R> {
+    /// The rules as they are after the block.
+    pub fn into_rules(self) -> R {
+        self.validated.rules
+    }
+}
+
 impl<R> std::ops::Deref for BuiltBlock<R> {
     type Target = ValidatedBlock<R>;
 

@@ -531,7 +531,7 @@ fn a_scheduled_rules_version_is_stored_loaded_and_committed_to_by_the_state_root
     assert_eq!(built.delta().rules_schedule.len(), 1);
 
     // A node loads the state for its next block from the store: the activation is there.
-    let state = store.load_state(&net.genesis, &[] as &[EncodedEvent]).expect("load");
+    let state = store.load_base_state(&net.genesis).expect("load");
     assert_eq!(
         (1..=4)
             .map(|h| state.rules_version_at(h))
@@ -566,7 +566,7 @@ fn consensus_reads_beyond_their_bound_are_errors_not_truncations() {
         Err(StoreError::LimitExceeded { max, .. }) if max == MEMBERS_MAX
     ));
     assert!(matches!(
-        store.load_state(&net.genesis, &[] as &[EncodedEvent]),
+        store.load_base_state(&net.genesis),
         Err(StoreError::LimitExceeded { .. })
     ));
 

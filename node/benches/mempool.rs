@@ -4,7 +4,7 @@
 //! Run with `cargo bench -p custody-node --bench mempool`. Figures go into README.md.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use custody_ledger::event::EncodedEvent;
+use custody_ledger::event::VerifiedEvent;
 use custody_ledger::testkit::TestNet;
 use custody_node::mempool::{Mempool, MempoolConfig};
 
@@ -15,7 +15,7 @@ const SHIPMENTS: usize = 2_000;
 /// A full block at the default limit.
 const BLOCK_EVENTS: usize = 2_000;
 
-fn pool(events: &[EncodedEvent]) -> Mempool {
+fn pool(events: &[VerifiedEvent]) -> Mempool {
     let mut pool = Mempool::new(MempoolConfig {
         count_max: 50_000,
         size_bytes_max: 64 * 1024 * 1024,
@@ -30,12 +30,12 @@ fn pool(events: &[EncodedEvent]) -> Mempool {
 
 fn candidates(c: &mut Criterion) {
     let net = TestNet::new();
-    let lifecycles: Vec<Vec<EncodedEvent>> = (0..SHIPMENTS)
+    let lifecycles: Vec<Vec<VerifiedEvent>> = (0..SHIPMENTS)
         .map(|i| net.lifecycle(&format!("MP-{i}")))
         .collect();
     // Step k of every shipment, then step k + 1: the arrival order of a busy network.
     let steps = lifecycles[0].len();
-    let arrival: Vec<EncodedEvent> = (0..steps)
+    let arrival: Vec<VerifiedEvent> = (0..steps)
         .flat_map(|k| lifecycles.iter().map(move |l| l[k].clone()))
         .collect();
     let pool = pool(&arrival);

@@ -6,12 +6,13 @@
 //! next block would have.
 
 use custody_contracts::ContractRules;
-use custody_ledger::event::{check_encoded, check_occurred_at, EncodedEvent};
+use custody_ledger::chain::{apply_checked, check_alone};
+use custody_ledger::event::{check_encoded, EncodedEvent, VerifiedEvent};
+use custody_ledger::keys::KeyCache;
 use custody_ledger::genesis::Genesis;
 use custody_ledger::model::EventId;
 use custody_ledger::reject::{codes, Rejection};
-use custody_ledger::rules::Rules;
-use custody_ledger::state::{apply, BlockContext};
+use custody_ledger::state::BlockContext;
 use custody_ledger::store::{Store, StoreError};
 use custody_ledger::Timestamp;
 
@@ -26,48 +27,71 @@ pub enum Refusal {
     Unavailable(String),
 }
 
-/// Judges `event` as the next block would, after `pending` (the mempool's events of the same
-/// shipment, in order).
-pub fn admit<S: Store + ?Sized>(
+/// The checks of an event that need no state, then its signature, strictly: the only way an
+/// event from outside becomes a [`VerifiedEvent`] that a mempool can hold. Cheap checks come
+/// first, so a malformed event costs no signature check.
+pub fn verify(
+    event: EncodedEvent,
+    genesis: &Genesis,
+    keys: &KeyCache,
+) -> Result<VerifiedEvent, Rejection> {
+    check_encoded(&event, &genesis.chain_id)?;
+    event.verify(keys)
+}
+
+/// Judges a verified `event` as the next block would, after `pending` (the mempool's events
+/// of the same shipment, in order), through the event pipeline blocks run
+/// (`chain::check_alone`, then `chain::apply_checked`).
+pub fn judge<S: Store + ?Sized>(
     store: &S,
     genesis: &Genesis,
     rules: &ContractRules,
-    pending: &[EncodedEvent],
-    event: &EncodedEvent,
+    pending: &[VerifiedEvent],
+    event: &VerifiedEvent,
     at: Timestamp,
 ) -> Result<(), Refusal> {
-    check_encoded(event, &genesis.chain_id).map_err(Refusal::Invalid)?;
-    event.verify_signature().map_err(Refusal::Invalid)?;
     let head = store
         .head()
         .map_err(|e| Refusal::Unavailable(e.to_string()))?;
-    let mut all = pending.to_vec();
-    all.push(event.clone());
+    let mut all: Vec<&EncodedEvent> = pending.iter().map(|e| e.encoded()).collect();
+    all.push(event.encoded());
     let mut state = store
         .load_state(genesis, &all)
         .map_err(|e| Refusal::Unavailable(e.to_string()))?;
-    if state.is_committed(&event.id) {
+    if state.is_committed(&event.id()) {
         return Err(Refusal::Duplicate);
     }
     let ctx = BlockContext {
         height: head.map_or(0, |h| h.height) + 1,
         time: at.max(head.map_or(genesis.genesis_time, |h| h.time)),
     };
-    check_occurred_at(&event.event, genesis.genesis_time, ctx.time).map_err(Refusal::Invalid)?;
+    check_alone(event, genesis, ctx.time).map_err(Refusal::Invalid)?;
     let mut rules = rules.clone();
     for waiting in pending {
         // Waiting events were admitted earlier; one that no longer applies is skipped here
         // and dropped by the proposer.
-        if rules.check(&state, waiting, ctx).is_ok() && apply(&mut state, waiting, ctx).is_ok() {
-            rules.applied(waiting, ctx);
-        }
+        let _ = apply_checked(&mut state, &mut rules, waiting, ctx);
     }
-    rules.check(&state, event, ctx).map_err(Refusal::Invalid)?;
-    match apply(&mut state, event, ctx) {
+    match apply_checked(&mut state, &mut rules, event, ctx) {
         Ok(()) => Ok(()),
         Err(r) if r.code == codes::EVENT_DUPLICATE => Err(Refusal::Duplicate),
         Err(r) => Err(Refusal::Invalid(r)),
     }
+}
+
+/// [`verify`], then [`judge`]: the event, verified, if the next block would take it.
+pub fn admit<S: Store + ?Sized>(
+    store: &S,
+    genesis: &Genesis,
+    rules: &ContractRules,
+    pending: &[VerifiedEvent],
+    event: EncodedEvent,
+    keys: &KeyCache,
+    at: Timestamp,
+) -> Result<VerifiedEvent, Refusal> {
+    let event = verify(event, genesis, keys).map_err(Refusal::Invalid)?;
+    judge(store, genesis, rules, pending, &event, at)?;
+    Ok(event)
 }
 
 /// The events of `waiting` (held by the mempool, in candidate order) that the next block
@@ -81,7 +105,7 @@ pub fn stale<S: Store + ?Sized>(
     store: &S,
     genesis: &Genesis,
     rules: &ContractRules,
-    waiting: &[EncodedEvent],
+    waiting: &[VerifiedEvent],
     at: Timestamp,
 ) -> Result<Vec<(EventId, Rejection)>, StoreError> {
     let head = store.head()?;
@@ -93,12 +117,8 @@ pub fn stale<S: Store + ?Sized>(
     let mut rules = rules.clone();
     let mut refused = Vec::new();
     for event in waiting {
-        match rules
-            .check(&state, event, ctx)
-            .and_then(|()| apply(&mut state, event, ctx))
-        {
-            Ok(()) => rules.applied(event, ctx),
-            Err(rejection) => refused.push((event.id, rejection)),
+        if let Err(rejection) = apply_checked(&mut state, &mut rules, event, ctx) {
+            refused.push((event.id(), rejection));
         }
     }
     Ok(refused)
@@ -109,7 +129,7 @@ mod tests {
     use custody_contracts::load::sample_tables;
     use custody_ledger::model::EventKind;
     use custody_ledger::store::MemoryStore;
-    use custody_ledger::testkit::TestNet;
+    use custody_ledger::testkit::{verified, TestNet};
 
     use super::*;
 
@@ -137,7 +157,7 @@ mod tests {
         let second = net.propose_at("seller-acme", "S-A", "carrier-lastmile", "CNSHA");
         let accept_second = net.accept("carrier-lastmile", "S-A", &second);
         let other = net.propose_at("seller-acme", "S-B", "carrier-swift", "CNSHA");
-        let waiting = vec![second.clone(), accept_second.clone(), other];
+        let waiting = verified([second.clone(), accept_second.clone(), other]);
         assert_eq!(
             stale(&store, &net.genesis, &rules, &waiting, at).unwrap(),
             vec![]

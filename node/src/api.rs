@@ -25,7 +25,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use custody_contracts::ContractRules;
 use custody_ledger::bundle;
-use custody_ledger::event::EncodedEvent;
+use custody_ledger::event::{EncodedEvent, VerifiedEvent};
+use custody_ledger::keys::KeyCache;
 use custody_ledger::genesis::Genesis;
 use custody_ledger::model::{MemberId, ShipmentId, SignedEvent, ID_LEN_MAX};
 use custody_ledger::reject::{codes, Rejection};
@@ -70,6 +71,8 @@ pub struct ApiState {
     pub rules: Arc<RwLock<ContractRules>>,
     /// The mempool.
     pub mempool: Arc<Mutex<Mempool>>,
+    /// Parsed keys, shared by everything on this node that verifies signatures.
+    pub keys: Arc<KeyCache>,
     /// Commits, as the host announces them.
     pub committed: broadcast::Sender<Committed>,
     /// Events to gossip to the other nodes.
@@ -410,12 +413,13 @@ async fn submit(
     };
     // Subscribe before admitting, so a commit cannot slip between the two.
     let mut commits = state.committed.subscribe();
-    enter(&state, &event).await?;
+    let id = event.id();
+    enter(&state, event).await?;
     let accepted = || {
         (
             StatusCode::ACCEPTED,
             Json(Accepted {
-                event_id: event.id,
+                event_id: id,
                 status: "pending".into(),
             }),
         )
@@ -427,14 +431,14 @@ async fn submit(
     let deadline = tokio::time::Instant::now() + Duration::from_millis(COMMIT_WAIT_MS_MAX);
     loop {
         match tokio::time::timeout_at(deadline, commits.recv()).await {
-            Ok(Ok(committed)) if committed.ids.contains(&event.id) => {
-                return Ok(Json(receipt(&state, &event.id)?).into_response());
+            Ok(Ok(committed)) if committed.ids.contains(&id) => {
+                return Ok(Json(receipt(&state, &id)?).into_response());
             }
             Ok(Ok(_)) => continue,
             Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
                 // Missed some announcements: look in the store instead.
-                if state.store.contains_event(&event.id).unwrap_or(false) {
-                    return Ok(Json(receipt(&state, &event.id)?).into_response());
+                if state.store.contains_event(&id).unwrap_or(false) {
+                    return Ok(Json(receipt(&state, &id)?).into_response());
                 }
             }
             Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return Ok(accepted()),
@@ -444,30 +448,25 @@ async fn submit(
 
 /// The way in for a signed event, whoever submits it (`POST /v1/events`, the EPCIS capture
 /// gateway): the admission check, the mempool, and gossip to the other nodes.
-pub(crate) async fn enter(state: &ApiState, event: &EncodedEvent) -> Result<(), ApiError> {
+pub(crate) async fn enter(state: &ApiState, event: EncodedEvent) -> Result<(), ApiError> {
+    let id = event.id();
     // Resubmitting a waiting event is harmless: answer as for the first submission.
-    let waiting = state.mempool.lock().await.contains(&event.id);
-    let pending: Vec<EncodedEvent> = match event.event.event.kind.shipment_id() {
-        Some(shipment) => state.mempool.lock().await.shipment_events(shipment),
-        None => Vec::new(),
+    let held = state.mempool.lock().await.get(&id);
+    let verdict = match held {
+        Some(held) => Ok(held),
+        None => admit_off_runtime(state, event).await?,
     };
-    let rules = state.rules.read().expect("rules lock").clone();
-    let verdict = {
-        let (store, genesis, event) = (state.store.clone(), state.genesis.clone(), event.clone());
-        blocking(move || admit(store.as_ref(), &genesis, &rules, &pending, &event, now())).await?
-    };
-    let verdict = if waiting { Ok(()) } else { verdict };
     if let Err(Refusal::Invalid(rejection)) = &verdict {
         state.metrics.reject(rejection.code);
     }
-    match verdict {
-        Ok(()) => {}
+    let event = match verdict {
+        Ok(event) => event,
         Err(Refusal::Invalid(rejection)) => return Err(ApiError::rejected(rejection)),
         Err(Refusal::Duplicate) => {
             return Err(ApiError::rejected(Rejection::new(
                 codes::EVENT_DUPLICATE,
                 "event",
-                format!("event {} is already on the ledger", event.id),
+                format!("event {id} is already on the ledger"),
             )))
         }
         Err(Refusal::Unavailable(message)) => {
@@ -479,11 +478,12 @@ pub(crate) async fn enter(state: &ApiState, event: &EncodedEvent) -> Result<(), 
             ))
         }
     }
-    let admission = state.mempool.lock().await.insert(event.clone());
+    let bytes = event.bytes().to_vec();
+    let admission = state.mempool.lock().await.insert(event);
     match admission {
         Ok(Admission::Added) => {
             // Gossip is best effort: the proposer of any round includes what reached it.
-            let _ = state.outbound.try_send(event.bytes.clone());
+            let _ = state.outbound.try_send(bytes);
         }
         Ok(Admission::Duplicate) => {}
         Err(MempoolError::Full { count, size_bytes }) => {
@@ -516,6 +516,24 @@ pub(crate) async fn enter(state: &ApiState, event: &EncodedEvent) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// [`admit`] on the blocking pool: it reads the store and checks a signature.
+async fn admit_off_runtime(
+    state: &ApiState,
+    event: EncodedEvent,
+) -> Result<Result<VerifiedEvent, Refusal>, ApiError> {
+    let pending: Vec<VerifiedEvent> = match event.event().event.kind.shipment_id() {
+        Some(shipment) => state.mempool.lock().await.shipment_events(shipment),
+        None => Vec::new(),
+    };
+    let rules = state.rules.read().expect("rules lock").clone();
+    let (store, genesis, keys) = (
+        state.store.clone(),
+        state.genesis.clone(),
+        state.keys.clone(),
+    );
+    blocking(move || admit(store.as_ref(), &genesis, &rules, &pending, event, &keys, now())).await
 }
 
 /// Runs store-heavy work off the async workers.
@@ -606,7 +624,7 @@ async fn event(
         index_in_block: stored.location.index_in_block,
         log_index: stored.location.log_index,
         recorded_at,
-        event: stored.event.event,
+        event: stored.event.into_event(),
         receipt,
     }))
 }
@@ -665,7 +683,7 @@ fn entries(
             height,
             log_index,
             recorded_at,
-            event: stored.event.event,
+            event: stored.event.into_event(),
         });
     }
     Ok(Page { items, next })
@@ -754,11 +772,11 @@ fn block_view(state: &ApiState, height: u64) -> Result<BlockView, ApiError> {
     };
     Ok(BlockView {
         hash: block.hash(),
-        event_ids: block.events.iter().map(|e| e.id).collect(),
+        event_ids: block.events.iter().map(|e| e.id()).collect(),
         events: block
             .events
             .iter()
-            .map(|e| STANDARD.encode(&e.bytes))
+            .map(|e| STANDARD.encode(&e.bytes()))
             .collect(),
         header: block.header,
         certificate,

@@ -370,7 +370,7 @@ pub(crate) fn summary<S: Store + ?Sized>(
     let registration = store
         .event(&s.registered_event)?
         .ok_or_else(|| corrupt("not stored"))?;
-    let EventKind::ShipmentRegistered(registered) = &registration.event.event.event.kind else {
+    let EventKind::ShipmentRegistered(registered) = &registration.event.event().event.kind else {
         return Err(corrupt("is not a registration"));
     };
     Ok(ShipmentSummary {

@@ -184,7 +184,7 @@ fn fixtures() -> &'static Fixtures {
         Fixtures {
             net,
             store,
-            rules: published.rules,
+            rules: published.rules(),
             delivered,
         }
     })
@@ -207,7 +207,7 @@ fn judge(event: &EncodedEvent) {
         height: head.height + 1,
         time: Timestamp(head.time.0 + 60_000),
     };
-    let _ = check_occurred_at(&event.event, genesis.genesis_time, ctx.time);
+    let _ = check_occurred_at(&event.event(), genesis.genesis_time, ctx.time);
     let mut state = fx
         .store
         .load_state(genesis, slice::from_ref(event))
@@ -232,19 +232,19 @@ fn json_reads_back<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug
 /// The checks of an event that decoded from canonical bytes.
 fn decoded_event(event: &EncodedEvent, bytes: &[u8]) {
     assert_eq!(
-        codec::encode(&event.event),
+        codec::encode(&event.event()),
         bytes,
         "a decoded event re-encodes to other bytes"
     );
-    assert_eq!(event.id, ledger_event::event_id(bytes));
+    assert_eq!(event.id(), ledger_event::event_id(bytes));
     // The fast path (the body sliced from the bytes) and the full re-encoding agree.
     assert_eq!(
         event.signing_message(),
-        ledger_event::signing_message(&event.event.event)
+        ledger_event::signing_message(&event.event().event)
     );
     assert_eq!(
         event.verify_signature().is_ok(),
-        ledger_event::verify_signature(&event.event).is_ok()
+        ledger_event::verify_signature(&event.event()).is_ok()
     );
     judge(event);
 }
@@ -272,10 +272,10 @@ pub fn event_json(bytes: &[u8]) -> Outcome {
     let Ok(event) = EncodedEvent::from_untrusted(signed) else {
         return Outcome::Refused;
     };
-    let decoded = EncodedEvent::decode(&event.bytes)
+    let decoded = EncodedEvent::decode(&event.bytes())
         .expect("the canonical bytes of an event read from JSON decode");
     assert_eq!(decoded, event, "an event read from JSON decodes as another");
-    decoded_event(&event, &event.bytes);
+    decoded_event(&event, &event.bytes());
     Outcome::Decoded
 }
 
@@ -486,7 +486,7 @@ pub fn epcis_capture(bytes: &[u8]) -> Outcome {
         let Ok(event) = EncodedEvent::from_untrusted(signed) else {
             continue;
         };
-        let decoded = EncodedEvent::decode(&event.bytes)
+        let decoded = EncodedEvent::decode(&event.bytes())
             .expect("the canonical bytes of a captured event decode");
         assert_eq!(decoded, event, "a captured event decodes as another");
         judge(&event);
@@ -574,18 +574,18 @@ pub fn seeds() -> Vec<Seed> {
     ));
 
     for (name, event) in &samples {
-        add("event", name, event.bytes.clone());
+        add("event", name, event.bytes().clone());
     }
     for (name, event) in samples.iter().take(9) {
         add(
             "event_json",
             name,
-            serde_json::to_vec_pretty(&event.event).expect("events serialise"),
+            serde_json::to_vec_pretty(&event.event()).expect("events serialise"),
         );
     }
 
     let bytes = |events: &[&EncodedEvent]| -> Vec<Vec<u8>> {
-        events.iter().map(|e| e.bytes.clone()).collect()
+        events.iter().map(|e| e.bytes().clone()).collect()
     };
     add(
         "gossip",
@@ -608,7 +608,7 @@ pub fn seeds() -> Vec<Seed> {
         .expect("the memory store does not fail")
         .expect("the shipment has events");
     full.disclosures =
-        testkit::disclosures(DELIVERED, fx.delivered[0].id, Some(fx.delivered[8].id));
+        testkit::disclosures(DELIVERED, fx.delivered[0].id(), Some(fx.delivered[8].id()));
     add(
         "bundle",
         "delivered-with-disclosures",
@@ -657,7 +657,7 @@ pub fn seeds() -> Vec<Seed> {
     let request = auth::sign_write(
         net.key("seller-acme"),
         &shipment,
-        testkit::disclosures(DELIVERED, fx.delivered[0].id, Some(fx.delivered[8].id)),
+        testkit::disclosures(DELIVERED, fx.delivered[0].id(), Some(fx.delivered[8].id())),
     );
     add(
         "personal",
@@ -691,7 +691,7 @@ fn consensus_seeds(fx: &Fixtures) -> Vec<(String, Vec<u8>)> {
     let value = BlockValue::new(header.clone());
     let hash = value.hash;
     let round = Round::new(1);
-    let events: Vec<Vec<u8>> = block.events.iter().map(|e| e.bytes.clone()).collect();
+    let events: Vec<Vec<u8>> = block.events.iter().map(|e| e.bytes().clone()).collect();
     let keys = fx.net.validator_keys();
     let address = |i: usize| Address(keys[i].public());
     let proposer = address(0);
@@ -913,14 +913,14 @@ fn epcis_seed(net: &TestNet, lifecycle: &[EncodedEvent], scan: &EncodedEvent) ->
     let member = |event: &EncodedEvent| {
         testkit::MEMBERS
             .iter()
-            .find(|(id, _, _)| net.key(id).public() == event.event.signer)
+            .find(|(id, _, _)| net.key(id).public() == event.event().signer)
             .map(|(id, _, _)| MemberId::new(*id))
             .expect("a test member signed")
     };
-    let EventKind::ShipmentRegistered(registration) = &lifecycle[0].event.event.kind else {
+    let EventKind::ShipmentRegistered(registration) = &lifecycle[0].event().event.kind else {
         unreachable!("a lifecycle starts with its registration")
     };
-    let EventKind::HandoffProposed(proposal) = &lifecycle[3].event.event.kind else {
+    let EventKind::HandoffProposed(proposal) = &lifecycle[3].event().event.kind else {
         unreachable!("the fourth event of a lifecycle is the second handoff's proposal")
     };
     let shipment = |proposal: Option<ProposalContext>| ShipmentContext {
@@ -945,8 +945,8 @@ fn epcis_seed(net: &TestNet, lifecycle: &[EncodedEvent], scan: &EncodedEvent) ->
         .enumerate()
         .map(|(i, (event, proposal))| {
             let committed = CommittedEvent {
-                event: &event.event,
-                id: event.id,
+                event: &event.event(),
+                id: event.id(),
                 height: 2,
                 log_index: i as u64,
                 recorded_at: Timestamp(GENESIS_TIME.0 + 60_000),

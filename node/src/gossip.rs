@@ -886,10 +886,10 @@ impl Driver {
         match self.accepted.try_send(event) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(event)) => {
-                tracing::warn!(event = %event.id, "accepted-event queue full; dropping gossiped event");
+                tracing::warn!(event = %event.id(), "accepted-event queue full; dropping gossiped event");
             }
             Err(mpsc::error::TrySendError::Closed(event)) => {
-                tracing::debug!(event = %event.id, "nobody takes accepted events; dropping gossiped event");
+                tracing::debug!(event = %event.id(), "nobody takes accepted events; dropping gossiped event");
             }
         }
     }

@@ -31,7 +31,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use custody_ledger::codec::EVENT_SIZE_BYTES_MAX;
-use custody_ledger::event::EncodedEvent;
+use custody_ledger::event::VerifiedEvent;
 use custody_ledger::keys::PublicKey;
 use custody_ledger::model::{EventId, EventKind, ShipmentId};
 
@@ -148,19 +148,19 @@ impl Position {
 /// One held event with its arrival number and current position.
 #[derive(Debug)]
 struct Entry {
-    event: EncodedEvent,
+    event: VerifiedEvent,
     seq: u64,
     position: Position,
 }
 
 /// The kind of an encoded event, to keep the triple field access in one place.
-fn kind(event: &EncodedEvent) -> &EventKind {
-    &event.event.event.kind
+fn kind(event: &VerifiedEvent) -> &EventKind {
+    &event.event().event.kind
 }
 
 /// The signer of an encoded event.
-fn signer(event: &EncodedEvent) -> &PublicKey {
-    &event.event.signer
+fn signer(event: &VerifiedEvent) -> &PublicKey {
+    &event.event().signer
 }
 
 /// What one signer holds in the pool.
@@ -172,19 +172,19 @@ struct SignerLoad {
 
 /// The ordering group of an event: its shipment, or `None` for events that have none. Within
 /// a group the pool never lets a later event overtake an earlier one.
-fn group(event: &EncodedEvent) -> Option<&ShipmentId> {
+fn group(event: &VerifiedEvent) -> Option<&ShipmentId> {
     kind(event).shipment_id()
 }
 
 /// The proposal an acceptance names, if the event is an acceptance.
-fn accepted_proposal(event: &EncodedEvent) -> Option<EventId> {
+fn accepted_proposal(event: &VerifiedEvent) -> Option<EventId> {
     match kind(event) {
         EventKind::HandoffAccepted(accepted) => Some(accepted.proposal),
         _ => None,
     }
 }
 
-fn is_proposal(event: &EncodedEvent) -> bool {
+fn is_proposal(event: &VerifiedEvent) -> bool {
     matches!(kind(event), EventKind::HandoffProposed(_))
 }
 
@@ -233,11 +233,11 @@ impl Mempool {
     /// A duplicate is recognised before the bounds are checked, so resubmitting an event the
     /// pool holds answers [`Admission::Duplicate`] even when the pool is full. A refused event
     /// changes nothing.
-    pub fn insert(&mut self, event: EncodedEvent) -> Result<Admission, MempoolError> {
-        if self.entries.contains_key(&event.id) {
+    pub fn insert(&mut self, event: VerifiedEvent) -> Result<Admission, MempoolError> {
+        if self.entries.contains_key(&event.id()) {
             return Ok(Admission::Duplicate);
         }
-        let size = event.bytes.len();
+        let size = event.bytes().len();
         let event_size_bytes_max = self.config.size_bytes_max.min(EVENT_SIZE_BYTES_MAX);
         if size > event_size_bytes_max {
             return Err(MempoolError::TooLarge {
@@ -272,7 +272,7 @@ impl Mempool {
         self.next_seq = seq
             .checked_add(1)
             .expect("fewer than 2^64 events arrive in a node's lifetime");
-        let id = event.id;
+        let id = event.id();
         let position = Position::arrival(seq);
         if let Some(proposal) = accepted_proposal(&event) {
             self.acceptances.entry(proposal).or_default().insert(id);
@@ -310,6 +310,12 @@ impl Mempool {
         self.entries.contains_key(id)
     }
 
+    /// The held event with this id: verified when it was admitted, so a block that carries it
+    /// needs no second check of its signature.
+    pub fn get(&self, id: &EventId) -> Option<VerifiedEvent> {
+        self.entries.get(id).map(|entry| entry.event.clone())
+    }
+
     /// How many events the pool holds.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -334,7 +340,7 @@ impl Mempool {
     /// those may depend on it, and proposing them without it would only get them rejected.
     /// The events are clones; the pool keeps its own until [`remove`](Self::remove) is told
     /// they were committed.
-    pub fn candidates(&self, count_max: usize, size_bytes_max: usize) -> Vec<EncodedEvent> {
+    pub fn candidates(&self, count_max: usize, size_bytes_max: usize) -> Vec<VerifiedEvent> {
         let mut chosen = Vec::with_capacity(count_max.min(self.entries.len()));
         let mut budget = size_bytes_max;
         let mut blocked: BTreeSet<Option<&ShipmentId>> = BTreeSet::new();
@@ -348,7 +354,7 @@ impl Mempool {
             if blocked.contains(&group) {
                 continue;
             }
-            let size = event.bytes.len();
+            let size = event.bytes().len();
             if size > budget {
                 blocked.insert(group);
                 continue;
@@ -407,7 +413,7 @@ impl Mempool {
     ///
     /// Re-validating in this order lets a re-check apply each event after the ones it depends
     /// on, exactly as the next block would.
-    pub fn all_in_order(&self) -> Vec<EncodedEvent> {
+    pub fn all_in_order(&self) -> Vec<VerifiedEvent> {
         self.order
             .values()
             .map(|id| self.entry(id).event.clone())
@@ -427,7 +433,7 @@ impl Mempool {
         shipments: &BTreeSet<ShipmentId>,
         everything: bool,
         count_max: usize,
-    ) -> Vec<EncodedEvent> {
+    ) -> Vec<VerifiedEvent> {
         self.order
             .values()
             .map(|id| &self.entry(id).event)
@@ -438,7 +444,7 @@ impl Mempool {
     }
 
     /// The held events of one shipment, in candidate order.
-    pub fn shipment_events(&self, shipment: &ShipmentId) -> Vec<EncodedEvent> {
+    pub fn shipment_events(&self, shipment: &ShipmentId) -> Vec<VerifiedEvent> {
         let Some(ids) = self.by_shipment.get(shipment) else {
             return Vec::new();
         };
@@ -503,13 +509,13 @@ impl Mempool {
             Some(*id),
             "the order names each entry at its position"
         );
-        self.size_bytes -= entry.event.bytes.len();
+        self.size_bytes -= entry.event.bytes().len();
         let load = self
             .by_signer
             .get_mut(signer(&entry.event))
             .expect("every held event's signer is counted");
         load.count -= 1;
-        load.size_bytes -= entry.event.bytes.len();
+        load.size_bytes -= entry.event.bytes().len();
         if load.count == 0 {
             assert_eq!(
                 load.size_bytes, 0,
@@ -666,7 +672,8 @@ mod tests {
     use std::sync::OnceLock;
 
     use custody_ledger::model::{Member, MemberId, MembershipChange, MembershipChanged, Role};
-    use custody_ledger::testkit::TestNet;
+    use custody_ledger::event::EncodedEvent;
+    use custody_ledger::testkit::{verified, TestNet};
     use proptest::prelude::*;
 
     use super::*;
@@ -684,15 +691,23 @@ mod tests {
         pool(usize::MAX, usize::MAX)
     }
 
-    fn ids(events: &[EncodedEvent]) -> Vec<EventId> {
+    fn ids(events: &[VerifiedEvent]) -> Vec<EventId> {
         events.iter().map(|e| e.id).collect()
     }
 
-    fn bytes(events: &[EncodedEvent]) -> usize {
+    fn bytes(events: &[VerifiedEvent]) -> usize {
         events.iter().map(|e| e.bytes.len()).sum()
     }
 
-    fn insert_all(pool: &mut Mempool, events: &[EncodedEvent]) {
+    fn v(event: EncodedEvent) -> VerifiedEvent {
+        verified([event]).remove(0)
+    }
+
+    fn vs(events: Vec<EncodedEvent>) -> Vec<VerifiedEvent> {
+        verified(events)
+    }
+
+    fn insert_all(pool: &mut Mempool, events: &[VerifiedEvent]) {
         for event in events {
             assert_eq!(pool.insert(event.clone()), Ok(Admission::Added));
         }
@@ -707,19 +722,19 @@ mod tests {
 
     /// The lifecycles of four shipments, built once because signing them dominates the
     /// property tests' run time.
-    fn lifecycles() -> &'static [Vec<EncodedEvent>] {
-        static LIFECYCLES: OnceLock<Vec<Vec<EncodedEvent>>> = OnceLock::new();
+    fn lifecycles() -> &'static [Vec<VerifiedEvent>] {
+        static LIFECYCLES: OnceLock<Vec<Vec<VerifiedEvent>>> = OnceLock::new();
         LIFECYCLES.get_or_init(|| {
             ["P1", "P2", "P3", "P4"]
                 .iter()
-                .map(|s| net().lifecycle(s))
+                .map(|s| vs(net().lifecycle(s)))
                 .collect()
         })
     }
 
     /// An event with no shipment: admin-1 admits a member named `name`.
-    fn admit(name: &str) -> EncodedEvent {
-        net().sign(
+    fn admit(name: &str) -> VerifiedEvent {
+        v(net().sign(
             "admin-1",
             EventKind::MembershipChanged(MembershipChanged {
                 change: MembershipChange::Admit {
@@ -732,12 +747,12 @@ mod tests {
                 },
                 approvals: vec![],
             }),
-        )
+        ))
     }
 
     #[test]
     fn a_duplicate_is_reported_and_changes_nothing() {
-        let events = net().lifecycle("D1");
+        let events = vs(net().lifecycle("D1"));
         let mut pool = unbounded();
         insert_all(&mut pool, &events[..3]);
         let before = pool.all_in_order();
@@ -749,7 +764,7 @@ mod tests {
 
     #[test]
     fn the_count_limit_gives_full_and_changes_nothing() {
-        let events = net().lifecycle("C1");
+        let events = vs(net().lifecycle("C1"));
         let mut pool = pool(2, usize::MAX);
         insert_all(&mut pool, &events[..2]);
         let before = pool.all_in_order();
@@ -770,7 +785,7 @@ mod tests {
 
     #[test]
     fn the_byte_limit_gives_full_and_changes_nothing() {
-        let events = net().lifecycle("B1");
+        let events = vs(net().lifecycle("B1"));
         let budget = bytes(&events[..2]) + events[2].bytes.len() - 1;
         let mut pool = pool(usize::MAX, budget);
         insert_all(&mut pool, &events[..2]);
@@ -797,7 +812,7 @@ mod tests {
 
     #[test]
     fn an_event_larger_than_the_pool_is_too_large() {
-        let registration = net().register("T1", "CN", "FR");
+        let registration = v(net().register("T1", "CN", "FR"));
         let size = registration.bytes.len();
         let mut pool = pool(10, size - 1);
         assert_eq!(
@@ -813,7 +828,7 @@ mod tests {
 
     #[test]
     fn removal_frees_space() {
-        let events = net().lifecycle("R1");
+        let events = vs(net().lifecycle("R1"));
         let mut pool = pool(3, bytes(&events[..3]));
         insert_all(&mut pool, &events[..3]);
         assert!(matches!(
@@ -835,7 +850,7 @@ mod tests {
 
     #[test]
     fn candidates_respect_the_count_and_byte_budgets() {
-        let events = net().lifecycle("K1");
+        let events = vs(net().lifecycle("K1"));
         let mut pool = unbounded();
         insert_all(&mut pool, &events);
         assert_eq!(pool.candidates(usize::MAX, usize::MAX), events);
@@ -861,11 +876,11 @@ mod tests {
     #[test]
     fn regression_issue_11_a_flood_from_one_signer_does_not_starve_the_others() {
         let net = net();
-        let flood: Vec<EncodedEvent> = (0..40)
-            .map(|i| net.register(&format!("F{i}"), "CN", "FR"))
+        let flood: Vec<VerifiedEvent> = (0..40)
+            .map(|i| v(net.register(&format!("F{i}"), "CN", "FR")))
             .collect();
-        let proposal = net.propose("seller-acme", "F0", "carrier-swift");
-        let acceptance = net.accept("carrier-swift", "F0", &proposal);
+        let proposal = v(net.propose("seller-acme", "F0", "carrier-swift"));
+        let acceptance = v(net.accept("carrier-swift", "F0", &proposal));
         let membership = admit("carrier-fair");
         let mut pool = unbounded();
         insert_all(&mut pool, &flood);
@@ -882,14 +897,14 @@ mod tests {
             "the admin's event is not starved"
         );
         assert_eq!(chosen[0], flood[0]);
-        let seller_events: Vec<&EncodedEvent> = chosen
+        let seller_events: Vec<&VerifiedEvent> = chosen
             .iter()
             .filter(|e| e.event.signer == flood[0].event.signer)
             .collect();
         assert_eq!(seller_events, flood[..4].iter().collect::<Vec<_>>());
         // F0's handoff: the acceptance never comes out before its proposal.
         let all = pool.candidates(usize::MAX, usize::MAX);
-        let at = |e: &EncodedEvent| all.iter().position(|a| a == e).expect("held");
+        let at = |e: &VerifiedEvent| all.iter().position(|a| a == e).expect("held");
         assert!(at(&proposal) < at(&acceptance));
         assert_eq!(all.len(), 43);
     }
@@ -897,8 +912,8 @@ mod tests {
     #[test]
     fn a_signer_at_its_quota_is_told_to_slow_down_and_others_are_not() {
         let net = net();
-        let flood: Vec<EncodedEvent> = (0..4)
-            .map(|i| net.register(&format!("Q{i}"), "CN", "FR"))
+        let flood: Vec<VerifiedEvent> = (0..4)
+            .map(|i| v(net.register(&format!("Q{i}"), "CN", "FR")))
             .collect();
         let mut pool = Mempool::new(MempoolConfig {
             count_max: 100,
@@ -937,10 +952,10 @@ mod tests {
     #[test]
     fn a_skipped_event_holds_back_its_shipment_but_not_others() {
         let net = net();
-        let big = net.register("G1", "CN", "FR");
-        let g1_proposal = net.propose("seller-acme", "G1", "carrier-swift");
-        let h1_proposal = net.propose("seller-acme", "H1", "carrier-swift");
-        let h1_acceptance = net.accept("carrier-swift", "H1", &h1_proposal);
+        let big = v(net.register("G1", "CN", "FR"));
+        let g1_proposal = v(net.propose("seller-acme", "G1", "carrier-swift"));
+        let h1_proposal = v(net.propose("seller-acme", "H1", "carrier-swift"));
+        let h1_acceptance = v(net.accept("carrier-swift", "H1", &h1_proposal));
         let mut pool = unbounded();
         insert_all(
             &mut pool,
@@ -967,7 +982,7 @@ mod tests {
 
     #[test]
     fn events_without_a_shipment_keep_arrival_order_and_hold_each_other_back() {
-        let registration = net().register("M1", "CN", "FR");
+        let registration = v(net().register("M1", "CN", "FR"));
         let large = admit("carrier-admitted-with-a-rather-longer-member-id");
         let small = admit("carrier-new");
         assert!(large.bytes.len() > small.bytes.len());
@@ -988,8 +1003,8 @@ mod tests {
 
     #[test]
     fn an_acceptance_inserted_before_its_proposal_comes_out_after_it() {
-        let events = net().lifecycle("A1");
-        let other = net().register("A2", "CN", "FR");
+        let events = vs(net().lifecycle("A1"));
+        let other = v(net().register("A2", "CN", "FR"));
         let (registration, proposal, acceptance, declaration) =
             (&events[0], &events[1], &events[2], &events[5]);
         let mut pool = unbounded();
@@ -1052,8 +1067,8 @@ mod tests {
     #[test]
     fn an_acceptance_naming_another_shipments_proposal_is_not_moved() {
         let net = net();
-        let proposal = net.propose("seller-acme", "X1", "carrier-swift");
-        let stray = net.accept("carrier-swift", "X2", &proposal);
+        let proposal = v(net.propose("seller-acme", "X1", "carrier-swift"));
+        let stray = v(net.accept("carrier-swift", "X2", &proposal));
         let mut pool = unbounded();
         insert_all(&mut pool, &[stray.clone(), proposal.clone()]);
         assert_eq!(pool.all_in_order(), vec![stray, proposal]);
@@ -1061,8 +1076,8 @@ mod tests {
 
     #[test]
     fn affected_by_picks_the_named_shipments_in_order_or_everything() {
-        let a = net().lifecycle("AF1");
-        let b = net().lifecycle("AF2");
+        let a = vs(net().lifecycle("AF1"));
+        let b = vs(net().lifecycle("AF2"));
         let member = admit("newco");
         let mut pool = unbounded();
         insert_all(
@@ -1084,9 +1099,9 @@ mod tests {
 
     #[test]
     fn two_interleaved_shipments_keep_each_shipments_order() {
-        let first = net().lifecycle("I1");
-        let second = net().lifecycle("I2");
-        let arrival: Vec<EncodedEvent> = first
+        let first = vs(net().lifecycle("I1"));
+        let second = vs(net().lifecycle("I2"));
+        let arrival: Vec<VerifiedEvent> = first
             .iter()
             .zip(&second)
             .flat_map(|(a, b)| [a.clone(), b.clone()])
@@ -1096,7 +1111,7 @@ mod tests {
         assert_eq!(pool.all_in_order(), arrival);
         let out = pool.candidates(usize::MAX, usize::MAX);
         for lifecycle in [&first, &second] {
-            let mine: Vec<&EncodedEvent> = out.iter().filter(|e| lifecycle.contains(e)).collect();
+            let mine: Vec<&VerifiedEvent> = out.iter().filter(|e| lifecycle.contains(e)).collect();
             assert_eq!(mine, lifecycle.iter().collect::<Vec<_>>());
         }
         assert_eq!(pool.shipment_events(&ShipmentId::new("I2")), second);
@@ -1108,8 +1123,8 @@ mod tests {
     /// The expected candidate order, computed the slow, obvious way: arrival order, then each
     /// acceptance whose same-shipment proposal arrived later moved right behind it (behind any
     /// acceptances already moved there, in their arrival order).
-    fn reference_order(arrival: &[EncodedEvent]) -> Vec<EventId> {
-        let waits_for = |event: &EncodedEvent, i: usize| -> Option<usize> {
+    fn reference_order(arrival: &[VerifiedEvent]) -> Vec<EventId> {
+        let waits_for = |event: &VerifiedEvent, i: usize| -> Option<usize> {
             let proposal = accepted_proposal(event)?;
             arrival.iter().position(|p| p.id == proposal).filter(|&j| {
                 j > i && is_proposal(&arrival[j]) && group(&arrival[j]) == group(event)
@@ -1133,7 +1148,7 @@ mod tests {
     /// Strategy: an arrival order of the four test lifecycles, each shipment's events in
     /// order except that each acceptance may arrive up to four places (of its own shipment)
     /// early, and shipments interleaved at random.
-    fn arrivals() -> impl Strategy<Value = Vec<EncodedEvent>> {
+    fn arrivals() -> impl Strategy<Value = Vec<VerifiedEvent>> {
         let shipments = lifecycles().len();
         let per_shipment = lifecycles()[0].len();
         let slots: Vec<usize> = (0..shipments)
@@ -1144,7 +1159,7 @@ mod tests {
             prop::collection::vec((0..=4usize, 0..=4usize), shipments),
         )
             .prop_map(|(slots, early)| {
-                let mut streams: Vec<Vec<EncodedEvent>> = lifecycles()
+                let mut streams: Vec<Vec<VerifiedEvent>> = lifecycles()
                     .iter()
                     .zip(&early)
                     .map(|(lifecycle, &(first, second))| {
@@ -1173,9 +1188,9 @@ mod tests {
     /// budgets, and for each group a prefix of that group's held events, so nothing overtakes
     /// an event it may depend on; and nothing left out would still have fit.
     fn check_candidates(
-        all: &[EncodedEvent],
-        fair: &[EncodedEvent],
-        chosen: &[EncodedEvent],
+        all: &[VerifiedEvent],
+        fair: &[VerifiedEvent],
+        chosen: &[VerifiedEvent],
         count_max: usize,
         size_bytes_max: usize,
     ) -> Result<(), TestCaseError> {
@@ -1183,8 +1198,8 @@ mod tests {
         prop_assert!(bytes(chosen) <= size_bytes_max);
         let groups: BTreeSet<Option<&ShipmentId>> = all.iter().map(group).collect();
         for g in groups {
-            let held: Vec<&EncodedEvent> = all.iter().filter(|e| group(e) == g).collect();
-            let mine: Vec<&EncodedEvent> = chosen.iter().filter(|e| group(e) == g).collect();
+            let held: Vec<&VerifiedEvent> = all.iter().filter(|e| group(e) == g).collect();
+            let mine: Vec<&VerifiedEvent> = chosen.iter().filter(|e| group(e) == g).collect();
             prop_assert_eq!(&held[..mine.len()], &mine[..]);
             // The first event of the group left out did not fit what was left of the budget
             // (or the count was reached).
@@ -1214,7 +1229,7 @@ mod tests {
         Remove(Vec<usize>),
     }
 
-    fn workload_events() -> Vec<EncodedEvent> {
+    fn workload_events() -> Vec<VerifiedEvent> {
         lifecycles()[..2].concat()
     }
 
@@ -1260,7 +1275,7 @@ mod tests {
             let mut pool = pool(count_max, size_bytes_max);
             let mut model: BTreeMap<EventId, usize> = BTreeMap::new();
             // The held events in the order they were (last) admitted.
-            let mut arrival: Vec<EncodedEvent> = Vec::new();
+            let mut arrival: Vec<VerifiedEvent> = Vec::new();
             for op in ops {
                 match op {
                     Op::Insert(i) => {

@@ -255,7 +255,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             };
             if mempool
                 .try_lock()
-                .is_ok_and(|pool| pool.contains(&event.id))
+                .is_ok_and(|pool| pool.contains(&event.id()))
             {
                 return Verdict::Ignore;
             }

@@ -718,5 +718,5 @@ fn next_rules_version<S: Store + ?Sized>(
     genesis: &custody_ledger::genesis::Genesis,
 ) -> Result<u32, ApiError> {
     let next = store.head()?.map_or(1, |h| h.height + 1);
-    Ok(store.load_state(genesis, &[])?.rules_version_at(next))
+    Ok(store.load_base_state(genesis)?.rules_version_at(next))
 }

@@ -439,6 +439,11 @@ pub trait Store: Send + Sync {
     ) -> Result<State, StoreError> {
         layout::load_state(self, genesis, events)
     }
+
+    /// The state before any event: members, the rules schedule and nothing else.
+    fn load_base_state(&self, genesis: &Genesis) -> Result<State, StoreError> {
+        layout::load_state(self, genesis, &[] as &[EncodedEvent])
+    }
 }
 
 fn proof_error(error: merkle::ProofError<StoreError>) -> StoreError {

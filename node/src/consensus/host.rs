@@ -26,7 +26,11 @@ use arc_malachitebft_app_channel::{AppMsg, NetworkMsg};
 use bytes::Bytes;
 use custody_contracts::ContractRules;
 use custody_ledger::block::{self, Block, BlockHeader};
-use custody_ledger::chain::{build_block_from, validate_block_from, BuiltBlock};
+use custody_ledger::chain::{
+    build_block, validate_block, validate_verified, BlockError, BuiltBlock, ValidatedBlock,
+};
+use custody_ledger::event::{verify_events, VerifiedEvent};
+use custody_ledger::keys::KeyCache;
 use custody_ledger::codec;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::genesis::Genesis;
@@ -80,13 +84,13 @@ fn part_chunks(events: &[EncodedEvent]) -> Vec<&[EncodedEvent]> {
     // Bounded by the block's event count.
     for (i, event) in events.iter().enumerate() {
         let full = i - start == EVENTS_PER_PART
-            || (i > start && size_bytes + event.bytes.len() > PART_EVENT_BYTES_MAX);
+            || (i > start && size_bytes + event.bytes().len() > PART_EVENT_BYTES_MAX);
         if full {
             chunks.push(&events[start..i]);
             start = i;
             size_bytes = 0;
         }
-        size_bytes += event.bytes.len();
+        size_bytes += event.bytes().len();
     }
     if start < events.len() {
         chunks.push(&events[start..]);
@@ -107,9 +111,7 @@ const SYNC_BATCH_HEIGHTS_MAX: u64 = 50;
 /// A block and what applying it produces, as proposed or validated at some round.
 #[derive(Debug, Clone)]
 struct Candidate {
-    block: Block,
-    delta: StateDelta,
-    rules: ContractRules,
+    validated: ValidatedBlock<ContractRules>,
     round: Round,
     proposer: Address,
     parts: Vec<ProposalPart>,
@@ -146,6 +148,7 @@ pub struct Host {
     address: Address,
     signer: Option<CustodySigner>,
     mempool: Arc<Mutex<Mempool>>,
+    keys: Arc<KeyCache>,
     limits: BlockLimits,
     network: mpsc::Sender<NetworkMsg<CustodyContext>>,
     committed: broadcast::Sender<Committed>,
@@ -192,6 +195,8 @@ pub struct HostParts {
     pub signer: Option<CustodySigner>,
     /// The mempool.
     pub mempool: Arc<Mutex<Mempool>>,
+    /// Parsed keys, shared with admission.
+    pub keys: Arc<KeyCache>,
     /// Proposal limits.
     pub limits: BlockLimits,
     /// Where proposal parts are published.
@@ -252,6 +257,7 @@ impl Host {
             address: parts.address,
             signer: parts.signer,
             mempool: parts.mempool,
+            keys: parts.keys,
             limits: parts.limits,
             #[cfg(feature = "fault-injection")]
             faults: parts.faults,
@@ -294,17 +300,17 @@ impl Host {
             let round = Round::new(stored.round);
             let proposer = Address(stored.proposer);
             let hash = block.hash();
-            match validate_block_from(
+            match validate_block(
                 self.store.as_ref(),
                 &self.genesis,
                 &self.rules,
-                &block,
-                &|_| false,
+                block,
+                &self.keys,
             ) {
-                Ok((delta, rules)) => {
+                Ok(validated) => {
                     let parts = if proposer == self.address && self.signer.is_some() {
                         self.proposed.insert((height, round), hash);
-                        self.parts_for(height, round, Round::Nil, &block)
+                        self.parts_for(height, round, Round::Nil, validated.block())
                     } else {
                         // Another proposer's block is only ever restreamed by us at a later
                         // round, with parts signed then.
@@ -314,9 +320,7 @@ impl Host {
                     self.candidates.insert(
                         (height, hash),
                         Candidate {
-                            block,
-                            delta,
-                            rules,
+                            validated,
                             round,
                             proposer,
                             parts,
@@ -342,8 +346,14 @@ impl Host {
         let stored = StoredProposal {
             round,
             proposer: c.proposer.0,
-            header: c.block.header.clone(),
-            events: c.block.events.iter().map(|e| e.bytes.clone()).collect(),
+            header: c.validated.header().clone(),
+            events: c
+                .validated
+                .block()
+                .events
+                .iter()
+                .map(|e| e.bytes().to_vec())
+                .collect(),
         };
         if let Err(error) = self.proposals.save(&stored) {
             // The node can still vote; it only loses the block if it also restarts before
@@ -476,7 +486,7 @@ impl Host {
                 round,
                 valid_round: Round::Nil,
                 proposer: c.proposer,
-                value: BlockValue::new(c.block.header.clone()),
+                value: BlockValue::new(c.validated.header().clone()),
                 validity: Validity::Valid,
             })
             .collect()
@@ -486,7 +496,7 @@ impl Host {
     async fn propose(&mut self, height: Height, round: Round) -> BlockValue {
         if let Some(hash) = self.proposed.get(&(height, round)) {
             let c = &self.candidates[&(height, *hash)];
-            return BlockValue::new(c.block.header.clone());
+            return BlockValue::new(c.validated.header().clone());
         }
         self.wait_for_events().await;
         let candidates = self
@@ -506,14 +516,14 @@ impl Host {
             debug!(count = ids.len(), "dropping events that no longer apply");
             self.mempool.lock().await.remove(&ids);
         }
-        info!(%height, %round, events = built.block.events.len(), "proposing");
+        info!(%height, %round, events = built.block().events.len(), "proposing");
         let value = self.hold_own(height, round, built);
         self.proposed.insert((height, round), value.hash);
         self.keep(height, &value.hash);
         #[cfg(feature = "fault-injection")]
         if let Some(candidates) = second {
             let time =
-                faults::second_time(self.candidates[&(height, value.hash)].block.header.time);
+                faults::second_time(self.candidates[&(height, value.hash)].validated.header().time);
             self.propose_second(height, round, candidates, time);
         }
         value
@@ -527,14 +537,12 @@ impl Host {
         round: Round,
         built: BuiltBlock<ContractRules>,
     ) -> BlockValue {
-        let value = BlockValue::new(built.block.header.clone());
-        let parts = self.parts_for(height, round, Round::Nil, &built.block);
+        let value = BlockValue::new(built.header().clone());
+        let parts = self.parts_for(height, round, Round::Nil, built.block());
         self.candidates.insert(
             (height, value.hash),
             Candidate {
-                block: built.block,
-                delta: built.delta,
-                rules: built.rules,
+                validated: built.validated,
                 round,
                 proposer: self.address,
                 parts,
@@ -546,7 +554,7 @@ impl Host {
     /// A block of `candidates`, with the rules' verdicts.
     fn build(
         &self,
-        candidates: Vec<EncodedEvent>,
+        candidates: Vec<VerifiedEvent>,
         time: custody_ledger::Timestamp,
     ) -> BuiltBlock<ContractRules> {
         #[cfg(feature = "fault-injection")]
@@ -563,16 +571,14 @@ impl Host {
             )
             .expect("the store answers while building a block");
         }
-        // Every candidate comes from the mempool, which admits an event only after checking
-        // its signature, so the proposer does not check them again.
-        build_block_from(
+        // Every candidate comes from the mempool, which holds only verified events.
+        build_block(
             self.store.as_ref(),
             &self.genesis,
             &self.rules,
             candidates,
             time,
             self.address.0,
-            &|_| true,
         )
         .expect("the store answers while building a block")
     }
@@ -585,14 +591,14 @@ impl Host {
         &mut self,
         height: Height,
         round: Round,
-        candidates: Vec<EncodedEvent>,
+        candidates: Vec<VerifiedEvent>,
         time: custody_ledger::Timestamp,
     ) {
         let Some(slot) = self.faults.equivocate.clone() else {
             return;
         };
         let built = self.build(candidates, time);
-        let events = built.block.events.len();
+        let events = built.block().events.len();
         let value = self.hold_own(height, round, built);
         warn!(%height, %round, events, hash = %value.hash, "fault injection: proposing a second block");
         self.faults.seconds.insert((height, round), value.hash);
@@ -662,7 +668,7 @@ impl Host {
         }];
         for chunk in part_chunks(&block.events) {
             parts.push(ProposalPart::Events(
-                chunk.iter().map(|e| e.bytes.clone()).collect(),
+                chunk.iter().map(|e| e.bytes().clone()).collect(),
             ));
         }
         let signer = self.signer.as_ref().expect("only validators propose");
@@ -691,7 +697,7 @@ impl Host {
         let parts = if candidate.round == round {
             candidate.parts.clone()
         } else {
-            self.parts_for(height, round, candidate.round, &candidate.block)
+            self.parts_for(height, round, candidate.round, candidate.validated.block())
         };
         let id = stream_id(height, round);
         #[cfg(feature = "fault-injection")]
@@ -803,7 +809,7 @@ impl Host {
             warn!(%height, %round, %proposer, "proposal with an event that does not decode");
             Validity::Invalid
         } else if height == self.height {
-            let validity = self.validate(&block, height, round, proposer, parts.clone());
+            let validity = self.validate(block, height, round, proposer, parts.clone());
             if validity == Validity::Valid {
                 self.keep(height, &value.hash);
             }
@@ -825,7 +831,7 @@ impl Host {
 
     fn validate(
         &mut self,
-        block: &Block,
+        block: Block,
         height: Height,
         round: Round,
         proposer: Address,
@@ -835,32 +841,13 @@ impl Host {
             warn!(%height, %round, "proposal from the future");
             return Validity::Invalid;
         }
-        // Events this node holds in its mempool had their signatures checked on arrival, and an
-        // id is the hash of the signed bytes, so those signatures need no second check. If the
-        // pool is busy, everything is checked.
-        let known: BTreeSet<Digest> = match self.mempool.try_lock() {
-            Ok(pool) => block
-                .events
-                .iter()
-                .filter(|e| pool.contains(&e.id))
-                .map(|e| e.id)
-                .collect(),
-            Err(_) => BTreeSet::new(),
-        };
-        match validate_block_from(
-            self.store.as_ref(),
-            &self.genesis,
-            &self.rules,
-            block,
-            &|id| known.contains(id),
-        ) {
-            Ok((delta, rules)) => {
+        let hash = block.hash();
+        match self.verify_and_validate(block) {
+            Ok(validated) => {
                 self.candidates.insert(
-                    (height, block.hash()),
+                    (height, hash),
                     Candidate {
-                        block: block.clone(),
-                        delta,
-                        rules,
+                        validated,
                         round,
                         proposer,
                         parts,
@@ -873,6 +860,27 @@ impl Host {
                 Validity::Invalid
             }
         }
+    }
+
+    /// Checks the signatures of a block's events, taking those this node holds in its mempool
+    /// as they are (they were verified on arrival, and an id is the hash of the signed bytes;
+    /// if the pool is busy, everything is checked), then validates the block.
+    fn verify_and_validate(
+        &self,
+        block: Block,
+    ) -> Result<ValidatedBlock<ContractRules>, BlockError> {
+        let Block { header, events } = block;
+        let events = match self.mempool.try_lock() {
+            Ok(pool) => verify_events(events, |id| pool.get(id), &self.keys),
+            Err(_) => verify_events(events, |_| None, &self.keys),
+        }?;
+        validate_verified(
+            self.store.as_ref(),
+            &self.genesis,
+            &self.rules,
+            header,
+            events,
+        )
     }
 
     /// Stores a decided block with its certificate, then tells everyone.
@@ -890,22 +898,23 @@ impl Host {
             &ledger_cert,
             &self.genesis.chain_id,
             height.0,
-            &candidate.block.hash(),
+            &candidate.validated.hash(),
             &self.genesis.validators(),
         )
         .map_err(|e| e.to_string())?;
         self.store
-            .append_block(&candidate.block, &ledger_cert, &candidate.delta)
+            .append_block(&candidate.validated, &ledger_cert)
             .map_err(|e| e.to_string())?;
-        info!(%height, events = candidate.block.events.len(), hash = %candidate.block.hash(), "committed");
-        self.rules = candidate.rules;
+        let (block, rules) = candidate.validated.into_parts();
+        info!(%height, events = block.events.len(), hash = %block.hash(), "committed");
+        self.rules = rules;
         *self.shared_rules.write().expect("rules lock") = self.rules.clone();
-        let ids: BTreeSet<Digest> = candidate.block.events.iter().map(|e| e.id).collect();
+        let ids: BTreeSet<Digest> = block.events.iter().map(|e| e.id()).collect();
         self.mempool
             .lock()
             .await
             .remove(&ids.iter().copied().collect::<Vec<_>>());
-        self.drop_stale(&candidate.block).await;
+        self.drop_stale(&block).await;
         self.candidates.retain(|(h, _), _| *h > height);
         self.proposed.retain(|(h, _), _| *h > height);
         #[cfg(feature = "fault-injection")]
@@ -917,7 +926,7 @@ impl Host {
         self.height = Height(height.0 + 1);
         self.last_commit_at = tokio::time::Instant::now();
         let _ = self.committed.send(Committed {
-            block: Arc::new(candidate.block),
+            block: Arc::new(block),
             certificate: Arc::new(ledger_cert),
             ids: Arc::new(ids),
         });
@@ -931,7 +940,7 @@ impl Host {
         let mut shipments = BTreeSet::new();
         let mut everything = false;
         for event in &block.events {
-            match event.event.event.kind.shipment_id() {
+            match event.event().event.kind.shipment_id() {
                 Some(id) => {
                     shipments.insert(id.clone());
                 }
@@ -974,7 +983,7 @@ impl Host {
             };
             let synced = SyncedBlock {
                 header: block.header,
-                events: block.events.into_iter().map(|e| e.bytes).collect(),
+                events: block.events.into_iter().map(|e| e.bytes()).collect(),
             };
             let certificate = from_ledger_certificate(&cert);
             out.push(RawDecidedValue::new(
@@ -1003,7 +1012,7 @@ impl Host {
         };
         let value = BlockValue::new(block.header.clone());
         self.height = height;
-        let validity = self.validate(&block, height, round, proposer, Vec::new());
+        let validity = self.validate(block, height, round, proposer, Vec::new());
         SyncedValueOutcome::Verdict(ProposedValue {
             height,
             round,

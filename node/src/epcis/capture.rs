@@ -34,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use custody_epcis::{Draft, Validator};
-use custody_ledger::event::{self, EncodedEvent};
+use custody_ledger::event::{self, EncodedEvent, VerifiedEvent};
 use custody_ledger::keys::Keypair;
 use custody_ledger::model::{Event, EventKind, MemberId, ShipmentId};
 use custody_ledger::store::Store as _;
@@ -401,7 +401,7 @@ async fn run(
 ) -> (Vec<JobEvent>, Vec<JobError>) {
     let me = member_of(state, gateway);
     let mut errors = Vec::new();
-    let mut signed: Vec<(usize, EncodedEvent)> = Vec::new();
+    let mut signed: Vec<(usize, VerifiedEvent)> = Vec::new();
     for (index, epcis) in events.iter().enumerate() {
         let error = |code: &str, field: Option<&str>, detail: String| JobError {
             index,
@@ -435,7 +435,7 @@ async fn run(
         };
         let event = EncodedEvent::new(event::sign(body, &gateway.key));
         // Judged after the mempool's events of its shipment and the capture's before it.
-        let mut pending = match event.event.event.kind.shipment_id() {
+        let mut pending = match event.event().event.kind.shipment_id() {
             Some(shipment) => state.mempool.lock().await.shipment_events(shipment),
             None => Vec::new(),
         };
@@ -444,24 +444,29 @@ async fn run(
                 .iter()
                 .map(|(_, e)| e)
                 .filter(|e| {
-                    e.event.event.kind.shipment_id() == event.event.event.kind.shipment_id()
+                    e.event().event.kind.shipment_id() == event.event().event.kind.shipment_id()
                 })
                 .cloned(),
         );
         let rules = state.rules.read().expect("rules lock").clone();
-        let (store, genesis, judged) = (state.store.clone(), state.genesis.clone(), event.clone());
+        let id = event.id();
+        let (store, genesis, keys) = (
+            state.store.clone(),
+            state.genesis.clone(),
+            state.keys.clone(),
+        );
         let verdict = tokio::task::spawn_blocking(move || {
-            admit(store.as_ref(), &genesis, &rules, &pending, &judged, now())
+            admit(store.as_ref(), &genesis, &rules, &pending, event, &keys, now())
         })
         .await
         .unwrap_or_else(|e| Err(Refusal::Unavailable(e.to_string())));
         match verdict {
-            Ok(()) => signed.push((index, event)),
+            Ok(event) => signed.push((index, event)),
             Err(Refusal::Invalid(r)) => errors.push(error(r.code, Some(&r.field), r.message)),
             Err(Refusal::Duplicate) => errors.push(error(
                 custody_ledger::reject::codes::EVENT_DUPLICATE,
                 Some("event"),
-                format!("event {} is already on the ledger or waiting", event.id),
+                format!("event {id} is already on the ledger or waiting"),
             )),
             Err(Refusal::Unavailable(message)) => {
                 errors.push(error("node.unavailable", None, message))
@@ -473,11 +478,12 @@ async fn run(
         return (admitted, errors);
     }
     for (index, event) in signed {
-        match crate::api::enter(state, &event).await {
+        let (event_id, kind) = (event.id().to_hex(), event.event().event.kind.name());
+        match crate::api::enter(state, event.into_encoded()).await {
             Ok(()) => admitted.push(JobEvent {
                 index,
-                event_id: event.id.to_hex(),
-                kind: event.event.event.kind.name(),
+                event_id,
+                kind,
             }),
             Err(e) => {
                 let problem = e.problem();
@@ -599,7 +605,7 @@ fn resolve(state: &ApiState, draft: Draft, me: Option<&MemberId>) -> Result<Even
         }
         if let Some(document) = &facts.transport_document {
             let proposed = state.store.event(&accepted.proposal).map_err(unavailable)?;
-            let theirs = proposed.and_then(|p| match p.event.event.event.kind {
+            let theirs = proposed.and_then(|p| match p.event.into_event().event.kind {
                 EventKind::HandoffProposed(p) => p.transport_document,
                 _ => None,
             });

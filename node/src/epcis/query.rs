@@ -394,8 +394,8 @@ impl<'a> Resolver<'a> {
                 .store
                 .event(id)?
                 .ok_or_else(|| corrupt(format!("event {id}"), "indexed but missing"))?;
-            if let EventKind::ShipmentRegistered(e) = &stored.event.event.event.kind {
-                found = Some((self.member(&stored.event.event.signer), e.clone()));
+            if let EventKind::ShipmentRegistered(e) = &stored.event.event().event.kind {
+                found = Some((self.member(&stored.event.event().signer), e.clone()));
             }
         }
         self.registrations
@@ -425,9 +425,9 @@ impl<'a> Resolver<'a> {
                         "accepted but missing",
                     )
                 })?;
-                match &stored.event.event.event.kind {
+                match &stored.event.event().event.kind {
                     EventKind::HandoffProposed(p) => Some(ProposalContext {
-                        from: self.member(&stored.event.event.signer),
+                        from: self.member(&stored.event.event().signer),
                         proposal: p.clone(),
                     }),
                     _ => None,
@@ -534,14 +534,14 @@ pub fn scan(
             read += 1;
             out.read_to = log_index + 1;
             let committed = CommittedEvent {
-                event: &encoded.event,
-                id: encoded.id,
+                event: &encoded.event(),
+                id: encoded.id(),
                 height,
                 log_index,
                 recorded_at: block.header.time,
             };
             if let Some(event) = resolver.epcis(&committed)? {
-                if filter.matches(&event, encoded.event.event.occurred_at, block.header.time) {
+                if filter.matches(&event, encoded.event().event.occurred_at, block.header.time) {
                     out.events.push(event);
                 }
             }
@@ -572,7 +572,7 @@ pub fn event_by_id(
         .header(height)?
         .ok_or_else(|| corrupt(format!("header {height}"), "missing"))?;
     let committed = CommittedEvent {
-        event: &stored.event.event,
+        event: &stored.event.event(),
         id,
         height,
         log_index: stored.location.log_index,

@@ -113,7 +113,7 @@ pub async fn follow_commits(
 /// Deletes the files of the shipments whose personal data `commit` erased.
 async fn erase_in_block(files: &PersonalFiles, commit: &Committed) {
     for event in &commit.block.events {
-        if let EventKind::PersonalDataErased(erased) = &event.event.event.kind {
+        if let EventKind::PersonalDataErased(erased) = &event.event().event.kind {
             let (files, shipment) = (files.clone(), erased.shipment_id.clone());
             let height = commit.block.header.height;
             let result =
@@ -147,14 +147,14 @@ fn involving(genesis: &Genesis, member: Option<&MemberId>, commit: &Committed) -
         .collect();
     let mut out: Vec<ShipmentId> = Vec::new();
     for event in &commit.block.events {
-        let kind = &event.event.event.kind;
+        let kind = &event.event().event.kind;
         let Some(shipment) = kind.shipment_id() else {
             continue;
         };
         let named = matches!(kind, EventKind::HandoffProposed(p) if &p.to == member);
         // A registration's signer is the seller, whose node is where disclosures start.
         let registers = matches!(kind, EventKind::ShipmentRegistered(_));
-        let signed = keys.contains(&event.event.signer) && !registers;
+        let signed = keys.contains(&event.event().signer) && !registers;
         if (named || signed) && !out.contains(shipment) {
             out.push(shipment.clone());
         }

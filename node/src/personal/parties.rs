@@ -107,7 +107,7 @@ impl Parties {
                 let Some(stored) = store.event(id)? else {
                     continue;
                 };
-                let signed = &stored.event.event;
+                let signed = &stored.event.event();
                 if let Some(member) = directory.signer(&signed.signer) {
                     members.insert(member.clone());
                 }

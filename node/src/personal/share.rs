@@ -62,7 +62,7 @@ pub fn check_against_ledger<S: Store + ?Sized>(
                 message: format!("no committed event {}", d.event_id),
             }));
         };
-        let kind = &stored.event.event.event.kind;
+        let kind = &stored.event.event().event.kind;
         if kind.shipment_id() != Some(shipment) {
             return Ok(Err(Refused {
                 code: "disclosure.event",
