@@ -1364,8 +1364,38 @@ fn membership(
     path: &str,
 ) -> Result<Admitted, Rejection> {
     require_role(signer, Role::Admin, "signer")?;
+    check_quorum(state, signer, e, path)?;
+    let field = |name: &str| format!("{path}.change.{name}");
+    match &e.change {
+        MembershipChange::Admit { member } => admit(state, member, &field("admit.member")),
+        MembershipChange::RotateKey { member, new_key } => {
+            let mut record = active_member(state, member, field("rotate_key.member"))?;
+            fresh_key(state, new_key, field("rotate_key.new_key"))?;
+            record.retired_keys.push(record.key);
+            record.key = *new_key;
+            Ok(Admitted::Member(record))
+        }
+        MembershipChange::Revoke { member, .. } => {
+            let mut record = active_member(state, member, field("revoke.member"))?;
+            record.status = MemberStatus::Revoked;
+            Ok(Admitted::Member(record))
+        }
+        MembershipChange::ScheduleRules { activation } => {
+            schedule_rules(state, activation, ctx, field("schedule_rules.activation"))
+        }
+    }
+}
+
+/// Checks that the signer and the approvals, each by an active admin over this chain's
+/// change, make the admin quorum.
+fn check_quorum(
+    state: &State,
+    signer: &MemberRecord,
+    e: &MembershipChanged,
+    path: &str,
+) -> Result<(), Rejection> {
     let message = membership_approval_message(&state.chain_id, &e.change);
-    let mut approvers = BTreeSet::from([signer.id.clone()]);
+    let mut approvers = BTreeSet::from([&signer.id]);
     for (i, approval) in e.approvals.iter().enumerate() {
         let field = format!("{path}.approvals[{i}]");
         let admin = signer_of(state, &approval.admin)
@@ -1388,7 +1418,7 @@ fn membership(
                     format!("approval by {} does not verify", admin.id),
                 )
             })?;
-        approvers.insert(admin.id.clone());
+        approvers.insert(&admin.id);
     }
     if approvers.len() < state.admin_quorum as usize {
         return Err(reject(
@@ -1401,114 +1431,113 @@ fn membership(
             ),
         ));
     }
-    let fresh_key = |key: &PublicKey, field: String| -> Result<(), Rejection> {
-        key.verifying_key()
-            .map_err(|err| reject(codes::SIGNATURE_BAD_KEY, field.clone(), err.to_string()))?;
-        if state.keys.contains_key(key) {
-            return Err(reject(
-                codes::MEMBER_EXISTS,
-                field,
-                format!("key {key} is already in use"),
-            ));
-        }
-        Ok(())
-    };
-    let active = |id: &MemberId, field: String| -> Result<MemberRecord, Rejection> {
-        let record = state.member(id).ok_or_else(|| {
-            reject(
-                codes::MEMBER_NOT_FOUND,
-                field.clone(),
-                format!("no member {id}"),
-            )
-        })?;
-        if record.status == MemberStatus::Revoked {
-            return Err(reject(
-                codes::MEMBER_REVOKED,
-                field,
-                format!("member {id} is revoked"),
-            ));
-        }
-        Ok(record.clone())
-    };
-    match &e.change {
-        MembershipChange::Admit { member } => {
-            if state.member(&member.id).is_some() {
-                return Err(reject(
-                    codes::MEMBER_EXISTS,
-                    format!("{path}.change.admit.member.id"),
-                    format!("member {} already exists", member.id),
-                ));
-            }
-            fresh_key(&member.key, format!("{path}.change.admit.member.key"))?;
-            let mut roles = member.roles.clone();
-            roles.sort();
-            roles.dedup();
-            Ok(Admitted::Member(MemberRecord {
-                id: member.id.clone(),
-                name: member.name.clone(),
-                roles,
-                key: member.key,
-                retired_keys: Vec::new(),
-                status: MemberStatus::Active,
-            }))
-        }
-        MembershipChange::RotateKey { member, new_key } => {
-            let mut record = active(member, format!("{path}.change.rotate_key.member"))?;
-            fresh_key(new_key, format!("{path}.change.rotate_key.new_key"))?;
-            record.retired_keys.push(record.key);
-            record.key = *new_key;
-            Ok(Admitted::Member(record))
-        }
-        MembershipChange::Revoke { member, .. } => {
-            let mut record = active(member, format!("{path}.change.revoke.member"))?;
-            record.status = MemberStatus::Revoked;
-            Ok(Admitted::Member(record))
-        }
-        MembershipChange::ScheduleRules { activation } => {
-            let field = format!("{path}.change.schedule_rules.activation");
-            // Strictly after this block: every event of a block is judged by one version,
-            // and no block already judged changes its verdicts.
-            if activation.from_height <= ctx.height {
-                return Err(reject(
-                    codes::RULES_SCHEDULE_NOT_FUTURE,
-                    format!("{field}.from_height"),
-                    format!(
-                        "height {} is not after this block ({})",
-                        activation.from_height, ctx.height
-                    ),
-                ));
-            }
-            let last = state.rules_schedule.last().copied();
-            if let Some(last) = last.filter(|l| activation.from_height <= l.from_height) {
-                return Err(reject(
-                    codes::RULES_SCHEDULE_ORDER,
-                    format!("{field}.from_height"),
-                    format!(
-                        "version {} is already scheduled from height {}",
-                        last.version, last.from_height
-                    ),
-                ));
-            }
-            if let Some(last) = last.filter(|l| activation.version <= l.version) {
-                return Err(reject(
-                    codes::RULES_SCHEDULE_ORDER,
-                    format!("{field}.version"),
-                    format!(
-                        "version {} is not newer than version {}, the last scheduled",
-                        activation.version, last.version
-                    ),
-                ));
-            }
-            if state.rules_schedule.len() >= RULES_SCHEDULE_LEN_MAX {
-                return Err(reject(
-                    codes::RULES_SCHEDULE_ORDER,
-                    field,
-                    format!("the schedule already holds {RULES_SCHEDULE_LEN_MAX} entries"),
-                ));
-            }
-            Ok(Admitted::Rules(*activation))
-        }
+    Ok(())
+}
+
+/// A new member's record; `field` names the member in the event.
+fn admit(state: &State, member: &Member, field: &str) -> Result<Admitted, Rejection> {
+    if state.member(&member.id).is_some() {
+        return Err(reject(
+            codes::MEMBER_EXISTS,
+            format!("{field}.id"),
+            format!("member {} already exists", member.id),
+        ));
     }
+    fresh_key(state, &member.key, format!("{field}.key"))?;
+    let mut roles = member.roles.clone();
+    roles.sort();
+    roles.dedup();
+    Ok(Admitted::Member(MemberRecord {
+        id: member.id.clone(),
+        name: member.name.clone(),
+        roles,
+        key: member.key,
+        retired_keys: Vec::new(),
+        status: MemberStatus::Active,
+    }))
+}
+
+/// Checks that a key is a valid key no member holds or held.
+fn fresh_key(state: &State, key: &PublicKey, field: String) -> Result<(), Rejection> {
+    key.verifying_key()
+        .map_err(|err| reject(codes::SIGNATURE_BAD_KEY, field.clone(), err.to_string()))?;
+    if state.keys.contains_key(key) {
+        return Err(reject(
+            codes::MEMBER_EXISTS,
+            field,
+            format!("key {key} is already in use"),
+        ));
+    }
+    Ok(())
+}
+
+/// A copy of an active member's record, to be changed and written back.
+fn active_member(state: &State, id: &MemberId, field: String) -> Result<MemberRecord, Rejection> {
+    let record = state.member(id).ok_or_else(|| {
+        reject(
+            codes::MEMBER_NOT_FOUND,
+            field.clone(),
+            format!("no member {id}"),
+        )
+    })?;
+    if record.status == MemberStatus::Revoked {
+        return Err(reject(
+            codes::MEMBER_REVOKED,
+            field,
+            format!("member {id} is revoked"),
+        ));
+    }
+    Ok(record.clone())
+}
+
+/// Checks a rules activation against the block and the schedule.
+fn schedule_rules(
+    state: &State,
+    activation: &RulesActivation,
+    ctx: BlockContext,
+    field: String,
+) -> Result<Admitted, Rejection> {
+    // Strictly after this block: every event of a block is judged by one version, and no
+    // block already judged changes its verdicts.
+    if activation.from_height <= ctx.height {
+        return Err(reject(
+            codes::RULES_SCHEDULE_NOT_FUTURE,
+            format!("{field}.from_height"),
+            format!(
+                "height {} is not after this block ({})",
+                activation.from_height, ctx.height
+            ),
+        ));
+    }
+    let last = state.rules_schedule.last().copied();
+    if let Some(last) = last.filter(|l| activation.from_height <= l.from_height) {
+        return Err(reject(
+            codes::RULES_SCHEDULE_ORDER,
+            format!("{field}.from_height"),
+            format!(
+                "version {} is already scheduled from height {}",
+                last.version, last.from_height
+            ),
+        ));
+    }
+    if let Some(last) = last.filter(|l| activation.version <= l.version) {
+        return Err(reject(
+            codes::RULES_SCHEDULE_ORDER,
+            format!("{field}.version"),
+            format!(
+                "version {} is not newer than version {}, the last scheduled",
+                activation.version, last.version
+            ),
+        ));
+    }
+    if state.rules_schedule.len() >= RULES_SCHEDULE_LEN_MAX {
+        return Err(reject(
+            codes::RULES_SCHEDULE_ORDER,
+            field,
+            format!("the schedule already holds {RULES_SCHEDULE_LEN_MAX} entries"),
+        ));
+    }
+    Ok(Admitted::Rules(*activation))
 }
 
 #[cfg(test)]
