@@ -183,8 +183,51 @@ pub fn assess(
     identifiers::check_country(&format!("{path}.jurisdiction"), j)?;
     let inv_units = identifiers::check_currency(&format!("{path}.currency"), inv.currency)?;
     let dec_units = identifiers::check_currency(&format!("{path}.currency"), decl.currency)?;
+    let basis = declared_basis(decl, path)?;
+    let conversion = Conversion {
+        rate: exchange_rate(inv, decl, path)?,
+        from_units: inv_units,
+        to_units: dec_units,
+    };
+    let categories = classify(book, at, inv, decl, path)?;
+    let converted = convert_lines(inv, &conversion, path)?;
+    let intrinsic = total(&format!("{path}.customs_value_minor"), &converted)?;
+    let valuation = value(basis, shipment, &conversion, &converted, path)?;
+    let tax_transport = tax_transport(rules_version, j, &valuation, &converted, path)?;
+    let treatment = treatment(rules_version, book, at, shipment, decl, intrinsic, path)?;
+    let tariff = tariff_in_force(book, at, decl, &treatment, path)?;
+    let lines = assess_lines(
+        &treatment,
+        tariff,
+        &categories,
+        &valuation.line_values,
+        &tax_transport,
+        inv,
+        path,
+    )?;
+    let sum = |f: fn(&LineAssessment) -> u64, field: &str| {
+        money::to_minor(field, Some(lines.iter().map(|l| u128::from(f(l))).sum()))
+    };
+    Ok(Assessment {
+        intrinsic_value_minor: intrinsic,
+        freight_minor: valuation.freight_minor,
+        insurance_minor: valuation.insurance_minor,
+        customs_value_minor: valuation.customs_value_minor,
+        duty_total_minor: sum(|l| l.duty_minor, &format!("{path}.duty_total_minor"))?,
+        tax_total_minor: sum(|l| l.tax_minor, &format!("{path}.tax_total_minor"))?,
+        tax_base_transport_minor: tax_transport.total_minor,
+        lines,
+    })
+}
 
-    // Valuation basis.
+/// The sum of some amounts, or an overflow rejection naming `field`.
+fn total(field: &str, amounts: &[u64]) -> Result<u64, Rejection> {
+    money::to_minor(field, Some(amounts.iter().map(|v| u128::from(*v)).sum()))
+}
+
+/// The jurisdiction's valuation basis, which the declaration must state.
+fn declared_basis(decl: &CustomsDeclared, path: &str) -> Result<ValuationBasis, Rejection> {
+    let j = decl.jurisdiction;
     let basis = valuation_basis(j).ok_or_else(|| {
         reject(
             codes::VALUATION_UNSUPPORTED,
@@ -202,30 +245,62 @@ pub fn assess(
             ),
         ));
     }
+    Ok(basis)
+}
 
-    // The exchange rate: none for one currency, exactly invoice → declaration otherwise.
-    let identity = ExchangeRate {
-        from: inv.currency,
-        to: decl.currency,
-        numerator: 1,
-        denominator: 1,
-    };
-    let rate = match (&decl.exchange_rate, inv.currency == decl.currency) {
-        (None, true) => identity,
-        (Some(r), false) if r.from == inv.currency && r.to == decl.currency => *r,
-        _ => {
-            return Err(reject(
-                codes::VALUATION_EXCHANGE_RATE,
-                format!("{path}.exchange_rate"),
-                format!(
-                    "the invoice is in {} and the declaration in {}: give a rate from {} to {} exactly when they differ",
-                    inv.currency, decl.currency, inv.currency, decl.currency
-                ),
-            ))
-        }
-    };
+/// The exchange rate: none for one currency, exactly invoice → declaration otherwise.
+fn exchange_rate(
+    inv: &CommercialInvoice,
+    decl: &CustomsDeclared,
+    path: &str,
+) -> Result<ExchangeRate, Rejection> {
+    match (&decl.exchange_rate, inv.currency == decl.currency) {
+        (None, true) => Ok(ExchangeRate {
+            from: inv.currency,
+            to: decl.currency,
+            numerator: 1,
+            denominator: 1,
+        }),
+        (Some(r), false) if r.from == inv.currency && r.to == decl.currency => Ok(*r),
+        _ => Err(reject(
+            codes::VALUATION_EXCHANGE_RATE,
+            format!("{path}.exchange_rate"),
+            format!(
+                "the invoice is in {} and the declaration in {}: give a rate from {} to {} exactly when they differ",
+                inv.currency, decl.currency, inv.currency, decl.currency
+            ),
+        )),
+    }
+}
 
-    // Lines: the invoice's, in order; classification in the jurisdiction's length.
+/// From the invoice currency to the declaration currency.
+struct Conversion {
+    rate: ExchangeRate,
+    from_units: u32,
+    to_units: u32,
+}
+
+impl Conversion {
+    fn apply(&self, field: &str, amount_minor: u64) -> Result<u64, Rejection> {
+        convert(
+            field,
+            amount_minor,
+            &self.rate,
+            self.from_units,
+            self.to_units,
+        )
+    }
+}
+
+/// The lines' classifications: the invoice's lines, in order, each in the jurisdiction's
+/// length and under the invoice line's subheading.
+fn classify(
+    book: &ReferenceBook,
+    at: Timestamp,
+    inv: &CommercialInvoice,
+    decl: &CustomsDeclared,
+    path: &str,
+) -> Result<Vec<String>, Rejection> {
     if decl.lines.len() != inv.lines.len()
         || decl
             .lines
@@ -243,11 +318,12 @@ pub fn assess(
             ),
         ));
     }
+    let lengths = hs::declaration_lengths(decl.jurisdiction);
     let nomenclature = book.nomenclature(at);
     let mut categories = Vec::with_capacity(decl.lines.len());
     for (i, (d, l)) in decl.lines.iter().zip(&inv.lines).enumerate() {
         let field = format!("{path}.lines[{i}].hs_code");
-        let digits = hs::check(&field, &d.hs_code, hs::declaration_lengths(j), nomenclature)?;
+        let digits = hs::check(&field, &d.hs_code, lengths, nomenclature)?;
         let invoiced = hs::normalize(&field, &l.hs_code)?;
         if digits.get(..6) != invoiced.get(..6) {
             return Err(reject(
@@ -262,8 +338,15 @@ pub fn assess(
         }
         categories.push(digits);
     }
+    Ok(categories)
+}
 
-    // Values in the declaration currency.
+/// Each invoice line's value (quantity × unit value) in the declaration currency.
+fn convert_lines(
+    inv: &CommercialInvoice,
+    conversion: &Conversion,
+    path: &str,
+) -> Result<Vec<u64>, Rejection> {
     let mut converted = Vec::with_capacity(inv.lines.len());
     for (i, l) in inv.lines.iter().enumerate() {
         let field = format!("{path}.lines[{i}].customs_value_minor");
@@ -271,39 +354,53 @@ pub fn assess(
             &field,
             Some(u128::from(l.quantity) * u128::from(l.unit_value_minor)),
         )?;
-        converted.push(convert(&field, value, &rate, inv_units, dec_units)?);
+        converted.push(conversion.apply(&field, value)?);
     }
-    let intrinsic: u64 = money::to_minor(
-        &format!("{path}.customs_value_minor"),
-        Some(converted.iter().map(|v| u128::from(*v)).sum()),
-    )?;
-    let invoice_freight = convert(
-        &format!("{path}.freight_minor"),
-        inv.freight_minor,
-        &rate,
-        inv_units,
-        dec_units,
-    )?;
-    let invoice_insurance = convert(
-        &format!("{path}.insurance_minor"),
-        inv.insurance_minor,
-        &rate,
-        inv_units,
-        dec_units,
-    )?;
+    Ok(converted)
+}
+
+/// The customs valuation, in the declaration currency.
+struct Valuation {
+    /// The invoice's freight and insurance, converted.
+    invoice_freight_minor: u64,
+    invoice_insurance_minor: u64,
+    /// Freight and insurance added or deducted by the basis (zero when neither).
+    freight_minor: u64,
+    insurance_minor: u64,
+    /// Each line's share of that adjustment.
+    shares: Vec<u64>,
+    /// Each line's customs value, and their total.
+    line_values: Vec<u64>,
+    customs_value_minor: u64,
+}
+
+/// Values the lines on the jurisdiction's basis: freight and insurance are added (CIF
+/// under E and F terms) or deducted (FOB under C and D terms), spread over the lines.
+fn value(
+    basis: ValuationBasis,
+    shipment: &ShipmentState,
+    conversion: &Conversion,
+    converted: &[u64],
+    path: &str,
+) -> Result<Valuation, Rejection> {
     use Incoterm::*;
+    let inv = &shipment.invoice;
+    let invoice_freight_minor =
+        conversion.apply(&format!("{path}.freight_minor"), inv.freight_minor)?;
+    let invoice_insurance_minor =
+        conversion.apply(&format!("{path}.insurance_minor"), inv.insurance_minor)?;
     let adds = basis == ValuationBasis::CIF && matches!(shipment.incoterm, EXW | FCA | FAS | FOB);
     let deducts = basis == ValuationBasis::FOB
         && matches!(shipment.incoterm, CFR | CIF | CPT | CIP | DAP | DPU | DDP);
-    let (freight, insurance) = if adds || deducts {
-        (invoice_freight, invoice_insurance)
+    let (freight_minor, insurance_minor) = if adds || deducts {
+        (invoice_freight_minor, invoice_insurance_minor)
     } else {
         (0, 0)
     };
-    let adjustment = freight
-        .checked_add(insurance)
+    let adjustment = freight_minor
+        .checked_add(insurance_minor)
         .ok_or_else(|| money::overflow(&format!("{path}.freight_minor")))?;
-    let shares = allocate(&format!("{path}.lines"), adjustment, &converted)?;
+    let shares = allocate(&format!("{path}.lines"), adjustment, converted)?;
     let mut line_values = Vec::with_capacity(converted.len());
     for (i, (value, share)) in converted.iter().zip(&shares).enumerate() {
         let field = format!("{path}.lines[{i}].customs_value_minor");
@@ -322,55 +419,90 @@ pub fn assess(
         };
         line_values.push(v);
     }
-    let customs_value = money::to_minor(
-        &format!("{path}.customs_value_minor"),
-        Some(line_values.iter().map(|v| u128::from(*v)).sum()),
-    )?;
+    let customs_value_minor = total(&format!("{path}.customs_value_minor"), &line_values)?;
+    Ok(Valuation {
+        invoice_freight_minor,
+        invoice_insurance_minor,
+        freight_minor,
+        insurance_minor,
+        shares,
+        line_values,
+        customs_value_minor,
+    })
+}
 
-    // International transport and insurance in the import tax base, per line. Version 1: the
-    // shares of the valuation adjustment, so only where it was deducted (C and D terms).
-    // Version 2: the invoice's transport and insurance whatever the Incoterm.
-    let tax_transport = if !tax_base_adds_transport(j) {
-        vec![0; shares.len()]
+/// International transport and insurance in the import tax base, per line, and their total.
+struct TaxTransport {
+    lines: Vec<u64>,
+    total_minor: u64,
+}
+
+/// Version 1: the shares of the valuation adjustment, so only where it was deducted (C and
+/// D terms). Version 2: the invoice's transport and insurance whatever the Incoterm.
+fn tax_transport(
+    rules_version: u32,
+    jurisdiction: CountryCode,
+    valuation: &Valuation,
+    converted: &[u64],
+    path: &str,
+) -> Result<TaxTransport, Rejection> {
+    let lines = if !tax_base_adds_transport(jurisdiction) {
+        vec![0; valuation.shares.len()]
     } else if rules_version >= 2 {
-        let total = invoice_freight
-            .checked_add(invoice_insurance)
+        let total = valuation
+            .invoice_freight_minor
+            .checked_add(valuation.invoice_insurance_minor)
             .ok_or_else(|| money::overflow(&format!("{path}.freight_minor")))?;
-        allocate(&format!("{path}.lines"), total, &converted)?
+        allocate(&format!("{path}.lines"), total, converted)?
     } else {
-        shares.clone()
+        valuation.shares.clone()
     };
-    let tax_base_transport = money::to_minor(
-        &format!("{path}.tax_total_minor"),
-        Some(tax_transport.iter().map(|v| u128::from(*v)).sum()),
-    )?;
+    let total_minor = total(&format!("{path}.tax_total_minor"), &lines)?;
+    Ok(TaxTransport { lines, total_minor })
+}
 
-    // Regime.
-    let treatment = treatment(rules_version, book, at, shipment, decl, intrinsic, path)?;
+/// The tariff duty or tax comes from, when the regime assesses either.
+fn tariff_in_force<'b>(
+    book: &'b ReferenceBook,
+    at: Timestamp,
+    decl: &CustomsDeclared,
+    treatment: &Treatment,
+    path: &str,
+) -> Result<Option<&'b TariffTable>, Rejection> {
+    if !treatment.tariff_duty && !treatment.tax_at_import {
+        return Ok(None);
+    }
+    let j = decl.jurisdiction;
+    let tariff = book.tariff(j, at).ok_or_else(|| {
+        reject(
+            codes::DUTY_NO_TARIFF,
+            format!("{path}.jurisdiction"),
+            format!("no tariff for {j} is in force at {at}"),
+        )
+    })?;
+    if tariff.currency != decl.currency {
+        return Err(reject(
+            codes::DUTY_CURRENCY,
+            format!("{path}.currency"),
+            format!(
+                "the {j} tariff is in {}, the declaration in {}",
+                tariff.currency, decl.currency
+            ),
+        ));
+    }
+    Ok(Some(tariff))
+}
 
-    // Duty.
-    let tariff = if treatment.tariff_duty || treatment.tax_at_import {
-        let t = book.tariff(j, at).ok_or_else(|| {
-            reject(
-                codes::DUTY_NO_TARIFF,
-                format!("{path}.jurisdiction"),
-                format!("no tariff for {j} is in force at {at}"),
-            )
-        })?;
-        if t.currency != decl.currency {
-            return Err(reject(
-                codes::DUTY_CURRENCY,
-                format!("{path}.currency"),
-                format!(
-                    "the {j} tariff is in {}, the declaration in {}",
-                    t.currency, decl.currency
-                ),
-            ));
-        }
-        Some(t)
-    } else {
-        None
-    };
+/// Duty and tax per line. A flat duty (under relief) is due once per item category.
+fn assess_lines(
+    treatment: &Treatment,
+    tariff: Option<&TariffTable>,
+    categories: &[String],
+    line_values: &[u64],
+    tax_transport: &TaxTransport,
+    inv: &CommercialInvoice,
+    path: &str,
+) -> Result<Vec<LineAssessment>, Rejection> {
     let mut seen_categories = BTreeSet::new();
     let mut lines = Vec::with_capacity(line_values.len());
     for (i, (cv, l)) in line_values.iter().zip(&inv.lines).enumerate() {
@@ -380,13 +512,13 @@ pub fn assess(
             tariff_duty(t, &categories[i], *cv, l, &field)?
         } else {
             match treatment.flat_duty_minor {
-                Some(flat) if seen_categories.insert(categories[i][..6].to_owned()) => flat,
+                Some(flat) if seen_categories.insert(&categories[i][..6]) => flat,
                 _ => 0,
             }
         };
         let tax = match tariff.filter(|_| treatment.tax_at_import) {
             Some(t) => {
-                let base = u128::from(*cv) + u128::from(duty) + u128::from(tax_transport[i]);
+                let base = u128::from(*cv) + u128::from(duty) + u128::from(tax_transport.lines[i]);
                 let field = format!("{path}.lines[{i}].tax_minor");
                 let base = money::to_minor(&field, Some(base))?;
                 ppm_of(&field, base, t.vat_rate_ppm)?
@@ -399,19 +531,7 @@ pub fn assess(
             tax_minor: tax,
         });
     }
-    let sum = |f: fn(&LineAssessment) -> u64, field: &str| {
-        money::to_minor(field, Some(lines.iter().map(|l| u128::from(f(l))).sum()))
-    };
-    Ok(Assessment {
-        intrinsic_value_minor: intrinsic,
-        freight_minor: freight,
-        insurance_minor: insurance,
-        customs_value_minor: customs_value,
-        duty_total_minor: sum(|l| l.duty_minor, &format!("{path}.duty_total_minor"))?,
-        tax_total_minor: sum(|l| l.tax_minor, &format!("{path}.tax_total_minor"))?,
-        tax_base_transport_minor: tax_base_transport,
-        lines,
-    })
+    Ok(lines)
 }
 
 fn treatment(

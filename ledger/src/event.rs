@@ -480,194 +480,220 @@ pub fn check_shape(event: &SignedEvent, chain_id: &str) -> Result<(), Rejection>
     let path = format!("event.kind.{kind}");
     let s = Shape { path: &path };
     match &event.event.kind {
-        EventKind::ShipmentRegistered(e) => {
-            s.shipment(&e.shipment_id)?;
-            s.list("parcels", &e.parcels, LIST_LEN_MAX, true)?;
-            for (i, parcel) in e.parcels.iter().enumerate() {
-                s.code(&format!("parcels[{i}].sscc"), &parcel.sscc)?;
-            }
-            s.text("incoterm_place", &e.incoterm_place, TEXT_LEN_MAX, true)?;
-            let inv = &e.invoice;
-            s.code("invoice.number", &inv.number)?;
-            s.text("invoice.seller.name", &inv.seller.name, TEXT_LEN_MAX, true)?;
-            // The buyer's name, address and personal id are commitments: digests have no
-            // shape to check. Its business registrations are plain text.
-            for (name, tax_ids) in [
-                ("seller", &inv.seller.tax_ids),
-                ("buyer", &inv.buyer.tax_ids),
-            ] {
-                s.list(&format!("invoice.{name}.tax_ids"), tax_ids, 16, false)?;
-                for (i, id) in tax_ids.iter().enumerate() {
-                    s.code(&format!("invoice.{name}.tax_ids[{i}].scheme"), &id.scheme)?;
-                    s.code(&format!("invoice.{name}.tax_ids[{i}].value"), &id.value)?;
-                }
-            }
-            s.list("invoice.lines", &inv.lines, LIST_LEN_MAX, true)?;
-            for (i, line) in inv.lines.iter().enumerate() {
-                s.text(
-                    &format!("invoice.lines[{i}].description"),
-                    &line.description,
-                    TEXT_LEN_MAX,
-                    true,
-                )?;
-                s.code(&format!("invoice.lines[{i}].hs_code"), &line.hs_code)?;
-                s.code(&format!("invoice.lines[{i}].unit"), &line.unit)?;
-                if let Some(gtin) = &line.gtin {
-                    s.code(&format!("invoice.lines[{i}].gtin"), gtin)?;
-                }
-            }
-            s.list(
-                "packing_list.lines",
-                &e.packing_list.lines,
-                LIST_LEN_MAX * 10,
-                true,
-            )?;
-            for (i, line) in e.packing_list.lines.iter().enumerate() {
-                s.code(&format!("packing_list.lines[{i}].sscc"), &line.sscc)?;
-            }
-        }
+        EventKind::ShipmentRegistered(e) => s.registration(e),
         EventKind::HandoffProposed(e) => {
             s.shipment(&e.shipment_id)?;
             s.member("to", &e.to)?;
             s.code("place", &e.place)?;
-            if let Some(doc) = &e.transport_document {
-                s.code("transport_document.number", &doc.number)?;
+            match &e.transport_document {
+                Some(doc) => s.code("transport_document.number", &doc.number),
+                None => Ok(()),
             }
         }
-        EventKind::HandoffAccepted(e) => s.shipment(&e.shipment_id)?,
-        EventKind::CustomsDeclared(e) => {
-            s.shipment(&e.shipment_id)?;
-            s.code("declaration_ref", &e.declaration_ref)?;
-            if let CustomsRegime::TaxCollectedAtSale { registration_id } = &e.regime {
-                s.code(
-                    "regime.tax_collected_at_sale.registration_id",
-                    registration_id,
-                )?;
-            }
-            if let Some(rate) = &e.exchange_rate {
-                if rate.numerator == 0 || rate.denominator == 0 {
-                    return Err(s.fail(
-                        "exchange_rate",
-                        "numerator and denominator must be positive",
-                    ));
-                }
-            }
-            s.list("lines", &e.lines, LIST_LEN_MAX, true)?;
-            for (i, line) in e.lines.iter().enumerate() {
-                s.code(&format!("lines[{i}].hs_code"), &line.hs_code)?;
-            }
-        }
+        EventKind::HandoffAccepted(e) => s.shipment(&e.shipment_id),
+        EventKind::CustomsDeclared(e) => s.declaration(e),
         EventKind::DutyPaid(e) => {
             s.shipment(&e.shipment_id)?;
             s.code("payment_reference", &e.payment_reference)?;
             if e.amount.amount_minor == 0 {
                 return Err(s.fail("amount.amount_minor", "must be positive"));
             }
+            Ok(())
         }
         EventKind::CustomsCleared(e) => {
             s.shipment(&e.shipment_id)?;
             s.code("authority_reference", &e.authority_reference)?;
-            s.text("reason", &e.reason, TEXT_LEN_MAX, false)?;
+            s.text("reason", &e.reason, TEXT_LEN_MAX, false)
         }
         EventKind::Delivered(e) => {
             s.shipment(&e.shipment_id)?;
-            s.code("place", &e.place)?;
+            s.code("place", &e.place)
         }
         EventKind::ReturnRequested(e) => {
             s.shipment(&e.shipment_id)?;
             s.code("rma", &e.rma)?;
             s.text("reason", &e.reason, TEXT_LEN_MAX, false)?;
-            s.list("lines", &e.lines, LIST_LEN_MAX, true)?;
+            s.list("lines", &e.lines, LIST_LEN_MAX, true)
         }
         EventKind::ReturnReceived(e) => {
             s.shipment(&e.shipment_id)?;
             s.code("rma", &e.rma)?;
-            s.list("lines", &e.lines, LIST_LEN_MAX, true)?;
+            s.list("lines", &e.lines, LIST_LEN_MAX, true)
         }
         EventKind::DocumentAttested(e) => {
             s.shipment(&e.shipment_id)?;
             s.code("document_type", &e.document_type)?;
-            s.code("reference", &e.reference)?;
+            s.code("reference", &e.reference)
         }
-        EventKind::TrackingScanRecorded(e) => {
-            s.shipment(&e.shipment_id)?;
-            s.list("parcels", &e.parcels, LIST_LEN_MAX, false)?;
-            for (i, sscc) in e.parcels.iter().enumerate() {
-                s.code(&format!("parcels[{i}]"), sscc)?;
+        EventKind::TrackingScanRecorded(e) => s.tracking_scan(e),
+        EventKind::PersonalDataErased(e) => s.shipment(&e.shipment_id),
+        EventKind::ReferenceDataPublished(e) => s.reference_data(e),
+        EventKind::MembershipChanged(e) => s.membership(e),
+    }
+}
+
+/// The shapes of the event kinds with more than a few fields.
+impl Shape<'_> {
+    fn registration(&self, e: &ShipmentRegistered) -> Result<(), Rejection> {
+        self.shipment(&e.shipment_id)?;
+        self.list("parcels", &e.parcels, LIST_LEN_MAX, true)?;
+        for (i, parcel) in e.parcels.iter().enumerate() {
+            self.code(&format!("parcels[{i}].sscc"), &parcel.sscc)?;
+        }
+        self.text("incoterm_place", &e.incoterm_place, TEXT_LEN_MAX, true)?;
+        self.invoice(&e.invoice)?;
+        self.list(
+            "packing_list.lines",
+            &e.packing_list.lines,
+            LIST_LEN_MAX * 10,
+            true,
+        )?;
+        for (i, line) in e.packing_list.lines.iter().enumerate() {
+            self.code(&format!("packing_list.lines[{i}].sscc"), &line.sscc)?;
+        }
+        Ok(())
+    }
+
+    fn invoice(&self, inv: &CommercialInvoice) -> Result<(), Rejection> {
+        self.code("invoice.number", &inv.number)?;
+        self.text("invoice.seller.name", &inv.seller.name, TEXT_LEN_MAX, true)?;
+        // The buyer's name, address and personal id are commitments: digests have no shape
+        // to check. Its business registrations are plain text.
+        for (name, tax_ids) in [
+            ("seller", &inv.seller.tax_ids),
+            ("buyer", &inv.buyer.tax_ids),
+        ] {
+            self.list(&format!("invoice.{name}.tax_ids"), tax_ids, 16, false)?;
+            for (i, id) in tax_ids.iter().enumerate() {
+                self.code(&format!("invoice.{name}.tax_ids[{i}].scheme"), &id.scheme)?;
+                self.code(&format!("invoice.{name}.tax_ids[{i}].value"), &id.value)?;
             }
-            s.text("biz_step", &e.biz_step, TEXT_LEN_MAX, true)?;
-            s.text("disposition", &e.disposition, TEXT_LEN_MAX, true)?;
-            s.code("read_point", &e.read_point)?;
-            if let Some(gln) = &e.read_point_gln {
-                s.code("read_point_gln", gln)?;
-            }
-            s.code("biz_location", &e.biz_location)?;
-            s.list(
-                "sensor_readings",
-                &e.sensor_readings,
-                SENSOR_READINGS_MAX,
-                false,
+        }
+        self.list("invoice.lines", &inv.lines, LIST_LEN_MAX, true)?;
+        for (i, line) in inv.lines.iter().enumerate() {
+            self.text(
+                &format!("invoice.lines[{i}].description"),
+                &line.description,
+                TEXT_LEN_MAX,
+                true,
             )?;
-            for (i, reading) in e.sensor_readings.iter().enumerate() {
-                s.text(
-                    &format!("sensor_readings[{i}].kind"),
-                    &reading.kind,
-                    TEXT_LEN_MAX,
+            self.code(&format!("invoice.lines[{i}].hs_code"), &line.hs_code)?;
+            self.code(&format!("invoice.lines[{i}].unit"), &line.unit)?;
+            if let Some(gtin) = &line.gtin {
+                self.code(&format!("invoice.lines[{i}].gtin"), gtin)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn declaration(&self, e: &CustomsDeclared) -> Result<(), Rejection> {
+        self.shipment(&e.shipment_id)?;
+        self.code("declaration_ref", &e.declaration_ref)?;
+        if let CustomsRegime::TaxCollectedAtSale { registration_id } = &e.regime {
+            self.code(
+                "regime.tax_collected_at_sale.registration_id",
+                registration_id,
+            )?;
+        }
+        if let Some(rate) = &e.exchange_rate {
+            if rate.numerator == 0 || rate.denominator == 0 {
+                return Err(self.fail(
+                    "exchange_rate",
+                    "numerator and denominator must be positive",
+                ));
+            }
+        }
+        self.list("lines", &e.lines, LIST_LEN_MAX, true)?;
+        for (i, line) in e.lines.iter().enumerate() {
+            self.code(&format!("lines[{i}].hs_code"), &line.hs_code)?;
+        }
+        Ok(())
+    }
+
+    fn tracking_scan(&self, e: &TrackingScanRecorded) -> Result<(), Rejection> {
+        self.shipment(&e.shipment_id)?;
+        self.list("parcels", &e.parcels, LIST_LEN_MAX, false)?;
+        for (i, sscc) in e.parcels.iter().enumerate() {
+            self.code(&format!("parcels[{i}]"), sscc)?;
+        }
+        self.text("biz_step", &e.biz_step, TEXT_LEN_MAX, true)?;
+        self.text("disposition", &e.disposition, TEXT_LEN_MAX, true)?;
+        self.code("read_point", &e.read_point)?;
+        if let Some(gln) = &e.read_point_gln {
+            self.code("read_point_gln", gln)?;
+        }
+        self.code("biz_location", &e.biz_location)?;
+        self.list(
+            "sensor_readings",
+            &e.sensor_readings,
+            SENSOR_READINGS_MAX,
+            false,
+        )?;
+        for (i, reading) in e.sensor_readings.iter().enumerate() {
+            self.sensor_reading(i, reading)?;
+        }
+        Ok(())
+    }
+
+    fn sensor_reading(&self, i: usize, reading: &SensorReading) -> Result<(), Rejection> {
+        self.text(
+            &format!("sensor_readings[{i}].kind"),
+            &reading.kind,
+            TEXT_LEN_MAX,
+            true,
+        )?;
+        self.code(&format!("sensor_readings[{i}].unit"), &reading.unit)?;
+        if let (Some(min), Some(max)) = (reading.min_milli, reading.max_milli) {
+            if min > max {
+                return Err(self.fail(
+                    &format!("sensor_readings[{i}].min_milli"),
+                    format!("the lower limit {min} is above the upper limit {max}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn reference_data(&self, e: &ReferenceDataPublished) -> Result<(), Rejection> {
+        self.code("table_id", &e.table_id)?;
+        match &e.data {
+            ReferenceData::HsNomenclature(n) => {
+                self.code("data.hs_nomenclature.edition", &n.edition)?;
+                self.list(
+                    "data.hs_nomenclature.subheadings",
+                    &n.subheadings,
+                    TABLE_LEN_MAX,
                     true,
-                )?;
-                s.code(&format!("sensor_readings[{i}].unit"), &reading.unit)?;
-                if let (Some(min), Some(max)) = (reading.min_milli, reading.max_milli) {
-                    if min > max {
-                        return Err(s.fail(
-                            &format!("sensor_readings[{i}].min_milli"),
-                            format!("the lower limit {min} is above the upper limit {max}"),
-                        ));
-                    }
-                }
+                )
             }
-        }
-        EventKind::PersonalDataErased(e) => s.shipment(&e.shipment_id)?,
-        EventKind::ReferenceDataPublished(e) => {
-            s.code("table_id", &e.table_id)?;
-            match &e.data {
-                ReferenceData::HsNomenclature(n) => {
-                    s.code("data.hs_nomenclature.edition", &n.edition)?;
-                    s.list(
-                        "data.hs_nomenclature.subheadings",
-                        &n.subheadings,
-                        TABLE_LEN_MAX,
-                        true,
-                    )?;
-                }
-                ReferenceData::Tariff(t) => {
-                    s.list("data.tariff.lines", &t.lines, TABLE_LEN_MAX, true)?;
-                }
-                ReferenceData::DeMinimis(d) => {
-                    s.list("data.de_minimis.rules", &d.rules, LIST_LEN_MAX, true)?;
-                }
+            ReferenceData::Tariff(t) => {
+                self.list("data.tariff.lines", &t.lines, TABLE_LEN_MAX, true)
             }
-        }
-        EventKind::MembershipChanged(e) => {
-            s.list("approvals", &e.approvals, 64, false)?;
-            match &e.change {
-                MembershipChange::Admit { member } => {
-                    s.member("change.admit.member.id", &member.id)?;
-                    s.text("change.admit.member.name", &member.name, TEXT_LEN_MAX, true)?;
-                    s.list("change.admit.member.roles", &member.roles, 6, true)?;
-                }
-                MembershipChange::RotateKey { member, .. } => {
-                    s.member("change.rotate_key.member", member)?
-                }
-                MembershipChange::Revoke { member, reason } => {
-                    s.member("change.revoke.member", member)?;
-                    s.text("change.revoke.reason", reason, TEXT_LEN_MAX, false)?;
-                }
-                // Two integers; the state machine judges them against the schedule.
-                MembershipChange::ScheduleRules { .. } => {}
+            ReferenceData::DeMinimis(d) => {
+                self.list("data.de_minimis.rules", &d.rules, LIST_LEN_MAX, true)
             }
         }
     }
-    Ok(())
+
+    fn membership(&self, e: &MembershipChanged) -> Result<(), Rejection> {
+        self.list("approvals", &e.approvals, 64, false)?;
+        match &e.change {
+            MembershipChange::Admit { member } => {
+                self.member("change.admit.member.id", &member.id)?;
+                self.text("change.admit.member.name", &member.name, TEXT_LEN_MAX, true)?;
+                self.list("change.admit.member.roles", &member.roles, 6, true)
+            }
+            MembershipChange::RotateKey { member, .. } => {
+                self.member("change.rotate_key.member", member)
+            }
+            MembershipChange::Revoke { member, reason } => {
+                self.member("change.revoke.member", member)?;
+                self.text("change.revoke.reason", reason, TEXT_LEN_MAX, false)
+            }
+            // Two integers; the state machine judges them against the schedule.
+            MembershipChange::ScheduleRules { .. } => Ok(()),
+        }
+    }
 }
 
 /// A timestamp no event may claim to be after: year 9999.

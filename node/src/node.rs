@@ -14,8 +14,8 @@ use arc_malachitebft_app_channel::app::engine::util::events::Event as EngineEven
 use arc_malachitebft_app_channel::app::net::Multiaddr;
 use arc_malachitebft_app_channel::app::types::SignedConsensusMsg;
 use arc_malachitebft_app_channel::{
-    start_engine, ConsensusContext, NetworkContext, NetworkIdentity, RequestContext, SyncContext,
-    WalContext,
+    start_engine, Channels, ConsensusContext, EngineHandle, NetworkContext, NetworkIdentity,
+    RequestContext, SyncContext, WalContext,
 };
 use custody_contracts::{ContractRules, ReferenceBook};
 use custody_ledger::event::EncodedEvent;
@@ -208,20 +208,98 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         Some(gateway) => Some(Arc::new(crate::epcis::capture::Gateway::new(gateway)?)),
         None => None,
     };
-    let node_key = key.public();
-    let member = genesis
-        .members
-        .iter()
-        .find(|m| m.node_key == Some(node_key))
-        .ok_or_else(|| anyhow!("node key {node_key} is not a node key in genesis"))?;
-    let validator = member.voting_power > 0;
+    let identity = Identity::new(genesis, key)?;
+    let ledger = open_ledger(&config, &identity)?;
+    let mut critical = Critical::new();
+    let gossip = start_gossip(&config, &identity, &ledger, &mut critical).await?;
+    let mut consensus = start_consensus(&config, &identity, &gossip.allowed_peers).await?;
+    let host = build_host(&config, &identity, &ledger, &mut consensus)?;
+    let personal = start_personal(
+        &config,
+        &ledger.store,
+        &identity.genesis,
+        &identity.key,
+        &identity.member,
+        &ledger.committed,
+    )
+    .await?;
+    let api = prepare_api(
+        &config,
+        &identity,
+        ledger,
+        &gossip,
+        &consensus,
+        epcis_gateway,
+        personal,
+    )
+    .await?;
+    let (http_addr, health) = (api.http_addr, api.health.clone());
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let supervised = spawn_critical(critical, api, consensus, host, gossip.handle, shutdown_rx);
+    let done = tokio::spawn(supervise(supervised));
+    Ok(RunningNode {
+        http_addr,
+        gossip_addrs: gossip.addrs,
+        health,
+        shutdown: shutdown_tx,
+        done,
+    })
+}
+
+/// Who this node is in its network.
+struct Identity {
+    genesis: Arc<custody_ledger::genesis::Genesis>,
+    key: Arc<custody_ledger::keys::Keypair>,
+    node_key: custody_ledger::keys::PublicKey,
+    /// The member whose node key this node holds.
+    member: custody_ledger::model::MemberId,
+    validator: bool,
+}
+
+impl Identity {
+    fn new(
+        genesis: Arc<custody_ledger::genesis::Genesis>,
+        key: Arc<custody_ledger::keys::Keypair>,
+    ) -> anyhow::Result<Identity> {
+        let node_key = key.public();
+        let member = genesis
+            .members
+            .iter()
+            .find(|m| m.node_key == Some(node_key))
+            .ok_or_else(|| anyhow!("node key {node_key} is not a node key in genesis"))?;
+        let (member, validator) = (member.id.clone(), member.voting_power > 0);
+        Ok(Identity {
+            genesis,
+            key,
+            node_key,
+            member,
+            validator,
+        })
+    }
+}
+
+/// The ledger and what the node keeps beside it.
+struct Ledger {
+    store: Arc<custody_ledger::store::SledStore>,
+    /// The rules as of the committed head, for the consensus host.
+    rules: ContractRules,
+    /// The same, as the host updates them, for gossip and the API.
+    shared_rules: Arc<RwLock<ContractRules>>,
+    mempool: Arc<Mutex<Mempool>>,
+    committed: broadcast::Sender<Committed>,
+    /// Height of the committed head.
+    head: u64,
+}
+
+/// Repairs the data folder if it must, and opens the store, the rules and the mempool.
+fn open_ledger(config: &Config, identity: &Identity) -> anyhow::Result<Ledger> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     // Before the store is opened: the check opens sled's files itself.
-    for line in crate::repair::prepare_data_dir(&config)? {
+    for line in crate::repair::prepare_data_dir(config)? {
         warn!("repaired on start: {line}");
     }
-    let store = Arc::new(crate::repair::open_ledger(&config, genesis.hash())?);
+    let store = Arc::new(crate::repair::open_ledger(config, identity.genesis.hash())?);
     let rules = ContractRules::new(ReferenceBook::load(store.as_ref())?);
     let shared_rules = Arc::new(RwLock::new(rules.clone()));
     let mempool = Arc::new(Mutex::new(Mempool::new(MempoolConfig {
@@ -232,48 +310,48 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     })));
     let (committed, _) = broadcast::channel::<Committed>(1024);
     let head = store.head()?.map_or(0, |h| h.height);
-    info!(moniker = %config.moniker, %node_key, validator, head, "starting");
+    info!(moniker = %config.moniker, node_key = %identity.node_key, validator = identity.validator, head, "starting");
+    Ok(Ledger {
+        store,
+        rules,
+        shared_rules,
+        mempool,
+        committed,
+        head,
+    })
+}
 
+/// Event gossip, running.
+struct Gossip {
+    handle: gossip::GossipHandle,
+    /// Its bound addresses.
+    addrs: Vec<Multiaddr>,
+    /// Where the API sends the events it admits, to be published in batches.
+    outbound: mpsc::Sender<Vec<u8>>,
+    /// The peers of the genesis node keys, the only ones gossip and consensus accept.
+    allowed_peers: Vec<libp2p::PeerId>,
+}
+
+/// Starts event gossip, with its swarm, its intake into the mempool and its batch publisher
+/// as critical tasks.
+async fn start_gossip(
+    config: &Config,
+    identity: &Identity,
+    ledger: &Ledger,
+    critical: &mut Critical,
+) -> anyhow::Result<Gossip> {
     // Event gossip: only genesis node keys may connect.
-    let allowed_peers: Vec<libp2p::PeerId> = genesis
+    let allowed_peers: Vec<libp2p::PeerId> = identity
+        .genesis
         .members
         .iter()
         .filter_map(|m| m.node_key)
         .filter_map(|k| keys::peer_id(&k))
         .collect();
     let (accepted_tx, mut accepted_rx) = mpsc::channel::<EncodedEvent>(4096);
-    let validator_fn: gossip::Validator = {
-        let (store, genesis, rules, mempool) = (
-            store.clone(),
-            genesis.clone(),
-            shared_rules.clone(),
-            mempool.clone(),
-        );
-        Arc::new(move |bytes: &[u8]| {
-            let Ok(event) = EncodedEvent::decode(bytes) else {
-                return Verdict::Reject("not a canonical signed event".into());
-            };
-            if mempool
-                .try_lock()
-                .is_ok_and(|pool| pool.contains(&event.id()))
-            {
-                return Verdict::Ignore;
-            }
-            let rules = rules.read().expect("rules lock").clone();
-            // Causal predecessors may still be in flight, so only shape, signature and the
-            // committed state decide here; the proposer re-checks in order.
-            match admit(store.as_ref(), &genesis, &rules, &[], &event, now()) {
-                Ok(()) => Verdict::Accept(event),
-                Err(Refusal::Duplicate) => Verdict::Ignore,
-                Err(Refusal::Invalid(r)) if is_causal(r.code) => Verdict::Accept(event),
-                Err(Refusal::Invalid(r)) => Verdict::Reject(r.to_string()),
-                Err(Refusal::Unavailable(_)) => Verdict::Ignore,
-            }
-        })
-    };
-    let gossip = gossip::spawn(
+    let handle = gossip::spawn(
         GossipConfig {
-            keypair: keys::libp2p_keypair(&key),
+            keypair: keys::libp2p_keypair(&identity.key),
             listen_addr: multiaddr(&config.gossip.listen)?,
             peers: config
                 .gossip
@@ -282,39 +360,135 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                 .map(|p| multiaddr(p))
                 .collect::<anyhow::Result<_>>()?,
             allowed_peers: allowed_peers.clone(),
-            genesis_hash: genesis.hash(),
+            genesis_hash: identity.genesis.hash(),
             message_size_bytes_max: custody_ledger::codec::EVENT_SIZE_BYTES_MAX + 1024,
         },
-        validator_fn,
+        gossip_validator(identity, ledger),
         accepted_tx,
     )
     .await?;
-    let gossip_addrs = gossip.listen_addrs().await;
-    let mut critical = Critical::new();
-    if let Some(swarm) = gossip.take_task() {
+    let addrs = handle.listen_addrs().await;
+    if let Some(swarm) = handle.take_task() {
         critical.spawn("gossip swarm", async move {
             swarm.await?;
             Ok(())
         });
     }
-    {
-        let mempool = mempool.clone();
-        critical.spawn("gossip intake", async move {
-            while let Some(event) = accepted_rx.recv().await {
-                if let Err(error) = mempool.lock().await.insert(event) {
-                    warn!(%error, "gossiped event dropped");
-                }
+    let mempool = ledger.mempool.clone();
+    critical.spawn("gossip intake", async move {
+        while let Some(event) = accepted_rx.recv().await {
+            if let Err(error) = mempool.lock().await.insert(event) {
+                warn!(%error, "gossiped event dropped");
             }
-            Ok(())
-        });
-    }
-    let (outbound_tx, outbound_rx) = mpsc::channel::<Vec<u8>>(4096);
+        }
+        Ok(())
+    });
+    let (outbound, outbound_rx) = mpsc::channel::<Vec<u8>>(4096);
     critical.spawn(
         "gossip publish",
-        publish_batches(gossip.clone_handle(), outbound_rx),
+        publish_batches(handle.clone_handle(), outbound_rx),
     );
+    Ok(Gossip {
+        handle,
+        addrs,
+        outbound,
+        allowed_peers,
+    })
+}
 
-    // Consensus.
+/// How gossip judges an event it receives.
+fn gossip_validator(identity: &Identity, ledger: &Ledger) -> gossip::Validator {
+    let (store, genesis, rules, mempool) = (
+        ledger.store.clone(),
+        identity.genesis.clone(),
+        ledger.shared_rules.clone(),
+        ledger.mempool.clone(),
+    );
+    Arc::new(move |bytes: &[u8]| {
+        let Ok(event) = EncodedEvent::decode(bytes) else {
+            return Verdict::Reject("not a canonical signed event".into());
+        };
+        if mempool
+            .try_lock()
+            .is_ok_and(|pool| pool.contains(&event.id))
+        {
+            return Verdict::Ignore;
+        }
+        let rules = rules.read().expect("rules lock").clone();
+        // Causal predecessors may still be in flight, so only shape, signature and the
+        // committed state decide here; the proposer re-checks in order.
+        match admit(store.as_ref(), &genesis, &rules, &[], &event, now()) {
+            Ok(()) => Verdict::Accept(event),
+            Err(Refusal::Duplicate) => Verdict::Ignore,
+            Err(Refusal::Invalid(r)) if is_causal(r.code) => Verdict::Accept(event),
+            Err(Refusal::Invalid(r)) => Verdict::Reject(r.to_string()),
+            Err(Refusal::Unavailable(_)) => Verdict::Ignore,
+        }
+    })
+}
+
+/// The consensus engine, started, and the faults its host is to inject (test builds).
+struct Consensus {
+    channels: Channels<CustodyContext>,
+    engine: EngineHandle,
+    #[cfg(feature = "fault-injection")]
+    host_faults: crate::consensus::faults::HostFaults,
+}
+
+/// Starts the consensus engine.
+async fn start_consensus(
+    config: &Config,
+    identity: &Identity,
+    allowed_peers: &[libp2p::PeerId],
+) -> anyhow::Result<Consensus> {
+    let engine_config = engine_config(config, &identity.genesis, allowed_peers)?;
+    let address = Address(identity.node_key);
+    let chain_id = identity.genesis.chain_id.clone();
+    let network_identity = NetworkIdentity::new(
+        config.moniker.clone(),
+        keys::libp2p_keypair(&identity.key),
+        identity.validator.then(|| identity.node_key.to_hex()),
+    );
+    let consensus_ctx = if identity.validator {
+        ConsensusContext::new_validator(
+            address,
+            Box::new(CustodyVerifier::new(chain_id.clone())),
+            Box::new(CustodySigner::new(chain_id, identity.key.clone())),
+        )
+    } else {
+        ConsensusContext::new_full_node(address, Box::new(CustodyVerifier::new(chain_id)))
+    };
+    // The faults of a test build sit in the host and in the codec of the consensus network
+    // (see `consensus::faults`); the write-ahead log and sync keep the honest codec.
+    #[cfg(feature = "fault-injection")]
+    let (host_faults, network_codec) = crate::consensus::faults::arm(&config.faults)?;
+    #[cfg(not(feature = "fault-injection"))]
+    let network_codec = CustodyCodec;
+    let (channels, engine) = start_engine(
+        CustodyContext,
+        engine_config,
+        WalContext::new(crate::repair::wal_path(&config.data_dir), CustodyCodec),
+        NetworkContext::new(network_identity, network_codec),
+        consensus_ctx,
+        SyncContext::new(CustodyCodec),
+        RequestContext::new(100),
+    )
+    .await
+    .map_err(|e| anyhow!("starting the consensus engine: {e}"))?;
+    Ok(Consensus {
+        channels,
+        engine,
+        #[cfg(feature = "fault-injection")]
+        host_faults,
+    })
+}
+
+/// The engine's configuration: consensus peers and protocol names of this network.
+fn engine_config(
+    config: &Config,
+    genesis: &custody_ledger::genesis::Genesis,
+    allowed_peers: &[libp2p::PeerId],
+) -> anyhow::Result<EngineConfig> {
     // Only genesis node keys may be consensus peers, and the protocol names carry the genesis
     // hash, so nodes of different networks never speak consensus with each other.
     let consensus_peers: Vec<Multiaddr> = config
@@ -361,7 +535,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         },
         ..P2pConfig::default()
     };
-    let engine_config = EngineConfig {
+    Ok(EngineConfig {
         moniker: config.moniker.clone(),
         consensus,
         value_sync: ValueSyncConfig {
@@ -372,66 +546,62 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             status_update_interval: std::time::Duration::from_millis(SYNC_STATUS_INTERVAL_MS),
             ..ValueSyncConfig::default()
         },
-    };
-    let address = Address(node_key);
-    let chain_id = genesis.chain_id.clone();
-    let identity = NetworkIdentity::new(
-        config.moniker.clone(),
-        keys::libp2p_keypair(&key),
-        validator.then(|| node_key.to_hex()),
-    );
-    let consensus_ctx = if validator {
-        ConsensusContext::new_validator(
-            address,
-            Box::new(CustodyVerifier::new(chain_id.clone())),
-            Box::new(CustodySigner::new(chain_id.clone(), key.clone())),
-        )
-    } else {
-        ConsensusContext::new_full_node(address, Box::new(CustodyVerifier::new(chain_id.clone())))
-    };
-    // The faults of a test build sit in the host and in the codec of the consensus network
-    // (see `consensus::faults`); the write-ahead log and sync keep the honest codec.
-    #[cfg(feature = "fault-injection")]
-    let (host_faults, network_codec) = crate::consensus::faults::arm(&config.faults)?;
-    #[cfg(not(feature = "fault-injection"))]
-    let network_codec = CustodyCodec;
-    let (mut channels, engine) = start_engine(
-        CustodyContext,
-        engine_config,
-        WalContext::new(crate::repair::wal_path(&config.data_dir), CustodyCodec),
-        NetworkContext::new(identity, network_codec),
-        consensus_ctx,
-        SyncContext::new(CustodyCodec),
-        RequestContext::new(100),
-    )
-    .await
-    .map_err(|e| anyhow!("starting the consensus engine: {e}"))?;
+    })
+}
 
-    let mut host = Host::new(HostParts {
-        genesis: genesis.clone(),
-        store: store.clone(),
-        rules,
-        shared_rules: shared_rules.clone(),
-        address,
-        signer: validator.then(|| CustodySigner::new(chain_id.clone(), key.clone())),
-        mempool: mempool.clone(),
+/// The consensus host: what builds, validates and commits blocks for the engine.
+fn build_host(
+    config: &Config,
+    identity: &Identity,
+    ledger: &Ledger,
+    consensus: &mut Consensus,
+) -> anyhow::Result<Host> {
+    let chain_id = identity.genesis.chain_id.clone();
+    let proposals = config.data_dir.join("proposals");
+    Ok(Host::new(HostParts {
+        genesis: identity.genesis.clone(),
+        store: ledger.store.clone(),
+        rules: ledger.rules.clone(),
+        shared_rules: ledger.shared_rules.clone(),
+        address: Address(identity.node_key),
+        signer: identity
+            .validator
+            .then(|| CustodySigner::new(chain_id, identity.key.clone())),
+        mempool: ledger.mempool.clone(),
         limits: BlockLimits {
             events_max: config.block.events_max,
             size_bytes_max: config.block.size_bytes_max,
             empty_block_delay_ms: config.block.empty_block_delay_ms,
             interval_min_ms: config.block.interval_min_ms,
         },
-        network: channels.network.clone(),
-        committed: committed.clone(),
+        network: consensus.channels.network.clone(),
+        committed: ledger.committed.clone(),
         #[cfg(feature = "fault-injection")]
-        faults: host_faults,
-        proposals: ProposalStore::open(&config.data_dir.join("proposals"))
-            .with_context(|| format!("opening {}", config.data_dir.join("proposals").display()))?,
-    });
+        faults: std::mem::take(&mut consensus.host_faults),
+        proposals: ProposalStore::open(&proposals)
+            .with_context(|| format!("opening {}", proposals.display()))?,
+    }))
+}
 
-    let personal = start_personal(&config, &store, &genesis, &key, &member.id, &committed).await?;
+/// The HTTP API, bound but not yet serving, with the node's health and what feeds it.
+struct Api {
+    listener: tokio::net::TcpListener,
+    http_addr: SocketAddr,
+    health: Arc<Health>,
+    state: ApiState,
+}
 
-    // HTTP.
+/// Binds the API, starts what keeps its metrics and the node's health fresh, and the
+/// delivery of EPCIS subscriptions.
+async fn prepare_api(
+    config: &Config,
+    identity: &Identity,
+    ledger: Ledger,
+    gossip: &Gossip,
+    consensus: &Consensus,
+    epcis_gateway: Option<Arc<crate::epcis::capture::Gateway>>,
+    personal: Arc<crate::personal::Personal>,
+) -> anyhow::Result<Api> {
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("binding {}", config.http.listen))?;
@@ -439,49 +609,32 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let metrics = Arc::new(Metrics::new());
     let peers = Arc::new(AtomicUsize::new(0));
     let health = Arc::new(Health::new(
-        genesis.validators().len(),
-        head,
+        identity.genesis.validators().len(),
+        ledger.head,
         std::time::Instant::now(),
     ));
     tokio::spawn(watch_peer_heights(
-        channels.events.subscribe(),
+        consensus.channels.events.subscribe(),
         health.clone(),
     ));
-    {
-        // Counts commits for the metrics and the node's health, and keeps the gossip peer
-        // count fresh.
-        let (metrics, peers, mut commits) = (metrics.clone(), peers.clone(), committed.subscribe());
-        let (gossip_handle, health) = (gossip.clone_handle(), health.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
-            loop {
-                tokio::select! {
-                    commit = commits.recv() => match commit {
-                        Ok(commit) => {
-                            metrics.events_committed.inc_by(commit.block.events.len() as u64);
-                            health.committed(commit.block.header.height, std::time::Instant::now());
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    },
-                    _ = tick.tick() => {
-                        peers.store(gossip_handle.connected_peers().await.len(), Ordering::Relaxed);
-                    }
-                }
-            }
-        });
-    }
-    let api_state = ApiState {
-        genesis: genesis.clone(),
-        store: store.clone(),
-        rules: shared_rules,
-        mempool,
-        committed,
-        outbound: outbound_tx,
-        node_key,
-        validator,
-        metrics: metrics.clone(),
-        peers: peers.clone(),
+    tokio::spawn(count_commits(
+        metrics.clone(),
+        peers.clone(),
+        ledger.committed.subscribe(),
+        gossip.handle.clone_handle(),
+        health.clone(),
+    ));
+    let state = ApiState {
+        genesis: identity.genesis.clone(),
+        store: ledger.store,
+        rules: ledger.shared_rules,
+        mempool: ledger.mempool,
+        committed: ledger.committed,
+        outbound: gossip.outbound.clone(),
+        node_key: identity.node_key,
+        validator: identity.validator,
+        metrics,
+        peers,
         health: health.clone(),
         epcis_gateway,
         epcis_subscriptions: crate::epcis::subscriptions::Subscriptions::open(
@@ -490,7 +643,58 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         )?,
         personal,
     };
-    crate::epcis::subscriptions::spawn_delivery(&api_state);
+    crate::epcis::subscriptions::spawn_delivery(&state);
+    Ok(Api {
+        listener,
+        http_addr,
+        health,
+        state,
+    })
+}
+
+/// Counts commits for the metrics and the node's health, and keeps the gossip peer count
+/// fresh. Ends when the commit channel closes.
+async fn count_commits(
+    metrics: Arc<Metrics>,
+    peers: Arc<AtomicUsize>,
+    mut commits: broadcast::Receiver<Committed>,
+    gossip: gossip::GossipHandle,
+    health: Arc<Health>,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            commit = commits.recv() => match commit {
+                Ok(commit) => {
+                    metrics.events_committed.inc_by(commit.block.events.len() as u64);
+                    health.committed(commit.block.header.height, std::time::Instant::now());
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = tick.tick() => {
+                peers.store(gossip.connected_peers().await.len(), Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Spawns the API, the consensus engine and its host as critical tasks, and says what the
+/// supervisor is to watch and stop.
+fn spawn_critical(
+    mut critical: Critical,
+    api: Api,
+    consensus: Consensus,
+    mut host: Host,
+    gossip: gossip::GossipHandle,
+    shutdown: oneshot::Receiver<()>,
+) -> Supervised {
+    let Api {
+        listener,
+        http_addr,
+        health,
+        state,
+    } = api;
     // An orderly stop: the host finishes the message in hand, the API its requests.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -499,11 +703,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     critical.spawn("http", {
         let stop = stopped(stop_rx.clone());
         async move {
-            crate::http::serve(listener, api::app(api_state), stop).await?;
+            crate::http::serve(listener, api::app(state), stop).await?;
             Ok(())
         }
     });
     info!(%http_addr, "serving the API");
+    let Consensus {
+        mut channels,
+        engine,
+        ..
+    } = consensus;
     let engine_actor = engine.actor.clone();
     critical.spawn("consensus engine", async move {
         engine.handle.await?;
@@ -526,23 +735,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             }
         }
     });
-
-    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let done = tokio::spawn(supervise(Supervised {
+    Supervised {
         critical,
-        health: health.clone(),
-        shutdown: shutdown_rx,
+        health,
+        shutdown,
         stop: stop_tx,
         engine: engine_actor,
         gossip,
-    }));
-    Ok(RunningNode {
-        http_addr,
-        gossip_addrs,
-        health,
-        shutdown: shutdown_tx,
-        done,
-    })
+    }
 }
 
 /// Opens the off-ledger personal data and starts what keeps it: the sweep of shipments erased
