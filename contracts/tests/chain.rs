@@ -8,10 +8,11 @@ use custody_ledger::event::{approve, sign, EncodedEvent};
 use custody_ledger::keys::Keypair;
 use custody_ledger::model::*;
 use custody_ledger::rules::NoRules;
-use custody_ledger::store::{MemoryStore, SledStore, Store};
+use custody_ledger::store::{MemoryStore, Store};
 use custody_ledger::testkit::TestNet;
 use custody_ledger::verify::verify_chain;
 use custody_ledger::Timestamp;
+use custody_sled::SledStore;
 
 const HS_CSV: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),

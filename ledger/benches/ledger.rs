@@ -12,11 +12,12 @@ use custody_ledger::chain::{build_block, validate_block};
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::merkle::verify_inclusion;
 use custody_ledger::rules::NoRules;
-use custody_ledger::store::{SledStore, Store};
 use custody_ledger::keys::KeyCache;
+use custody_ledger::store::Store;
 use custody_ledger::testkit::{verified, TestNet, GENESIS_TIME};
 use custody_ledger::verify::verify_chain;
 use custody_ledger::Timestamp;
+use custody_sled::SledStore;
 
 const EVENTS_PER_BLOCK: usize = 1_000;
 

@@ -1,9 +1,10 @@
 //! Custody's ledger: the data model, its canonical encoding, signatures, the verifiable log,
 //! blocks and commit certificates, the custody state machine, and storage.
 //!
-//! **Architecture invariant:** nothing here starts a thread, opens a socket, reads a clock
-//! or draws randomness. Time and keys come in as arguments. The only I/O is the sled store,
-//! behind the [`store::Store`] trait.
+//! **Architecture invariant:** nothing here does I/O, starts a thread, opens a socket, reads a
+//! clock or draws randomness. Time and keys come in as arguments. Storage is the
+//! [`store::Store`] trait; its sled implementation, which does the I/O and runs sled's threads,
+//! is the `custody-sled` crate.
 
 pub mod block;
 pub mod bundle;

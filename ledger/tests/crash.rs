@@ -11,10 +11,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use custody_ledger::rules::NoRules;
-use custody_ledger::store::{SledStore, Store};
+use custody_ledger::store::Store;
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::verify::verify_chain;
 use custody_ledger::Timestamp;
+use custody_sled::SledStore;
 use rand::{Rng, SeedableRng};
 
 const DIR_VAR: &str = "CUSTODY_CRASH_CHILD_DIR";

@@ -13,10 +13,11 @@ use custody_ledger::reject::codes;
 use custody_ledger::rules::NoRules;
 use custody_ledger::smt;
 use custody_ledger::state::ShipmentStatus;
-use custody_ledger::store::{MapSource, MemoryStore, SledStore, Store, StoreError, Tree};
+use custody_ledger::store::{MapSource, MemoryStore, Store, StoreError, Tree};
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::verify::verify_chain;
 use custody_ledger::Timestamp;
+use custody_sled::SledStore;
 
 fn at(seconds: u64) -> Timestamp {
     Timestamp(GENESIS_TIME.0 + seconds * 1000)
@@ -210,7 +211,7 @@ fn regression_issue_15_a_store_of_an_earlier_format_is_refused_at_open() {
     let net = TestNet::new();
     let dir = tempfile::tempdir().expect("tempdir");
     {
-        let db = sled::open(dir.path()).expect("sled");
+        let db = custody_sled::sled::open(dir.path()).expect("sled");
         let meta = db.open_tree("meta").expect("meta");
         meta.insert("genesis", net.genesis_hash().as_bytes().to_vec())
             .expect("insert");
@@ -316,7 +317,7 @@ fn forge(event: &EncodedEvent, at: usize) -> EncodedEvent {
     EncodedEvent::new(signed)
 }
 
-fn flip(tree: &sled::Tree, key: &[u8], offset_from_end: usize) {
+fn flip(tree: &custody_sled::sled::Tree, key: &[u8], offset_from_end: usize) {
     let mut value = tree.get(key).expect("read").expect("present").to_vec();
     let i = value.len() - offset_from_end;
     value[i] ^= 0x01;

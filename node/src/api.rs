@@ -30,12 +30,13 @@ use custody_ledger::keys::KeyCache;
 use custody_ledger::genesis::Genesis;
 use custody_ledger::model::{MemberId, ShipmentId, SignedEvent, ID_LEN_MAX};
 use custody_ledger::reject::{codes, Rejection};
-use custody_ledger::store::{SledStore, Store, StoreError};
+use custody_ledger::store::{Store, StoreError};
 use custody_ledger::view::{
     Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, Page, Problem,
     Receipt, Status,
 };
 use custody_ledger::{Digest, PublicKey};
+use custody_sled::SledStore;
 use tokio::sync::{broadcast, mpsc, Mutex};
 use tower_http::timeout::TimeoutLayer;
 

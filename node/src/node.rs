@@ -751,7 +751,7 @@ fn spawn_critical(
 /// before the consensus host starts, so no block is missed.
 async fn start_personal(
     config: &Config,
-    store: &Arc<custody_ledger::store::SledStore>,
+    store: &Arc<custody_sled::SledStore>,
     genesis: &Arc<custody_ledger::genesis::Genesis>,
     key: &Arc<custody_ledger::keys::Keypair>,
     member: &custody_ledger::model::MemberId,

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 use arc_malachitebft_app_channel::app::wal::Storage as _;
 use custody_ledger::hash::Digest;
-use custody_ledger::store::{SledStore, StoreError};
+use custody_ledger::store::StoreError;
+use custody_sled::SledStore;
 
 use crate::config::Config;
 

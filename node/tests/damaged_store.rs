@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _};
 use arc_malachitebft_app_channel::app::wal;
 use custody_ledger::keys::Keypair;
-use custody_ledger::store::{SledStore, Store, StoreError};
+use custody_ledger::store::{Store, StoreError};
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::Timestamp;
 use custody_node::config::{Config, NetworkConfig};
@@ -24,6 +24,7 @@ use custody_node::repair::{
     self, check_data_dir, open_ledger, scan_wal, wal_path, DamageReport, OpenLedgerError, Remedy,
     RepairError,
 };
+use custody_sled::SledStore;
 
 // ----- sled ------------------------------------------------------------------------------
 

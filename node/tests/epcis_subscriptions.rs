@@ -19,7 +19,6 @@ use custody_contracts::ContractRules;
 use custody_ledger::block::CommitCertificate;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::model::EventKind;
-use custody_ledger::store::SledStore;
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::Timestamp;
 use custody_node::api::{app, ApiState};
@@ -28,6 +27,7 @@ use custody_node::epcis::subscriptions::{signature, spawn_delivery, Backoff, Sub
 use custody_node::health::Health;
 use custody_node::mempool::{Mempool, MempoolConfig};
 use custody_node::metrics::Metrics;
+use custody_sled::SledStore;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, Mutex};
 use tower::ServiceExt;

@@ -13,7 +13,6 @@ use custody_ledger::event::EncodedEvent;
 use custody_ledger::keys::Keypair;
 use custody_ledger::model::{EventKind, MemberId, PersonalDataErased, ShipmentId};
 use custody_ledger::personal::{Disclosure, PersonalField, Salt};
-use custody_ledger::store::SledStore;
 use custody_ledger::testkit::{self, TestNet, GENESIS_TIME};
 use custody_ledger::Timestamp;
 use custody_node::api::{app, ApiState};
@@ -23,6 +22,7 @@ use custody_node::mempool::{Mempool, MempoolConfig};
 use custody_node::metrics::Metrics;
 use custody_node::personal::auth;
 use custody_node::personal::{Personal, PersonalFiles};
+use custody_sled::SledStore;
 use tokio::sync::{broadcast, mpsc, Mutex};
 use tower::ServiceExt;
 

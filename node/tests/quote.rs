@@ -13,7 +13,7 @@ use custody_contracts::load::{de_minimis_events, sample_tables, tariff_from_json
 use custody_contracts::ContractRules;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::model::*;
-use custody_ledger::store::{MemoryStore, SledStore, Store};
+use custody_ledger::store::{MemoryStore, Store};
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::view::{Problem, Quote, QuoteLine, QuoteRequest};
 use custody_ledger::Timestamp;
@@ -21,6 +21,7 @@ use custody_node::api::{app, ApiState};
 use custody_node::health::Health;
 use custody_node::mempool::{Mempool, MempoolConfig};
 use custody_node::metrics::Metrics;
+use custody_sled::SledStore;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, Mutex};

@@ -22,8 +22,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use custody_client::{Client, ClientError, Submitted};
 use custody_ledger::event::EncodedEvent;
-use custody_ledger::store::{SledStore, Store};
+use custody_ledger::store::Store;
 use custody_ledger::EventId;
+use custody_sled::SledStore;
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 

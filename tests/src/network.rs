@@ -14,12 +14,13 @@ use custody_devnet::scenario::{self, Cast, Part};
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::genesis::Genesis;
 use custody_ledger::keys::Keypair;
-use custody_ledger::store::{SledStore, Store};
+use custody_ledger::store::Store;
 use custody_ledger::testkit::TestNet;
 use custody_ledger::verify::verify_chain;
 use custody_ledger::Timestamp;
 use custody_node::config::Config;
 use custody_node::keys::{peer_id, write_key};
+use custody_sled::SledStore;
 
 use crate::connectivity::{Connectivity, Timeline};
 use crate::http::{self, Response};

@@ -42,8 +42,10 @@ use crate::state::{state_root, MemberRecord, ShipmentState, State, StateDelta};
 use crate::time::Timestamp;
 
 const HEAD_KEY: &[u8] = b"head";
-pub(super) const GENESIS_KEY: &[u8] = b"genesis";
-pub(super) const FORMAT_KEY: &[u8] = b"format";
+/// The key, in [`Tree::Meta`](super::Tree::Meta), of the genesis hash a store was created for.
+pub const GENESIS_KEY: &[u8] = b"genesis";
+/// The key, in [`Tree::Meta`](super::Tree::Meta), of the store's format ([`STORE_FORMAT`]).
+pub const FORMAT_KEY: &[u8] = b"format";
 /// The protocol format a store's records are in, written when the store is created. A node
 /// refuses a store of another format rather than misread its headers.
 pub const STORE_FORMAT: &str = "custody-store/v4";

@@ -3,24 +3,23 @@
 //! A [`Store`] is a handful of ordered key-value trees with one write operation,
 //! [`Store::commit`], which applies a whole [`WriteBatch`] atomically and durably: when it
 //! returns, the batch survives a crash, and a crash during it leaves none of the batch. Two
-//! implementations exist: [`SledStore`] (a sled database, one transaction across all trees,
-//! then a flush) and [`MemoryStore`] (for tests). The ledger's layout on top of the trees —
-//! what a block writes, how indexes are keyed — is written once, as the provided methods of
-//! the trait, so both implementations behave identically.
+//! implementations exist: `custody_sled::SledStore` (a sled database, one transaction across
+//! all trees, then a flush), in its own crate so that this one does no I/O and starts no
+//! thread, and [`MemoryStore`] (for tests). The ledger's layout on top of the trees — what a
+//! block writes, how indexes are keyed — is written once, as the provided methods of the trait,
+//! so both implementations behave identically.
 
 mod layout;
 mod memory;
 mod search;
-mod sled_store;
 
 pub(crate) use layout::extend_log;
 pub use layout::{
-    raw_event, EventLocation, Head, RawBlock, RawEvent, StoredEvent, MEMBERS_MAX, MINUTE_MS,
-    REFERENCE_VERSIONS_MAX,
+    raw_event, EventLocation, Head, RawBlock, RawEvent, StoredEvent, FORMAT_KEY, GENESIS_KEY,
+    MEMBERS_MAX, MINUTE_MS, REFERENCE_VERSIONS_MAX, STORE_FORMAT,
 };
 pub use memory::MemoryStore;
 pub use search::ShipmentIndex;
-pub use sled_store::SledStore;
 
 use crate::block::{Block, BlockHeader, CommitCertificate};
 use crate::chain::ValidatedBlock;
@@ -79,7 +78,9 @@ impl Tree {
         }
     }
 
-    fn position(self) -> usize {
+    /// The tree's index in [`Tree::ALL`], for implementations that keep one tree per entry
+    /// of an array.
+    pub fn position(self) -> usize {
         self as usize
     }
 }

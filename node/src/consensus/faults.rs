@@ -37,8 +37,9 @@ use custody_ledger::keys::Signature;
 use custody_ledger::reject::Rejection;
 use custody_ledger::rules::Rules;
 use custody_ledger::state::{BlockContext, State};
-use custody_ledger::store::{SledStore, StoreError};
+use custody_ledger::store::StoreError;
 use custody_ledger::{Digest, Timestamp};
+use custody_sled::SledStore;
 use tracing::warn;
 
 use super::codec::{CodecError, CustodyCodec, CONSENSUS_MSG_SIZE_BYTES_MAX};

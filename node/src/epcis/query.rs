@@ -21,8 +21,9 @@ use custody_epcis::gs1::canonical_uri;
 use custody_epcis::{to_epcis, CommittedEvent, MappingContext, ProposalContext, ShipmentContext};
 use custody_ledger::genesis::Genesis;
 use custody_ledger::model::{EventKind, MemberId, ShipmentRegistered, SignedEvent};
-use custody_ledger::store::{SledStore, Store, StoreError};
+use custody_ledger::store::{Store, StoreError};
 use custody_ledger::{Digest, PublicKey, Timestamp};
+use custody_sled::SledStore;
 use serde_json::{json, Value};
 
 use super::{implementation, no_such_resource, query_parameter, read_only};

@@ -24,7 +24,8 @@ use std::sync::Arc;
 use custody_ledger::genesis::Genesis;
 use custody_ledger::model::{EventKind, MemberId, ShipmentId};
 use custody_ledger::personal::Disclosure;
-use custody_ledger::store::{SledStore, Store};
+use custody_ledger::store::Store;
+use custody_sled::SledStore;
 use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
 

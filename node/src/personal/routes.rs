@@ -13,8 +13,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use custody_ledger::model::{MemberId, ShipmentId};
-use custody_ledger::store::SledStore;
 use custody_ledger::PublicKey;
+use custody_sled::SledStore;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{self, DiscloseRequest, SignedRead};

@@ -16,7 +16,8 @@ use std::time::Duration;
 use custody_ledger::keys::Keypair;
 use custody_ledger::model::ShipmentId;
 use custody_ledger::personal::Disclosure;
-use custody_ledger::store::{SledStore, Store};
+use custody_ledger::store::Store;
+use custody_sled::SledStore;
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, info, warn};
 

@@ -1,4 +1,9 @@
-//! The sled-backed [`Store`].
+//! The sled-backed [`Store`] of the Custody ledger.
+//!
+//! The ledger crate (`custody-ledger`) defines the [`Store`] trait, the key layout written on
+//! top of it and an in-memory store; it does no I/O and starts no thread. This crate is the
+//! implementation a node runs: a sled database, whose files and background threads live here,
+//! outside the ledger.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -7,9 +12,13 @@ use std::time::{Duration, Instant};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use super::layout::{FORMAT_KEY, GENESIS_KEY, STORE_FORMAT};
-use super::{KeyValue, Store, StoreError, Tree, WriteBatch};
-use crate::hash::Digest;
+/// sled itself, whose types [`SledStore::raw_tree`] hands out.
+pub use sled;
+
+use custody_ledger::hash::Digest;
+use custody_ledger::store::{
+    KeyValue, Store, StoreError, Tree, WriteBatch, FORMAT_KEY, GENESIS_KEY, STORE_FORMAT,
+};
 
 /// A sled database with one sled tree per [`Tree`].
 #[derive(Debug, Clone)]
