@@ -142,11 +142,6 @@ const EXEMPT: &[(&str, &str, &str)] = &[
         "a unit test's fixture (a large log built once for its tests)",
     ),
     (
-        "ledger/src/keys.rs",
-        "OnceLock",
-        "the process-wide key cache, which issue 18 moves to whoever verifies (`keys::KeyCache`); remove this exemption with it",
-    ),
-    (
         "contracts/src/hs.rs",
         "fs",
         "a unit test reads the HS 2022 listing from the shared data; rules read tables only from the ledger",

@@ -121,6 +121,28 @@ impl<R> BuiltBlock<R> {
     pub fn into_rules(self) -> R {
         self.validated.rules
     }
+
+    /// The same block with the rules after it turned into others: for a node that built or
+    /// validated under a wrapper of its rules (a test build's faulty proposer runs its rules
+    /// inside one that lets everything through) and carries on with the inner ones. The block
+    /// stays exactly as the wrapped rules judged it.
+    pub fn map_rules<T>(self, f: impl FnOnce(R) -> T) -> BuiltBlock<T> {
+        let ValidatedBlock {
+            block,
+            delta,
+            entries,
+            rules,
+        } = self.validated;
+        BuiltBlock {
+            validated: ValidatedBlock {
+                block,
+                delta,
+                entries,
+                rules: f(rules),
+            },
+            rejected: self.rejected,
+        }
+    }
 }
 
 impl<R> std::ops::Deref for BuiltBlock<R> {

@@ -662,19 +662,19 @@ fn wrong_state(kind: &str, shipment: &ShipmentState) -> Rejection {
 /// The signature is not checked here (blocks verify signatures in a batch first); shape
 /// checks (`event::check_shape`) are assumed to have passed.
 pub fn apply(state: &mut State, event: &EncodedEvent, ctx: BlockContext) -> Result<(), Rejection> {
-    if state.is_committed(&event.id) {
+    if state.is_committed(&event.id()) {
         return Err(reject(
             codes::EVENT_DUPLICATE,
             "event",
-            format!("event {} is already on the ledger", event.id),
+            format!("event {} is already on the ledger", event.id()),
         ));
     }
-    let kind = &event.event.event.kind;
+    let kind = &event.event().event.kind;
     let path = format!("event.kind.{}", kind.name());
     match kind {
         EventKind::ReferenceDataPublished(e) => publish_reference(state, event, e, &path)?,
         EventKind::MembershipChanged(e) => {
-            let signer = signer_of(state, &event.event.signer)?;
+            let signer = signer_of(state, &event.event().signer)?;
             match membership(state, signer, e, ctx, &path)? {
                 Admitted::Member(record) => state.put_member(record),
                 Admitted::Rules(activation) => {
@@ -686,7 +686,7 @@ pub fn apply(state: &mut State, event: &EncodedEvent, ctx: BlockContext) -> Resu
         EventKind::ShipmentRegistered(e) => register(state, event, e, ctx, &path)?,
         _ => apply_to_shipment(state, event, ctx, &path)?,
     }
-    state.committed.insert(event.id);
+    state.committed.insert(event.id());
     Ok(())
 }
 
@@ -697,7 +697,7 @@ fn publish_reference(
     path: &str,
 ) -> Result<(), Rejection> {
     require_role(
-        signer_of(state, &event.event.signer)?,
+        signer_of(state, &event.event().signer)?,
         Role::CustomsAuthority,
         "signer",
     )?;
@@ -712,7 +712,7 @@ fn publish_reference(
             ),
         ));
     }
-    state.reference.insert(key.clone(), event.id);
+    state.reference.insert(key.clone(), event.id());
     state.new_reference.insert(key);
     Ok(())
 }
@@ -725,7 +725,7 @@ fn register(
     ctx: BlockContext,
     path: &str,
 ) -> Result<(), Rejection> {
-    let signer = signer_of(state, &event.event.signer)?;
+    let signer = signer_of(state, &event.event().signer)?;
     require_role(signer, Role::Seller, "signer")?;
     if state.shipment(&e.shipment_id).is_some() {
         return Err(reject(
@@ -742,7 +742,7 @@ fn register(
         origin: e.origin,
         destination: e.destination,
         incoterm: e.incoterm,
-        registered_event: event.id,
+        registered_event: event.id(),
         registered_at: ctx.time,
         updated_at: ctx.time,
         last_place: None,
@@ -753,11 +753,11 @@ fn register(
         arrived_in_destination: false,
         returns: Vec::new(),
         event_count: 0,
-        last_event: event.id,
+        last_event: event.id(),
         personal_erased: false,
         head_entry: None,
     };
-    shipment.record(event.id, ctx);
+    shipment.record(event.id(), ctx);
     shipment.check();
     state.insert_parcels(
         e.shipment_id.clone(),
@@ -779,8 +779,8 @@ fn apply_to_shipment(
     path: &str,
 ) -> Result<(), Rejection> {
     // The signer is judged before the shipment is looked up, as rejections report them.
-    signer_of(state, &event.event.signer)?;
-    let kind = &event.event.event.kind;
+    signer_of(state, &event.event().signer)?;
+    let kind = &event.event().event.kind;
     let id = kind
         .shipment_id()
         .expect("every kind but registration, reference data and membership names a shipment");
@@ -794,14 +794,14 @@ fn apply_to_shipment(
     shipment.check();
     let step = Step {
         state,
-        signer: signer_of(state, &event.event.signer).expect("the signer was judged above"),
-        event: event.id,
+        signer: signer_of(state, &event.event().signer).expect("the signer was judged above"),
+        event: event.id(),
         name: kind.name(),
         path,
     };
     match transition(&step, &mut shipment, kind) {
         Ok(()) => {
-            shipment.record(event.id, ctx);
+            shipment.record(event.id(), ctx);
             shipment.check();
             state.put_shipment(shipment);
             Ok(())

@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use custody_ledger::event::VerifiedEvent;
-use custody_ledger::testkit::TestNet;
+use custody_ledger::testkit::{verified, TestNet};
 use custody_node::mempool::{Mempool, MempoolConfig};
 
 /// Whole lifecycles (eleven events from five signers each) of this many shipments, arriving
@@ -31,7 +31,7 @@ fn pool(events: &[VerifiedEvent]) -> Mempool {
 fn candidates(c: &mut Criterion) {
     let net = TestNet::new();
     let lifecycles: Vec<Vec<VerifiedEvent>> = (0..SHIPMENTS)
-        .map(|i| net.lifecycle(&format!("MP-{i}")))
+        .map(|i| verified(net.lifecycle(&format!("MP-{i}"))))
         .collect();
     // Step k of every shipment, then step k + 1: the arrival order of a busy network.
     let steps = lifecycles[0].len();

@@ -151,7 +151,7 @@ mod tests {
             .commit_with(&store, &ContractRules::default(), setup, at)
             .unwrap();
         assert_eq!(built.rejected, vec![]);
-        let rules = built.rules;
+        let rules = built.into_rules();
 
         let first = net.propose_at("seller-acme", "S-A", "carrier-swift", "CNSHA");
         let second = net.propose_at("seller-acme", "S-A", "carrier-lastmile", "CNSHA");
@@ -168,8 +168,8 @@ mod tests {
             .commit_with(&store, &rules, vec![first, accept_first], at)
             .unwrap();
         assert_eq!(built.rejected, vec![]);
-        let refused = stale(&store, &net.genesis, &built.rules, &waiting, at).unwrap();
+        let refused = stale(&store, &net.genesis, &built.rules(), &waiting, at).unwrap();
         let ids: Vec<EventId> = refused.iter().map(|(id, _)| *id).collect();
-        assert_eq!(ids, vec![second.id, accept_second.id]);
+        assert_eq!(ids, vec![second.id(), accept_second.id()]);
     }
 }

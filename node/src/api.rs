@@ -478,7 +478,7 @@ pub(crate) async fn enter(state: &ApiState, event: EncodedEvent) -> Result<(), A
                 message,
             ))
         }
-    }
+    };
     let bytes = event.bytes().to_vec();
     let admission = state.mempool.lock().await.insert(event);
     match admission {

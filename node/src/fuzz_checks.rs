@@ -184,7 +184,7 @@ fn fixtures() -> &'static Fixtures {
         Fixtures {
             net,
             store,
-            rules: published.rules(),
+            rules: published.into_rules(),
             delivered,
         }
     })
@@ -574,7 +574,7 @@ pub fn seeds() -> Vec<Seed> {
     ));
 
     for (name, event) in &samples {
-        add("event", name, event.bytes().clone());
+        add("event", name, event.bytes().to_vec());
     }
     for (name, event) in samples.iter().take(9) {
         add(
@@ -585,7 +585,7 @@ pub fn seeds() -> Vec<Seed> {
     }
 
     let bytes = |events: &[&EncodedEvent]| -> Vec<Vec<u8>> {
-        events.iter().map(|e| e.bytes().clone()).collect()
+        events.iter().map(|e| e.bytes().to_vec()).collect()
     };
     add(
         "gossip",
@@ -691,7 +691,7 @@ fn consensus_seeds(fx: &Fixtures) -> Vec<(String, Vec<u8>)> {
     let value = BlockValue::new(header.clone());
     let hash = value.hash;
     let round = Round::new(1);
-    let events: Vec<Vec<u8>> = block.events.iter().map(|e| e.bytes().clone()).collect();
+    let events: Vec<Vec<u8>> = block.events.iter().map(|e| e.bytes().to_vec()).collect();
     let keys = fx.net.validator_keys();
     let address = |i: usize| Address(keys[i].public());
     let proposer = address(0);

@@ -30,7 +30,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use custody_ledger::event::EncodedEvent;
+use custody_ledger::event::{EncodedEvent, VerifiedEvent};
 use custody_ledger::Digest;
 use futures::StreamExt;
 use libp2p::allow_block_list::{self, AllowedPeers};
@@ -120,7 +120,7 @@ pub struct GossipConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// A valid, new event: forward it and hand it to the node.
-    Accept(EncodedEvent),
+    Accept(VerifiedEvent),
     /// An invalid message (undecodable, bad signature, breaks the rules): drop it and lower
     /// the sender's score. The reason is only logged.
     Reject(String),
@@ -292,7 +292,7 @@ struct Behaviour {
 pub async fn spawn(
     config: GossipConfig,
     validator: Validator,
-    accepted: mpsc::Sender<EncodedEvent>,
+    accepted: mpsc::Sender<VerifiedEvent>,
 ) -> Result<GossipHandle, GossipError> {
     if config.message_size_bytes_max == 0 {
         return Err(GossipError::Config(
@@ -545,7 +545,7 @@ struct Driver {
     /// Genesis node keys; messages must be authored by one of them.
     allowed: HashSet<PeerId>,
     validator: Validator,
-    accepted: mpsc::Sender<EncodedEvent>,
+    accepted: mpsc::Sender<VerifiedEvent>,
     message_size_bytes_max: usize,
     dials: Vec<DialTarget>,
     /// Connected peers whose identify announced our genesis.
@@ -847,7 +847,7 @@ impl Driver {
     fn judge(
         &self,
         message: &gossipsub::Message,
-    ) -> Result<Vec<EncodedEvent>, (Vec<EncodedEvent>, String)> {
+    ) -> Result<Vec<VerifiedEvent>, (Vec<VerifiedEvent>, String)> {
         if message.topic != self.topic.hash() {
             return Err((vec![], format!("unexpected topic {}", message.topic)));
         }
@@ -882,7 +882,7 @@ impl Driver {
     }
 
     /// Hands an accepted event to the node without ever waiting for it.
-    fn deliver(&self, event: EncodedEvent) {
+    fn deliver(&self, event: VerifiedEvent) {
         match self.accepted.try_send(event) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(event)) => {
@@ -966,16 +966,18 @@ mod tests {
         let judged: Judged = Arc::default();
         let log = Arc::clone(&judged);
         let known = Mutex::new(HashSet::new());
+        let keys = custody_ledger::keys::KeyCache::new();
         let validator: Validator = Arc::new(move |bytes: &[u8]| {
             log.lock().expect("judged log").push(bytes.to_vec());
             let event = match EncodedEvent::decode(bytes) {
                 Ok(event) => event,
                 Err(error) => return Verdict::Reject(format!("malformed: {error}")),
             };
-            if let Err(rejection) = event.verify_signature() {
-                return Verdict::Reject(rejection.to_string());
-            }
-            if !known.lock().expect("known ids").insert(event.id) {
+            let event = match event.verify(&keys) {
+                Ok(event) => event,
+                Err(rejection) => return Verdict::Reject(rejection.to_string()),
+            };
+            if !known.lock().expect("known ids").insert(event.id()) {
                 return Verdict::Ignore;
             }
             Verdict::Accept(event)
@@ -985,7 +987,7 @@ mod tests {
 
     struct Node {
         handle: GossipHandle,
-        accepted: mpsc::Receiver<EncodedEvent>,
+        accepted: mpsc::Receiver<VerifiedEvent>,
         judged: Judged,
     }
 
@@ -1070,7 +1072,7 @@ mod tests {
 
     /// An event's bytes with the last signature byte flipped: still decodable, badly signed.
     fn forge(event: &EncodedEvent) -> Vec<u8> {
-        let mut bytes = event.bytes.clone();
+        let mut bytes = event.bytes().clone();
         *bytes.last_mut().expect("non-empty event") ^= 0x01;
         bytes
     }
@@ -1116,7 +1118,7 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             a.handle
-                .publish(std::slice::from_ref(&event.bytes))
+                .publish(std::slice::from_ref(&event.bytes()))
                 .await
                 .expect("published");
 
@@ -1154,7 +1156,7 @@ mod tests {
 
             let genuine = net.register("SHP-2", "CN", "DE");
             a.handle
-                .publish(std::slice::from_ref(&genuine.bytes))
+                .publish(std::slice::from_ref(&genuine.bytes()))
                 .await
                 .expect("published");
             assert_eq!(c.accepted.recv().await, Some(genuine));
@@ -1176,7 +1178,7 @@ mod tests {
             let genuine = net.register("SHP-1", "CN", "DE");
             let forged = forge(&net.register("SHP-2", "CN", "DE"));
             a.handle
-                .publish(&[genuine.bytes.clone(), forged.clone()])
+                .publish(&[genuine.bytes().clone(), forged.clone()])
                 .await
                 .expect("published");
 
@@ -1186,7 +1188,7 @@ mod tests {
             assert_eq!(b.judged_count(&forged), 1);
             assert!(b.accepted.try_recv().is_err());
             assert_eq!(
-                c.judged_count(&genuine.bytes),
+                c.judged_count(&genuine.bytes()),
                 0,
                 "B must not forward the batch"
             );
@@ -1203,8 +1205,8 @@ mod tests {
     fn a_batch_decodes_exactly_and_every_malformed_framing_is_refused() {
         let net = TestNet::new();
         let events = vec![
-            net.register("SHP-1", "CN", "DE").bytes,
-            net.register("SHP-2", "CN", "DE").bytes,
+            net.register("SHP-1", "CN", "DE").bytes(),
+            net.register("SHP-2", "CN", "DE").bytes(),
         ];
         let data = encode_batch(&events);
         assert_eq!(decode_batch(&data, data.len()), Ok(events));
@@ -1248,14 +1250,14 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             a.handle
-                .publish(std::slice::from_ref(&event.bytes))
+                .publish(std::slice::from_ref(&event.bytes()))
                 .await
                 .expect("published");
             // The outsider also tries to push an event of its own.
             let intruding = net.register("SHP-2", "CN", "DE");
             outsider
                 .handle
-                .publish(std::slice::from_ref(&intruding.bytes))
+                .publish(std::slice::from_ref(&intruding.bytes()))
                 .await
                 .expect("no peers is not an error");
 
@@ -1270,8 +1272,8 @@ mod tests {
                 assert!(outsider.handle.mesh_peers().await.is_empty());
                 sleep(Duration::from_millis(100)).await;
             }
-            assert_eq!(b.judged_count(&event.bytes), 1);
-            assert_eq!(b.judged_count(&intruding.bytes), 0);
+            assert_eq!(b.judged_count(&event.bytes()), 1);
+            assert_eq!(b.judged_count(&intruding.bytes()), 0);
             assert!(outsider.judged.lock().expect("judged log").is_empty());
             assert!(outsider.accepted.try_recv().is_err());
             for node in [a, b, outsider] {
@@ -1303,13 +1305,13 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             a.handle
-                .publish(std::slice::from_ref(&event.bytes))
+                .publish(std::slice::from_ref(&event.bytes()))
                 .await
                 .expect("published");
             let foreign = net.register("SHP-2", "CN", "DE");
             stranger
                 .handle
-                .publish(std::slice::from_ref(&foreign.bytes))
+                .publish(std::slice::from_ref(&foreign.bytes()))
                 .await
                 .expect("no peers is not an error");
 
@@ -1323,8 +1325,8 @@ mod tests {
                 assert!(stranger.handle.connected_peers().await.is_empty());
                 sleep(Duration::from_millis(100)).await;
             }
-            assert_eq!(b.judged_count(&event.bytes), 1);
-            assert_eq!(b.judged_count(&foreign.bytes), 0);
+            assert_eq!(b.judged_count(&event.bytes()), 1);
+            assert_eq!(b.judged_count(&foreign.bytes()), 0);
             assert!(stranger.judged.lock().expect("judged log").is_empty());
             assert!(stranger.accepted.try_recv().is_err());
             for node in [a, b, stranger] {
@@ -1342,17 +1344,17 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             a.handle
-                .publish(std::slice::from_ref(&event.bytes))
+                .publish(std::slice::from_ref(&event.bytes()))
                 .await
                 .expect("first");
             a.handle
-                .publish(std::slice::from_ref(&event.bytes))
+                .publish(std::slice::from_ref(&event.bytes()))
                 .await
                 .expect("second");
             assert_eq!(c.accepted.recv().await, Some(event.clone()));
             // C resubmitting what it already has is no error and sends nothing.
             c.handle
-                .publish(std::slice::from_ref(&event.bytes))
+                .publish(std::slice::from_ref(&event.bytes()))
                 .await
                 .expect("third");
             assert_eq!(b.accepted.recv().await, Some(event.clone()));
@@ -1361,8 +1363,8 @@ mod tests {
             assert!(b.accepted.try_recv().is_err());
             assert!(c.accepted.try_recv().is_err());
             // Deduplicated by gossipsub itself: the validators saw it once.
-            assert_eq!(b.judged_count(&event.bytes), 1);
-            assert_eq!(c.judged_count(&event.bytes), 1);
+            assert_eq!(b.judged_count(&event.bytes()), 1);
+            assert_eq!(c.judged_count(&event.bytes()), 1);
             for node in [a, b, c] {
                 node.shutdown().await;
             }
@@ -1380,7 +1382,7 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             node.handle
-                .publish(&[event.bytes])
+                .publish(&[event.bytes()])
                 .await
                 .expect("no peers is not an error");
             let oversized = vec![0; MESSAGE_SIZE_BYTES_MAX + 1];

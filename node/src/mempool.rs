@@ -593,13 +593,13 @@ impl Mempool {
                 assert_eq!(group(&self.entry(id).event), Some(shipment));
             }
         }
-        let bytes: usize = self.entries.values().map(|e| e.event.bytes.len()).sum();
+        let bytes: usize = self.entries.values().map(|e| e.event.bytes().len()).sum();
         assert_eq!(bytes, self.size_bytes, "byte total matches the entries");
         let mut loads: BTreeMap<PublicKey, SignerLoad> = BTreeMap::new();
         for entry in self.entries.values() {
             let load = loads.entry(*signer(&entry.event)).or_default();
             load.count += 1;
-            load.size_bytes += entry.event.bytes.len();
+            load.size_bytes += entry.event.bytes().len();
         }
         assert_eq!(loads, self.by_signer, "signer loads match the entries");
         for load in loads.values() {
@@ -615,7 +615,7 @@ impl Mempool {
         assert!(self.size_bytes <= self.config.size_bytes_max);
         let mut indexed = 0;
         for (id, entry) in &self.entries {
-            assert_eq!(*id, entry.event.id);
+            assert_eq!(*id, entry.event.id());
             assert!(entry.seq < self.next_seq);
             assert_eq!(self.order.get(&entry.position), Some(id));
             assert_eq!(entry.position.seq, entry.seq);
@@ -692,11 +692,11 @@ mod tests {
     }
 
     fn ids(events: &[VerifiedEvent]) -> Vec<EventId> {
-        events.iter().map(|e| e.id).collect()
+        events.iter().map(|e| e.id()).collect()
     }
 
     fn bytes(events: &[VerifiedEvent]) -> usize {
-        events.iter().map(|e| e.bytes.len()).sum()
+        events.iter().map(|e| e.bytes().len()).sum()
     }
 
     fn v(event: EncodedEvent) -> VerifiedEvent {
@@ -775,7 +775,7 @@ mod tests {
                 size_bytes: bytes(&events[..2]),
             })
         );
-        assert!(!pool.contains(&events[2].id));
+        assert!(!pool.contains(&events[2].id()));
         assert_eq!(pool.len(), 2);
         assert_eq!(pool.size_bytes(), bytes(&events[..2]));
         assert_eq!(pool.all_in_order(), before);
@@ -786,7 +786,7 @@ mod tests {
     #[test]
     fn the_byte_limit_gives_full_and_changes_nothing() {
         let events = vs(net().lifecycle("B1"));
-        let budget = bytes(&events[..2]) + events[2].bytes.len() - 1;
+        let budget = bytes(&events[..2]) + events[2].bytes().len() - 1;
         let mut pool = pool(usize::MAX, budget);
         insert_all(&mut pool, &events[..2]);
         let before = pool.all_in_order();
@@ -813,7 +813,7 @@ mod tests {
     #[test]
     fn an_event_larger_than_the_pool_is_too_large() {
         let registration = v(net().register("T1", "CN", "FR"));
-        let size = registration.bytes.len();
+        let size = registration.bytes().len();
         let mut pool = pool(10, size - 1);
         assert_eq!(
             pool.insert(registration),
@@ -835,10 +835,10 @@ mod tests {
             pool.insert(events[3].clone()),
             Err(MempoolError::Full { .. })
         ));
-        let unknown = events[10].id;
+        let unknown = events[10].id();
         // An unknown id and a repeated id are each counted once at most.
-        assert_eq!(pool.remove(&[events[0].id, unknown, events[0].id]), 1);
-        assert!(!pool.contains(&events[0].id));
+        assert_eq!(pool.remove(&[events[0].id(), unknown, events[0].id()]), 1);
+        assert!(!pool.contains(&events[0].id()));
         assert_eq!(pool.len(), 2);
         assert_eq!(pool.size_bytes(), bytes(&events[1..3]));
         // The registration was the largest of the three, so a proposal now fits.
@@ -860,7 +860,7 @@ mod tests {
             events[..4]
         );
         assert_eq!(
-            pool.candidates(usize::MAX, bytes(&events[..4]) + events[4].bytes.len() - 1),
+            pool.candidates(usize::MAX, bytes(&events[..4]) + events[4].bytes().len() - 1),
             events[..4]
         );
         assert_eq!(pool.candidates(2, bytes(&events[..4])), events[..2]);
@@ -899,7 +899,7 @@ mod tests {
         assert_eq!(chosen[0], flood[0]);
         let seller_events: Vec<&VerifiedEvent> = chosen
             .iter()
-            .filter(|e| e.event.signer == flood[0].event.signer)
+            .filter(|e| e.event().signer == flood[0].event().signer)
             .collect();
         assert_eq!(seller_events, flood[..4].iter().collect::<Vec<_>>());
         // F0's handoff: the acceptance never comes out before its proposal.
@@ -924,20 +924,20 @@ mod tests {
         insert_all(&mut pool, &flood[..3]);
         match pool.insert(flood[3].clone()) {
             Err(MempoolError::SignerQuota { signer, count, .. }) => {
-                assert_eq!(signer, flood[3].event.signer);
+                assert_eq!(signer, flood[3].event().signer);
                 assert_eq!(count, 3);
             }
             other => panic!("expected the signer quota, got {other:?}"),
         }
         assert_eq!(pool.insert(admit("carrier-q")), Ok(Admission::Added));
-        pool.remove(&[flood[0].id]);
+        pool.remove(&[flood[0].id()]);
         assert_eq!(pool.insert(flood[3].clone()), Ok(Admission::Added));
     }
 
     #[test]
     fn an_event_longer_than_an_event_may_be_is_too_large_whatever_the_pool_holds() {
         let mut event = admit("carrier-long");
-        event.bytes.resize(EVENT_SIZE_BYTES_MAX + 1, 0);
+        event.bytes().resize(EVENT_SIZE_BYTES_MAX + 1, 0);
         let mut pool = unbounded();
         assert_eq!(
             pool.insert(event),
@@ -973,7 +973,7 @@ mod tests {
             g1_proposal.clone(),
             h1_acceptance.clone(),
         ]);
-        assert!(big.bytes.len() > budget - h1_proposal.bytes.len());
+        assert!(big.bytes().len() > budget - h1_proposal.bytes().len());
         assert_eq!(
             pool.candidates(usize::MAX, budget),
             vec![h1_proposal, h1_acceptance]
@@ -985,7 +985,7 @@ mod tests {
         let registration = v(net().register("M1", "CN", "FR"));
         let large = admit("carrier-admitted-with-a-rather-longer-member-id");
         let small = admit("carrier-new");
-        assert!(large.bytes.len() > small.bytes.len());
+        assert!(large.bytes().len() > small.bytes().len());
         let mut pool = unbounded();
         insert_all(
             &mut pool,
@@ -997,7 +997,7 @@ mod tests {
         );
         // After the registration only the small change fits, but it must not overtake the
         // large one: a later membership change may depend on an earlier one.
-        let budget = registration.bytes.len() + small.bytes.len();
+        let budget = registration.bytes().len() + small.bytes().len();
         assert_eq!(pool.candidates(usize::MAX, budget), vec![registration]);
     }
 
@@ -1029,7 +1029,7 @@ mod tests {
         assert_eq!(pool.all_in_order(), expected);
 
         // Once a block commits the proposal, the acceptance goes back to where it arrived.
-        assert_eq!(pool.remove(&[proposal.id]), 1);
+        assert_eq!(pool.remove(&[proposal.id()]), 1);
         assert_eq!(
             pool.all_in_order(),
             vec![
@@ -1052,7 +1052,7 @@ mod tests {
             ]
         );
         // Removing the acceptance leaves the rest in place.
-        assert_eq!(pool.remove(&[acceptance.id]), 1);
+        assert_eq!(pool.remove(&[acceptance.id()]), 1);
         assert_eq!(
             pool.all_in_order(),
             vec![
@@ -1126,7 +1126,7 @@ mod tests {
     fn reference_order(arrival: &[VerifiedEvent]) -> Vec<EventId> {
         let waits_for = |event: &VerifiedEvent, i: usize| -> Option<usize> {
             let proposal = accepted_proposal(event)?;
-            arrival.iter().position(|p| p.id == proposal).filter(|&j| {
+            arrival.iter().position(|p| p.id() == proposal).filter(|&j| {
                 j > i && is_proposal(&arrival[j]) && group(&arrival[j]) == group(event)
             })
         };
@@ -1135,10 +1135,10 @@ mod tests {
             if waits_for(event, j).is_some() {
                 continue;
             }
-            out.push(event.id);
+            out.push(event.id());
             for (i, waiting) in arrival.iter().enumerate() {
                 if waits_for(waiting, i) == Some(j) {
-                    out.push(waiting.id);
+                    out.push(waiting.id());
                 }
             }
         }
@@ -1205,7 +1205,7 @@ mod tests {
             // (or the count was reached).
             if let Some(next) = held.get(mine.len()) {
                 prop_assert!(
-                    chosen.len() == count_max || bytes(chosen) + next.bytes.len() > size_bytes_max
+                    chosen.len() == count_max || bytes(chosen) + next.bytes().len() > size_bytes_max
                 );
             }
         }
@@ -1214,7 +1214,7 @@ mod tests {
             .iter()
             .map(|e| {
                 fair.iter()
-                    .position(|a| a.id == e.id)
+                    .position(|a| a.id() == e.id())
                     .expect("chosen events are held")
             })
             .collect();
@@ -1250,11 +1250,11 @@ mod tests {
             insert_all(&mut pool, &arrival);
             let out = pool.candidates(usize::MAX, usize::MAX);
             prop_assert_eq!(out.len(), arrival.len());
-            let distinct: BTreeSet<EventId> = out.iter().map(|e| e.id).collect();
+            let distinct: BTreeSet<EventId> = out.iter().map(|e| e.id()).collect();
             prop_assert_eq!(distinct.len(), out.len());
             for lifecycle in lifecycles() {
                 let mine: Vec<EventId> =
-                    out.iter().filter(|e| lifecycle.contains(e)).map(|e| e.id).collect();
+                    out.iter().filter(|e| lifecycle.contains(e)).map(|e| e.id()).collect();
                 prop_assert_eq!(mine, ids(lifecycle));
             }
             prop_assert_eq!(ids(&pool.all_in_order()), reference_order(&arrival));
@@ -1280,27 +1280,27 @@ mod tests {
                 match op {
                     Op::Insert(i) => {
                         let event = &events[i];
-                        let size = event.bytes.len();
+                        let size = event.bytes().len();
                         let held: usize = model.values().sum();
-                        let expected = if model.contains_key(&event.id) {
+                        let expected = if model.contains_key(&event.id()) {
                             Ok(Admission::Duplicate)
                         } else if size > size_bytes_max {
                             Err(MempoolError::TooLarge { size_bytes: size, size_bytes_max })
                         } else if model.len() >= count_max || held + size > size_bytes_max {
                             Err(MempoolError::Full { count: model.len(), size_bytes: held })
                         } else {
-                            model.insert(event.id, size);
+                            model.insert(event.id(), size);
                             arrival.push(event.clone());
                             Ok(Admission::Added)
                         };
                         prop_assert_eq!(pool.insert(event.clone()), expected);
                     }
                     Op::Remove(picks) => {
-                        let chosen: Vec<EventId> = picks.iter().map(|&i| events[i].id).collect();
+                        let chosen: Vec<EventId> = picks.iter().map(|&i| events[i].id()).collect();
                         let distinct: BTreeSet<EventId> = chosen.iter().copied().collect();
                         let expected = distinct.iter().filter(|id| model.remove(id).is_some()).count();
                         prop_assert_eq!(pool.remove(&chosen), expected);
-                        arrival.retain(|e| !distinct.contains(&e.id));
+                        arrival.retain(|e| !distinct.contains(&e.id()));
                     }
                 }
                 let all = pool.all_in_order();
@@ -1310,11 +1310,11 @@ mod tests {
                 prop_assert_eq!(pool.len(), model.len());
                 prop_assert_eq!(pool.is_empty(), model.is_empty());
                 prop_assert_eq!(pool.size_bytes(), model.values().sum::<usize>());
-                let held: BTreeSet<EventId> = all.iter().map(|e| e.id).collect();
+                let held: BTreeSet<EventId> = all.iter().map(|e| e.id()).collect();
                 prop_assert_eq!(held.len(), pool.len());
                 prop_assert!(held.iter().eq(model.keys()));
                 for event in &events {
-                    prop_assert_eq!(pool.contains(&event.id), model.contains_key(&event.id));
+                    prop_assert_eq!(pool.contains(&event.id()), model.contains_key(&event.id()));
                 }
                 pool.assert_consistent();
             }

@@ -18,12 +18,14 @@ use arc_malachitebft_app_channel::{
     RequestContext, SyncContext, WalContext,
 };
 use custody_contracts::{ContractRules, ReferenceBook};
-use custody_ledger::event::EncodedEvent;
+use custody_ledger::event::{EncodedEvent, VerifiedEvent};
+use custody_ledger::keys::KeyCache;
 use custody_ledger::store::Store;
+use custody_sled::SledStore;
 use tokio::sync::{broadcast, mpsc, oneshot, Mutex};
 use tracing::{error, info, warn};
 
-use crate::admission::{admit, Refusal};
+use crate::admission::{self, Refusal};
 use crate::api::{self, ApiState};
 use crate::clock::now;
 use crate::config::Config;
@@ -280,7 +282,9 @@ impl Identity {
 
 /// The ledger and what the node keeps beside it.
 struct Ledger {
-    store: Arc<custody_ledger::store::SledStore>,
+    store: Arc<SledStore>,
+    /// Parsed keys, for everything on this node that verifies signatures.
+    keys: Arc<KeyCache>,
     /// The rules as of the committed head, for the consensus host.
     rules: ContractRules,
     /// The same, as the host updates them, for gossip and the API.
@@ -313,6 +317,7 @@ fn open_ledger(config: &Config, identity: &Identity) -> anyhow::Result<Ledger> {
     info!(moniker = %config.moniker, node_key = %identity.node_key, validator = identity.validator, head, "starting");
     Ok(Ledger {
         store,
+        keys: Arc::new(KeyCache::new()),
         rules,
         shared_rules,
         mempool,
@@ -348,7 +353,7 @@ async fn start_gossip(
         .filter_map(|m| m.node_key)
         .filter_map(|k| keys::peer_id(&k))
         .collect();
-    let (accepted_tx, mut accepted_rx) = mpsc::channel::<EncodedEvent>(4096);
+    let (accepted_tx, mut accepted_rx) = mpsc::channel::<VerifiedEvent>(4096);
     let handle = gossip::spawn(
         GossipConfig {
             keypair: keys::libp2p_keypair(&identity.key),
@@ -398,11 +403,12 @@ async fn start_gossip(
 
 /// How gossip judges an event it receives.
 fn gossip_validator(identity: &Identity, ledger: &Ledger) -> gossip::Validator {
-    let (store, genesis, rules, mempool) = (
+    let (store, genesis, rules, mempool, keys) = (
         ledger.store.clone(),
         identity.genesis.clone(),
         ledger.shared_rules.clone(),
         ledger.mempool.clone(),
+        ledger.keys.clone(),
     );
     Arc::new(move |bytes: &[u8]| {
         let Ok(event) = EncodedEvent::decode(bytes) else {
@@ -410,14 +416,18 @@ fn gossip_validator(identity: &Identity, ledger: &Ledger) -> gossip::Validator {
         };
         if mempool
             .try_lock()
-            .is_ok_and(|pool| pool.contains(&event.id))
+            .is_ok_and(|pool| pool.contains(&event.id()))
         {
             return Verdict::Ignore;
         }
+        let event = match admission::verify(event, &genesis, &keys) {
+            Ok(event) => event,
+            Err(r) => return Verdict::Reject(r.to_string()),
+        };
         let rules = rules.read().expect("rules lock").clone();
         // Causal predecessors may still be in flight, so only shape, signature and the
         // committed state decide here; the proposer re-checks in order.
-        match admit(store.as_ref(), &genesis, &rules, &[], &event, now()) {
+        match admission::judge(store.as_ref(), &genesis, &rules, &[], &event, now()) {
             Ok(()) => Verdict::Accept(event),
             Err(Refusal::Duplicate) => Verdict::Ignore,
             Err(Refusal::Invalid(r)) if is_causal(r.code) => Verdict::Accept(event),
@@ -568,6 +578,7 @@ fn build_host(
             .validator
             .then(|| CustodySigner::new(chain_id, identity.key.clone())),
         mempool: ledger.mempool.clone(),
+        keys: ledger.keys.clone(),
         limits: BlockLimits {
             events_max: config.block.events_max,
             size_bytes_max: config.block.size_bytes_max,
@@ -629,6 +640,7 @@ async fn prepare_api(
         store: ledger.store,
         rules: ledger.shared_rules,
         mempool: ledger.mempool,
+        keys: ledger.keys,
         committed: ledger.committed,
         outbound: gossip.outbound.clone(),
         node_key: identity.node_key,

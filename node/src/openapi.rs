@@ -1982,7 +1982,7 @@ mod tests {
     fn the_drift_check_notices_drift() {
         let doc = document_json();
         let net = TestNet::new();
-        let event = serde_json::to_value(&net.lifecycle("OA-1")[0].event).expect("event");
+        let event = serde_json::to_value(&net.lifecycle("OA-1")[0].event()).expect("event");
         let schema = component(&doc, "SignedEvent");
         assert_eq!(conforms(&doc, schema, &event, "SignedEvent"), Ok(()));
 
@@ -2061,7 +2061,7 @@ mod tests {
         let head = store.head().expect("store").expect("a block");
 
         for event in lifecycle.iter().chain(&partial[..2]) {
-            check(&doc, "SignedEvent", &event.event);
+            check(&doc, "SignedEvent", &event.event());
         }
         for id in ["OA-1", "OA-2"] {
             let shipment = store
@@ -2107,38 +2107,38 @@ mod tests {
         check(&doc, "NetworkView", &network);
 
         let first = &lifecycle[0];
-        let stored = store.event(&first.id).expect("store").expect("event");
+        let stored = store.event(&first.id()).expect("store").expect("event");
         let receipt = Receipt {
-            event_id: first.id,
+            event_id: first.id(),
             height: head.height,
             block_hash: head.block_hash,
             recorded_at: GENESIS_TIME,
             log_index: stored.location.log_index,
             log_size: head.log_size,
             log_root: head.log_root,
-            entry: store.log_entry(&first.id).expect("store").expect("entry"),
+            entry: store.log_entry(&first.id()).expect("store").expect("entry"),
             inclusion_proof: store
                 .inclusion_proof(stored.location.log_index, head.log_size)
                 .expect("proof"),
         };
         check(&doc, "Receipt", &receipt);
         let entry = EventEntry {
-            event_id: first.id,
+            event_id: first.id(),
             height: stored.location.height,
             log_index: stored.location.log_index,
             recorded_at: GENESIS_TIME,
-            event: stored.event.event.clone(),
+            event: stored.event.event().clone(),
         };
         check(
             &doc,
             "EventView",
             &EventView {
-                event_id: first.id,
+                event_id: first.id(),
                 height: stored.location.height,
                 index_in_block: stored.location.index_in_block,
                 log_index: stored.location.log_index,
                 recorded_at: GENESIS_TIME,
-                event: stored.event.event.clone(),
+                event: stored.event.event().clone(),
                 receipt,
             },
         );
@@ -2153,7 +2153,7 @@ mod tests {
             &doc,
             "Accepted",
             &Accepted {
-                event_id: first.id,
+                event_id: first.id(),
                 status: "pending".into(),
             },
         );
@@ -2168,11 +2168,11 @@ mod tests {
                     .certificate(head.height)
                     .expect("store")
                     .expect("certificate"),
-                event_ids: block.events.iter().map(|e| e.id).collect(),
+                event_ids: block.events.iter().map(|e| e.id()).collect(),
                 events: block
                     .events
                     .iter()
-                    .map(|e| STANDARD.encode(&e.bytes))
+                    .map(|e| STANDARD.encode(&e.bytes()))
                     .collect(),
                 header: block.header,
             },
@@ -2298,7 +2298,7 @@ mod tests {
                 registration_id: "IM2500000001".into(),
             },
         ] {
-            let EventKind::CustomsDeclared(mut declaration) = declared.event.event.kind.clone()
+            let EventKind::CustomsDeclared(mut declaration) = declared.event().event.kind.clone()
             else {
                 panic!("a declaration");
             };
@@ -2315,7 +2315,7 @@ mod tests {
         for kind in kinds {
             names.insert(kind.name());
             let event = net.sign("admin-1", kind);
-            check(&doc, "SignedEvent", &event.event);
+            check(&doc, "SignedEvent", &event.event());
         }
         assert!(names.len() >= 4, "{names:?}");
     }

@@ -60,7 +60,7 @@ impl Fixture {
                 .commit_with(store.as_ref(), &rules, events, GENESIS_TIME)
                 .expect("commit");
             assert_eq!(built.rejected, vec![], "fixture events apply");
-            rules = built.rules;
+            rules = built.into_rules();
         }
         let mempool = Arc::new(Mutex::new(Mempool::new(MempoolConfig {
             count_max: 100,
@@ -70,6 +70,7 @@ impl Fixture {
         })));
         let (outbound, outbound_rx) = mpsc::channel(100);
         let state = ApiState {
+            keys: Default::default(),
             genesis: Arc::new(net.genesis.clone()),
             store: store.clone(),
             rules: Arc::new(RwLock::new(rules)),
@@ -171,7 +172,7 @@ fn problem(answer: (StatusCode, String, Vec<u8>), status: StatusCode, code: &str
 }
 
 fn json(event: &EncodedEvent) -> Vec<u8> {
-    serde_json::to_vec(&event.event).expect("json")
+    serde_json::to_vec(&event.event()).expect("json")
 }
 
 #[tokio::test]
@@ -186,8 +187,8 @@ async fn a_valid_event_is_accepted_and_waits_in_the_mempool() {
         String::from_utf8_lossy(&body)
     );
     let accepted: custody_ledger::view::Accepted = serde_json::from_slice(&body).unwrap();
-    assert_eq!(accepted.event_id, next.id);
-    assert!(f.mempool.lock().await.contains(&next.id));
+    assert_eq!(accepted.event_id, next.id());
+    assert!(f.mempool.lock().await.contains(&next.id()));
     // The same event again is not added twice.
     let (status, _, _) = f.post("/v1/events", "application/json", json(&next)).await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -198,7 +199,7 @@ async fn a_valid_event_is_accepted_and_waits_in_the_mempool() {
         .post(
             "/v1/events",
             "application/octet-stream",
-            other.bytes.clone(),
+            other.bytes().clone(),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -222,7 +223,7 @@ async fn bad_submissions_get_a_problem_and_change_nothing() {
         "event.malformed",
     );
     let mut forged = f.net.register("F-1", "CN", "FR");
-    forged.event.signature.0[3] ^= 1;
+    forged.event().signature.0[3] ^= 1;
     let p = problem(
         post(json(&forged)).await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -296,8 +297,8 @@ async fn bad_submissions_get_a_problem_and_change_nothing() {
 async fn an_event_is_served_with_a_proof_to_the_head() {
     let f = Fixture::new();
     let wanted = f.net.lifecycle("A-1")[2].clone();
-    let view: EventView = f.ok(&format!("/v1/events/{}", wanted.id)).await;
-    assert_eq!(view.event, wanted.event);
+    let view: EventView = f.ok(&format!("/v1/events/{}", wanted.id())).await;
+    assert_eq!(view.event, wanted.event());
     assert_eq!(view.height, 2);
     let head = f.store.head().unwrap().expect("head");
     let Receipt {
@@ -316,7 +317,7 @@ async fn an_event_is_served_with_a_proof_to_the_head() {
     // The leaf is the event's log entry: the proof also proves its block and time.
     assert_eq!(
         (entry.event_id, entry.log_index, entry.height),
-        (wanted.id, log_index, view.height)
+        (wanted.id(), log_index, view.height)
     );
     merkle::verify_inclusion(
         &entry.hash(),
@@ -348,7 +349,7 @@ async fn shipments_their_events_pages_and_bundle() {
     assert_eq!(state["shipment_id"], "A-1");
     assert_eq!(state["custodian"], "carrier-lastmile");
 
-    let lifecycle: Vec<_> = f.net.lifecycle("A-1")[..5].iter().map(|e| e.id).collect();
+    let lifecycle: Vec<_> = f.net.lifecycle("A-1")[..5].iter().map(|e| e.id()).collect();
     let mut seen = Vec::new();
     let mut uri = "/v1/shipments/A-1/events?limit=2".to_owned();
     for _ in 0..10 {
@@ -498,7 +499,7 @@ async fn the_router_and_the_openapi_document_agree() {
     assert_eq!(content_type, "application/json");
     let document: serde_json::Value = serde_json::from_slice(&body).expect("json");
     let paths = document["paths"].as_object().expect("paths");
-    let event = f.net.lifecycle("A-1")[0].id.to_string();
+    let event = f.net.lifecycle("A-1")[0].id().to_string();
     let key = f.net.key("seller-acme").public().to_string();
     for (method, route) in custody_node::openapi::ROUTES {
         assert!(
@@ -692,7 +693,7 @@ async fn regression_issue_11_serve_stops_accepting_and_finishes_requests_in_flig
 async fn regression_issue_11_an_oversize_json_event_is_413_and_changes_nothing() {
     let f = Fixture::new();
     let oversize = f.net.oversize_publication();
-    let json = serde_json::to_vec(&oversize.event).expect("json");
+    let json = serde_json::to_vec(&oversize.event()).expect("json");
     assert!(
         json.len() < BODY_SIZE_BYTES_MAX,
         "the body limit must not be what refuses it"
@@ -707,7 +708,7 @@ async fn regression_issue_11_an_oversize_json_event_is_413_and_changes_nothing()
         f.post(
             "/v1/events",
             "application/octet-stream",
-            oversize.bytes.clone(),
+            oversize.bytes().clone(),
         )
         .await,
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -725,7 +726,7 @@ async fn regression_issue_11_a_signer_over_its_quota_gets_429_and_others_do_not(
     for i in 0..quota {
         let event = f.net.register(&format!("QUOTA-{i}"), "CN", "FR");
         let (code, _, body) = f
-            .post("/v1/events", "application/octet-stream", event.bytes)
+            .post("/v1/events", "application/octet-stream", event.bytes())
             .await;
         assert_eq!(
             code,
@@ -740,7 +741,7 @@ async fn regression_issue_11_a_signer_over_its_quota_gets_429_and_others_do_not(
         .oneshot(
             Request::post("/v1/events")
                 .header(header::CONTENT_TYPE, "application/octet-stream")
-                .body(Body::from(over.bytes.clone()))
+                .body(Body::from(over.bytes().clone()))
                 .expect("request"),
         )
         .await
@@ -757,7 +758,7 @@ async fn regression_issue_11_a_signer_over_its_quota_gets_429_and_others_do_not(
         .net
         .sign("customs-qx", EventKind::ReferenceDataPublished(table));
     let (code, _, body) = f
-        .post("/v1/events", "application/octet-stream", other.bytes)
+        .post("/v1/events", "application/octet-stream", other.bytes())
         .await;
     assert_eq!(
         code,
@@ -831,7 +832,7 @@ fn append(
     )
     .expect("build");
     assert_eq!(built.rejected, vec![], "every event applies");
-    let (height, hash) = (built.block.header.height, built.block.hash());
+    let (height, hash) = (built.block().header.height, built.block().hash());
     let message = vote_message(&f.net.genesis.chain_id, height, 0, &hash);
     let certificate = CommitCertificate {
         height,
@@ -846,9 +847,9 @@ fn append(
             .collect(),
     };
     f.store
-        .append_block(&built.block, &certificate, &built.delta)
+        .append_block(&built.block(), &certificate, &built.delta())
         .expect("append");
-    *f.state.rules.write().expect("rules") = built.rules;
+    *f.state.rules.write().expect("rules") = built.rules();
     height
 }
 

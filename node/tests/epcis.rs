@@ -83,6 +83,7 @@ impl Fixture {
         );
         let (outbound, outbound_rx) = mpsc::channel(100);
         let state = ApiState {
+            keys: Default::default(),
             genesis: Arc::new(net.genesis.clone()),
             store: store.clone(),
             rules: Arc::new(RwLock::new(ContractRules::default())),
@@ -232,7 +233,7 @@ fn enc(text: &str) -> String {
 async fn every_kind_is_answered_schema_valid_in_log_order_and_by_id() {
     let events = all_events(&TestNet::new());
     let f = Fixture::new(&events);
-    let expected: Vec<String> = events.iter().map(|e| uri_of(&e.id)).collect();
+    let expected: Vec<String> = events.iter().map(|e| uri_of(&e.id())).collect();
     // Reference data has no EPCIS form and is not answered.
     assert_eq!(f.ids("/epcis/events").await, expected);
     let kinds: std::collections::BTreeSet<String> = f
@@ -244,7 +245,7 @@ async fn every_kind_is_answered_schema_valid_in_log_order_and_by_id() {
         .collect();
     assert_eq!(kinds.len(), 11, "{kinds:?}");
     for event in &events {
-        let uri = uri_of(&event.id);
+        let uri = uri_of(&event.id());
         for path in [uri.clone(), enc(&uri)] {
             assert_eq!(
                 f.ids(&format!("/epcis/events/{path}")).await,
@@ -312,7 +313,7 @@ async fn every_kind_is_answered_schema_valid_in_log_order_and_by_id() {
 async fn each_filter_selects_what_it_names_and_nothing_else() {
     let events = all_events(&TestNet::new());
     let f = Fixture::new(&events);
-    let id = |i: usize| uri_of(&events[i].id);
+    let id = |i: usize| uri_of(&events[i].id());
     // events: 0 reg, 1 propose CNSHA, 2 accept, 3 scan DEHAM, 4 propose FRCDG, 5 accept,
     // 6 declare, 7 pay, 8 hold, 9 inspection, 10 release, 11 deliver, 12 return requested,
     // 13 return received, 14 attested. Event i is in block i + 2.
@@ -524,7 +525,7 @@ async fn pages_are_stable_while_events_arrive() {
         last > 6,
         "events that arrived while paging were read: {last}"
     );
-    let committed_ids: Vec<String> = events[..last].iter().map(|e| uri_of(&e.id)).collect();
+    let committed_ids: Vec<String> = events[..last].iter().map(|e| uri_of(&e.id())).collect();
     let want: Vec<String> = f
         .ids(&format!("/epcis/events?{query}"))
         .await

@@ -55,7 +55,7 @@ impl Fixture {
                 .commit_with(store.as_ref(), &rules, events, GENESIS_TIME)
                 .expect("commit");
             assert_eq!(built.rejected, vec![], "fixture events apply");
-            rules = built.rules;
+            rules = built.into_rules();
         }
         let mempool = Arc::new(Mutex::new(Mempool::new(MempoolConfig {
             count_max: 100,
@@ -65,6 +65,7 @@ impl Fixture {
         })));
         let (outbound, outbound_rx) = mpsc::channel(100);
         let state = ApiState {
+            keys: Default::default(),
             genesis: Arc::new(net.genesis.clone()),
             store,
             rules: Arc::new(RwLock::new(rules)),

@@ -128,6 +128,7 @@ impl Fixture {
         );
         let (outbound, outbound_rx) = mpsc::channel(100);
         let state = ApiState {
+            keys: Default::default(),
             genesis: Arc::new(net.genesis.clone()),
             store: store.clone(),
             rules: Arc::new(RwLock::new(ContractRules::default())),
@@ -189,15 +190,15 @@ impl Fixture {
             )
             .expect("commit");
         assert_eq!(built.rejected, vec![], "events apply");
-        let ids = built.block.events.iter().map(|e| e.id).collect();
+        let ids = built.block().events.iter().map(|e| e.id()).collect();
         let certificate = CommitCertificate {
-            height: built.block.header.height,
+            height: built.block().header.height,
             round: 0,
-            block_hash: built.block.header.hash(),
+            block_hash: built.block().header.hash(),
             signatures: Vec::new(),
         };
         let _ = self.state.committed.send(Committed {
-            block: Arc::new(built.block),
+            block: Arc::new(built.block()),
             certificate: Arc::new(certificate),
             ids: Arc::new(ids),
         });
@@ -252,7 +253,7 @@ impl Fixture {
 }
 
 fn uri_of(event: &EncodedEvent) -> String {
-    format!("urn:custody:event:{}", event.id)
+    format!("urn:custody:event:{}", event.id())
 }
 
 /// Waits until `received` holds `want` events (or the bound passes).

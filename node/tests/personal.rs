@@ -64,6 +64,7 @@ impl Fixture {
         let files = PersonalFiles::open(&dir.path().join("data")).expect("files");
         let (outbound, outbound_rx) = mpsc::channel(100);
         let state = ApiState {
+            keys: Default::default(),
             genesis: Arc::new(net.genesis.clone()),
             store: store.clone(),
             rules: Arc::new(RwLock::new(rules.clone())),

@@ -79,7 +79,7 @@ fn publish<S: Store + ?Sized>(net: &TestNet, store: &S, time: Timestamp) -> Cont
         .commit_with(store, &ContractRules::default(), events, time)
         .expect("commit");
     assert_eq!(built.rejected, vec![], "the tables publish");
-    built.rules
+    built.rules()
 }
 
 struct Fixture {
@@ -112,6 +112,7 @@ impl Fixture {
         })));
         let (outbound, outbound_rx) = mpsc::channel(100);
         let state = ApiState {
+            keys: Default::default(),
             genesis: Arc::new(net.genesis.clone()),
             store: store.clone(),
             rules: Arc::new(RwLock::new(rules)),
@@ -291,7 +292,7 @@ async fn a_full_declaration_in_france() {
         .expect("store")
         .expect("the publishing event is on the ledger");
     assert!(matches!(
-        stored.event.event.event.kind,
+        stored.event.event().event.kind,
         EventKind::ReferenceDataPublished(_)
     ));
 }
@@ -981,7 +982,7 @@ proptest! {
             .commit_with(&store, &rules, vec![registered, proposal, accepted], t1)
             .expect("commit");
         prop_assert_eq!(&built.rejected, &vec![]);
-        let rules = built.rules;
+        let rules = built.into_rules();
 
         // The declaration's block: its height and time decide the rules and the tables.
         let height = store.head().expect("head").expect("a block").height + 1;
@@ -1005,8 +1006,8 @@ proptest! {
             .commit_with(&store, &rules, vec![wrong.clone(), right.clone()], time)
             .expect("commit");
         let rejected: Vec<_> = built.rejected.iter().map(|(id, _)| *id).collect();
-        prop_assert_eq!(rejected, vec![wrong.id], "{:?}", built.rejected);
-        prop_assert_eq!(built.block.events.len(), 1);
-        prop_assert_eq!(built.block.events[0].id, right.id);
+        prop_assert_eq!(rejected, vec![wrong.id()], "{:?}", built.rejected);
+        prop_assert_eq!(built.block().events.len(), 1);
+        prop_assert_eq!(built.block().events[0].id(), right.id());
     }
 }

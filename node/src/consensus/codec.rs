@@ -1380,11 +1380,11 @@ mod tests {
             built.rejected.is_empty(),
             "the lifecycle is valid in one block"
         );
-        let header = built.block.header.clone();
+        let header = built.block().header.clone();
         let value = BlockValue::new(header.clone());
         let hash = value.hash;
         let height = header.height;
-        let events: Vec<Vec<u8>> = built.block.events.iter().map(|e| e.bytes.clone()).collect();
+        let events: Vec<Vec<u8>> = built.block().events.iter().map(|e| e.bytes().clone()).collect();
         assert_eq!(events.len(), 11);
 
         // Proposal parts: header, events in two chunks, an empty chunk, signature.

@@ -31,9 +31,9 @@ use arc_malachitebft_app_channel::app::types::sync;
 use bytes::Bytes;
 use custody_contracts::ContractRules;
 use custody_ledger::chain::{build_block, BuiltBlock};
-use custody_ledger::event::EncodedEvent;
+use custody_ledger::event::{EncodedEvent, VerifiedEvent};
 use custody_ledger::genesis::Genesis;
-use custody_ledger::keys::Signature;
+use custody_ledger::keys::{KeyCache, Signature};
 use custody_ledger::reject::Rejection;
 use custody_ledger::rules::Rules;
 use custody_ledger::state::{BlockContext, State};
@@ -72,7 +72,7 @@ pub fn arm(faults: &Faults) -> anyhow::Result<(HostFaults, FaultyCodec)> {
         None => None,
         Some(path) => {
             let event = read_event(path)?;
-            warn!(event = %event.id, "FAULT INJECTION: this node proposes an event without checking the rules");
+            warn!(event = %event.id(), "FAULT INJECTION: this node proposes an event without checking the rules");
             Some(event)
         }
     };
@@ -144,17 +144,24 @@ impl Rules for Unchecked {
     }
 }
 
-/// Builds a block with `forced` first and no rule checked.
+/// Builds a block with `forced` first and no rule checked. The forced event's signature is
+/// still checked: what this fault tests is a block the rules would refuse, and the event types
+/// do not let an unsigned event into any block.
+#[allow(clippy::too_many_arguments)]
 pub fn build_unchecked(
     store: &SledStore,
     genesis: &Genesis,
     rules: &ContractRules,
     forced: &EncodedEvent,
-    mut candidates: Vec<EncodedEvent>,
+    mut candidates: Vec<VerifiedEvent>,
     time: Timestamp,
     proposer: Address,
+    keys: &KeyCache,
 ) -> Result<BuiltBlock<ContractRules>, StoreError> {
-    candidates.insert(0, forced.clone());
+    match forced.clone().verify(keys) {
+        Ok(forced) => candidates.insert(0, forced),
+        Err(rejection) => tracing::warn!(%rejection, "the forced event is not signed; building without it"),
+    }
     build_block(
         store,
         genesis,
@@ -163,12 +170,7 @@ pub fn build_unchecked(
         time,
         proposer.0,
     )
-    .map(|b| BuiltBlock {
-        block: b.block,
-        delta: b.delta,
-        rejected: b.rejected,
-        rules: b.rules.0,
-    })
+    .map(|built| built.map_rules(|unchecked| unchecked.0))
 }
 
 /// The signed consensus proposal of an equivocating proposer's second block, from the host
@@ -436,7 +438,7 @@ impl HasEncodedLen<sync::Response<CustodyContext>> for FaultyCodec {
 
 /// The second block of an equivocation is built from the first half of the first one's
 /// candidates, one millisecond later: valid, and different even when both are empty.
-pub fn second_candidates(candidates: &[EncodedEvent]) -> Vec<EncodedEvent> {
+pub fn second_candidates(candidates: &[VerifiedEvent]) -> Vec<VerifiedEvent> {
     candidates[..candidates.len() / 2].to_vec()
 }
 

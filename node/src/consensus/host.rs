@@ -569,6 +569,7 @@ impl Host {
                 candidates,
                 time,
                 self.address,
+                &self.keys,
             )
             .expect("the store answers while building a block");
         }
@@ -669,7 +670,7 @@ impl Host {
         }];
         for chunk in part_chunks(&block.events) {
             parts.push(ProposalPart::Events(
-                chunk.iter().map(|e| e.bytes().clone()).collect(),
+                chunk.iter().map(|e| e.bytes().to_vec()).collect(),
             ));
         }
         let signer = self.signer.as_ref().expect("only validators propose");
@@ -984,7 +985,7 @@ impl Host {
             };
             let synced = SyncedBlock {
                 header: block.header,
-                events: block.events.into_iter().map(|e| e.bytes()).collect(),
+                events: block.events.into_iter().map(EncodedEvent::into_bytes).collect(),
             };
             let certificate = from_ledger_certificate(&cert);
             out.push(RawDecidedValue::new(
@@ -1085,7 +1086,7 @@ mod tests {
 
     fn sized(template: &EncodedEvent, size_bytes: usize) -> EncodedEvent {
         let mut event = template.clone();
-        event.bytes.resize(size_bytes, 0);
+        event.bytes().resize(size_bytes, 0);
         event
     }
 
@@ -1106,7 +1107,7 @@ mod tests {
         ];
         let chunks = part_chunks(&large);
         for chunk in &chunks {
-            let bytes: usize = chunk.iter().map(|e| e.bytes.len()).sum();
+            let bytes: usize = chunk.iter().map(|e| e.bytes().len()).sum();
             assert!(chunk.len() == 1 || bytes <= PART_EVENT_BYTES_MAX, "{bytes}");
         }
         let flat: Vec<&EncodedEvent> = chunks.iter().flat_map(|c| c.iter()).collect();
