@@ -457,9 +457,11 @@ async fn run(
         .unwrap_or_else(|e| Err(Refusal::Unavailable(e.to_string())));
         match verdict {
             Ok(()) => signed.push((index, event)),
-            Err(Refusal::Invalid(r)) => errors.push(error(r.code, Some(&r.field), r.message)),
+            Err(Refusal::Invalid(r)) => {
+                errors.push(error(r.code.as_str(), Some(&r.field), r.message))
+            }
             Err(Refusal::Duplicate) => errors.push(error(
-                custody_ledger::reject::codes::EVENT_DUPLICATE,
+                custody_ledger::reject::codes::EVENT_DUPLICATE.as_str(),
                 Some("event"),
                 format!("event {} is already on the ledger or waiting", event.id),
             )),
