@@ -6,6 +6,7 @@
 //! next block would have.
 
 use custody_contracts::ContractRules;
+use custody_ledger::cause::Cause;
 use custody_ledger::event::{check_encoded, check_occurred_at, EncodedEvent};
 use custody_ledger::genesis::Genesis;
 use custody_ledger::model::EventId;
@@ -23,7 +24,7 @@ pub enum Refusal {
     /// The event is already committed or waiting.
     Duplicate,
     /// The store could not answer; the event may be fine.
-    Unavailable(String),
+    Unavailable(Cause),
 }
 
 /// Judges `event` as the next block would, after `pending` (the mempool's events of the same
@@ -40,12 +41,12 @@ pub fn admit<S: Store + ?Sized>(
     event.verify_signature().map_err(Refusal::Invalid)?;
     let head = store
         .head()
-        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+        .map_err(|e| Refusal::Unavailable(Cause::new(e)))?;
     let mut all = pending.to_vec();
     all.push(event.clone());
     let mut state = store
         .load_state(genesis, &all)
-        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+        .map_err(|e| Refusal::Unavailable(Cause::new(e)))?;
     if state.is_committed(&event.id) {
         return Err(Refusal::Duplicate);
     }

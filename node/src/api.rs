@@ -465,12 +465,12 @@ pub(crate) async fn enter(state: &ApiState, event: &EncodedEvent) -> Result<(), 
                 format!("event {} is already on the ledger", event.id),
             )))
         }
-        Err(Refusal::Unavailable(message)) => {
+        Err(Refusal::Unavailable(cause)) => {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "node.unavailable",
                 None,
-                message,
+                cause.to_string(),
             ))
         }
     }

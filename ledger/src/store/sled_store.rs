@@ -1,5 +1,6 @@
 //! The sled-backed [`Store`].
 
+use std::convert::Infallible;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use sled::Transactional;
 
 use super::layout::{FORMAT_KEY, GENESIS_KEY, STORE_FORMAT};
 use super::{KeyValue, Store, StoreError, Tree, WriteBatch};
+use crate::cause::Cause;
 use crate::hash::Digest;
 
 /// A sled database with one sled tree per [`Tree`].
@@ -50,7 +52,7 @@ fn sled_error(path: &Path, error: sled::Error) -> StoreError {
             path: path.to_owned(),
             message: error.to_string(),
         },
-        error => StoreError::Io(error.to_string()),
+        error => StoreError::Io(Cause::new(error)),
     }
 }
 
@@ -295,9 +297,13 @@ impl SledStore {
                         None => target.remove(key.as_slice())?,
                     };
                 }
-                Ok::<(), ConflictableTransactionError<()>>(())
+                // The batch never aborts: only the database can fail it.
+                Ok::<(), ConflictableTransactionError<Infallible>>(())
             })
-            .map_err(|error: TransactionError<()>| StoreError::Io(format!("{error:?}")))?;
+            .map_err(|error| match error {
+                TransactionError::Storage(error) => StoreError::Io(Cause::new(error)),
+                TransactionError::Abort(never) => match never {},
+            })?;
         // Acknowledge only once the batch is on disk.
         self.db.flush().map_err(|e| self.error(e))?;
         Ok(())

@@ -34,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use custody_epcis::{Draft, Validator};
+use custody_ledger::cause::Cause;
 use custody_ledger::event::{self, EncodedEvent};
 use custody_ledger::keys::Keypair;
 use custody_ledger::model::{Event, EventKind, MemberId, ShipmentId};
@@ -454,7 +455,7 @@ async fn run(
             admit(store.as_ref(), &genesis, &rules, &pending, &judged, now())
         })
         .await
-        .unwrap_or_else(|e| Err(Refusal::Unavailable(e.to_string())));
+        .unwrap_or_else(|e| Err(Refusal::Unavailable(Cause::new(e))));
         match verdict {
             Ok(()) => signed.push((index, event)),
             Err(Refusal::Invalid(r)) => {
@@ -465,8 +466,8 @@ async fn run(
                 Some("event"),
                 format!("event {} is already on the ledger or waiting", event.id),
             )),
-            Err(Refusal::Unavailable(message)) => {
-                errors.push(error("node.unavailable", None, message))
+            Err(Refusal::Unavailable(cause)) => {
+                errors.push(error("node.unavailable", None, cause.to_string()))
             }
         }
     }
