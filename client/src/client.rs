@@ -46,8 +46,8 @@ pub enum ClientError {
     },
     /// The request could not be sent or the answer not received (connection refused,
     /// timeout, TLS failure, bad base URL).
-    #[error("cannot reach the node: {0}")]
-    Transport(String),
+    #[error("cannot reach the node: {}", error_chain(.0))]
+    Transport(#[source] reqwest::Error),
     /// The answer arrived but is not what the API promises.
     #[error("unexpected answer from the node: {0}")]
     Decode(String),
@@ -61,6 +61,14 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// What failed, with the causes under it, without the variant's own words.
+    pub fn detail(&self) -> String {
+        match self {
+            ClientError::Transport(error) => error_chain(error),
+            other => other.to_string(),
+        }
+    }
+
     /// The problem's stable code, if the node answered with a problem document.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -153,7 +161,7 @@ impl Client {
             .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
             .user_agent(concat!("custody-client/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+            .map_err(ClientError::Transport)?;
         Ok(Client { http, base })
     }
 
@@ -448,10 +456,7 @@ impl Client {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<(StatusCode, Vec<u8>), ClientError> {
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        let mut response = request.send().await.map_err(ClientError::Transport)?;
         let status = response.status();
         if response
             .content_length()
@@ -461,11 +466,7 @@ impl Client {
         }
         let mut body = Vec::new();
         // Ends at the end of the body, at the size cap, or at the request timeout.
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| ClientError::Transport(error_chain(&e)))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(ClientError::Transport)? {
             if body.len() + chunk.len() > RESPONSE_SIZE_BYTES_MAX {
                 return Err(ClientError::TooLarge);
             }
@@ -577,8 +578,9 @@ fn problem(status: StatusCode, body: &[u8]) -> ClientError {
     }
 }
 
-/// An error with its sources, which reqwest keeps the useful part in.
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error with its sources, which reqwest keeps the useful part in; a source whose text the
+/// message already shows is not repeated.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     // Error chains are short; the bound only guards against a cyclic chain.

@@ -17,7 +17,7 @@ use custody_ledger::block::{verify_certificate, Block, BLOCK_EVENTS_MAX};
 use custody_ledger::chain::{validate_block, BlockError};
 use custody_ledger::codec::EVENT_SIZE_BYTES_MAX;
 use custody_ledger::event::EncodedEvent;
-use custody_ledger::genesis::{Genesis, Validator};
+use custody_ledger::genesis::{Genesis, GenesisError, Validator};
 use custody_ledger::merkle;
 use custody_ledger::rules::Rules;
 use custody_ledger::store::{MemoryStore, Store};
@@ -158,7 +158,7 @@ pub enum ChainError {
     },
     /// The genesis document is unusable.
     #[error("the genesis is unusable: {0}")]
-    Genesis(String),
+    Genesis(#[source] GenesisError),
     /// The node could not be asked for a block; nothing is known about its validity.
     #[error("height {height}: {error}")]
     Client {
@@ -184,9 +184,7 @@ pub struct ChainReplay<'g, R> {
 impl<'g, R: Rules> ChainReplay<'g, R> {
     /// A replay from the genesis, under `rules` as they are before block 1.
     pub fn new(genesis: &'g Genesis, rules: R) -> Result<ChainReplay<'g, R>, ChainError> {
-        genesis
-            .validate()
-            .map_err(|e| ChainError::Genesis(e.to_string()))?;
+        genesis.validate().map_err(ChainError::Genesis)?;
         Ok(ChainReplay {
             genesis,
             validators: genesis.validators(),

@@ -41,7 +41,7 @@
 use std::collections::BTreeSet;
 
 use custody_ledger::model::*;
-use custody_ledger::reject::Rejection;
+use custody_ledger::reject::{Code, Rejection};
 use custody_ledger::state::ShipmentState;
 use custody_ledger::Timestamp;
 
@@ -51,46 +51,49 @@ use crate::{hs, identifiers, regimes};
 
 /// Stable codes of this module.
 pub mod codes {
+    use crate::ContractCode;
+    use custody_ledger::reject::Code;
+
     /// No valuation basis is known for the jurisdiction.
-    pub const VALUATION_UNSUPPORTED: &str = "valuation.unsupported_jurisdiction";
+    pub const VALUATION_UNSUPPORTED: Code = ContractCode::ValuationUnsupportedJurisdiction.code();
     /// The declared basis is not the jurisdiction's.
-    pub const VALUATION_BASIS: &str = "valuation.basis";
+    pub const VALUATION_BASIS: Code = ContractCode::ValuationBasis.code();
     /// The exchange rate is missing, superfluous or for other currencies.
-    pub const VALUATION_EXCHANGE_RATE: &str = "valuation.exchange_rate";
+    pub const VALUATION_EXCHANGE_RATE: Code = ContractCode::ValuationExchangeRate.code();
     /// Declared freight or insurance differs from the adjustment the basis requires.
-    pub const VALUATION_ADJUSTMENT: &str = "valuation.adjustment_mismatch";
+    pub const VALUATION_ADJUSTMENT: Code = ContractCode::ValuationAdjustmentMismatch.code();
     /// Declared customs value (total or a line's) differs from the computed one.
-    pub const VALUATION_MISMATCH: &str = "valuation.mismatch";
+    pub const VALUATION_MISMATCH: Code = ContractCode::ValuationMismatch.code();
     /// Deducting freight and insurance would make a value negative.
-    pub const VALUATION_NEGATIVE: &str = "valuation.negative";
+    pub const VALUATION_NEGATIVE: Code = ContractCode::ValuationNegative.code();
     /// The declaration's lines are not the invoice's lines, in order.
-    pub const LINES_MISMATCH: &str = "declaration.lines_mismatch";
+    pub const LINES_MISMATCH: Code = ContractCode::DeclarationLinesMismatch.code();
     /// A declared HS code does not start with the invoice line's six digits.
-    pub const HS_INVOICE_MISMATCH: &str = "hs.invoice_mismatch";
+    pub const HS_INVOICE_MISMATCH: Code = ContractCode::HsInvoiceMismatch.code();
     /// The claimed regime's threshold is not met, or the jurisdiction has no such regime.
-    pub const REGIME_NOT_ELIGIBLE: &str = "regime.not_eligible";
+    pub const REGIME_NOT_ELIGIBLE: Code = ContractCode::RegimeNotEligible.code();
     /// A full declaration for goods that the low-value regime relieves.
-    pub const REGIME_RELIEF_APPLIES: &str = "regime.relief_applies";
+    pub const REGIME_RELIEF_APPLIES: Code = ContractCode::RegimeReliefApplies.code();
     /// The declaration's currency is not the regime's.
-    pub const REGIME_CURRENCY: &str = "regime.currency";
+    pub const REGIME_CURRENCY: Code = ContractCode::RegimeCurrency.code();
     /// No tariff is in force for the jurisdiction.
-    pub const DUTY_NO_TARIFF: &str = "duty.no_tariff";
+    pub const DUTY_NO_TARIFF: Code = ContractCode::DutyNoTariff.code();
     /// The tariff has no line for the HS code.
-    pub const DUTY_NO_RATE: &str = "duty.no_rate";
+    pub const DUTY_NO_RATE: Code = ContractCode::DutyNoRate.code();
     /// A specific rate's unit is neither kilograms nor the invoice line's unit.
-    pub const DUTY_UNIT: &str = "duty.unit";
+    pub const DUTY_UNIT: Code = ContractCode::DutyUnit.code();
     /// The tariff's currency is not the declaration's.
-    pub const DUTY_CURRENCY: &str = "duty.currency";
+    pub const DUTY_CURRENCY: Code = ContractCode::DutyCurrency.code();
     /// A line's declared duty differs from the computed duty.
-    pub const DUTY_MISMATCH: &str = "duty.mismatch";
+    pub const DUTY_MISMATCH: Code = ContractCode::DutyMismatch.code();
     /// The declared duty total is not the sum of the lines.
-    pub const DUTY_TOTAL_MISMATCH: &str = "duty.total_mismatch";
+    pub const DUTY_TOTAL_MISMATCH: Code = ContractCode::DutyTotalMismatch.code();
     /// A line's declared tax differs from the computed tax.
-    pub const TAX_MISMATCH: &str = "tax.mismatch";
+    pub const TAX_MISMATCH: Code = ContractCode::TaxMismatch.code();
     /// The declared tax total is not the sum of the lines.
-    pub const TAX_TOTAL_MISMATCH: &str = "tax.total_mismatch";
+    pub const TAX_TOTAL_MISMATCH: Code = ContractCode::TaxTotalMismatch.code();
     /// Tax collected at sale without the seller's registration on the invoice.
-    pub const TAX_REGISTRATION_MISSING: &str = "tax.registration_missing";
+    pub const TAX_REGISTRATION_MISSING: Code = ContractCode::TaxRegistrationMissing.code();
 }
 
 /// How the customs value is built.
@@ -149,7 +152,7 @@ pub struct Assessment {
     pub tax_base_transport_minor: u64,
 }
 
-fn reject(code: &'static str, field: String, message: String) -> Rejection {
+fn reject(code: Code, field: String, message: String) -> Rejection {
     Rejection::new(code, field, message)
 }
 
@@ -757,7 +760,7 @@ pub fn check_declaration(
     path: &str,
 ) -> Result<Assessment, Rejection> {
     let a = assess(rules_version, book, at, shipment, decl, path)?;
-    let differs = |code: &'static str, field: String, declared: u64, computed: u64| {
+    let differs = |code: Code, field: String, declared: u64, computed: u64| {
         if declared == computed {
             Ok(())
         } else {

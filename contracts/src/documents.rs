@@ -4,33 +4,36 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use custody_ledger::model::*;
-use custody_ledger::reject::Rejection;
+use custody_ledger::reject::{Code, Rejection};
 
 use crate::{hs, identifiers, Ctx};
 
 /// Stable codes of this module.
 pub mod codes {
+    use crate::ContractCode;
+    use custody_ledger::reject::Code;
+
     /// Two invoice lines share a line number, or a line number is zero.
-    pub const INVOICE_DUPLICATE_LINE: &str = "invoice.duplicate_line";
+    pub const INVOICE_DUPLICATE_LINE: Code = ContractCode::InvoiceDuplicateLine.code();
     /// An invoice line has a quantity of zero.
-    pub const INVOICE_QUANTITY_ZERO: &str = "invoice.quantity_zero";
+    pub const INVOICE_QUANTITY_ZERO: Code = ContractCode::InvoiceQuantityZero.code();
     /// Σ quantity × unit value differs from the invoice total.
-    pub const INVOICE_TOTAL_MISMATCH: &str = "invoice.total_mismatch";
+    pub const INVOICE_TOTAL_MISMATCH: Code = ContractCode::InvoiceTotalMismatch.code();
     /// Two parcels share an SSCC.
-    pub const PARCEL_DUPLICATE: &str = "parcel.duplicate_sscc";
+    pub const PARCEL_DUPLICATE: Code = ContractCode::ParcelDuplicateSscc.code();
     /// A packing line names a parcel that is not in the shipment.
-    pub const PACKING_UNKNOWN_PARCEL: &str = "packing.unknown_parcel";
+    pub const PACKING_UNKNOWN_PARCEL: Code = ContractCode::PackingUnknownParcel.code();
     /// A packing line names an invoice line that does not exist.
-    pub const PACKING_UNKNOWN_LINE: &str = "packing.unknown_line";
+    pub const PACKING_UNKNOWN_LINE: Code = ContractCode::PackingUnknownLine.code();
     /// The packed quantity of an invoice line differs from the invoiced quantity.
-    pub const PACKING_QUANTITY_MISMATCH: &str = "packing.quantity_mismatch";
+    pub const PACKING_QUANTITY_MISMATCH: Code = ContractCode::PackingQuantityMismatch.code();
     /// A parcel has nothing packed in it.
-    pub const PACKING_EMPTY_PARCEL: &str = "packing.empty_parcel";
+    pub const PACKING_EMPTY_PARCEL: Code = ContractCode::PackingEmptyParcel.code();
     /// A text is not one of the eleven Incoterms 2020 rules.
-    pub const INCOTERM_UNKNOWN: &str = "incoterm.unknown";
+    pub const INCOTERM_UNKNOWN: Code = ContractCode::IncotermUnknown.code();
     /// An invoice line of goods bound for the EU is described only by generic words that the
     /// EU's entry summary (ICS2) refuses, or by no words at all (rules version 2 on).
-    pub const INVOICE_GENERIC_DESCRIPTION: &str = "invoice.generic_description";
+    pub const INVOICE_GENERIC_DESCRIPTION: Code = ContractCode::InvoiceGenericDescription.code();
 }
 
 /// Goods descriptions the EU's Import Control System 2 refuses on an entry summary
@@ -144,7 +147,7 @@ pub fn parse_incoterm(field: &str, text: &str) -> Result<Incoterm, Rejection> {
         .map_err(|message| Rejection::new(codes::INCOTERM_UNKNOWN, field, message))
 }
 
-fn reject(code: &'static str, field: String, message: String) -> Rejection {
+fn reject(code: Code, field: String, message: String) -> Rejection {
     Rejection::new(code, field, message)
 }
 

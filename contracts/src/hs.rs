@@ -23,18 +23,21 @@ use custody_ledger::reject::Rejection;
 /// Stable rejection codes of this module. They are part of the interface: clients and tests
 /// match on them, so renaming one is a breaking change.
 pub mod codes {
+    use crate::ContractCode;
+    use custody_ledger::reject::Code;
+
     /// The code is empty, or has characters other than digits once dots and spaces are removed.
-    pub const FORMAT: &str = "hs.format";
+    pub const FORMAT: Code = ContractCode::HsFormat.code();
     /// The code has a number of digits the jurisdiction (or document) does not accept.
-    pub const LENGTH: &str = "hs.length";
+    pub const LENGTH: Code = ContractCode::HsLength.code();
     /// The code lies in chapter 77 (reserved by the WCO for future use) or chapter 99 (left to
     /// national special provisions, and home of the 99 / 9999 / 999999 placeholders), so it
     /// cannot classify goods against the international nomenclature.
-    pub const RESERVED: &str = "hs.reserved";
+    pub const RESERVED: Code = ContractCode::HsReserved.code();
     /// The first six digits are not a subheading of the nomenclature in force.
-    pub const UNKNOWN: &str = "hs.unknown_subheading";
+    pub const UNKNOWN: Code = ContractCode::HsUnknownSubheading.code();
     /// No nomenclature was in force at the block time, so no code can be confirmed.
-    pub const NO_NOMENCLATURE: &str = "hs.no_nomenclature";
+    pub const NO_NOMENCLATURE: Code = ContractCode::HsNoNomenclature.code();
 }
 
 /// Lengths accepted on a commercial invoice line, where the seller states at least the
@@ -618,7 +621,7 @@ mod tests {
         let rejection = result.expect_err("expected a rejection");
         assert_eq!(rejection.field, FIELD, "field is passed through");
         assert!(rejection.message.ends_with('.'), "{}", rejection.message);
-        rejection.code
+        rejection.code.as_str()
     }
 
     // ---- The real HS 2022 file ----

@@ -24,35 +24,38 @@ use custody_ledger::reject::Rejection;
 /// Codes are part of the interface: clients and tests match on them. Renaming one is a
 /// breaking change.
 pub mod codes {
+    use crate::ContractCode;
+    use custody_ledger::reject::Code;
+
     /// An SSCC is not 18 digits, or its GS1 check digit is wrong.
-    pub const SSCC: &str = "id.sscc";
+    pub const SSCC: Code = ContractCode::IdSscc.code();
     /// A GTIN is not 8, 12, 13 or 14 digits, or its GS1 check digit is wrong.
-    pub const GTIN: &str = "id.gtin";
+    pub const GTIN: Code = ContractCode::IdGtin.code();
     /// A GLN is not 13 digits, or its GS1 check digit is wrong.
-    pub const GLN: &str = "id.gln";
+    pub const GLN: Code = ContractCode::IdGln.code();
     /// An air waybill number is not 11 digits (optionally `PPP-SSSSSSSC`), or its mod-7
     /// check digit is wrong.
-    pub const AWB: &str = "id.awb";
+    pub const AWB: Code = ContractCode::IdAwb.code();
     /// A UN/LOCODE is malformed or names a country that does not exist.
-    pub const LOCODE: &str = "id.locode";
+    pub const LOCODE: Code = ContractCode::IdLocode.code();
     /// A country code is not an assigned ISO 3166-1 alpha-2 code or a sample jurisdiction.
-    pub const COUNTRY: &str = "id.country";
+    pub const COUNTRY: Code = ContractCode::IdCountry.code();
     /// A currency code is not in ISO 4217, or has no defined minor unit.
-    pub const CURRENCY: &str = "id.currency";
+    pub const CURRENCY: Code = ContractCode::IdCurrency.code();
     /// An EORI number has neither the EU form nor the UK (GB/XI) form.
-    pub const EORI: &str = "id.eori";
+    pub const EORI: Code = ContractCode::IdEori.code();
     /// An IOSS number is not `IM` followed by 10 digits.
-    pub const IOSS: &str = "id.ioss";
+    pub const IOSS: Code = ContractCode::IdIoss.code();
     /// A UK VAT registration number is not `GB` (or `XI`) and 9 or 12 digits passing HMRC's
     /// modulus 97 or 9755 check, nor a government department (`GBGD` 000–499) or health
     /// authority (`GBHA` 500–999) number (rules version 2 on).
-    pub const UK_VAT: &str = "id.uk_vat";
+    pub const UK_VAT: Code = ContractCode::IdUkVat.code();
     /// An Australian Business Number is not 11 digits passing the ABR's modulus 89 check
     /// (rules version 2 on).
-    pub const ABN: &str = "id.abn";
+    pub const ABN: Code = ContractCode::IdAbn.code();
     /// An ATO reference number (simplified GST registration) is not 12 digits (rules version
     /// 2 on).
-    pub const ARN: &str = "id.arn";
+    pub const ARN: Code = ContractCode::IdArn.code();
 }
 
 /// The 27 member states of the European Union as ISO 3166-1 alpha-2 codes, sorted, as of
@@ -736,7 +739,7 @@ mod tests {
     /// quoting `needle`; returns the message for further checks.
     fn assert_refused(
         result: Result<impl std::fmt::Debug, Rejection>,
-        code: &str,
+        code: custody_ledger::reject::Code,
         needle: &str,
     ) -> String {
         let rejection = result.expect_err("value should be refused");
@@ -1322,7 +1325,7 @@ mod tests {
             codes::IOSS,
         ];
         for (index, code) in all.iter().enumerate() {
-            assert!(code.starts_with("id."), "{code}");
+            assert!(code.as_str().starts_with("id."), "{code}");
             assert!(!all[..index].contains(code), "{code} repeated");
         }
     }

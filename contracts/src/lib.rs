@@ -8,6 +8,7 @@
 //! order; [`ContractRules`] plugs them into the ledger's block building, block validation and
 //! full verification. `docs/RULES.md` lists every code.
 
+mod code;
 pub mod customs;
 pub mod documents;
 pub mod hs;
@@ -21,5 +22,6 @@ pub mod registry;
 pub mod roles;
 pub mod tracking;
 
+pub use code::ContractCode;
 pub use reference::ReferenceBook;
 pub use registry::{ContractRules, Ctx};

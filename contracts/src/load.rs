@@ -4,6 +4,7 @@
 //! files it starts from — the HS nomenclature CSV, tariff JSON, the de minimis facts in
 //! [`crate::regimes`] — into their payloads, validated the way the rules will read them.
 
+use custody_ledger::cause::Cause;
 use custody_ledger::model::{HsNomenclature, ReferenceData, ReferenceDataPublished, TariffTable};
 use custody_ledger::Timestamp;
 
@@ -22,7 +23,7 @@ pub enum LoadError {
     Csv(#[from] CsvError),
     /// The JSON is malformed or has the wrong shape.
     #[error("JSON: {0}")]
-    Json(String),
+    Json(#[source] Cause),
     /// The document is larger than [`JSON_SIZE_BYTES_MAX`].
     #[error("JSON document of {size_bytes} bytes exceeds {size_bytes_max} bytes")]
     TooLarge {
@@ -59,7 +60,7 @@ pub fn tariff_from_json(
         });
     }
     let table: TariffTable =
-        serde_json::from_str(json).map_err(|e| LoadError::Json(e.to_string()))?;
+        serde_json::from_str(json).map_err(|e| LoadError::Json(Cause::new(e)))?;
     Ok(ReferenceDataPublished {
         table_id: tariff_table_id(table.jurisdiction),
         effective_from,

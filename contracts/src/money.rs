@@ -14,8 +14,11 @@ use custody_ledger::reject::Rejection;
 
 /// Stable codes of this module.
 pub mod codes {
+    use crate::ContractCode;
+    use custody_ledger::reject::Code;
+
     /// An amount is too large to compute with.
-    pub const OVERFLOW: &str = "money.overflow";
+    pub const OVERFLOW: Code = ContractCode::MoneyOverflow.code();
 }
 
 /// `numerator / denominator` rounded half up. `denominator` must not be zero.

@@ -11,10 +11,13 @@ use crate::identifiers;
 
 /// Stable codes of this module.
 pub mod codes {
+    use crate::ContractCode;
+    use custody_ledger::reject::Code;
+
     /// The payer is not the party the Incoterm makes liable for import duty.
-    pub const WRONG_PAYER: &str = "payment.wrong_payer";
+    pub const WRONG_PAYER: Code = ContractCode::PaymentWrongPayer.code();
     /// Release in the destination before an arrival there was recorded.
-    pub const NO_ARRIVAL: &str = "clearance.no_arrival";
+    pub const NO_ARRIVAL: Code = ContractCode::ClearanceNoArrival.code();
 }
 
 /// Under DDP the seller pays import duty and tax; under every other rule the buyer's side

@@ -2,11 +2,12 @@
 
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::model::*;
-use custody_ledger::reject::{codes as ledger_codes, Rejection};
+use custody_ledger::reject::{codes as ledger_codes, Code, Rejection};
 use custody_ledger::rules::Rules;
 use custody_ledger::state::{signer_of, BlockContext, ShipmentState, State};
 
 use crate::reference::ReferenceBook;
+use crate::ContractCode;
 use crate::{customs, documents, hs, identifiers, payments, roles, tracking};
 
 /// What a module sees: the state before the event, the reference data, the block.
@@ -194,11 +195,14 @@ fn check_tracking(_: &Ctx<'_>, event: &EncodedEvent) -> Result<(), Rejection> {
 
 /// Stable codes of the reference-data module.
 pub mod codes {
+    use crate::ContractCode;
+    use custody_ledger::reject::Code;
+
     /// A published table is malformed; the message says where.
-    pub const REFERENCE_INVALID: &str = "reference.invalid";
+    pub const REFERENCE_INVALID: Code = ContractCode::ReferenceInvalid.code();
     /// The rules version in force (or one a `ScheduleRules` change names) is not one this
     /// build can run.
-    pub const RULES_VERSION_UNKNOWN: &str = "rules.version_unknown";
+    pub const RULES_VERSION_UNKNOWN: Code = ContractCode::RulesVersionUnknown.code();
 }
 
 fn invalid(field: String, message: String) -> Rejection {
@@ -353,69 +357,18 @@ impl Rules for ContractRules {
     }
 }
 
+/// The ledger's or a rule module's code with this stable string, if there is one.
+pub fn code_named(text: &str) -> Option<Code> {
+    let ledger = ledger_codes::ALL.iter().copied();
+    let rules = ContractCode::ALL.iter().map(|code| code.code());
+    ledger.chain(rules).find(|code| code.as_str() == text)
+}
+
 /// Every stable code the rule modules produce, with its module, in documentation order.
 /// `docs/RULES.md` explains each; a test keeps the two in step.
 pub fn contract_codes() -> Vec<(&'static str, &'static str)> {
-    use crate::{
-        customs::codes as c, documents::codes as d, hs::codes as h, identifiers::codes as i,
-        money::codes as m, payments::codes as p, roles::codes as r, tracking::codes as t,
-    };
-    vec![
-        ("roles", r::NOT_PERMITTED),
-        ("identifiers", i::SSCC),
-        ("identifiers", i::GTIN),
-        ("identifiers", i::GLN),
-        ("identifiers", i::AWB),
-        ("identifiers", i::LOCODE),
-        ("identifiers", i::COUNTRY),
-        ("identifiers", i::CURRENCY),
-        ("identifiers", i::EORI),
-        ("identifiers", i::IOSS),
-        ("identifiers", i::UK_VAT),
-        ("identifiers", i::ABN),
-        ("identifiers", i::ARN),
-        ("hs", h::FORMAT),
-        ("hs", h::LENGTH),
-        ("hs", h::RESERVED),
-        ("hs", h::UNKNOWN),
-        ("hs", h::NO_NOMENCLATURE),
-        ("hs", c::HS_INVOICE_MISMATCH),
-        ("documents", d::INVOICE_DUPLICATE_LINE),
-        ("documents", d::INVOICE_QUANTITY_ZERO),
-        ("documents", d::INVOICE_TOTAL_MISMATCH),
-        ("documents", d::PARCEL_DUPLICATE),
-        ("documents", d::PACKING_UNKNOWN_PARCEL),
-        ("documents", d::PACKING_UNKNOWN_LINE),
-        ("documents", d::PACKING_QUANTITY_MISMATCH),
-        ("documents", d::PACKING_EMPTY_PARCEL),
-        ("documents", d::INCOTERM_UNKNOWN),
-        ("documents", d::INVOICE_GENERIC_DESCRIPTION),
-        ("customs", c::VALUATION_UNSUPPORTED),
-        ("customs", c::VALUATION_BASIS),
-        ("customs", c::VALUATION_EXCHANGE_RATE),
-        ("customs", c::VALUATION_ADJUSTMENT),
-        ("customs", c::VALUATION_MISMATCH),
-        ("customs", c::VALUATION_NEGATIVE),
-        ("customs", c::LINES_MISMATCH),
-        ("customs", c::REGIME_NOT_ELIGIBLE),
-        ("customs", c::REGIME_RELIEF_APPLIES),
-        ("customs", c::REGIME_CURRENCY),
-        ("customs", c::DUTY_NO_TARIFF),
-        ("customs", c::DUTY_NO_RATE),
-        ("customs", c::DUTY_UNIT),
-        ("customs", c::DUTY_CURRENCY),
-        ("customs", c::DUTY_MISMATCH),
-        ("customs", c::DUTY_TOTAL_MISMATCH),
-        ("customs", c::TAX_MISMATCH),
-        ("customs", c::TAX_TOTAL_MISMATCH),
-        ("customs", c::TAX_REGISTRATION_MISSING),
-        ("money", m::OVERFLOW),
-        ("payments", p::WRONG_PAYER),
-        ("payments", p::NO_ARRIVAL),
-        ("reference", codes::REFERENCE_INVALID),
-        ("schedule", codes::RULES_VERSION_UNKNOWN),
-        ("tracking", t::BIZ_STEP),
-        ("tracking", t::DISPOSITION),
-        ("tracking", t::SENSOR_READING),
-    ]
+    ContractCode::ALL
+        .iter()
+        .map(|code| (code.module(), code.as_str()))
+        .collect()
 }

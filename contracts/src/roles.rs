@@ -11,8 +11,11 @@ use custody_ledger::state::{signer_of, State};
 
 /// Stable codes of this module.
 pub mod codes {
+    use crate::ContractCode;
+    use custody_ledger::reject::Code;
+
     /// The signer holds none of the roles allowed to sign this kind of event.
-    pub const NOT_PERMITTED: &str = "role.not_permitted";
+    pub const NOT_PERMITTED: Code = ContractCode::RoleNotPermitted.code();
 }
 
 /// The roles allowed to sign each kind of event.

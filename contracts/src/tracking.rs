@@ -16,20 +16,23 @@
 use std::collections::BTreeSet;
 
 use custody_ledger::model::{SensorReading, TrackingScanRecorded};
-use custody_ledger::reject::Rejection;
+use custody_ledger::reject::{Code, Rejection};
 
 use crate::{documents, identifiers};
 
 /// Stable codes of this module.
 pub mod codes {
+    use crate::ContractCode;
+    use custody_ledger::reject::Code;
+
     /// `biz_step` is neither a CBV 2.0 bizStep short name nor an absolute URI of another
     /// vocabulary.
-    pub const BIZ_STEP: &str = "scan.biz_step";
+    pub const BIZ_STEP: Code = ContractCode::ScanBizStep.code();
     /// `disposition` is neither a CBV 2.0 disposition short name nor an absolute URI of
     /// another vocabulary.
-    pub const DISPOSITION: &str = "scan.disposition";
+    pub const DISPOSITION: Code = ContractCode::ScanDisposition.code();
     /// A sensor reading's measurement type or unit is not in form.
-    pub const SENSOR_READING: &str = "scan.sensor_reading";
+    pub const SENSOR_READING: Code = ContractCode::ScanSensorReading.code();
 }
 
 pub use custody_ledger::cbv::{CBV_BIZ_STEPS, CBV_DISPOSITIONS};
@@ -148,7 +151,7 @@ fn cbv_uri_term(value: &str) -> Option<&str> {
 /// Checks a vocabulary value: a term of `terms` by its short name, or an absolute URI of
 /// another vocabulary. `other` is the other CBV list, to point out swapped fields.
 fn check_term(
-    code: &'static str,
+    code: Code,
     field: &str,
     value: &str,
     what: &str,

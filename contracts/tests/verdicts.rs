@@ -272,7 +272,7 @@ impl World {
     fn verdict(&self, e: &EncodedEvent) -> String {
         match self.rules.check(&self.state, e, self.ctx) {
             Ok(()) => "accepted".into(),
-            Err(r) => r.code.into(),
+            Err(r) => r.code.as_str().into(),
         }
     }
 
@@ -360,7 +360,7 @@ impl World {
                     customs::complete(&mut decl, &a);
                     return Ok(decl);
                 }
-                Err(r) => last = r.code.into(),
+                Err(r) => last = r.code.as_str().into(),
             }
         }
         Err(last)
@@ -498,7 +498,7 @@ fn a_version_this_build_lacks_is_neither_scheduled_nor_run() {
     let next = LATEST_RULES_VERSION + 1;
     assert_eq!(
         w.verdict(&schedule_change(&w.net, next, 10)),
-        codes::RULES_VERSION_UNKNOWN
+        codes::RULES_VERSION_UNKNOWN.as_str()
     );
     assert_eq!(w.verdict(&schedule_change(&w.net, 2, 10)), "accepted");
 

@@ -211,9 +211,10 @@ pub fn build<S: Store + ?Sized>(
             Attempt::Raced => continue,
         }
     }
-    Err(StoreError::Io(format!(
-        "the bundle of {shipment} could not be read consistently in {BUILD_ATTEMPTS_MAX} attempts"
-    )))
+    Err(StoreError::Unsettled {
+        shipment: shipment.clone(),
+        attempts: BUILD_ATTEMPTS_MAX,
+    })
 }
 
 enum Attempt {

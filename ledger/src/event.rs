@@ -704,7 +704,7 @@ mod tests {
     use super::*;
     use crate::testkit::{TestNet, CHAIN_ID};
 
-    fn shape_code(event: &SignedEvent) -> Result<(), (&'static str, String)> {
+    fn shape_code(event: &SignedEvent) -> Result<(), (crate::reject::Code, String)> {
         check_shape(event, CHAIN_ID).map_err(|r| (r.code, r.field))
     }
 

@@ -8,6 +8,7 @@
 
 pub mod block;
 pub mod bundle;
+pub mod cause;
 pub mod cbv;
 pub mod chain;
 pub mod codec;

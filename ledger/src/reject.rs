@@ -2,17 +2,22 @@
 //!
 //! Codes are part of the interface: clients and tests match on them, the API puts them in
 //! problem documents, and `docs/RULES.md` explains each. Renaming one is a breaking change.
+//!
+//! A code is a [`Code`]: one of the ledger's own ([`LedgerCode`]) or a rule module's
+//! ([`RuleCode`], made by `custody-contracts` from its own enum). Each says, by an exhaustive
+//! match rather than a list kept elsewhere, whether it may clear once earlier events commit
+//! ([`Code::is_causal`]) and which HTTP status a client sees ([`Code::http_status`]).
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// A refusal with a stable code, the offending field (a dotted path into the event's JSON
 /// form, such as `event.kind.HandoffProposed.to`) and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {
     /// Stable machine-readable code, `area.reason`.
-    pub code: &'static str,
+    pub code: Code,
     /// Path of the field at fault.
     pub field: String,
     /// What is wrong, naming the values involved.
@@ -21,7 +26,7 @@ pub struct Rejection {
 
 impl Rejection {
     /// A rejection with the given code, field and message.
-    pub fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, field: impl Into<String>, message: impl Into<String>) -> Self {
         Rejection {
             code,
             field: field.into(),
@@ -38,136 +43,315 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
-/// The codes the ledger itself produces. Rule modules in `custody-contracts` add their own.
-pub mod codes {
-    /// The bytes are not a canonical encoding of a signed event.
-    pub const EVENT_MALFORMED: &str = "event.malformed";
-    /// A field has the wrong shape (length, characters, count).
-    pub const EVENT_FIELD_INVALID: &str = "event.field_invalid";
-    /// The event names another network's chain id.
-    pub const EVENT_WRONG_CHAIN: &str = "event.wrong_chain";
-    /// The signature does not verify under the signer's key.
-    pub const SIGNATURE_INVALID: &str = "signature.invalid";
-    /// The signer's key is not a valid ed25519 key, or is a weak key.
-    pub const SIGNATURE_BAD_KEY: &str = "signature.bad_key";
-    /// The event is already on the ledger.
-    pub const EVENT_DUPLICATE: &str = "event.duplicate";
-    /// The event's canonical encoding is longer than any block may carry an event.
-    pub const EVENT_TOO_LARGE: &str = "event.too_large";
-    /// `occurred_at` is outside the plausibility window around the block time.
-    pub const EVENT_IMPLAUSIBLE_TIME: &str = "event.implausible_time";
+/// A rejection code: the ledger's own, or a rule module's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// A code of the ledger's shape checks and state machine.
+    Ledger(LedgerCode),
+    /// A code of a rule module (`custody-contracts`).
+    Rule(RuleCode),
+}
 
+impl Code {
+    /// The stable string, `area.reason`, as clients, metrics and `docs/RULES.md` spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Code::Ledger(code) => code.as_str(),
+            Code::Rule(code) => code.as_str(),
+        }
+    }
+
+    /// Whether the refusal may clear once events this node has not committed yet are
+    /// committed (a predecessor in another validator's mempool or a block in flight), so
+    /// that an event refused for it is kept waiting rather than dropped.
+    pub const fn is_causal(self) -> bool {
+        match self {
+            Code::Ledger(code) => code.is_causal(),
+            Code::Rule(code) => code.is_causal(),
+        }
+    }
+
+    /// The HTTP status of a problem document carrying the code.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Code::Ledger(code) => code.http_status(),
+            Code::Rule(code) => code.http_status(),
+        }
+    }
+}
+
+impl From<LedgerCode> for Code {
+    fn from(code: LedgerCode) -> Code {
+        Code::Ledger(code)
+    }
+}
+
+impl From<RuleCode> for Code {
+    fn from(code: RuleCode) -> Code {
+        Code::Rule(code)
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Code {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<Code> for str {
+    fn eq(&self, other: &Code) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Code> for &str {
+    fn eq(&self, other: &Code) -> bool {
+        *self == other.as_str()
+    }
+}
+
+/// How a rule module's code travels through the ledger: its string and its classification,
+/// fixed by the module's own code enum (`custody_contracts::ContractCode`), which is the only
+/// maker of these. The ledger knows nothing of the modules beyond this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RuleCode {
+    name: &'static str,
+    causal: bool,
+    http_status: u16,
+}
+
+impl RuleCode {
+    /// A rule module's code: its stable string, whether it is causal (see
+    /// [`Code::is_causal`]) and its HTTP status.
+    pub const fn new(name: &'static str, causal: bool, http_status: u16) -> RuleCode {
+        RuleCode {
+            name,
+            causal,
+            http_status,
+        }
+    }
+
+    /// The stable string.
+    pub const fn as_str(self) -> &'static str {
+        self.name
+    }
+
+    /// Whether the refusal may clear once earlier events commit.
+    pub const fn is_causal(self) -> bool {
+        self.causal
+    }
+
+    /// The HTTP status of a problem document carrying the code.
+    pub const fn http_status(self) -> u16 {
+        self.http_status
+    }
+}
+
+/// Declares [`LedgerCode`] (its variants, `ALL`, `as_str`, `is_causal` and `http_status`)
+/// and the [`codes`] constants from one table, in which every code states its string, its
+/// status and whether it is causal: the list of codes cannot miss a variant, and no code is
+/// classified by a default.
+macro_rules! ledger_codes {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident, $name:ident = $text:literal, status $status:literal, causal $causal:literal;
+    )*) => {
+        /// A code the ledger itself produces. Rule modules in `custody-contracts` add their
+        /// own ([`RuleCode`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum LedgerCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl LedgerCode {
+            /// Every ledger code, in documentation order.
+            pub const ALL: &'static [LedgerCode] = &[$(LedgerCode::$variant,)*];
+
+            /// The stable string, `area.reason`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(LedgerCode::$variant => $text,)*
+                }
+            }
+
+            /// Whether the refusal may clear once earlier events commit (see
+            /// [`Code::is_causal`]).
+            pub const fn is_causal(self) -> bool {
+                match self {
+                    $(LedgerCode::$variant => $causal,)*
+                }
+            }
+
+            /// The HTTP status of a problem document carrying the code: 409 for an event
+            /// already on the ledger, 400 for bytes that are not an event at all (as
+            /// malformed JSON is), 413 for one too large for any block, and 422 for a
+            /// well-formed event the rules refuse.
+            pub const fn http_status(self) -> u16 {
+                match self {
+                    $(LedgerCode::$variant => $status,)*
+                }
+            }
+        }
+
+        /// The codes the ledger itself produces, as [`Code`]s. Rule modules in
+        /// `custody-contracts` add their own.
+        pub mod codes {
+            use super::{Code, LedgerCode};
+
+            $($(#[$doc])* pub const $name: Code = Code::Ledger(LedgerCode::$variant);)*
+
+            /// Every code above, for documentation checks.
+            pub const ALL: &[Code] = &[$($name,)*];
+        }
+    };
+}
+
+ledger_codes! {
+    /// The bytes are not a canonical encoding of a signed event.
+    EventMalformed, EVENT_MALFORMED = "event.malformed", status 400, causal false;
+    /// A field has the wrong shape (length, characters, count).
+    EventFieldInvalid, EVENT_FIELD_INVALID = "event.field_invalid", status 422, causal false;
+    /// The event names another network's chain id.
+    EventWrongChain, EVENT_WRONG_CHAIN = "event.wrong_chain", status 422, causal false;
+    /// The signature does not verify under the signer's key.
+    SignatureInvalid, SIGNATURE_INVALID = "signature.invalid", status 422, causal false;
+    /// The signer's key is not a valid ed25519 key, or is a weak key.
+    SignatureBadKey, SIGNATURE_BAD_KEY = "signature.bad_key", status 422, causal false;
+    /// The event is already on the ledger.
+    EventDuplicate, EVENT_DUPLICATE = "event.duplicate", status 409, causal false;
+    /// The event's canonical encoding is longer than any block may carry an event.
+    EventTooLarge, EVENT_TOO_LARGE = "event.too_large", status 413, causal false;
+    /// `occurred_at` is outside the plausibility window around the block time.
+    EventImplausibleTime, EVENT_IMPLAUSIBLE_TIME = "event.implausible_time",
+        status 422, causal false;
     /// The signing key belongs to no member.
-    pub const MEMBER_UNKNOWN_SIGNER: &str = "member.unknown_signer";
+    MemberUnknownSigner, MEMBER_UNKNOWN_SIGNER = "member.unknown_signer", status 422, causal false;
     /// The signing key was rotated out.
-    pub const MEMBER_KEY_ROTATED: &str = "member.key_rotated";
+    MemberKeyRotated, MEMBER_KEY_ROTATED = "member.key_rotated", status 422, causal false;
     /// The signer's membership was revoked.
-    pub const MEMBER_REVOKED: &str = "member.revoked";
+    MemberRevoked, MEMBER_REVOKED = "member.revoked", status 422, causal false;
     /// A member lacks the role the event needs.
-    pub const MEMBER_MISSING_ROLE: &str = "member.missing_role";
+    MemberMissingRole, MEMBER_MISSING_ROLE = "member.missing_role", status 422, causal false;
     /// A membership change refers to a member that does not exist.
-    pub const MEMBER_NOT_FOUND: &str = "member.not_found";
+    MemberNotFound, MEMBER_NOT_FOUND = "member.not_found", status 422, causal false;
     /// A member with this id or key already exists.
-    pub const MEMBER_EXISTS: &str = "member.exists";
+    MemberExists, MEMBER_EXISTS = "member.exists", status 422, causal false;
     /// Fewer distinct admins approved than the genesis quorum.
-    pub const MEMBERSHIP_QUORUM: &str = "membership.quorum_not_met";
+    MembershipQuorumNotMet, MEMBERSHIP_QUORUM = "membership.quorum_not_met",
+        status 422, causal false;
     /// An approval's signature does not verify, or it is not from an admin.
-    pub const MEMBERSHIP_BAD_APPROVAL: &str = "membership.bad_approval";
+    MembershipBadApproval, MEMBERSHIP_BAD_APPROVAL = "membership.bad_approval",
+        status 422, causal false;
     /// A `ScheduleRules` change names a height the chain has already reached (or the block
     /// it is in): a version may only start at a future block, so no committed verdict moves.
-    pub const RULES_SCHEDULE_NOT_FUTURE: &str = "rules.schedule_not_future";
+    RulesScheduleNotFuture, RULES_SCHEDULE_NOT_FUTURE = "rules.schedule_not_future",
+        status 422, causal false;
     /// A `ScheduleRules` change does not come after the last activation: its height or its
     /// version is not above the last entry's, or the schedule is full.
-    pub const RULES_SCHEDULE_ORDER: &str = "rules.schedule_order";
-
+    RulesScheduleOrder, RULES_SCHEDULE_ORDER = "rules.schedule_order", status 422, causal false;
+    // Causal: the event names something a predecessor creates, or needs a state a
+    // predecessor reaches.
     /// No shipment with this id is registered.
-    pub const SHIPMENT_UNKNOWN: &str = "shipment.unknown";
+    ShipmentUnknown, SHIPMENT_UNKNOWN = "shipment.unknown", status 422, causal true;
     /// A shipment with this id is already registered.
-    pub const SHIPMENT_EXISTS: &str = "shipment.exists";
+    ShipmentExists, SHIPMENT_EXISTS = "shipment.exists", status 422, causal false;
     /// The event is not allowed in the shipment's current state.
-    pub const SHIPMENT_WRONG_STATE: &str = "shipment.wrong_state";
-
+    ShipmentWrongState, SHIPMENT_WRONG_STATE = "shipment.wrong_state", status 422, causal true;
     /// The signer is not the shipment's current custodian.
-    pub const CUSTODY_NOT_CUSTODIAN: &str = "custody.not_custodian";
+    CustodyNotCustodian, CUSTODY_NOT_CUSTODIAN = "custody.not_custodian", status 422, causal false;
     /// The proposed receiver is not an active member.
-    pub const CUSTODY_RECEIVER_NOT_MEMBER: &str = "custody.receiver_not_member";
+    CustodyReceiverNotMember, CUSTODY_RECEIVER_NOT_MEMBER = "custody.receiver_not_member",
+        status 422, causal false;
     /// A handoff to the current custodian.
-    pub const CUSTODY_SELF_HANDOFF: &str = "custody.self_handoff";
+    CustodySelfHandoff, CUSTODY_SELF_HANDOFF = "custody.self_handoff", status 422, causal false;
     /// No handoff is pending, or the accepted proposal is not the pending one.
-    pub const CUSTODY_NO_PENDING_HANDOFF: &str = "custody.no_pending_handoff";
+    CustodyNoPendingHandoff, CUSTODY_NO_PENDING_HANDOFF = "custody.no_pending_handoff",
+        status 422, causal true;
     /// The signer is not the receiver named in the pending proposal.
-    pub const CUSTODY_NOT_RECEIVER: &str = "custody.not_receiver";
+    CustodyNotReceiver, CUSTODY_NOT_RECEIVER = "custody.not_receiver", status 422, causal false;
     /// Customs holds the shipment; custody cannot move.
-    pub const CUSTODY_HELD_BY_CUSTOMS: &str = "custody.held_by_customs";
-
+    CustodyHeldByCustoms, CUSTODY_HELD_BY_CUSTOMS = "custody.held_by_customs",
+        status 422, causal true;
     /// The referenced declaration is not the shipment's current one.
-    pub const CUSTOMS_UNKNOWN_DECLARATION: &str = "customs.unknown_declaration";
+    CustomsUnknownDeclaration, CUSTOMS_UNKNOWN_DECLARATION = "customs.unknown_declaration",
+        status 422, causal true;
     /// Release without duty and tax paid in full.
-    pub const CUSTOMS_UNPAID: &str = "customs.unpaid";
+    CustomsUnpaid, CUSTOMS_UNPAID = "customs.unpaid", status 422, causal true;
     /// Payment in another currency than the declaration's.
-    pub const DUTY_CURRENCY_MISMATCH: &str = "duty.currency_mismatch";
+    DutyCurrencyMismatch, DUTY_CURRENCY_MISMATCH = "duty.currency_mismatch",
+        status 422, causal false;
     /// Payments would exceed what the declaration assesses.
-    pub const DUTY_OVERPAID: &str = "duty.overpaid";
+    DutyOverpaid, DUTY_OVERPAID = "duty.overpaid", status 422, causal false;
+    // Causal: a release, payment, arrival or return authorisation may be in a block this
+    // node has not committed yet.
     /// Delivery before release in the destination country.
-    pub const DELIVERY_NOT_RELEASED: &str = "delivery.not_released";
+    DeliveryNotReleased, DELIVERY_NOT_RELEASED = "delivery.not_released", status 422, causal true;
     /// The signer is not the seller of the shipment.
-    pub const RETURN_NOT_SELLER: &str = "return.not_seller";
+    ReturnNotSeller, RETURN_NOT_SELLER = "return.not_seller", status 422, causal false;
     /// An RMA is used twice, or a receipt names an unknown RMA.
-    pub const RETURN_BAD_RMA: &str = "return.bad_rma";
+    ReturnBadRma, RETURN_BAD_RMA = "return.bad_rma", status 422, causal true;
     /// A return names a line the invoice does not have, or more units than remain.
-    pub const RETURN_BAD_LINES: &str = "return.bad_lines";
+    ReturnBadLines, RETURN_BAD_LINES = "return.bad_lines", status 422, causal false;
     /// Reference data with the same table id and effective date already exists.
-    pub const REFERENCE_DUPLICATE: &str = "reference.duplicate";
+    ReferenceDuplicate, REFERENCE_DUPLICATE = "reference.duplicate", status 422, causal false;
+    // Causal: a scan by a seller or broker that has just accepted custody.
     /// A tracking scan's signer is neither the shipment's custodian nor a carrier.
-    pub const SCAN_NOT_ALLOWED: &str = "scan.not_allowed";
+    ScanNotAllowed, SCAN_NOT_ALLOWED = "scan.not_allowed", status 422, causal true;
+    // Not causal: the registered parcels never change.
     /// A tracking scan names a parcel that is not one of the shipment's SSCCs.
-    pub const SCAN_UNKNOWN_PARCEL: &str = "scan.unknown_parcel";
+    ScanUnknownParcel, SCAN_UNKNOWN_PARCEL = "scan.unknown_parcel", status 422, causal false;
     /// A personal-data erasure signed by neither the shipment's seller nor an admin.
-    pub const PERSONAL_NOT_ALLOWED: &str = "personal.not_allowed";
+    PersonalNotAllowed, PERSONAL_NOT_ALLOWED = "personal.not_allowed", status 422, causal false;
     /// The shipment's personal data is already recorded as erased.
-    pub const PERSONAL_ALREADY_ERASED: &str = "personal.already_erased";
+    PersonalAlreadyErased, PERSONAL_ALREADY_ERASED = "personal.already_erased",
+        status 422, causal false;
+}
 
-    /// Every code above, for documentation checks.
-    pub const ALL: &[&str] = &[
-        EVENT_MALFORMED,
-        EVENT_FIELD_INVALID,
-        EVENT_WRONG_CHAIN,
-        SIGNATURE_INVALID,
-        SIGNATURE_BAD_KEY,
-        EVENT_DUPLICATE,
-        EVENT_TOO_LARGE,
-        EVENT_IMPLAUSIBLE_TIME,
-        MEMBER_UNKNOWN_SIGNER,
-        MEMBER_KEY_ROTATED,
-        MEMBER_REVOKED,
-        MEMBER_MISSING_ROLE,
-        MEMBER_NOT_FOUND,
-        MEMBER_EXISTS,
-        MEMBERSHIP_QUORUM,
-        MEMBERSHIP_BAD_APPROVAL,
-        RULES_SCHEDULE_NOT_FUTURE,
-        RULES_SCHEDULE_ORDER,
-        SHIPMENT_UNKNOWN,
-        SHIPMENT_EXISTS,
-        SHIPMENT_WRONG_STATE,
-        CUSTODY_NOT_CUSTODIAN,
-        CUSTODY_RECEIVER_NOT_MEMBER,
-        CUSTODY_SELF_HANDOFF,
-        CUSTODY_NO_PENDING_HANDOFF,
-        CUSTODY_NOT_RECEIVER,
-        CUSTODY_HELD_BY_CUSTOMS,
-        CUSTOMS_UNKNOWN_DECLARATION,
-        CUSTOMS_UNPAID,
-        DUTY_CURRENCY_MISMATCH,
-        DUTY_OVERPAID,
-        DELIVERY_NOT_RELEASED,
-        RETURN_NOT_SELLER,
-        RETURN_BAD_RMA,
-        RETURN_BAD_LINES,
-        REFERENCE_DUPLICATE,
-        SCAN_NOT_ALLOWED,
-        SCAN_UNKNOWN_PARCEL,
-        PERSONAL_NOT_ALLOWED,
-        PERSONAL_ALREADY_ERASED,
-    ];
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ledger_code_is_listed_once_with_a_distinct_string() {
+        assert_eq!(codes::ALL.len(), LedgerCode::ALL.len());
+        for (i, code) in LedgerCode::ALL.iter().enumerate() {
+            assert_eq!(codes::ALL[i], Code::Ledger(*code));
+            assert!(
+                LedgerCode::ALL[..i]
+                    .iter()
+                    .all(|c| c.as_str() != code.as_str()),
+                "{} twice",
+                code.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn a_code_serializes_and_displays_as_its_string() {
+        let rejection = Rejection::new(codes::EVENT_DUPLICATE, "event", "seen");
+        assert_eq!(rejection.to_string(), "event.duplicate at event: seen");
+        assert_eq!(rejection.code, "event.duplicate");
+        let rule = Code::Rule(RuleCode::new("money.overflow", false, 422));
+        assert_eq!(rule.as_str(), "money.overflow");
+        assert_eq!(rule.http_status(), 422);
+        assert!(!rule.is_causal());
+    }
 }

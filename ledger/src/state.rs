@@ -25,7 +25,7 @@ use crate::genesis::{rules_version_at, Genesis, RULES_SCHEDULE_LEN_MAX};
 use crate::hash::{domain, Digest};
 use crate::keys::PublicKey;
 use crate::model::*;
-use crate::reject::{codes, Rejection};
+use crate::reject::{codes, Code, Rejection};
 use crate::time::Timestamp;
 
 /// Where a shipment is in its life.
@@ -603,7 +603,7 @@ impl State {
     }
 }
 
-fn reject(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Rejection {
+fn reject(code: Code, field: impl Into<String>, message: impl Into<String>) -> Rejection {
     Rejection::new(code, field, message)
 }
 

@@ -4,7 +4,7 @@
 use custody_ledger::event::{approve, EncodedEvent};
 use custody_ledger::keys::Keypair;
 use custody_ledger::model::*;
-use custody_ledger::reject::codes;
+use custody_ledger::reject::{codes, Code};
 use custody_ledger::state::{apply, BlockContext, ShipmentStatus, State};
 use custody_ledger::testkit::{eur, TestNet, GENESIS_TIME};
 use custody_ledger::Timestamp;
@@ -19,11 +19,7 @@ fn ctx() -> BlockContext {
 }
 
 /// Applies `prefix` (each must pass), then `event`; returns the state and the verdict.
-fn run(
-    net: &TestNet,
-    prefix: &[EncodedEvent],
-    event: &EncodedEvent,
-) -> (State, Result<(), &'static str>) {
+fn run(net: &TestNet, prefix: &[EncodedEvent], event: &EncodedEvent) -> (State, Result<(), Code>) {
     let mut state = State::from_genesis(&net.genesis);
     for (i, e) in prefix.iter().enumerate() {
         if let Err(r) = apply(&mut state, e, ctx()) {
@@ -248,7 +244,7 @@ fn rejections_table() {
     };
     let p_to_lastmile = net.propose("seller-acme", S, "carrier-lastmile");
 
-    type Case<'a> = (&'a str, Vec<EncodedEvent>, EncodedEvent, &'static str);
+    type Case<'a> = (&'a str, Vec<EncodedEvent>, EncodedEvent, Code);
     let cases: Vec<Case<'_>> = vec![
         (
             "registration by a carrier",
@@ -881,7 +877,7 @@ fn scan_rejections() {
         vec![net.scan("carrier-swift", S, "DEHAM")],
     ]
     .concat();
-    let cases: Vec<(&str, Vec<EncodedEvent>, EncodedEvent, &str)> = vec![
+    let cases: Vec<(&str, Vec<EncodedEvent>, EncodedEvent, Code)> = vec![
         (
             "scan of an unknown shipment",
             vec![],
@@ -1037,7 +1033,7 @@ fn personal_data_erasure() {
         vec![net.erase_personal("seller-acme", S)],
     ]
     .concat();
-    let cases: Vec<(&str, Vec<EncodedEvent>, EncodedEvent, &str)> = vec![
+    let cases: Vec<(&str, Vec<EncodedEvent>, EncodedEvent, Code)> = vec![
         (
             "erasure of an unknown shipment",
             vec![],

@@ -6,6 +6,7 @@
 //! next block would have.
 
 use custody_contracts::ContractRules;
+use custody_ledger::cause::Cause;
 use custody_ledger::chain::{apply_checked, check_alone};
 use custody_ledger::event::{check_encoded, EncodedEvent, VerifiedEvent};
 use custody_ledger::keys::KeyCache;
@@ -24,7 +25,7 @@ pub enum Refusal {
     /// The event is already committed or waiting.
     Duplicate,
     /// The store could not answer; the event may be fine.
-    Unavailable(String),
+    Unavailable(Cause),
 }
 
 /// The checks of an event that need no state, then its signature, strictly: the only way an
@@ -52,12 +53,12 @@ pub fn judge<S: Store + ?Sized>(
 ) -> Result<(), Refusal> {
     let head = store
         .head()
-        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+        .map_err(|e| Refusal::Unavailable(Cause::new(e)))?;
     let mut all: Vec<&EncodedEvent> = pending.iter().map(|e| e.encoded()).collect();
     all.push(event.encoded());
     let mut state = store
         .load_state(genesis, &all)
-        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+        .map_err(|e| Refusal::Unavailable(Cause::new(e)))?;
     if state.is_committed(&event.id()) {
         return Err(Refusal::Duplicate);
     }

@@ -201,16 +201,11 @@ impl ApiError {
     }
 
     fn rejected(rejection: Rejection) -> ApiError {
-        let status = match rejection.code {
-            codes::EVENT_DUPLICATE => StatusCode::CONFLICT,
-            // Bytes that are not an event at all are a malformed request, as malformed JSON is.
-            codes::EVENT_MALFORMED => StatusCode::BAD_REQUEST,
-            codes::EVENT_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        };
+        let status = StatusCode::from_u16(rejection.code.http_status())
+            .expect("every rejection code's status is a valid HTTP status");
         ApiError::new(
             status,
-            rejection.code,
+            rejection.code.as_str(),
             Some(rejection.field),
             rejection.message,
         )
@@ -374,7 +369,7 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<EncodedEvent, ApiErro
     let event: SignedEvent = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            codes::EVENT_MALFORMED,
+            codes::EVENT_MALFORMED.as_str(),
             None,
             format!("the body is not a signed event in JSON: {e}"),
         )
@@ -458,7 +453,7 @@ pub(crate) async fn enter(state: &ApiState, event: EncodedEvent) -> Result<(), A
         None => admit_off_runtime(state, event).await?,
     };
     if let Err(Refusal::Invalid(rejection)) = &verdict {
-        state.metrics.reject(rejection.code);
+        state.metrics.reject(rejection.code.as_str());
     }
     let event = match verdict {
         Ok(event) => event,
@@ -470,12 +465,12 @@ pub(crate) async fn enter(state: &ApiState, event: EncodedEvent) -> Result<(), A
                 format!("event {id} is already on the ledger"),
             )))
         }
-        Err(Refusal::Unavailable(message)) => {
+        Err(Refusal::Unavailable(cause)) => {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "node.unavailable",
                 None,
-                message,
+                cause.to_string(),
             ))
         }
     };

@@ -576,7 +576,7 @@ pub(crate) async fn member(
     view.map(Json).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            codes::MEMBER_NOT_FOUND,
+            codes::MEMBER_NOT_FOUND.as_str(),
             None,
             format!("no member {id} on the ledger"),
         )

@@ -141,7 +141,7 @@ pub enum GossipError {
     Config(String),
     /// The TCP, noise or yamux layer could not be set up.
     #[error("cannot set up the gossip transport: {0}")]
-    Transport(String),
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The listen address could not be bound.
     #[error("cannot listen on {address}: {reason}")]
     Listen {
@@ -160,7 +160,7 @@ pub enum GossipError {
     },
     /// Gossipsub refused the event for another reason (e.g. every peer's queue is full).
     #[error("cannot publish the event: {0}")]
-    Publish(String),
+    Publish(#[source] PublishError),
     /// The swarm task has shut down.
     #[error("the gossip swarm has stopped")]
     Stopped,
@@ -311,7 +311,7 @@ pub async fn spawn(
             noise::Config::new,
             yamux::Config::default,
         )
-        .map_err(|error| GossipError::Transport(error.to_string()))?
+        .map_err(|error| GossipError::Transport(Box::new(error)))?
         .with_behaviour(|_| behaviour)
         .unwrap_or_else(|never| match never {})
         .with_swarm_config(|swarm_config| {
@@ -670,7 +670,7 @@ impl Driver {
             }
             Err(error) => {
                 tracing::warn!(message = %id, %error, "cannot publish events");
-                Err(GossipError::Publish(error.to_string()))
+                Err(GossipError::Publish(error))
             }
         }
     }

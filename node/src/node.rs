@@ -20,6 +20,7 @@ use arc_malachitebft_app_channel::{
 use custody_contracts::{ContractRules, ReferenceBook};
 use custody_ledger::event::{EncodedEvent, VerifiedEvent};
 use custody_ledger::keys::KeyCache;
+use custody_ledger::reject::Code;
 use custody_ledger::store::Store;
 use custody_sled::SledStore;
 use tokio::sync::{broadcast, mpsc, oneshot, Mutex};
@@ -925,30 +926,19 @@ async fn publish_batches(
     }
 }
 
-/// Rejections that may only mean a causal predecessor has not arrived yet.
-fn is_causal(code: &str) -> bool {
-    use custody_ledger::reject::codes;
-    matches!(
-        code,
-        codes::SHIPMENT_UNKNOWN
-            | codes::CUSTODY_NO_PENDING_HANDOFF
-            | codes::CUSTOMS_UNKNOWN_DECLARATION
-            | codes::SHIPMENT_WRONG_STATE
-            // A release, payment, arrival or return authorisation may be in a block this node
-            // has not committed yet.
-            | codes::DELIVERY_NOT_RELEASED
-            | codes::CUSTOMS_UNPAID
-            | codes::CUSTODY_HELD_BY_CUSTOMS
-            | codes::RETURN_BAD_RMA
-            // A scan by a seller or broker that has just accepted custody.
-            | codes::SCAN_NOT_ALLOWED
-            | custody_contracts::payments::codes::NO_ARRIVAL
-    )
+/// Rejections that may only mean a causal predecessor has not arrived yet (each code says
+/// so itself: `Code::is_causal`).
+fn is_causal(code: Code) -> bool {
+    code.is_causal()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn named(text: &str) -> Code {
+        custody_contracts::registry::code_named(text).expect("a known code")
+    }
 
     #[test]
     fn waiting_for_a_predecessor_is_causal_and_a_broken_rule_is_not() {
@@ -958,7 +948,7 @@ mod tests {
             "clearance.no_arrival",
             "scan.not_allowed",
         ] {
-            assert!(is_causal(code), "{code}");
+            assert!(is_causal(named(code)), "{code}");
         }
         for code in [
             "signature.invalid",
@@ -968,7 +958,7 @@ mod tests {
             "scan.unknown_parcel",
             "scan.biz_step",
         ] {
-            assert!(!is_causal(code), "{code}");
+            assert!(!is_causal(named(code)), "{code}");
         }
     }
 }

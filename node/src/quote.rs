@@ -84,7 +84,7 @@ impl QuoteError {
     fn refused(rejection: Rejection, draft: &QuoteRequest) -> QuoteError {
         QuoteError {
             status: 422,
-            code: rejection.code.into(),
+            code: rejection.code.as_str().into(),
             field: draft_field(&rejection, draft),
             message: rejection.message,
         }
@@ -166,7 +166,7 @@ fn registration(draft: &QuoteRequest) -> Result<ShipmentRegistered, QuoteError> 
     }
     let too_large = |field: &str| QuoteError {
         status: 422,
-        code: money::codes::OVERFLOW.into(),
+        code: money::codes::OVERFLOW.as_str().into(),
         field: field.into(),
         message: "the amounts are too large to compute exactly in minor units".into(),
     };

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use custody_client::{Client, ClientError, Submitted};
+use custody_client::{Client, Submitted};
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::store::Store;
 use custody_ledger::EventId;
@@ -286,10 +286,7 @@ async fn submit(addr: SocketAddr, event: &EncodedEvent) -> Outcome {
             Some("event.duplicate") => Outcome::AlreadyCommitted,
             Some(code) => Outcome::Refused { code: code.into() },
             None => Outcome::Unknown {
-                error: match error {
-                    ClientError::Transport(text) => text,
-                    other => other.to_string(),
-                },
+                error: error.detail(),
             },
         },
     }

@@ -192,13 +192,12 @@ pub async fn main() -> ExitCode {
                     ClientError::Problem { problem, .. } => Some(problem.as_ref().clone()),
                     _ => None,
                 });
-            errln!("error: {error:#}");
+            // The chain, each source once: errors that keep their source also show its text.
+            let text = crate::client::error_chain(error.as_ref());
+            errln!("error: {text}");
             if json {
                 // Already failing: a failure to print the error too changes nothing.
-                let _ = outln!(
-                    "{}",
-                    json!({ "error": format!("{error:#}"), "problem": problem })
-                );
+                let _ = outln!("{}", json!({ "error": text, "problem": problem }));
             }
             if problem.is_some() && !verifying {
                 ExitCode::from(1)

@@ -5,6 +5,7 @@
 //! implementation a node runs: a sled database, whose files and background threads live here,
 //! outside the ledger.
 
+use std::convert::Infallible;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use sled::Transactional;
 /// sled itself, whose types [`SledStore::raw_tree`] hands out.
 pub use sled;
 
+use custody_ledger::cause::Cause;
 use custody_ledger::hash::Digest;
 use custody_ledger::store::{
     KeyValue, Store, StoreError, Tree, WriteBatch, FORMAT_KEY, GENESIS_KEY, STORE_FORMAT,
@@ -59,7 +61,7 @@ fn sled_error(path: &Path, error: sled::Error) -> StoreError {
             path: path.to_owned(),
             message: error.to_string(),
         },
-        error => StoreError::Io(error.to_string()),
+        error => StoreError::Io(Cause::new(error)),
     }
 }
 
@@ -304,9 +306,13 @@ impl SledStore {
                         None => target.remove(key.as_slice())?,
                     };
                 }
-                Ok::<(), ConflictableTransactionError<()>>(())
+                // The batch never aborts: only the database can fail it.
+                Ok::<(), ConflictableTransactionError<Infallible>>(())
             })
-            .map_err(|error: TransactionError<()>| StoreError::Io(format!("{error:?}")))?;
+            .map_err(|error| match error {
+                TransactionError::Storage(error) => StoreError::Io(Cause::new(error)),
+                TransactionError::Abort(never) => match never {},
+            })?;
         // Acknowledge only once the batch is on disk.
         self.db.flush().map_err(|e| self.error(e))?;
         Ok(())

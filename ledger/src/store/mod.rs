@@ -22,6 +22,7 @@ pub use memory::MemoryStore;
 pub use search::ShipmentIndex;
 
 use crate::block::{Block, BlockHeader, CommitCertificate};
+use crate::cause::Cause;
 use crate::chain::ValidatedBlock;
 use crate::event::EncodedEvent;
 use crate::genesis::Genesis;
@@ -114,7 +115,19 @@ impl WriteBatch {
 pub enum StoreError {
     /// The underlying database failed.
     #[error("storage I/O failed: {0}")]
-    Io(String),
+    Io(#[source] Cause),
+    /// A shipment's records kept changing under the reads of its bundle (commits raced it
+    /// every time).
+    #[error(
+        "storage I/O failed: the bundle of {shipment} could not be read consistently in \
+         {attempts} attempts"
+    )]
+    Unsettled {
+        /// The shipment.
+        shipment: ShipmentId,
+        /// How many times the bundle was read.
+        attempts: usize,
+    },
     /// The database files are damaged: sled found them corrupt, or panicked reading them (a
     /// file cut short or with flipped bytes). The store cannot be used; the node's
     /// `--repair resync-ledger` moves it aside and fetches the chain from peers.

@@ -968,7 +968,7 @@ impl Host {
         if !refused.is_empty() {
             let ids: Vec<Digest> = refused.iter().map(|(id, _)| *id).collect();
             for (id, rejection) in &refused {
-                debug!(%id, code = rejection.code, "dropping an event the last block made invalid");
+                debug!(%id, code = rejection.code.as_str(), "dropping an event the last block made invalid");
             }
             self.mempool.lock().await.remove(&ids);
         }

@@ -34,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use custody_epcis::{Draft, Validator};
+use custody_ledger::cause::Cause;
 use custody_ledger::event::{self, EncodedEvent, VerifiedEvent};
 use custody_ledger::keys::Keypair;
 use custody_ledger::model::{Event, EventKind, MemberId, ShipmentId};
@@ -459,17 +460,19 @@ async fn run(
             admit(store.as_ref(), &genesis, &rules, &pending, event, &keys, now())
         })
         .await
-        .unwrap_or_else(|e| Err(Refusal::Unavailable(e.to_string())));
+        .unwrap_or_else(|e| Err(Refusal::Unavailable(Cause::new(e))));
         match verdict {
             Ok(event) => signed.push((index, event)),
-            Err(Refusal::Invalid(r)) => errors.push(error(r.code, Some(&r.field), r.message)),
+            Err(Refusal::Invalid(r)) => {
+                errors.push(error(r.code.as_str(), Some(&r.field), r.message))
+            }
             Err(Refusal::Duplicate) => errors.push(error(
-                custody_ledger::reject::codes::EVENT_DUPLICATE,
+                custody_ledger::reject::codes::EVENT_DUPLICATE.as_str(),
                 Some("event"),
                 format!("event {id} is already on the ledger or waiting"),
             )),
-            Err(Refusal::Unavailable(message)) => {
-                errors.push(error("node.unavailable", None, message))
+            Err(Refusal::Unavailable(cause)) => {
+                errors.push(error("node.unavailable", None, cause.to_string()))
             }
         }
     }

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use custody_ledger::model::ShipmentId;
 use custody_ledger::personal::{Disclosure, PersonalField, VALUE_LEN_MAX};
+use custody_ledger::store::StoreError;
 use custody_ledger::Digest;
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +58,7 @@ pub enum FilesError {
     },
     /// The ledger could not be asked whether the shipment was erased.
     #[error("cannot read the ledger: {0}")]
-    Ledger(String),
+    Ledger(#[source] StoreError),
 }
 
 /// One shipment's file.
@@ -132,7 +133,7 @@ impl PersonalFiles {
         &self,
         shipment: &ShipmentId,
         new: &[Disclosure],
-        erased: impl FnOnce() -> Result<bool, String>,
+        erased: impl FnOnce() -> Result<bool, StoreError>,
     ) -> Result<usize, FilesError> {
         let _guard = self.guard();
         if erased().map_err(FilesError::Ledger)? {
@@ -173,7 +174,7 @@ impl PersonalFiles {
     /// reported (it cannot be told whose it is), and the sweep goes on.
     pub fn sweep(
         &self,
-        erased: impl Fn(&ShipmentId) -> Result<bool, String>,
+        erased: impl Fn(&ShipmentId) -> Result<bool, StoreError>,
     ) -> Result<usize, FilesError> {
         let _guard = self.guard();
         let mut deleted = 0;
@@ -270,13 +271,14 @@ fn sync_dir(dir: &Path) -> Result<(), FilesError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use custody_ledger::cause::Cause;
     use custody_ledger::personal::Salt;
 
     fn disclosure(event: &[u8], field: PersonalField, value: &str) -> Disclosure {
         Disclosure::new(Digest::sha256(event), field, value, Salt([7; 32]))
     }
 
-    fn not_erased() -> Result<bool, String> {
+    fn not_erased() -> Result<bool, StoreError> {
         Ok(false)
     }
 
@@ -345,7 +347,11 @@ mod tests {
         ));
         assert!(!files.holds(&s));
         assert!(matches!(
-            files.merge(&s, &[one], || Err("ledger down".into())),
+            files.merge(&s, &[one], || {
+                Err(StoreError::Io(Cause::new(std::io::Error::other(
+                    "ledger down",
+                ))))
+            }),
             Err(FilesError::Ledger(_))
         ));
     }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use custody_ledger::genesis::Genesis;
 use custody_ledger::model::{EventKind, MemberId, ShipmentId};
 use custody_ledger::personal::Disclosure;
-use custody_ledger::store::Store;
+use custody_ledger::store::{Store, StoreError};
 use custody_sled::SledStore;
 use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
@@ -67,11 +67,10 @@ impl Personal {
 
 /// Whether the ledger says the personal data of `shipment` was erased. An unknown shipment
 /// was not.
-pub fn is_erased(store: &SledStore, shipment: &ShipmentId) -> Result<bool, String> {
+pub fn is_erased(store: &SledStore, shipment: &ShipmentId) -> Result<bool, StoreError> {
     store
         .shipment(shipment)
         .map(|s| s.is_some_and(|s| s.personal_erased))
-        .map_err(|e| e.to_string())
 }
 
 /// Follows the node's commits: deletes the files of shipments a block erased, and asks the

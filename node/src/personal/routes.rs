@@ -153,7 +153,7 @@ fn store_disclosures(
     request: DiscloseRequest,
 ) -> Result<Stored, ApiError> {
     party(store, genesis, shipment, &request.signer)?;
-    if is_erased(store, shipment).map_err(ledger_error)? {
+    if is_erased(store, shipment).map_err(|e| ledger_error(e.to_string()))? {
         return Err(erased(shipment));
     }
     if let Err(refused) = check_against_ledger(store, shipment, &request.disclosures)? {
@@ -265,7 +265,7 @@ fn held_for(
     own: Option<&MemberId>,
 ) -> Result<Found, ApiError> {
     let (parties, _) = party(store, genesis, shipment, &read.signer)?;
-    if is_erased(store, shipment).map_err(ledger_error)? {
+    if is_erased(store, shipment).map_err(|e| ledger_error(e.to_string()))? {
         return Err(erased(shipment));
     }
     let disclosures = files
