@@ -175,11 +175,11 @@ mod tests {
             },
             Timestamp(1_000),
         );
-        assert_eq!(event.event.event.chain_id, "net-1");
-        assert_eq!(event.event.event.occurred_at, Timestamp(1_000));
-        assert_eq!(event.event.signer, signer.public());
+        assert_eq!(event.event().event.chain_id, "net-1");
+        assert_eq!(event.event().event.occurred_at, Timestamp(1_000));
+        assert_eq!(event.event().signer, signer.public());
         assert_eq!(event.verify_signature(), Ok(()));
-        assert_eq!(EncodedEvent::decode(&event.bytes), Ok(event.clone()));
+        assert_eq!(EncodedEvent::decode(event.bytes()), Ok(event.clone()));
     }
 
     #[test]
@@ -188,7 +188,7 @@ mod tests {
         let payload = custody_ledger::testkit::tracking_scan("S-1", "DEHAM");
         let event = signer.record_scan(payload.clone(), Timestamp(2_000));
         assert_eq!(
-            event.event.event.kind,
+            event.event().event.kind,
             EventKind::TrackingScanRecorded(payload)
         );
         assert_eq!(event.verify_signature(), Ok(()));

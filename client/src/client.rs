@@ -184,7 +184,7 @@ impl Client {
             .http
             .request(Method::POST, url)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(event.bytes.clone());
+            .body(event.bytes().to_vec());
         let (status, body) = self.send(request).await?;
         let submitted = match status {
             StatusCode::OK => Submitted::Committed(decode::<Receipt>(&body)?),
@@ -195,11 +195,11 @@ impl Client {
                 )))
             }
         };
-        if submitted.event_id() != event.id {
+        if submitted.event_id() != event.id() {
             return Err(ClientError::Decode(format!(
                 "the node answered for event {}, the submitted event is {}",
                 submitted.event_id(),
-                event.id
+                event.id()
             )));
         }
         Ok(submitted)

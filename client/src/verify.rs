@@ -18,6 +18,7 @@ use custody_ledger::chain::{validate_block, BlockError};
 use custody_ledger::codec::EVENT_SIZE_BYTES_MAX;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::genesis::{Genesis, GenesisError, Validator};
+use custody_ledger::keys::KeyCache;
 use custody_ledger::merkle;
 use custody_ledger::rules::Rules;
 use custody_ledger::store::{MemoryStore, Store};
@@ -177,6 +178,7 @@ pub struct ChainReplay<'g, R> {
     genesis: &'g Genesis,
     validators: Vec<Validator>,
     store: MemoryStore,
+    keys: KeyCache,
     rules: R,
     height: u64,
 }
@@ -189,6 +191,7 @@ impl<'g, R: Rules> ChainReplay<'g, R> {
             genesis,
             validators: genesis.validators(),
             store: MemoryStore::new(genesis.hash()),
+            keys: KeyCache::new(),
             rules,
             height: 0,
         })
@@ -227,25 +230,25 @@ impl<'g, R: Rules> ChainReplay<'g, R> {
             &self.validators,
         )
         .map_err(|e| fail("block.certificate", e.to_string()))?;
-        let (delta, rules) = validate_block(&self.store, self.genesis, &self.rules, &block)
+        let validated = validate_block(&self.store, self.genesis, &self.rules, block, &self.keys)
             .map_err(|e| match e {
-                BlockError::Header { field, message } => {
-                    fail("block.header", format!("{field}: {message}"))
-                }
-                BlockError::Event {
-                    index,
-                    id,
-                    rejection,
-                } => fail(
-                    "block.event",
-                    format!("event {index} ({id}) is invalid: {rejection}"),
-                ),
-                BlockError::Store(e) => fail("block.replay", e.to_string()),
-            })?;
+            BlockError::Header { field, message } => {
+                fail("block.header", format!("{field}: {message}"))
+            }
+            BlockError::Event {
+                index,
+                id,
+                rejection,
+            } => fail(
+                "block.event",
+                format!("event {index} ({id}) is invalid: {rejection}"),
+            ),
+            BlockError::Store(e) => fail("block.replay", e.to_string()),
+        })?;
         self.store
-            .append_block(&block, &view.certificate, &delta)
+            .append_block(&validated, &view.certificate)
             .map_err(|e| fail("block.append", e.to_string()))?;
-        self.rules = rules;
+        self.rules = validated.into_parts().1;
         self.height = height;
         Ok(())
     }
@@ -316,12 +319,12 @@ pub fn block_from_view(view: &BlockView) -> Result<Block, (&'static str, String)
                 format!("event {index} ({id}): not a canonical signed event: {e}"),
             )
         })?;
-        if event.id != *id {
+        if event.id() != *id {
             return Err((
                 "block.event_id",
                 format!(
                     "event {index}: the bytes hash to {}, the node says {id}",
-                    event.id
+                    event.id()
                 ),
             ));
         }

@@ -221,28 +221,28 @@ fn every_kind_is_signed_well_formed_and_survives_json() {
     let events = one_of_each(&net);
     assert_eq!(events.len(), 14, "one event per kind");
     for (name, event) in events {
-        assert_eq!(event.event.event.kind.name(), name);
-        assert_eq!(event.event.event.chain_id, CHAIN_ID, "{name}");
+        assert_eq!(event.event().event.kind.name(), name);
+        assert_eq!(event.event().event.chain_id, CHAIN_ID, "{name}");
         assert_eq!(
-            event.event.event.occurred_at,
+            event.event().event.occurred_at,
             Timestamp(GENESIS_TIME.0 + 60_000)
         );
         event
             .verify_signature()
             .unwrap_or_else(|r| panic!("{name}: {r}"));
-        check_shape(&event.event, CHAIN_ID).unwrap_or_else(|r| panic!("{name}: {r}"));
+        check_shape(event.event(), CHAIN_ID).unwrap_or_else(|r| panic!("{name}: {r}"));
 
-        let json = serde_json::to_string(&event.event).expect("to JSON");
+        let json = serde_json::to_string(&event.event()).expect("to JSON");
         let back: SignedEvent = serde_json::from_str(&json).expect("from JSON");
         let back = EncodedEvent::new(back);
         assert_eq!(back, event, "{name}: JSON round trip changed the event");
         assert_eq!(
-            EncodedEvent::decode(&event.bytes),
+            EncodedEvent::decode(event.bytes()),
             Ok(event.clone()),
             "{name}"
         );
 
-        let mut forged = event.event.clone();
+        let mut forged = event.event().clone();
         forged.signature.0[0] ^= 1;
         assert!(
             EncodedEvent::new(forged).verify_signature().is_err(),
@@ -257,24 +257,24 @@ fn builders_sign_exactly_what_the_ledger_test_kit_signs() {
     let seller = signer(&net, "seller-acme");
     let built = seller.register(testkit::registration("SAME-1", "CN", "FR"), GENESIS_TIME);
     let kit = net.register("SAME-1", "CN", "FR");
-    assert_eq!(built.id, kit.id);
-    assert_eq!(built.bytes, kit.bytes);
+    assert_eq!(built.id(), kit.id());
+    assert_eq!(built.bytes(), kit.bytes());
 
     let carrier = signer(&net, "carrier-swift");
     let proposal = net.propose_at("seller-acme", "SAME-1", "carrier-swift", "CNSHA");
     let accepted = carrier.accept_handoff(
         HandoffAccepted {
             shipment_id: ShipmentId::new("SAME-1"),
-            proposal: proposal.id,
+            proposal: proposal.id(),
         },
         GENESIS_TIME,
     );
     assert_eq!(
-        accepted.id,
-        net.accept("carrier-swift", "SAME-1", &proposal).id
+        accepted.id(),
+        net.accept("carrier-swift", "SAME-1", &proposal).id()
     );
     let scan = carrier.record_scan(testkit::tracking_scan("SAME-1", "CNSHA"), GENESIS_TIME);
-    assert_eq!(scan.id, net.scan("carrier-swift", "SAME-1", "CNSHA").id);
+    assert_eq!(scan.id(), net.scan("carrier-swift", "SAME-1", "CNSHA").id());
 }
 
 #[test]

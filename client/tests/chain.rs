@@ -145,7 +145,7 @@ fn contract_chain(net: &TestNet) -> MemoryStore {
     assert!(built.rejected.is_empty(), "{:?}", built.rejected);
     let events = net.lifecycle("RULES-1");
     let built = net
-        .commit_with(&store, &built.rules, events[..3].to_vec(), at(2))
+        .commit_with(&store, built.rules(), events[..3].to_vec(), at(2))
         .expect("commit");
     assert!(built.rejected.is_empty(), "{:?}", built.rejected);
     store
@@ -172,20 +172,20 @@ fn replay_runs_the_contract_rules_with_reference_data_from_the_chain() {
         &store,
         &net.genesis,
         &NoRules,
-        vec![bad.clone()],
+        testkit::verified([bad.clone()]),
         at(3),
         net.validator_keys()[0].public(),
     )
     .expect("build");
-    assert_eq!(built.block.events.len(), 1, "the ledger alone accepts it");
-    let certificate = net.certify(&built.block);
+    assert_eq!(built.block().events.len(), 1, "the ledger alone accepts it");
+    let certificate = net.certify(built.block());
     store
-        .append_block(&built.block, &certificate, &built.delta)
+        .append_block(&built.validated, &certificate)
         .expect("append");
     let (height, check, reason) = invalid(replay.apply(&common::block_view(&store, 3)));
     assert_eq!((height, check), (3, "block.event"));
     assert!(reason.contains("invoice.total_mismatch"), "{reason}");
-    assert!(reason.contains(&bad.id.to_hex()), "{reason}");
+    assert!(reason.contains(&bad.id().to_hex()), "{reason}");
 }
 
 #[test]

@@ -467,23 +467,27 @@ fn submit_dry_run_signs_flags_and_prepared_files_without_a_node() {
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     let event: SignedEvent = serde_json::from_value(printed["event"].clone()).expect("event");
     let event = EncodedEvent::new(event);
-    assert_eq!(printed["event_id"], serde_json::json!(event.id.to_hex()));
-    assert_eq!(event.event.signer.to_hex(), public);
-    assert_eq!(event.event.event.chain_id, CHAIN_ID);
+    assert_eq!(printed["event_id"], serde_json::json!(event.id().to_hex()));
+    assert_eq!(event.event().signer.to_hex(), public);
+    assert_eq!(event.event().event.chain_id, CHAIN_ID);
     assert_eq!(
-        event.event.event.occurred_at.to_string(),
+        event.event().event.occurred_at.to_string(),
         "2026-11-02T09:30:00.000Z"
     );
     event.verify_signature().expect("signature verifies");
-    let EventKind::HandoffProposed(proposal) = &event.event.event.kind else {
-        panic!("a handoff proposal: {:?}", event.event.event.kind)
+    let EventKind::HandoffProposed(proposal) = &event.event().event.kind else {
+        panic!("a handoff proposal: {:?}", event.event().event.kind)
     };
     assert_eq!(proposal.place, "FRCDG");
     assert_eq!(proposal.to.as_str(), "carrier-lastmile");
 
     // The signed event as a prepared file goes out as it is.
     let signed = dir.path().join("signed.json");
-    std::fs::write(&signed, serde_json::to_string(&event.event).expect("json")).expect("write");
+    std::fs::write(
+        &signed,
+        serde_json::to_string(&event.event()).expect("json"),
+    )
+    .expect("write");
     let output = custody(&[
         "submit",
         "--file",
@@ -493,13 +497,13 @@ fn submit_dry_run_signs_flags_and_prepared_files_without_a_node() {
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    assert_eq!(printed["event_id"], serde_json::json!(event.id.to_hex()));
+    assert_eq!(printed["event_id"], serde_json::json!(event.id().to_hex()));
 
     // An unsigned body is signed with --key.
     let body = dir.path().join("body.json");
     std::fs::write(
         &body,
-        serde_json::to_string(&event.event.event).expect("json"),
+        serde_json::to_string(&event.event().event).expect("json"),
     )
     .expect("write");
     let body_text = body.to_str().expect("utf-8");
@@ -516,7 +520,7 @@ fn submit_dry_run_signs_flags_and_prepared_files_without_a_node() {
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(
         printed["event_id"],
-        serde_json::json!(event.id.to_hex()),
+        serde_json::json!(event.id().to_hex()),
         "ed25519 is deterministic: the same body and key give the same event"
     );
 

@@ -32,8 +32,8 @@ fn a_bundle_read_from_a_file_verifies_against_the_genesis_file() {
     assert_eq!(genesis.hash(), net.genesis_hash());
     let bundle = read_bundle(&bundle_path).expect("bundle");
     let verified = verify_bundle(&bundle, &genesis).expect("valid");
-    let expected: Vec<EventId> = net.lifecycle("B-A").iter().map(|e| e.id).collect();
-    let got: Vec<EventId> = verified.events.iter().map(|e| e.id).collect();
+    let expected: Vec<EventId> = net.lifecycle("B-A").iter().map(|e| e.id()).collect();
+    let got: Vec<EventId> = verified.events.iter().map(|e| e.id()).collect();
     assert_eq!(got, expected);
     assert_eq!(verified.height, 2);
     assert_eq!(verified.log_size, 22);

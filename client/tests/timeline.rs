@@ -29,7 +29,7 @@ fn the_timeline_names_signers_places_and_customs_amounts_then_the_state() {
                 height: stored.location.height,
                 log_index,
                 recorded_at: header.time,
-                event: stored.event.event,
+                event: stored.event.into_event(),
             }
         })
         .collect();

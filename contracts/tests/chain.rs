@@ -2,9 +2,9 @@
 //! reference book rebuilt from the store, and full verification replaying the rules.
 
 use custody_contracts::{customs, load, ContractRules, ReferenceBook};
-use custody_ledger::keys::KeyCache;
 use custody_ledger::chain::{validate_block, BlockError};
 use custody_ledger::event::{approve, sign, EncodedEvent};
+use custody_ledger::keys::KeyCache;
 use custody_ledger::keys::Keypair;
 use custody_ledger::model::*;
 use custody_ledger::rules::NoRules;
@@ -213,7 +213,13 @@ fn the_proposer_leaves_out_what_the_rules_reject_and_validators_reject_a_block_w
     )
     .expect("build");
     assert_eq!(lax.block().events.len(), 1);
-    match validate_block(&store, &net.genesis, &rules, lax.block().clone(), &KeyCache::new()) {
+    match validate_block(
+        &store,
+        &net.genesis,
+        &rules,
+        lax.block().clone(),
+        &KeyCache::new(),
+    ) {
         Err(BlockError::Event {
             index: 0,
             rejection,
@@ -223,9 +229,7 @@ fn the_proposer_leaves_out_what_the_rules_reject_and_validators_reject_a_block_w
     }
     // Had such a block been committed, verification with the rules reports its height.
     let cert = net.certify(lax.block());
-    store
-        .append_block(&lax.validated, &cert)
-        .expect("append");
+    store.append_block(&lax.validated, &cert).expect("append");
     let err = verify_chain(&store, &net.genesis, ContractRules::default(), |_, _| {})
         .expect_err("rules catch it");
     assert_eq!(err.height, 3, "{err}");

@@ -1658,7 +1658,7 @@ fn tracking_scans_check_places_parcels_vocabulary_and_sensors() {
     ];
     for (name, event, code) in &cases {
         assert_eq!(
-            custody_ledger::event::check_shape(&event.event(), custody_ledger::testkit::CHAIN_ID),
+            custody_ledger::event::check_shape(event.event(), custody_ledger::testkit::CHAIN_ID),
             Ok(()),
             "{name}"
         );
@@ -1671,7 +1671,7 @@ fn tracking_scans_check_places_parcels_vocabulary_and_sensors() {
         s.sensor_readings[0].max_milli = Some(2_000);
     });
     let shape =
-        custody_ledger::event::check_shape(&inverted.event(), custody_ledger::testkit::CHAIN_ID)
+        custody_ledger::event::check_shape(inverted.event(), custody_ledger::testkit::CHAIN_ID)
             .expect_err("min above max");
     assert_eq!(
         (shape.code.as_str(), shape.field.as_str()),

@@ -256,7 +256,7 @@ async fn send(shared: &Shared, client: &Client, s: usize, k: usize) -> Fate {
             Ok(Submitted::Pending(_)) => {
                 return match submit::wait_committed(
                     client,
-                    &event.id,
+                    &event.id(),
                     Duration::from_millis(submit::COMMIT_TIMEOUT_MS),
                 )
                 .await
@@ -266,7 +266,7 @@ async fn send(shared: &Shared, client: &Client, s: usize, k: usize) -> Fate {
                         at_us: shared.since_start_us(),
                         height,
                     },
-                    Err(e) => Fate::Failed(format!("{}: {e}", event.id)),
+                    Err(e) => Fate::Failed(format!("{}: {e}", event.id())),
                 }
             }
             Err(e) if e.code() == Some("event.duplicate") => return Fate::Duplicate,
@@ -281,10 +281,10 @@ async fn send(shared: &Shared, client: &Client, s: usize, k: usize) -> Fate {
             Err(e) => {
                 return Fate::Failed(format!(
                     "{} {} of shipment {}: {e}",
-                    event.event.event.kind.name(),
-                    event.id,
+                    event.event().event.kind.name(),
+                    event.id(),
                     event
-                        .event
+                        .event()
                         .event
                         .kind
                         .shipment_id()
@@ -296,7 +296,7 @@ async fn send(shared: &Shared, client: &Client, s: usize, k: usize) -> Fate {
     }
     Fate::Failed(format!(
         "{}: no answer after {ATTEMPTS_MAX} attempts",
-        event.id
+        event.id()
     ))
 }
 
@@ -546,7 +546,7 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
     );
     let mut mix: BTreeMap<&'static str, usize> = BTreeMap::new();
     for event in plans.iter().flat_map(|p| &p.events) {
-        *mix.entry(event.event.event.kind.name()).or_default() += 1;
+        *mix.entry(event.event().event.kind.name()).or_default() += 1;
     }
     let group = (2 * options.inflight)
         .max(usize::try_from(options.rate.saturating_mul(5)).unwrap_or(usize::MAX))
@@ -554,7 +554,7 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
     let order = dispatch_order(&plans, group);
     let ids: Vec<EventId> = plans
         .iter()
-        .flat_map(|p| p.events.iter().map(|e| e.id))
+        .flat_map(|p| p.events.iter().map(|e| e.id()))
         .collect();
 
     let urls: Vec<String> = validators.iter().map(|e| e.url.clone()).collect();

@@ -115,7 +115,10 @@ async fn published(client: &Client) -> anyhow::Result<Vec<EncodedEvent>> {
                 let page = client.member_events(key, after.as_deref(), None).await?;
                 for entry in page.items {
                     let event = EncodedEvent::new(entry.event);
-                    if matches!(event.event.event.kind, EventKind::ReferenceDataPublished(_)) {
+                    if matches!(
+                        event.event().event.kind,
+                        EventKind::ReferenceDataPublished(_)
+                    ) {
                         events.push(event);
                     }
                 }
@@ -134,7 +137,7 @@ pub async fn load_book(client: &Client) -> anyhow::Result<ReferenceBook> {
     let mut book = ReferenceBook::new();
     let mut seen = BTreeSet::new();
     for event in published(client).await? {
-        if seen.insert(event.id) {
+        if seen.insert(event.id()) {
             book.learn(&event);
         }
     }
@@ -163,7 +166,7 @@ pub async fn ensure_published(
     let held: BTreeSet<(String, Timestamp)> = published(client)
         .await?
         .iter()
-        .filter_map(|e| match &e.event.event.kind {
+        .filter_map(|e| match &e.event().event.kind {
             EventKind::ReferenceDataPublished(p) => Some((p.table_id.clone(), p.effective_from)),
             _ => None,
         })

@@ -527,7 +527,7 @@ impl<'p> Shipment<'p> {
                 let event = cast.signer(Part::Seller).register(payload, now);
                 Signed {
                     disclosure: Some(Disclosure::new(
-                        event.id,
+                        event.id(),
                         PersonalField::BuyerName,
                         buyer.as_str(),
                         salt,
@@ -553,7 +553,7 @@ impl<'p> Shipment<'p> {
                     },
                     now,
                 );
-                self.offer = Some((event.id, *to));
+                self.offer = Some((event.id(), *to));
                 signed(*from, event)
             }
             Step::Accept => {
@@ -609,7 +609,7 @@ impl<'p> Shipment<'p> {
                 let declared = documents::declaration(book, now, &state, &choices)
                     .with_context(|| format!("declaring {}", self.id))?;
                 let event = cast.signer(Part::Broker).declare(declared.clone(), now);
-                self.declaration = Some((event.id, declared));
+                self.declaration = Some((event.id(), declared));
                 signed(Part::Broker, event)
             }
             Step::Pay { by } => {
@@ -679,7 +679,7 @@ impl<'p> Shipment<'p> {
                 );
                 Signed {
                     disclosure: Some(Disclosure::new(
-                        event.id,
+                        event.id(),
                         PersonalField::ReceivedBy,
                         *received_by,
                         salt,
@@ -932,7 +932,7 @@ pub(crate) mod tests {
                 &self.store,
                 &self.genesis,
                 &self.rules,
-                events,
+                custody_ledger::testkit::verified(events),
                 self.time,
                 proposer,
             )
@@ -941,15 +941,15 @@ pub(crate) mod tests {
             // The store checks the chain of hashes and the log, not the votes: an empty
             // certificate is enough for the state these tests read.
             let certificate = CommitCertificate {
-                height: built.block.header.height,
+                height: built.block().header.height,
                 round: 0,
-                block_hash: built.block.hash(),
+                block_hash: built.block().hash(),
                 signatures: Vec::new(),
             };
             self.store
-                .append_block(&built.block, &certificate, &built.delta)
+                .append_block(&built.validated, &certificate)
                 .expect("appended");
-            self.rules = built.rules;
+            self.rules = built.into_rules();
         }
 
         pub(crate) fn book(&self) -> &ReferenceBook {
@@ -1048,7 +1048,7 @@ pub(crate) mod tests {
                     .expect("a payment");
                 assert_eq!(signed[index].by, payer);
                 assert!(matches!(
-                    &signed[index].event.event.event.kind,
+                    &signed[index].event.event().event.kind,
                     custody_ledger::model::EventKind::DutyPaid(p) if p.amount.amount_minor > 0
                 ));
             }
@@ -1079,7 +1079,7 @@ pub(crate) mod tests {
         let ids = |plans: &[ShipmentPlan]| -> Vec<EventId> {
             plans
                 .iter()
-                .flat_map(|p| p.events.iter().map(|e| e.id))
+                .flat_map(|p| p.events.iter().map(|e| e.id()))
                 .collect()
         };
         let mut unique = ids(&plans);
@@ -1093,8 +1093,8 @@ pub(crate) mod tests {
         );
         let other = chain.cast(CUSTOMS).with_salt_seed([7; 32]);
         assert_ne!(
-            workload(&other, 1, 1, now).expect("signs")[0].events[0].id,
-            plans[0].events[0].id
+            workload(&other, 1, 1, now).expect("signs")[0].events[0].id(),
+            plans[0].events[0].id()
         );
         // Dispatched step by step, every event is accepted.
         let steps = plans.iter().map(|p| p.events.len()).max().unwrap_or(0);

@@ -19,7 +19,12 @@ pub async fn committed(client: &Client, event: &EncodedEvent) -> anyhow::Result<
     match client.submit(event, true).await? {
         Submitted::Committed(receipt) => Ok(receipt.height),
         Submitted::Pending(_) => {
-            wait_committed(client, &event.id, Duration::from_millis(COMMIT_TIMEOUT_MS)).await
+            wait_committed(
+                client,
+                &event.id(),
+                Duration::from_millis(COMMIT_TIMEOUT_MS),
+            )
+            .await
         }
     }
 }

@@ -28,7 +28,7 @@ fn validator() -> Validator {
 fn signer_of(net: &TestNet, event: &EncodedEvent) -> MemberId {
     let (id, _, _) = MEMBERS
         .iter()
-        .find(|(id, _, _)| net.key(id).public() == event.event.signer)
+        .find(|(id, _, _)| net.key(id).public() == event.event().signer)
         .expect("a test member signed");
     MemberId::new(*id)
 }
@@ -135,15 +135,15 @@ fn mapped(net: &TestNet) -> Vec<(EncodedEvent, Value)> {
     for (i, event) in all_events(net).into_iter().enumerate() {
         let i = u64::try_from(i).unwrap();
         let committed = CommittedEvent {
-            event: &event.event,
-            id: event.id,
+            event: event.event(),
+            id: event.id(),
             height: 10 + i,
             log_index: 100 + i,
             recorded_at: Timestamp(GENESIS_TIME.0 + 1_000 * i),
         };
-        let ctx = history.context(signer_of(net, &event), &event.event.event.kind);
+        let ctx = history.context(signer_of(net, &event), &event.event().event.kind);
         let epcis = to_epcis(&committed, &ctx)
-            .unwrap_or_else(|e| panic!("{}: {e}", event.event.event.kind.name()));
+            .unwrap_or_else(|e| panic!("{}: {e}", event.event().event.kind.name()));
         out.push((event, epcis));
     }
     out
@@ -156,7 +156,7 @@ fn every_kind_is_schema_valid_alone_and_in_both_documents() {
     let events = mapped(&net);
     let mut kinds: Vec<&str> = events
         .iter()
-        .map(|(e, _)| e.event.event.kind.name())
+        .map(|(e, _)| e.event().event.kind.name())
         .collect();
     kinds.sort_unstable();
     kinds.dedup();
@@ -168,7 +168,7 @@ fn every_kind_is_schema_valid_alone_and_in_both_documents() {
         if let Err(error) = validator.validate(&alone) {
             panic!(
                 "{}: {error}\n{}",
-                event.event.event.kind.name(),
+                event.event().event.kind.name(),
                 serde_json::to_string_pretty(&alone).unwrap()
             );
         }
@@ -220,7 +220,7 @@ fn ledger_placement_is_written_and_personal_data_is_not() {
     for (event, epcis) in mapped(&net) {
         let text = serde_json::to_string(&epcis).unwrap();
         assert!(!text.contains("J. Buyer"), "{text}");
-        match &event.event.event.kind {
+        match &event.event().event.kind {
             EventKind::ShipmentRegistered(e) => {
                 assert_eq!(
                     epcis["custody:buyerNameCommitment"],
@@ -235,17 +235,17 @@ fn ledger_placement_is_written_and_personal_data_is_not() {
             _ => {}
         }
         assert!(!text.contains("Acme Trading"), "{text}");
-        assert_eq!(epcis["custody:eventId"], event.id.to_hex());
+        assert_eq!(epcis["custody:eventId"], event.id().to_hex());
         assert_eq!(
             epcis["eventID"],
-            format!("urn:custody:event:{}", event.id.to_hex())
+            format!("urn:custody:event:{}", event.id().to_hex())
         );
         assert!(epcis["custody:height"].as_u64().unwrap() >= 10);
         assert!(epcis["custody:logIndex"].as_u64().unwrap() >= 100);
-        assert_eq!(epcis["custody:kind"], event.event.event.kind.name());
+        assert_eq!(epcis["custody:kind"], event.event().event.kind.name());
         assert_eq!(
             epcis["eventTime"],
-            event.event.event.occurred_at.to_rfc3339()
+            event.event().event.occurred_at.to_rfc3339()
         );
     }
 }
@@ -285,7 +285,7 @@ fn captures_read_back_to_the_same_custody_fields() {
     let net = TestNet::new();
     let mut read_back = Vec::new();
     for (event, epcis) in mapped(&net) {
-        let kind = &event.event.event.kind;
+        let kind = &event.event().event.kind;
         match kind {
             EventKind::HandoffProposed(_)
             | EventKind::HandoffAccepted(_)
@@ -294,7 +294,7 @@ fn captures_read_back_to_the_same_custody_fields() {
                 let draft = from_epcis(&epcis)
                     .unwrap_or_else(|e| panic!("{}: {e}\n{epcis:#}", kind.name()));
                 assert_eq!(&draft.kind, kind, "{}", kind.name());
-                assert_eq!(draft.occurred_at, event.event.event.occurred_at);
+                assert_eq!(draft.occurred_at, event.event().event.occurred_at);
                 assert_eq!(draft.facts.parcels, vec!["106141411234567897".to_owned()]);
                 assert!(draft.unresolved.is_empty(), "{}", kind.name());
                 read_back.push(kind.name());
@@ -329,7 +329,7 @@ fn acting_parties_and_places_are_facts() {
     let events = mapped(&net);
     let accepted = events
         .iter()
-        .find(|(e, _)| matches!(e.event.event.kind, EventKind::HandoffAccepted(_)))
+        .find(|(e, _)| matches!(e.event().event.kind, EventKind::HandoffAccepted(_)))
         .unwrap();
     let draft = from_epcis(&accepted.1).unwrap();
     assert_eq!(
@@ -362,8 +362,8 @@ fn membership_and_reference_data_have_no_epcis_form() {
         }),
     );
     let committed = CommittedEvent {
-        event: &event.event,
-        id: event.id,
+        event: event.event(),
+        id: event.id(),
         height: 1,
         log_index: 0,
         recorded_at: GENESIS_TIME,
@@ -387,8 +387,8 @@ fn an_erasure_has_no_epcis_form() {
     let net = TestNet::new();
     let event = net.erase_personal("seller-acme", "S-1");
     let committed = CommittedEvent {
-        event: &event.event,
-        id: event.id,
+        event: event.event(),
+        id: event.id(),
         height: 1,
         log_index: 0,
         recorded_at: GENESIS_TIME,
@@ -412,10 +412,10 @@ fn a_captured_delivery_carries_a_commitment_never_a_name() {
     let net = TestNet::new();
     let (delivered, epcis) = mapped(&net)
         .into_iter()
-        .find(|(e, _)| matches!(e.event.event.kind, EventKind::Delivered(_)))
+        .find(|(e, _)| matches!(e.event().event.kind, EventKind::Delivered(_)))
         .expect("a delivery");
     let draft = from_epcis(&epcis).expect("a delivery with its commitment");
-    assert_eq!(draft.kind, delivered.event.event.kind);
+    assert_eq!(draft.kind, delivered.event().event.kind);
 
     let mut plain = epcis.clone();
     plain["custody:receivedBy"] = json!("J. Buyer");
@@ -448,8 +448,8 @@ fn a_handoff_needs_its_shipment_in_the_context() {
     let net = TestNet::new();
     let event = net.propose("seller-acme", "S-1", "carrier-swift");
     let committed = CommittedEvent {
-        event: &event.event,
-        id: event.id,
+        event: event.event(),
+        id: event.id(),
         height: 1,
         log_index: 0,
         recorded_at: GENESIS_TIME,

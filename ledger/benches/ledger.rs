@@ -10,9 +10,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use custody_ledger::bundle;
 use custody_ledger::chain::{build_block, validate_block};
 use custody_ledger::event::EncodedEvent;
+use custody_ledger::keys::KeyCache;
 use custody_ledger::merkle::verify_inclusion;
 use custody_ledger::rules::NoRules;
-use custody_ledger::keys::KeyCache;
 use custody_ledger::store::Store;
 use custody_ledger::testkit::{verified, TestNet, GENESIS_TIME};
 use custody_ledger::verify::verify_chain;
@@ -74,9 +74,7 @@ fn append(c: &mut Criterion) {
                 .expect("build");
                 let cert = net.certify(built.block());
                 let start = Instant::now();
-                store
-                    .append_block(&built.validated, &cert)
-                    .expect("append");
+                store.append_block(&built.validated, &cert).expect("append");
                 total += start.elapsed();
                 next += 1;
             }

@@ -329,7 +329,13 @@ fn header_for<S: Store + ?Sized>(
         time: inputs.time,
         proposer: inputs.proposer,
         event_count: u32::try_from(inputs.events.len()).expect("block size is bounded"),
-        events_root: events_root(&inputs.events.iter().map(EncodedEvent::id).collect::<Vec<_>>()),
+        events_root: events_root(
+            &inputs
+                .events
+                .iter()
+                .map(EncodedEvent::id)
+                .collect::<Vec<_>>(),
+        ),
         log_size: parent.log_size + inputs.entries.len() as u64,
         log_root,
         state_root: state_root(&parent.state_root, inputs.delta),
@@ -367,7 +373,11 @@ fn check_header(
             format!("expected {}, got {}", parent.hash, header.prev_hash),
         ));
     }
-    if !genesis.validators().iter().any(|v| v.key == header.proposer) {
+    if !genesis
+        .validators()
+        .iter()
+        .any(|v| v.key == header.proposer)
+    {
         return Err(header_error(
             "proposer",
             format!("{} is not a validator", header.proposer),
@@ -441,7 +451,10 @@ pub fn validate_verified<S: Store + ?Sized, R: Rules>(
     for (index, e) in events.iter().enumerate() {
         apply_checked(&mut state, &mut rules, e, ctx).map_err(|r| fail(index, r))?;
     }
-    let events: Vec<EncodedEvent> = events.into_iter().map(VerifiedEvent::into_encoded).collect();
+    let events: Vec<EncodedEvent> = events
+        .into_iter()
+        .map(VerifiedEvent::into_encoded)
+        .collect();
     let (delta, entries) = finish_block(&mut state, &events, ctx, parent.log_size);
     let expected = header_for(
         store,
@@ -456,7 +469,10 @@ pub fn validate_verified<S: Store + ?Sized, R: Rules>(
         },
     )?;
     check_roots(&expected, &header)?;
-    assert_eq!(expected, header, "a header whose every field was checked is the one computed");
+    assert_eq!(
+        expected, header,
+        "a header whose every field was checked is the one computed"
+    );
     Ok(ValidatedBlock {
         block: Block { header, events },
         delta,

@@ -88,7 +88,11 @@ impl KeyCache {
     }
 }
 
-fn verify_strict(key: &VerifyingKey, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
+fn verify_strict(
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), KeyError> {
     let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
     key.verify_strict(message, &signature)
         .map_err(|_| KeyError::BadSignature)

@@ -92,7 +92,9 @@ pub fn verify_chain<S: Store + ?Sized, R: Rules>(
         rules = validated.into_parts().1;
         progress(height, head_height);
     }
-    let head = replay.head().map_err(|e| fail(head_height, e.to_string()))?;
+    let head = replay
+        .head()
+        .map_err(|e| fail(head_height, e.to_string()))?;
     Ok(ChainSummary {
         height: head_height,
         head_hash: head.map_or(genesis_hash, |h| h.block_hash),

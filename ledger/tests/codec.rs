@@ -27,7 +27,7 @@ fn golden_hashes_are_stable() {
         "event id changed"
     );
     assert_eq!(
-        Digest::sha256(&event.bytes()).to_hex(),
+        Digest::sha256(event.bytes()).to_hex(),
         "411463bf0886bb61ee2e14a50ce98379a34abc119a8d4308e51f80a939d3f623",
         "event bytes changed"
     );
@@ -60,7 +60,8 @@ fn golden_tracking_scan_hash_is_stable() {
     let event = net.scan("carrier-swift", "GOLDEN-3", "DEHAM");
     // chain id (13 bytes), occurred_at (9 bytes), then the variant index 12.
     assert_eq!(
-        event.bytes()[22], 12,
+        event.bytes()[22],
+        12,
         "TrackingScanRecorded is EventKind variant 12"
     );
     assert_eq!(
@@ -69,12 +70,12 @@ fn golden_tracking_scan_hash_is_stable() {
         "event id changed"
     );
     assert_eq!(
-        Digest::sha256(&event.bytes()).to_hex(),
+        Digest::sha256(event.bytes()).to_hex(),
         "8390851bd5a84cc4af2ca38bf2c6ae150f85b90c7fabfdbc58b7cbcf98c2ef89",
         "event bytes changed"
     );
-    assert_eq!(EncodedEvent::decode(&event.bytes()), Ok(event.clone()));
-    let json = serde_json::to_value(&event.event()).expect("json");
+    assert_eq!(EncodedEvent::decode(event.bytes()), Ok(event.clone()));
+    let json = serde_json::to_value(event.event()).expect("json");
     let scan = &json["event"]["kind"]["TrackingScanRecorded"];
     assert_eq!(scan["biz_step"], "departing");
     assert_eq!(scan["read_point_gln"], "0614141000005");
@@ -92,14 +93,15 @@ fn personal_data_erased_is_variant_13() {
     let event = net.erase_personal("seller-acme", "GOLDEN-4");
     // chain id (13 bytes), occurred_at (9 bytes), then the variant index 13.
     assert_eq!(
-        event.bytes()[22], 13,
+        event.bytes()[22],
+        13,
         "PersonalDataErased is EventKind variant 13"
     );
     // Then the shipment id, length-prefixed: nothing else.
     assert_eq!(event.bytes()[23], 8);
     assert_eq!(&event.bytes()[24..32], b"GOLDEN-4");
-    assert_eq!(EncodedEvent::decode(&event.bytes()), Ok(event.clone()));
-    let json = serde_json::to_value(&event.event()).expect("json");
+    assert_eq!(EncodedEvent::decode(event.bytes()), Ok(event.clone()));
+    let json = serde_json::to_value(event.event()).expect("json");
     assert_eq!(
         json["event"]["kind"]["PersonalDataErased"],
         serde_json::json!({ "shipment_id": "GOLDEN-4" })
@@ -123,7 +125,7 @@ fn personal_data_is_committed_not_written() {
         );
     }
     let registration = net.register("PERSONAL-2", "CN", "FR");
-    let json = serde_json::to_value(&registration.event()).expect("json");
+    let json = serde_json::to_value(registration.event()).expect("json");
     let buyer = &json["event"]["kind"]["ShipmentRegistered"]["invoice"]["buyer"];
     let expected = custody_ledger::personal::commitment(
         &custody_ledger::testkit::buyer_name("PERSONAL-2"),
@@ -142,7 +144,7 @@ fn personal_data_is_committed_not_written() {
 fn json_form_is_readable_and_round_trips() {
     let net = TestNet::new();
     let event = net.register("JSON-1", "CN", "FR");
-    let json = serde_json::to_value(&event.event()).expect("json");
+    let json = serde_json::to_value(event.event()).expect("json");
     assert_eq!(json["event"]["occurred_at"], "2026-11-01T00:00:00.000Z");
     assert_eq!(
         json["event"]["kind"]["ShipmentRegistered"]["incoterm"],
@@ -269,7 +271,7 @@ proptest! {
         payload.invoice.lines[0].unit_value_minor = unit_value_minor;
         payload.invoice.lines[0].description = description;
         let event = net.sign_at("seller-acme", EventKind::ShipmentRegistered(payload), Timestamp(occurred_at));
-        let decoded = EncodedEvent::decode(&event.bytes()).expect("canonical bytes decode");
+        let decoded = EncodedEvent::decode(event.bytes()).expect("canonical bytes decode");
         prop_assert_eq!(&decoded, &event);
         prop_assert!(decoded.verify_signature().is_ok());
         let json = serde_json::to_string(&event.event()).expect("json");
@@ -300,7 +302,7 @@ proptest! {
         ];
         for kind in kinds {
             let event = net.sign("carrier-swift", kind);
-            prop_assert_eq!(EncodedEvent::decode(&event.bytes()).expect("decodes"), event);
+            prop_assert_eq!(EncodedEvent::decode(event.bytes()).expect("decodes"), event);
         }
     }
 }

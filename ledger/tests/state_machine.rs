@@ -235,7 +235,9 @@ fn rejections_table() {
         &outsider,
     ));
     let wrong_currency = {
-        let mut e = net.pay("seller-acme", S, steps.step(DECLARE), 100).into_event();
+        let mut e = net
+            .pay("seller-acme", S, steps.step(DECLARE), 100)
+            .into_event();
         if let EventKind::DutyPaid(p) = &mut e.event.kind {
             p.amount.currency = CurrencyCode::parse("USD").expect("USD");
         }
@@ -336,7 +338,10 @@ fn rejections_table() {
         (
             "declaration by a seller",
             steps.before(DECLARE).to_vec(),
-            net.sign("seller-acme", steps.step(DECLARE).event().event.kind.clone()),
+            net.sign(
+                "seller-acme",
+                steps.step(DECLARE).event().event.kind.clone(),
+            ),
             codes::MEMBER_MISSING_ROLE,
         ),
         (
@@ -378,7 +383,10 @@ fn rejections_table() {
         (
             "clearance by a carrier",
             steps.before(CLEAR).to_vec(),
-            net.sign("carrier-swift", steps.step(CLEAR).event().event.kind.clone()),
+            net.sign(
+                "carrier-swift",
+                steps.step(CLEAR).event().event.kind.clone(),
+            ),
             codes::MEMBER_MISSING_ROLE,
         ),
         (

@@ -3,10 +3,9 @@
 
 use custody_ledger::block::BlockHeader;
 use custody_ledger::chain::{build_block, validate_block, BlockError};
-use custody_ledger::event::EncodedEvent;
 use custody_ledger::event::verify_events;
+use custody_ledger::event::EncodedEvent;
 use custody_ledger::keys::KeyCache;
-use custody_ledger::testkit::verified;
 use custody_ledger::merkle::{verify_consistency, verify_inclusion};
 use custody_ledger::model::*;
 use custody_ledger::reject::codes;
@@ -14,6 +13,7 @@ use custody_ledger::rules::NoRules;
 use custody_ledger::smt;
 use custody_ledger::state::ShipmentStatus;
 use custody_ledger::store::{MapSource, MemoryStore, Store, StoreError, Tree};
+use custody_ledger::testkit::verified;
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::verify::verify_chain;
 use custody_ledger::Timestamp;
@@ -247,7 +247,13 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
     let mut byzantine = built.block().clone();
     byzantine.events.push(bad);
     byzantine.header.event_count = 2;
-    match validate_block(&store, &net.genesis, &NoRules, byzantine.clone(), &KeyCache::new()) {
+    match validate_block(
+        &store,
+        &net.genesis,
+        &NoRules,
+        byzantine.clone(),
+        &KeyCache::new(),
+    ) {
         Err(BlockError::Event {
             index: 1,
             rejection,
@@ -258,7 +264,13 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
     // A bad signature is named too.
     let mut forged = built.block().clone();
     forged.events[0] = forge(&forged.events[0], 5);
-    match validate_block(&store, &net.genesis, &NoRules, forged.clone(), &KeyCache::new()) {
+    match validate_block(
+        &store,
+        &net.genesis,
+        &NoRules,
+        forged.clone(),
+        &KeyCache::new(),
+    ) {
         Err(BlockError::Event {
             index: 0,
             rejection,
@@ -295,7 +307,13 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
     let mut wrong_root = built.block().clone();
     wrong_root.header.state_root = custody_ledger::Digest::ZERO;
     assert!(matches!(
-        validate_block(&store, &net.genesis, &NoRules, wrong_root.clone(), &KeyCache::new()),
+        validate_block(
+            &store,
+            &net.genesis,
+            &NoRules,
+            wrong_root.clone(),
+            &KeyCache::new()
+        ),
         Err(BlockError::Header {
             field: "state_root",
             ..
@@ -303,9 +321,15 @@ fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out()
     ));
     // The honest block validates to the same delta.
     assert_eq!(
-        validate_block(&store, &net.genesis, &NoRules, built.block().clone(), &KeyCache::new())
-            .expect("valid")
-            .delta(),
+        validate_block(
+            &store,
+            &net.genesis,
+            &NoRules,
+            built.block().clone(),
+            &KeyCache::new()
+        )
+        .expect("valid")
+        .delta(),
         built.delta()
     );
 }
@@ -436,7 +460,13 @@ fn regression_issue_11_an_oversize_candidate_is_dropped_and_a_block_with_it_is_i
     let mut carrying = built.block().clone();
     carrying.events.insert(0, oversize);
     carrying.header.event_count = 2;
-    match validate_block(&store, &net.genesis, &NoRules, carrying.clone(), &KeyCache::new()) {
+    match validate_block(
+        &store,
+        &net.genesis,
+        &NoRules,
+        carrying.clone(),
+        &KeyCache::new(),
+    ) {
         Err(BlockError::Event {
             index: 0,
             rejection,
@@ -495,7 +525,13 @@ fn regression_issue_11_an_implausible_occurred_at_is_refused_in_blocks() {
             let mut carrying = built.block().clone();
             carrying.events.push(event);
             carrying.header.event_count = 1;
-            match validate_block(&store, &net.genesis, &NoRules, carrying.clone(), &KeyCache::new()) {
+            match validate_block(
+                &store,
+                &net.genesis,
+                &NoRules,
+                carrying.clone(),
+                &KeyCache::new(),
+            ) {
                 Err(BlockError::Event { rejection, .. }) => {
                     assert_eq!(rejection.code, codes::EVENT_IMPLAUSIBLE_TIME)
                 }

@@ -9,8 +9,8 @@ use custody_contracts::ContractRules;
 use custody_ledger::cause::Cause;
 use custody_ledger::chain::{apply_checked, check_alone};
 use custody_ledger::event::{check_encoded, EncodedEvent, VerifiedEvent};
-use custody_ledger::keys::KeyCache;
 use custody_ledger::genesis::Genesis;
+use custody_ledger::keys::KeyCache;
 use custody_ledger::model::EventId;
 use custody_ledger::reject::{codes, Rejection};
 use custody_ledger::state::BlockContext;
@@ -169,7 +169,7 @@ mod tests {
             .commit_with(&store, &rules, vec![first, accept_first], at)
             .unwrap();
         assert_eq!(built.rejected, vec![]);
-        let refused = stale(&store, &net.genesis, &built.rules(), &waiting, at).unwrap();
+        let refused = stale(&store, &net.genesis, built.rules(), &waiting, at).unwrap();
         let ids: Vec<EventId> = refused.iter().map(|(id, _)| *id).collect();
         assert_eq!(ids, vec![second.id(), accept_second.id()]);
     }

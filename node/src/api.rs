@@ -26,8 +26,8 @@ use base64::Engine as _;
 use custody_contracts::ContractRules;
 use custody_ledger::bundle;
 use custody_ledger::event::{EncodedEvent, VerifiedEvent};
-use custody_ledger::keys::KeyCache;
 use custody_ledger::genesis::Genesis;
+use custody_ledger::keys::KeyCache;
 use custody_ledger::model::{MemberId, ShipmentId, SignedEvent, ID_LEN_MAX};
 use custody_ledger::reject::{codes, Rejection};
 use custody_ledger::store::{Store, StoreError};
@@ -529,7 +529,18 @@ async fn admit_off_runtime(
         state.genesis.clone(),
         state.keys.clone(),
     );
-    blocking(move || admit(store.as_ref(), &genesis, &rules, &pending, event, &keys, now())).await
+    blocking(move || {
+        admit(
+            store.as_ref(),
+            &genesis,
+            &rules,
+            &pending,
+            event,
+            &keys,
+            now(),
+        )
+    })
+    .await
 }
 
 /// Runs store-heavy work off the async workers.
@@ -772,7 +783,7 @@ fn block_view(state: &ApiState, height: u64) -> Result<BlockView, ApiError> {
         events: block
             .events
             .iter()
-            .map(|e| STANDARD.encode(&e.bytes()))
+            .map(|e| STANDARD.encode(e.bytes()))
             .collect(),
         header: block.header,
         certificate,

@@ -207,7 +207,7 @@ fn judge(event: &EncodedEvent) {
         height: head.height + 1,
         time: Timestamp(head.time.0 + 60_000),
     };
-    let _ = check_occurred_at(&event.event(), genesis.genesis_time, ctx.time);
+    let _ = check_occurred_at(event.event(), genesis.genesis_time, ctx.time);
     let mut state = fx
         .store
         .load_state(genesis, slice::from_ref(event))
@@ -244,7 +244,7 @@ fn decoded_event(event: &EncodedEvent, bytes: &[u8]) {
     );
     assert_eq!(
         event.verify_signature().is_ok(),
-        ledger_event::verify_signature(&event.event()).is_ok()
+        ledger_event::verify_signature(event.event()).is_ok()
     );
     judge(event);
 }
@@ -272,10 +272,10 @@ pub fn event_json(bytes: &[u8]) -> Outcome {
     let Ok(event) = EncodedEvent::from_untrusted(signed) else {
         return Outcome::Refused;
     };
-    let decoded = EncodedEvent::decode(&event.bytes())
+    let decoded = EncodedEvent::decode(event.bytes())
         .expect("the canonical bytes of an event read from JSON decode");
     assert_eq!(decoded, event, "an event read from JSON decodes as another");
-    decoded_event(&event, &event.bytes());
+    decoded_event(&event, event.bytes());
     Outcome::Decoded
 }
 
@@ -486,7 +486,7 @@ pub fn epcis_capture(bytes: &[u8]) -> Outcome {
         let Ok(event) = EncodedEvent::from_untrusted(signed) else {
             continue;
         };
-        let decoded = EncodedEvent::decode(&event.bytes())
+        let decoded = EncodedEvent::decode(event.bytes())
             .expect("the canonical bytes of a captured event decode");
         assert_eq!(decoded, event, "a captured event decodes as another");
         judge(&event);
@@ -945,7 +945,7 @@ fn epcis_seed(net: &TestNet, lifecycle: &[EncodedEvent], scan: &EncodedEvent) ->
         .enumerate()
         .map(|(i, (event, proposal))| {
             let committed = CommittedEvent {
-                event: &event.event(),
+                event: event.event(),
                 id: event.id(),
                 height: 2,
                 log_index: i as u64,

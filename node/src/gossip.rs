@@ -30,7 +30,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use custody_ledger::event::{EncodedEvent, VerifiedEvent};
+use custody_ledger::event::VerifiedEvent;
 use custody_ledger::Digest;
 use futures::StreamExt;
 use libp2p::allow_block_list::{self, AllowedPeers};
@@ -941,6 +941,7 @@ mod tests {
     use tokio::time::{sleep, timeout};
 
     use super::*;
+    use custody_ledger::event::EncodedEvent;
 
     /// Every test finishes well within this, or fails instead of hanging.
     const TEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -1072,7 +1073,7 @@ mod tests {
 
     /// An event's bytes with the last signature byte flipped: still decodable, badly signed.
     fn forge(event: &EncodedEvent) -> Vec<u8> {
-        let mut bytes = event.bytes().clone();
+        let mut bytes = event.bytes().to_vec();
         *bytes.last_mut().expect("non-empty event") ^= 0x01;
         bytes
     }
@@ -1118,12 +1119,18 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             a.handle
-                .publish(std::slice::from_ref(&event.bytes()))
+                .publish(&[event.bytes().to_vec()])
                 .await
                 .expect("published");
 
-            assert_eq!(c.accepted.recv().await, Some(event.clone()));
-            assert_eq!(b.accepted.recv().await, Some(event));
+            assert_eq!(
+                c.accepted.recv().await.map(VerifiedEvent::into_encoded),
+                Some(event.clone())
+            );
+            assert_eq!(
+                b.accepted.recv().await.map(VerifiedEvent::into_encoded),
+                Some(event)
+            );
             for node in [a, b, c] {
                 node.shutdown().await;
             }
@@ -1156,10 +1163,13 @@ mod tests {
 
             let genuine = net.register("SHP-2", "CN", "DE");
             a.handle
-                .publish(std::slice::from_ref(&genuine.bytes()))
+                .publish(&[genuine.bytes().to_vec()])
                 .await
                 .expect("published");
-            assert_eq!(c.accepted.recv().await, Some(genuine));
+            assert_eq!(
+                c.accepted.recv().await.map(VerifiedEvent::into_encoded),
+                Some(genuine)
+            );
             assert!(c.accepted.try_recv().is_err());
             assert_eq!(c.judged_count(&forged_bytes), 0);
             for node in [a, b, c] {
@@ -1178,17 +1188,20 @@ mod tests {
             let genuine = net.register("SHP-1", "CN", "DE");
             let forged = forge(&net.register("SHP-2", "CN", "DE"));
             a.handle
-                .publish(&[genuine.bytes().clone(), forged.clone()])
+                .publish(&[genuine.bytes().to_vec(), forged.clone()])
                 .await
                 .expect("published");
 
-            assert_eq!(b.accepted.recv().await, Some(genuine.clone()));
+            assert_eq!(
+                b.accepted.recv().await.map(VerifiedEvent::into_encoded),
+                Some(genuine.clone())
+            );
             wait_until_penalised(&b, a.peer_id()).await;
             sleep(QUIET_PERIOD).await;
             assert_eq!(b.judged_count(&forged), 1);
             assert!(b.accepted.try_recv().is_err());
             assert_eq!(
-                c.judged_count(&genuine.bytes()),
+                c.judged_count(genuine.bytes()),
                 0,
                 "B must not forward the batch"
             );
@@ -1205,8 +1218,8 @@ mod tests {
     fn a_batch_decodes_exactly_and_every_malformed_framing_is_refused() {
         let net = TestNet::new();
         let events = vec![
-            net.register("SHP-1", "CN", "DE").bytes(),
-            net.register("SHP-2", "CN", "DE").bytes(),
+            net.register("SHP-1", "CN", "DE").bytes().to_vec(),
+            net.register("SHP-2", "CN", "DE").bytes().to_vec(),
         ];
         let data = encode_batch(&events);
         assert_eq!(decode_batch(&data, data.len()), Ok(events));
@@ -1250,14 +1263,14 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             a.handle
-                .publish(std::slice::from_ref(&event.bytes()))
+                .publish(&[event.bytes().to_vec()])
                 .await
                 .expect("published");
             // The outsider also tries to push an event of its own.
             let intruding = net.register("SHP-2", "CN", "DE");
             outsider
                 .handle
-                .publish(std::slice::from_ref(&intruding.bytes()))
+                .publish(&[intruding.bytes().to_vec()])
                 .await
                 .expect("no peers is not an error");
 
@@ -1272,8 +1285,8 @@ mod tests {
                 assert!(outsider.handle.mesh_peers().await.is_empty());
                 sleep(Duration::from_millis(100)).await;
             }
-            assert_eq!(b.judged_count(&event.bytes()), 1);
-            assert_eq!(b.judged_count(&intruding.bytes()), 0);
+            assert_eq!(b.judged_count(event.bytes()), 1);
+            assert_eq!(b.judged_count(intruding.bytes()), 0);
             assert!(outsider.judged.lock().expect("judged log").is_empty());
             assert!(outsider.accepted.try_recv().is_err());
             for node in [a, b, outsider] {
@@ -1305,13 +1318,13 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             a.handle
-                .publish(std::slice::from_ref(&event.bytes()))
+                .publish(&[event.bytes().to_vec()])
                 .await
                 .expect("published");
             let foreign = net.register("SHP-2", "CN", "DE");
             stranger
                 .handle
-                .publish(std::slice::from_ref(&foreign.bytes()))
+                .publish(&[foreign.bytes().to_vec()])
                 .await
                 .expect("no peers is not an error");
 
@@ -1325,8 +1338,8 @@ mod tests {
                 assert!(stranger.handle.connected_peers().await.is_empty());
                 sleep(Duration::from_millis(100)).await;
             }
-            assert_eq!(b.judged_count(&event.bytes()), 1);
-            assert_eq!(b.judged_count(&foreign.bytes()), 0);
+            assert_eq!(b.judged_count(event.bytes()), 1);
+            assert_eq!(b.judged_count(foreign.bytes()), 0);
             assert!(stranger.judged.lock().expect("judged log").is_empty());
             assert!(stranger.accepted.try_recv().is_err());
             for node in [a, b, stranger] {
@@ -1344,27 +1357,33 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             a.handle
-                .publish(std::slice::from_ref(&event.bytes()))
+                .publish(&[event.bytes().to_vec()])
                 .await
                 .expect("first");
             a.handle
-                .publish(std::slice::from_ref(&event.bytes()))
+                .publish(&[event.bytes().to_vec()])
                 .await
                 .expect("second");
-            assert_eq!(c.accepted.recv().await, Some(event.clone()));
+            assert_eq!(
+                c.accepted.recv().await.map(VerifiedEvent::into_encoded),
+                Some(event.clone())
+            );
             // C resubmitting what it already has is no error and sends nothing.
             c.handle
-                .publish(std::slice::from_ref(&event.bytes()))
+                .publish(&[event.bytes().to_vec()])
                 .await
                 .expect("third");
-            assert_eq!(b.accepted.recv().await, Some(event.clone()));
+            assert_eq!(
+                b.accepted.recv().await.map(VerifiedEvent::into_encoded),
+                Some(event.clone())
+            );
 
             sleep(QUIET_PERIOD).await;
             assert!(b.accepted.try_recv().is_err());
             assert!(c.accepted.try_recv().is_err());
             // Deduplicated by gossipsub itself: the validators saw it once.
-            assert_eq!(b.judged_count(&event.bytes()), 1);
-            assert_eq!(c.judged_count(&event.bytes()), 1);
+            assert_eq!(b.judged_count(event.bytes()), 1);
+            assert_eq!(c.judged_count(event.bytes()), 1);
             for node in [a, b, c] {
                 node.shutdown().await;
             }
@@ -1382,7 +1401,7 @@ mod tests {
 
             let event = net.register("SHP-1", "CN", "DE");
             node.handle
-                .publish(&[event.bytes()])
+                .publish(&[event.bytes().to_vec()])
                 .await
                 .expect("no peers is not an error");
             let oversized = vec![0; MESSAGE_SIZE_BYTES_MAX + 1];

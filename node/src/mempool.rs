@@ -671,8 +671,8 @@ fn reposition(
 mod tests {
     use std::sync::OnceLock;
 
-    use custody_ledger::model::{Member, MemberId, MembershipChange, MembershipChanged, Role};
     use custody_ledger::event::EncodedEvent;
+    use custody_ledger::model::{Member, MemberId, MembershipChange, MembershipChanged, Role};
     use custody_ledger::testkit::{verified, TestNet};
     use proptest::prelude::*;
 
@@ -860,7 +860,10 @@ mod tests {
             events[..4]
         );
         assert_eq!(
-            pool.candidates(usize::MAX, bytes(&events[..4]) + events[4].bytes().len() - 1),
+            pool.candidates(
+                usize::MAX,
+                bytes(&events[..4]) + events[4].bytes().len() - 1
+            ),
             events[..4]
         );
         assert_eq!(pool.candidates(2, bytes(&events[..4])), events[..2]);
@@ -936,13 +939,14 @@ mod tests {
 
     #[test]
     fn an_event_longer_than_an_event_may_be_is_too_large_whatever_the_pool_holds() {
-        let mut event = admit("carrier-long");
-        event.bytes().resize(EVENT_SIZE_BYTES_MAX + 1, 0);
+        let event = v(net().oversize_publication());
+        let size_bytes = event.bytes().len();
+        assert!(size_bytes > EVENT_SIZE_BYTES_MAX);
         let mut pool = unbounded();
         assert_eq!(
             pool.insert(event),
             Err(MempoolError::TooLarge {
-                size_bytes: EVENT_SIZE_BYTES_MAX + 1,
+                size_bytes,
                 size_bytes_max: EVENT_SIZE_BYTES_MAX,
             })
         );
@@ -1126,9 +1130,12 @@ mod tests {
     fn reference_order(arrival: &[VerifiedEvent]) -> Vec<EventId> {
         let waits_for = |event: &VerifiedEvent, i: usize| -> Option<usize> {
             let proposal = accepted_proposal(event)?;
-            arrival.iter().position(|p| p.id() == proposal).filter(|&j| {
-                j > i && is_proposal(&arrival[j]) && group(&arrival[j]) == group(event)
-            })
+            arrival
+                .iter()
+                .position(|p| p.id() == proposal)
+                .filter(|&j| {
+                    j > i && is_proposal(&arrival[j]) && group(&arrival[j]) == group(event)
+                })
         };
         let mut out = Vec::new();
         for (j, event) in arrival.iter().enumerate() {
@@ -1205,7 +1212,8 @@ mod tests {
             // (or the count was reached).
             if let Some(next) = held.get(mine.len()) {
                 prop_assert!(
-                    chosen.len() == count_max || bytes(chosen) + next.bytes().len() > size_bytes_max
+                    chosen.len() == count_max
+                        || bytes(chosen) + next.bytes().len() > size_bytes_max
                 );
             }
         }

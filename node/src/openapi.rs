@@ -1982,7 +1982,7 @@ mod tests {
     fn the_drift_check_notices_drift() {
         let doc = document_json();
         let net = TestNet::new();
-        let event = serde_json::to_value(&net.lifecycle("OA-1")[0].event()).expect("event");
+        let event = serde_json::to_value(net.lifecycle("OA-1")[0].event()).expect("event");
         let schema = component(&doc, "SignedEvent");
         assert_eq!(conforms(&doc, schema, &event, "SignedEvent"), Ok(()));
 
@@ -2172,7 +2172,7 @@ mod tests {
                 events: block
                     .events
                     .iter()
-                    .map(|e| STANDARD.encode(&e.bytes()))
+                    .map(|e| STANDARD.encode(e.bytes()))
                     .collect(),
                 header: block.header,
             },

@@ -199,7 +199,7 @@ async fn a_valid_event_is_accepted_and_waits_in_the_mempool() {
         .post(
             "/v1/events",
             "application/octet-stream",
-            other.bytes().clone(),
+            other.bytes().to_vec(),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -222,10 +222,10 @@ async fn bad_submissions_get_a_problem_and_change_nothing() {
         StatusCode::BAD_REQUEST,
         "event.malformed",
     );
-    let mut forged = f.net.register("F-1", "CN", "FR");
-    forged.event().signature.0[3] ^= 1;
+    let mut forged = f.net.register("F-1", "CN", "FR").into_event();
+    forged.signature.0[3] ^= 1;
     let p = problem(
-        post(json(&forged)).await,
+        post(json(&EncodedEvent::new(forged))).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "signature.invalid",
     );
@@ -298,7 +298,7 @@ async fn an_event_is_served_with_a_proof_to_the_head() {
     let f = Fixture::new();
     let wanted = f.net.lifecycle("A-1")[2].clone();
     let view: EventView = f.ok(&format!("/v1/events/{}", wanted.id())).await;
-    assert_eq!(view.event, wanted.event());
+    assert_eq!(view.event, *wanted.event());
     assert_eq!(view.height, 2);
     let head = f.store.head().unwrap().expect("head");
     let Receipt {
@@ -708,7 +708,7 @@ async fn regression_issue_11_an_oversize_json_event_is_413_and_changes_nothing()
         f.post(
             "/v1/events",
             "application/octet-stream",
-            oversize.bytes().clone(),
+            oversize.bytes().to_vec(),
         )
         .await,
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -726,7 +726,11 @@ async fn regression_issue_11_a_signer_over_its_quota_gets_429_and_others_do_not(
     for i in 0..quota {
         let event = f.net.register(&format!("QUOTA-{i}"), "CN", "FR");
         let (code, _, body) = f
-            .post("/v1/events", "application/octet-stream", event.bytes())
+            .post(
+                "/v1/events",
+                "application/octet-stream",
+                event.bytes().to_vec(),
+            )
             .await;
         assert_eq!(
             code,
@@ -741,7 +745,7 @@ async fn regression_issue_11_a_signer_over_its_quota_gets_429_and_others_do_not(
         .oneshot(
             Request::post("/v1/events")
                 .header(header::CONTENT_TYPE, "application/octet-stream")
-                .body(Body::from(over.bytes().clone()))
+                .body(Body::from(over.bytes().to_vec()))
                 .expect("request"),
         )
         .await
@@ -758,7 +762,11 @@ async fn regression_issue_11_a_signer_over_its_quota_gets_429_and_others_do_not(
         .net
         .sign("customs-qx", EventKind::ReferenceDataPublished(table));
     let (code, _, body) = f
-        .post("/v1/events", "application/octet-stream", other.bytes())
+        .post(
+            "/v1/events",
+            "application/octet-stream",
+            other.bytes().to_vec(),
+        )
         .await;
     assert_eq!(
         code,
@@ -826,7 +834,7 @@ fn append(
         f.store.as_ref(),
         &f.net.genesis,
         &rules,
-        events,
+        custody_ledger::testkit::verified(events),
         time,
         validators[proposer].public(),
     )
@@ -847,9 +855,9 @@ fn append(
             .collect(),
     };
     f.store
-        .append_block(&built.block(), &certificate, &built.delta())
+        .append_block(&built.validated, &certificate)
         .expect("append");
-    *f.state.rules.write().expect("rules") = built.rules();
+    *f.state.rules.write().expect("rules") = built.into_rules();
     height
 }
 

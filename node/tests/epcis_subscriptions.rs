@@ -198,7 +198,7 @@ impl Fixture {
             signatures: Vec::new(),
         };
         let _ = self.state.committed.send(Committed {
-            block: Arc::new(built.block()),
+            block: Arc::new(built.block().clone()),
             certificate: Arc::new(certificate),
             ids: Arc::new(ids),
         });

@@ -59,7 +59,7 @@ impl Fixture {
                 .commit_with(store.as_ref(), &rules, events, GENESIS_TIME)
                 .expect("commit");
             assert_eq!(built.rejected, vec![], "fixture events apply");
-            rules = built.rules;
+            rules = built.into_rules();
         }
         let files = PersonalFiles::open(&dir.path().join("data")).expect("files");
         let (outbound, outbound_rx) = mpsc::channel(100);
@@ -103,7 +103,7 @@ impl Fixture {
     }
 
     fn name_disclosure(&self) -> Disclosure {
-        testkit::disclosures("A-1", self.lifecycle[0].id, None).remove(0)
+        testkit::disclosures("A-1", self.lifecycle[0].id(), None).remove(0)
     }
 
     async fn call(&self, request: Request<Body>) -> (StatusCode, String) {
@@ -167,10 +167,10 @@ impl Fixture {
             )
             .expect("commit");
         assert_eq!(built.rejected, vec![], "the erasure applies");
-        let certificate = self.net.certify(&built.block);
+        let certificate = self.net.certify(built.block());
         Committed {
-            ids: Arc::new(built.block.events.iter().map(|e| e.id).collect()),
-            block: Arc::new(built.block),
+            ids: Arc::new(built.block().events.iter().map(|e| e.id()).collect()),
+            block: Arc::new(built.block().clone()),
             certificate: Arc::new(certificate),
         }
     }
@@ -236,12 +236,12 @@ async fn disclosures_that_do_not_open_their_commitment_are_refused_and_nothing_i
     let mut wrong_salt = f.name_disclosure();
     wrong_salt.salt = Salt([0; 32]);
     let wrong_field = Disclosure::new(
-        f.lifecycle[0].id,
+        f.lifecycle[0].id(),
         PersonalField::ReceivedBy,
         "J. Buyer",
         Salt([1; 32]),
     );
-    let other_shipment = testkit::disclosures("A-2", f.other[0].id, None);
+    let other_shipment = testkit::disclosures("A-2", f.other[0].id(), None);
     let not_committed = Disclosure {
         event_id: custody_ledger::Digest::sha256(b"never committed"),
         ..f.name_disclosure()
@@ -359,7 +359,7 @@ async fn the_start_sweep_deletes_what_an_erasure_committed_while_the_node_was_do
     let seller = f.net.key("seller-acme");
     let answer = f.disclose(seller, "A-1", vec![f.name_disclosure()]).await;
     assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
-    let a2 = testkit::disclosures("A-2", f.other[0].id, None);
+    let a2 = testkit::disclosures("A-2", f.other[0].id(), None);
     let answer = f.disclose(seller, "A-2", a2).await;
     assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
     // Committed with no one following: as if the node had stopped before deleting.

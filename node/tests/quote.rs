@@ -79,7 +79,7 @@ fn publish<S: Store + ?Sized>(net: &TestNet, store: &S, time: Timestamp) -> Cont
         .commit_with(store, &ContractRules::default(), events, time)
         .expect("commit");
     assert_eq!(built.rejected, vec![], "the tables publish");
-    built.rules()
+    built.into_rules()
 }
 
 struct Fixture {

@@ -245,7 +245,7 @@ async fn run_shipment(
                 .unwrap_or_else(|e| e.into_inner())
                 .ops
                 .push(Op {
-                    event: event.id,
+                    event: event.id(),
                     node,
                     invoked_ms,
                     completed_ms: now_ms(),
@@ -564,7 +564,7 @@ fn committed_events(store: &SledStore) -> anyhow::Result<BTreeMap<EventId, usize
         }
         for block in &blocks {
             for event in &block.events {
-                *counts.entry(event.id).or_insert(0) += 1;
+                *counts.entry(event.id()).or_insert(0) += 1;
             }
         }
         from += blocks.len() as u64;

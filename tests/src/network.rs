@@ -773,7 +773,7 @@ impl Network {
         event: &EncodedEvent,
         wait: bool,
     ) -> anyhow::Result<(u16, String)> {
-        let body = serde_json::to_vec(&event.event)?;
+        let body = serde_json::to_vec(&event.event())?;
         let path = if wait {
             "/v1/events?wait=commit"
         } else {
@@ -788,7 +788,7 @@ impl Network {
         for event in events {
             let (status, body) = self.submit(i, event, true)?;
             if status != 200 {
-                bail!("event {} not committed: {status} {body}", event.id);
+                bail!("event {} not committed: {status} {body}", event.id());
             }
         }
         Ok(())

@@ -90,8 +90,8 @@ fn stop_and_check(network: &mut Network, events: &[EncodedEvent]) -> anyhow::Res
     for i in 0..network.len() {
         let store = network.open_store(i)?;
         for event in events {
-            if !store.contains_event(&event.id)? {
-                bail!("node {} lacks event {}", network.name(i), event.id);
+            if !store.contains_event(&event.id())? {
+                bail!("node {} lacks event {}", network.name(i), event.id());
             }
         }
     }
@@ -183,7 +183,7 @@ fn a_proposal_with_an_invalid_event_is_refused_by_the_honest_validators() -> any
     let bad = TestNet::new().sign("seller-acme", EventKind::ShipmentRegistered(bad_total));
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("unchecked.event");
-    std::fs::write(&path, &bad.bytes)?;
+    std::fs::write(&path, bad.bytes())?;
     let mut network =
         network(move |faults| faults.propose_unchecked_event = Some(path.clone())).start()?;
     network.publish_reference_data(0)?;
@@ -203,7 +203,7 @@ fn a_proposal_with_an_invalid_event_is_refused_by_the_honest_validators() -> any
     for i in 0..network.len() {
         let store = network.open_store(i)?;
         assert!(
-            !store.contains_event(&bad.id)?,
+            !store.contains_event(&bad.id())?,
             "the invalid event was committed"
         );
     }

@@ -109,7 +109,7 @@ fn declaration(net: &TestNet, shipment: &custody_ledger::state::ShipmentState) -
             Timestamp::from_date(2026, 11, 2).expect("date"),
         )
         .expect("commit")
-        .rules;
+        .into_rules();
     let mut decl = CustomsDeclared {
         shipment_id: shipment.shipment_id.clone(),
         declaration_ref: "DEC-E2E-1".into(),

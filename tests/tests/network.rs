@@ -54,7 +54,11 @@ fn four_validators_commit_events_submitted_to_all_of_them() -> anyhow::Result<()
     // Every event exactly once.
     let store = network.open_store(0)?;
     for event in &events {
-        assert!(store.contains_event(&event.id)?, "event {} lost", event.id);
+        assert!(
+            store.contains_event(&event.id())?,
+            "event {} lost",
+            event.id()
+        );
     }
     assert_eq!(store.head()?.map(|h| h.log_size), Some(1_003));
     Ok(())
@@ -64,8 +68,12 @@ fn four_validators_commit_events_submitted_to_all_of_them() -> anyhow::Result<()
 fn invalid_events_are_rejected_where_they_are_sent_and_appear_nowhere() -> anyhow::Result<()> {
     let mut network = network(false).start()?;
     network.publish_reference_data(0)?;
-    let mut forged = network.testnet().register("BAD-SIG", "CN", "FR");
-    forged.event.signature.0[10] ^= 1;
+    let mut forged = network
+        .testnet()
+        .register("BAD-SIG", "CN", "FR")
+        .into_event();
+    forged.signature.0[10] ^= 1;
+    let forged = custody_ledger::event::EncodedEvent::new(forged);
     let (code, body) = network.submit(1, &forged, false)?;
     assert_eq!(code, 422, "{body}");
     assert!(body.contains("signature.invalid"), "{body}");
@@ -84,8 +92,8 @@ fn invalid_events_are_rejected_where_they_are_sent_and_appear_nowhere() -> anyho
     network.stop_and_compare()?;
     for i in 0..network.len() {
         let store = network.open_store(i)?;
-        assert!(!store.contains_event(&forged.id)? && !store.contains_event(&bad_total.id)?);
-        assert!(store.contains_event(&good.id)?);
+        assert!(!store.contains_event(&forged.id())? && !store.contains_event(&bad_total.id())?);
+        assert!(store.contains_event(&good.id())?);
     }
     Ok(())
 }
@@ -407,7 +415,7 @@ fn bench_four_validators_events_per_second_and_latency() -> anyhow::Result<()> {
     let signing = Instant::now();
     let bodies: Vec<String> = registrations(network.testnet(), count, "BENCH")
         .iter()
-        .map(|e| serde_json::to_string(&e.event))
+        .map(|e| serde_json::to_string(&e.event()))
         .collect::<Result<_, _>>()?;
     eprintln!("signed {count} events in {:?}", signing.elapsed());
     let addrs: Vec<SocketAddr> = (0..4).map(|i| network.http(i)).collect();
@@ -495,7 +503,7 @@ fn regression_issue_11_an_oversize_event_is_refused_and_cannot_halt_the_chain() 
     let oversize = TestNet::new().oversize_publication();
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("oversize.event");
-    std::fs::write(&path, &oversize.bytes)?;
+    std::fs::write(&path, oversize.bytes())?;
     let mut network = network(false)
         .configure(move |i, config| {
             if i == 3 {
@@ -513,7 +521,7 @@ fn regression_issue_11_an_oversize_event_is_refused_and_cannot_halt_the_chain() 
             i,
             "POST",
             "/v1/events",
-            Some(&oversize.bytes),
+            Some(oversize.bytes()),
             &[("Content-Type", "application/octet-stream")],
         )?;
         let (code, body) = (answer.status, answer.text());
@@ -538,9 +546,9 @@ fn regression_issue_11_an_oversize_event_is_refused_and_cannot_halt_the_chain() 
         by_poisoned > 0,
         "the validator holding the oversize event proposed none of {height} blocks"
     );
-    assert!(!store.contains_event(&oversize.id)?);
+    assert!(!store.contains_event(&oversize.id())?);
     for event in &events {
-        assert!(store.contains_event(&event.id)?);
+        assert!(store.contains_event(&event.id())?);
     }
     Ok(())
 }
@@ -696,7 +704,7 @@ fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_d
         let (code, body) = network.submit(SELLER, &registration, true)?;
         assert_eq!(code, 200, "registration: {body}");
         let id = ShipmentId::new(shipment);
-        let disclosure = Disclosure::new(registration.id, PersonalField::BuyerName, name, salt);
+        let disclosure = Disclosure::new(registration.id(), PersonalField::BuyerName, name, salt);
         let request = auth::sign_write(net.key("seller-acme"), &id, vec![disclosure.clone()]);
         let (code, body) = json(
             &network,

@@ -272,10 +272,10 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             let event = submit::event(&args, &client).await?;
             if args.dry_run {
                 if json {
-                    print_json(&json!({ "event_id": event.id, "event": event.event }))?;
+                    print_json(&json!({ "event_id": event.id(), "event": event.event() }))?;
                 } else {
-                    outln!("event {}", event.id)?;
-                    outln!("{}", serde_json::to_string_pretty(&event.event)?)?;
+                    outln!("event {}", event.id())?;
+                    outln!("{}", serde_json::to_string_pretty(&event.event())?)?;
                 }
                 return Ok(Verdict::Ok);
             }
@@ -417,8 +417,8 @@ fn verify_bundle(
                     .zip(&verified.entries)
                     .map(|(e, entry)| {
                         json!({
-                            "event_id": e.id,
-                            "kind": e.event.event.kind.name(),
+                            "event_id": e.id(),
+                            "kind": e.event().event.kind.name(),
                             "height": entry.height,
                             "committed_at": entry.time,
                             "log_index": entry.log_index,
@@ -460,8 +460,8 @@ fn verify_bundle(
                 {
                     outln!(
                         "    #{index:<3} {}  {:<22} committed at height {} at {}",
-                        event.id,
-                        event.event.event.kind.name(),
+                        event.id(),
+                        event.event().event.kind.name(),
                         entry.height,
                         entry.time
                     )?;

@@ -511,7 +511,12 @@ pub(crate) async fn event(args: &SubmitArgs, client: &Client) -> anyhow::Result<
     let signer = Signer::new(key, chain_id(args, client).await?);
     let event = signer.sign(kind, occurred_at);
     if let Some(kept) = kept {
-        let disclosures = vec![Disclosure::new(event.id, kept.field, kept.value, kept.salt)];
+        let disclosures = vec![Disclosure::new(
+            event.id(),
+            kept.field,
+            kept.value,
+            kept.salt,
+        )];
         let text = serde_json::to_string_pretty(&disclosures)?;
         std::fs::write(&kept.path, text + "\n")
             .with_context(|| format!("{}: cannot write the disclosure", kept.path.display()))?;

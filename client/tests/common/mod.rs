@@ -40,11 +40,11 @@ pub fn block_view(store: &MemoryStore, height: u64) -> BlockView {
         .expect("certificate exists");
     BlockView {
         hash: block.hash(),
-        event_ids: block.events.iter().map(|e| e.id).collect(),
+        event_ids: block.events.iter().map(|e| e.id()).collect(),
         events: block
             .events
             .iter()
-            .map(|e| BASE64.encode(&e.bytes))
+            .map(|e| BASE64.encode(e.bytes()))
             .collect(),
         header: block.header,
         certificate,

@@ -97,8 +97,8 @@ impl Tampering {
                 if let Tampering::ForgeSignature = self {
                     let decoded =
                         EncodedEvent::decode(&first.bytes).context("the flipped bytes")?;
-                    first.event_id = decoded.id;
-                    first.event = decoded.event;
+                    first.event_id = decoded.id();
+                    first.event = decoded.into_event();
                 }
             }
             Tampering::OmitMiddle => {

@@ -639,7 +639,7 @@ pub(super) fn append_block<S: Store + ?Sized, R>(
         };
         let mut value = Vec::with_capacity(LOCATION_LEN + e.bytes().len());
         value.extend_from_slice(&location.to_bytes());
-        value.extend_from_slice(&e.bytes());
+        value.extend_from_slice(e.bytes());
         batch.put(Tree::Events, e.id().as_bytes().to_vec(), value);
         let entry = &entries[i];
         assert_eq!(entry.log_index, log_index, "entries are in block order");

@@ -1371,7 +1371,7 @@ mod tests {
             &store,
             &net.genesis,
             &NoRules,
-            net.lifecycle("SHP-0001"),
+            custody_ledger::testkit::verified(net.lifecycle("SHP-0001")),
             Timestamp(GENESIS_TIME.0 + 60_000),
             signers[0].0 .0,
         )
@@ -1384,7 +1384,12 @@ mod tests {
         let value = BlockValue::new(header.clone());
         let hash = value.hash;
         let height = header.height;
-        let events: Vec<Vec<u8>> = built.block().events.iter().map(|e| e.bytes().clone()).collect();
+        let events: Vec<Vec<u8>> = built
+            .block()
+            .events
+            .iter()
+            .map(|e| e.bytes().to_vec())
+            .collect();
         assert_eq!(events.len(), 11);
 
         // Proposal parts: header, events in two chunks, an empty chunk, signature.

@@ -160,7 +160,9 @@ pub fn build_unchecked(
 ) -> Result<BuiltBlock<ContractRules>, StoreError> {
     match forced.clone().verify(keys) {
         Ok(forced) => candidates.insert(0, forced),
-        Err(rejection) => tracing::warn!(%rejection, "the forced event is not signed; building without it"),
+        Err(rejection) => {
+            tracing::warn!(%rejection, "the forced event is not signed; building without it")
+        }
     }
     build_block(
         store,

@@ -29,12 +29,11 @@ use custody_ledger::block::{self, Block, BlockHeader};
 use custody_ledger::chain::{
     build_block, validate_block, validate_verified, BlockError, BuiltBlock, ValidatedBlock,
 };
-use custody_ledger::event::{verify_events, VerifiedEvent};
-use custody_ledger::keys::KeyCache;
 use custody_ledger::codec;
 use custody_ledger::event::EncodedEvent;
+use custody_ledger::event::{verify_events, VerifiedEvent};
 use custody_ledger::genesis::Genesis;
-use custody_ledger::state::StateDelta;
+use custody_ledger::keys::KeyCache;
 use custody_ledger::store::Store;
 use custody_ledger::Digest;
 use custody_sled::SledStore;
@@ -523,8 +522,12 @@ impl Host {
         self.keep(height, &value.hash);
         #[cfg(feature = "fault-injection")]
         if let Some(candidates) = second {
-            let time =
-                faults::second_time(self.candidates[&(height, value.hash)].validated.header().time);
+            let time = faults::second_time(
+                self.candidates[&(height, value.hash)]
+                    .validated
+                    .header()
+                    .time,
+            );
             self.propose_second(height, round, candidates, time);
         }
         value
@@ -985,7 +988,11 @@ impl Host {
             };
             let synced = SyncedBlock {
                 header: block.header,
-                events: block.events.into_iter().map(EncodedEvent::into_bytes).collect(),
+                events: block
+                    .events
+                    .into_iter()
+                    .map(EncodedEvent::into_bytes)
+                    .collect(),
             };
             let certificate = from_ledger_certificate(&cert);
             out.push(RawDecidedValue::new(
@@ -1084,10 +1091,18 @@ mod tests {
 
     use super::*;
 
+    /// The registration `template` with its first line's description padded so that the
+    /// event is about `size_bytes` long (bytes only count here, not validity).
     fn sized(template: &EncodedEvent, size_bytes: usize) -> EncodedEvent {
-        let mut event = template.clone();
-        event.bytes().resize(size_bytes, 0);
-        event
+        let mut signed = template.event().clone();
+        let custody_ledger::model::EventKind::ShipmentRegistered(r) = &mut signed.event.kind else {
+            panic!("the template is a registration");
+        };
+        let padding = size_bytes.saturating_sub(template.bytes().len());
+        r.invoice.lines[0]
+            .description
+            .push_str(&"x".repeat(padding));
+        EncodedEvent::new(signed)
     }
 
     #[test]

@@ -457,7 +457,15 @@ async fn run(
             state.keys.clone(),
         );
         let verdict = tokio::task::spawn_blocking(move || {
-            admit(store.as_ref(), &genesis, &rules, &pending, event, &keys, now())
+            admit(
+                store.as_ref(),
+                &genesis,
+                &rules,
+                &pending,
+                event,
+                &keys,
+                now(),
+            )
         })
         .await
         .unwrap_or_else(|e| Err(Refusal::Unavailable(Cause::new(e))));

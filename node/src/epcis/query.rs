@@ -535,7 +535,7 @@ pub fn scan(
             read += 1;
             out.read_to = log_index + 1;
             let committed = CommittedEvent {
-                event: &encoded.event(),
+                event: encoded.event(),
                 id: encoded.id(),
                 height,
                 log_index,
@@ -573,7 +573,7 @@ pub fn event_by_id(
         .header(height)?
         .ok_or_else(|| corrupt(format!("header {height}"), "missing"))?;
     let committed = CommittedEvent {
-        event: &stored.event.event(),
+        event: stored.event.event(),
         id,
         height,
         log_index: stored.location.log_index,
