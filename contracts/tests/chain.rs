@@ -288,3 +288,129 @@ fn events_signed_before_a_rotation_stay_verifiable() {
     verify_chain(&store, &net.genesis, ContractRules::default(), |_, _| {})
         .expect("history verifies");
 }
+
+/// Which of the event kinds `kind` is, by a match with no default: a new kind does not compile
+/// here until the test below commits one.
+fn kind_index(kind: &EventKind) -> usize {
+    match kind {
+        EventKind::ShipmentRegistered(_) => 0,
+        EventKind::HandoffProposed(_) => 1,
+        EventKind::HandoffAccepted(_) => 2,
+        EventKind::CustomsDeclared(_) => 3,
+        EventKind::DutyPaid(_) => 4,
+        EventKind::CustomsCleared(_) => 5,
+        EventKind::Delivered(_) => 6,
+        EventKind::ReturnRequested(_) => 7,
+        EventKind::ReturnReceived(_) => 8,
+        EventKind::DocumentAttested(_) => 9,
+        EventKind::ReferenceDataPublished(_) => 10,
+        EventKind::MembershipChanged(_) => 11,
+        EventKind::TrackingScanRecorded(_) => 12,
+        EventKind::PersonalDataErased(_) => 13,
+    }
+}
+const KIND_COUNT: usize = 14;
+
+/// Issue 18: the proposer's own block, a validator's validation of it and an auditor's
+/// verification of the stored chain run one path and agree, on a chain with every event kind:
+/// the same header, the same state delta and the same log entries at every height, and a
+/// verified head equal to the stored one.
+#[test]
+fn regression_issue_18_proposer_validator_and_auditor_agree_on_every_event_kind() {
+    let net = TestNet::new();
+    let proposer = MemoryStore::new(net.genesis_hash());
+    let validator = MemoryStore::new(net.genesis_hash());
+    let keys = KeyCache::new();
+    let mut rules = ContractRules::default();
+    let mut validator_rules = ContractRules::default();
+    let mut seen = [false; KIND_COUNT];
+    let mut commit = |events: Vec<EncodedEvent>, day: u32, rules: &mut ContractRules| {
+        let built = custody_ledger::chain::build_block(
+            &proposer,
+            &net.genesis,
+            rules,
+            custody_ledger::testkit::verified(events),
+            at(day),
+            net.validator_keys()[0].public(),
+        )
+        .expect("build");
+        assert_eq!(built.rejected, vec![], "day {day}");
+        let validated = validate_block(
+            &validator,
+            &net.genesis,
+            &validator_rules,
+            built.block().clone(),
+            &keys,
+        )
+        .expect("the validator accepts the proposer's block");
+        assert_eq!(validated.header(), built.header(), "day {day}");
+        assert_eq!(validated.delta(), built.delta(), "day {day}");
+        assert_eq!(validated.entries(), built.entries(), "day {day}");
+        let cert = net.certify(built.block());
+        proposer
+            .append_block(&built.validated, &cert)
+            .expect("append");
+        validator.append_block(&validated, &cert).expect("append");
+        for e in &built.block().events {
+            seen[kind_index(&e.event().event.kind)] = true;
+        }
+        validator_rules = validated.into_parts().1;
+        *rules = built.into_rules();
+    };
+    commit(reference_events(&net), 1, &mut rules);
+    let blocks = lifecycle(&net, &proposer, &rules, "EQ-1");
+    for (day, block) in blocks.into_iter().enumerate() {
+        commit(block, 2 + day as u32, &mut rules);
+    }
+    let second = net.lifecycle("EQ-2");
+    let attest = net.sign(
+        "seller-acme",
+        EventKind::DocumentAttested(DocumentAttested {
+            shipment_id: ShipmentId::new("EQ-2"),
+            document_type: "commercial_invoice".into(),
+            document_hash: custody_ledger::Digest::sha256(b"the invoice as a PDF"),
+            reference: "INV-EQ-2".into(),
+        }),
+    );
+    let scan = net.scan("carrier-swift", "EQ-2", "CNSHA");
+    commit(vec![second[0].clone(), attest], 6, &mut rules);
+    commit(
+        vec![second[1].clone(), second[2].clone(), scan],
+        7,
+        &mut rules,
+    );
+    let change = MembershipChange::Admit {
+        member: Member {
+            id: MemberId::new("carrier-eq"),
+            name: "Equivalence Freight".into(),
+            roles: vec![Role::Carrier],
+            key: Keypair::from_seed([0x18; 32]).public(),
+        },
+    };
+    let approvals = vec![approve(
+        custody_ledger::testkit::CHAIN_ID,
+        &change,
+        net.key("admin-2"),
+    )];
+    let admit = net.sign(
+        "admin-1",
+        EventKind::MembershipChanged(MembershipChanged { change, approvals }),
+    );
+    let erase = net.erase_personal("seller-acme", "EQ-1");
+    commit(vec![admit, erase], 8, &mut rules);
+    assert_eq!(seen, [true; KIND_COUNT], "every event kind is on the chain");
+
+    let head = proposer.head().expect("head").expect("blocks");
+    assert_eq!(validator.head().expect("head"), Some(head));
+    let summary = verify_chain(&proposer, &net.genesis, ContractRules::default(), |_, _| {})
+        .expect("the auditor verifies what the validators accepted");
+    assert_eq!(
+        (
+            summary.height,
+            summary.head_hash,
+            summary.log_size,
+            summary.log_root
+        ),
+        (head.height, head.block_hash, head.log_size, head.log_root)
+    );
+}

@@ -25,6 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use custody_contracts::ContractRules;
 use custody_ledger::bundle;
+use custody_ledger::cause::Cause;
 use custody_ledger::event::{EncodedEvent, VerifiedEvent};
 use custody_ledger::genesis::Genesis;
 use custody_ledger::keys::KeyCache;
@@ -450,7 +451,7 @@ pub(crate) async fn enter(state: &ApiState, event: EncodedEvent) -> Result<(), A
     let held = state.mempool.lock().await.get(&id);
     let verdict = match held {
         Some(held) => Ok(held),
-        None => admit_off_runtime(state, event).await?,
+        None => admit_off_runtime(state, event).await,
     };
     if let Err(Refusal::Invalid(rejection)) = &verdict {
         state.metrics.reject(rejection.code.as_str());
@@ -514,33 +515,36 @@ pub(crate) async fn enter(state: &ApiState, event: EncodedEvent) -> Result<(), A
     Ok(())
 }
 
-/// [`admit`] on the blocking pool: it reads the store and checks a signature.
+/// [`admit`] after the mempool's events of the same shipment.
 async fn admit_off_runtime(
     state: &ApiState,
     event: EncodedEvent,
-) -> Result<Result<VerifiedEvent, Refusal>, ApiError> {
+) -> Result<VerifiedEvent, Refusal> {
     let pending: Vec<VerifiedEvent> = match event.event().event.kind.shipment_id() {
         Some(shipment) => state.mempool.lock().await.shipment_events(shipment),
         None => Vec::new(),
     };
+    admit_blocking(state, pending, event).await
+}
+
+/// [`admit`] after `pending`, on the blocking pool: it reads the store and checks a signature.
+pub(crate) async fn admit_blocking(
+    state: &ApiState,
+    pending: Vec<VerifiedEvent>,
+    event: EncodedEvent,
+) -> Result<VerifiedEvent, Refusal> {
     let rules = state.rules.read().expect("rules lock").clone();
     let (store, genesis, keys) = (
         state.store.clone(),
         state.genesis.clone(),
         state.keys.clone(),
     );
-    blocking(move || {
-        admit(
-            store.as_ref(),
-            &genesis,
-            &rules,
-            &pending,
-            event,
-            &keys,
-            now(),
-        )
+    let at = now();
+    tokio::task::spawn_blocking(move || {
+        admit(store.as_ref(), &genesis, &rules, &pending, event, &keys, at)
     })
     .await
+    .unwrap_or_else(|e| Err(Refusal::Unavailable(Cause::new(e))))
 }
 
 /// Runs store-heavy work off the async workers.

@@ -446,8 +446,9 @@ impl Host {
                 } else if let Err(error) = self.commit(&certificate).await {
                     // The engine decided a block this node cannot store: stop rather than
                     // diverge from the network.
+                    let error = anyhow::Error::from(error);
                     panic!(
-                        "cannot commit decided height {}: {error}",
+                        "cannot commit decided height {}: {error:#}",
                         certificate.height
                     );
                 }
@@ -892,12 +893,12 @@ impl Host {
     async fn commit(
         &mut self,
         certificate: &CommitCertificate<CustodyContext>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CommitError> {
         let height = certificate.height;
         let candidate = self
             .candidates
             .remove(&(height, certificate.value_id))
-            .ok_or_else(|| format!("no candidate block {}", certificate.value_id))?;
+            .ok_or(CommitError::NoCandidate(certificate.value_id))?;
         let ledger_cert = to_ledger_certificate(certificate)?;
         block::verify_certificate(
             &ledger_cert,
@@ -905,11 +906,9 @@ impl Host {
             height.0,
             &candidate.validated.hash(),
             &self.genesis.validators(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         self.store
-            .append_block(&candidate.validated, &ledger_cert)
-            .map_err(|e| e.to_string())?;
+            .append_block(&candidate.validated, &ledger_cert)?;
         let (block, rules) = candidate.validated.into_parts();
         info!(%height, events = block.events.len(), hash = %block.hash(), "committed");
         self.rules = rules;
@@ -1043,14 +1042,29 @@ fn decode_block(header: BlockHeader, events: &[Vec<u8>]) -> Option<Block> {
     Some(Block { header, events })
 }
 
+/// Why a decided block could not be committed. Each stops the node: it must not diverge from
+/// the network.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The engine decided a block this node never held as a candidate.
+    #[error("no candidate block {0}")]
+    NoCandidate(Digest),
+    /// The decision's round is undefined.
+    #[error("a decision without a defined round")]
+    NoRound,
+    /// The decision's precommits do not certify the block.
+    #[error("the certificate does not certify the block")]
+    Certificate(#[from] block::CertificateError),
+    /// The store refused or failed to append the block.
+    #[error("the store did not append the block")]
+    Store(#[from] custody_ledger::store::StoreError),
+}
+
 /// The engine's certificate as the ledger stores it.
 pub fn to_ledger_certificate(
     cert: &CommitCertificate<CustodyContext>,
-) -> Result<block::CommitCertificate, String> {
-    let round = cert
-        .round
-        .as_u32()
-        .ok_or("a decision has a defined round")?;
+) -> Result<block::CommitCertificate, CommitError> {
+    let round = cert.round.as_u32().ok_or(CommitError::NoRound)?;
     Ok(block::CommitCertificate {
         height: cert.height.0,
         round,

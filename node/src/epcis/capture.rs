@@ -34,7 +34,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use custody_epcis::{Draft, Validator};
-use custody_ledger::cause::Cause;
 use custody_ledger::event::{self, EncodedEvent, VerifiedEvent};
 use custody_ledger::keys::Keypair;
 use custody_ledger::model::{Event, EventKind, MemberId, ShipmentId};
@@ -43,7 +42,7 @@ use custody_ledger::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::admission::{admit, Refusal};
+use crate::admission::Refusal;
 use crate::api::{ApiError, ApiState, BODY_SIZE_BYTES_MAX};
 use crate::clock::now;
 use crate::config::EpcisGatewayConfig;
@@ -449,26 +448,8 @@ async fn run(
                 })
                 .cloned(),
         );
-        let rules = state.rules.read().expect("rules lock").clone();
         let id = event.id();
-        let (store, genesis, keys) = (
-            state.store.clone(),
-            state.genesis.clone(),
-            state.keys.clone(),
-        );
-        let verdict = tokio::task::spawn_blocking(move || {
-            admit(
-                store.as_ref(),
-                &genesis,
-                &rules,
-                &pending,
-                event,
-                &keys,
-                now(),
-            )
-        })
-        .await
-        .unwrap_or_else(|e| Err(Refusal::Unavailable(Cause::new(e))));
+        let verdict = crate::api::admit_blocking(state, pending, event).await;
         match verdict {
             Ok(event) => signed.push((index, event)),
             Err(Refusal::Invalid(r)) => {
