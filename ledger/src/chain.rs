@@ -62,7 +62,18 @@ pub struct ValidatedBlock<R> {
     block: Block,
     delta: StateDelta,
     entries: Vec<LogEntry>,
+    /// The block's roots as computed, with the log and shipment-map nodes that give them, so
+    /// the store writes them without computing them again.
+    roots: Roots,
     rules: R,
+}
+
+/// What computing a block's header produced besides the header: the log nodes its entries
+/// add and the shipment map's node writes.
+#[derive(Debug, Clone)]
+pub(crate) struct Roots {
+    pub(crate) log_nodes: Vec<(u32, u64, Digest)>,
+    pub(crate) map: smt::MapUpdate,
 }
 
 impl<R> ValidatedBlock<R> {
@@ -94,6 +105,11 @@ impl<R> ValidatedBlock<R> {
     /// The rules as they are after the block (reference data it published included).
     pub fn rules(&self) -> &R {
         &self.rules
+    }
+
+    /// The log and shipment-map nodes appending the block writes.
+    pub(crate) fn roots(&self) -> &Roots {
+        &self.roots
     }
 
     /// The block, giving up the rest.
@@ -131,6 +147,7 @@ impl<R> BuiltBlock<R> {
             block,
             delta,
             entries,
+            roots,
             rules,
         } = self.validated;
         BuiltBlock {
@@ -138,6 +155,7 @@ impl<R> BuiltBlock<R> {
                 block,
                 delta,
                 entries,
+                roots,
                 rules: f(rules),
             },
             rejected: self.rejected,
@@ -243,7 +261,7 @@ pub fn build_block<S: Store + ?Sized, R: Rules>(
         }
     }
     let (delta, entries) = finish_block(&mut state, &accepted, ctx, parent.log_size);
-    let header = header_for(
+    let (header, roots) = header_for(
         store,
         genesis,
         &parent,
@@ -264,6 +282,7 @@ pub fn build_block<S: Store + ?Sized, R: Rules>(
             block,
             delta,
             entries,
+            roots,
             rules,
         },
         rejected,
@@ -311,18 +330,18 @@ pub fn map_updates(delta: &StateDelta) -> Vec<(smt::MapKey, Digest)> {
         .collect()
 }
 
-/// The header of the block of `inputs` on `parent`: every root computed from the store.
+/// The header of the block of `inputs` on `parent`, every root computed from the store, and
+/// the nodes that give those roots.
 fn header_for<S: Store + ?Sized>(
     store: &S,
     genesis: &Genesis,
     parent: &Parent,
     inputs: HeaderInputs<'_>,
-) -> Result<BlockHeader, StoreError> {
+) -> Result<(BlockHeader, Roots), StoreError> {
     let leaves: Vec<Digest> = inputs.entries.iter().map(LogEntry::hash).collect();
-    let (_, log_root) = crate::store::extend_log(store, parent.log_size, &leaves)?;
-    let shipments_root =
-        smt::update(&crate::store::MapSource(store), &map_updates(inputs.delta))?.root;
-    Ok(BlockHeader {
+    let (log_nodes, log_root) = crate::store::extend_log(store, parent.log_size, &leaves)?;
+    let map = smt::update(&crate::store::MapSource(store), &map_updates(inputs.delta))?;
+    let header = BlockHeader {
         chain_id: genesis.chain_id.clone(),
         height: parent.height + 1,
         prev_hash: parent.hash,
@@ -339,8 +358,9 @@ fn header_for<S: Store + ?Sized>(
         log_size: parent.log_size + inputs.entries.len() as u64,
         log_root,
         state_root: state_root(&parent.state_root, inputs.delta),
-        shipments_root,
-    })
+        shipments_root: map.root,
+    };
+    Ok((header, Roots { log_nodes, map }))
 }
 
 fn header_error(field: &'static str, message: String) -> BlockError {
@@ -456,7 +476,7 @@ pub fn validate_verified<S: Store + ?Sized, R: Rules>(
         .map(VerifiedEvent::into_encoded)
         .collect();
     let (delta, entries) = finish_block(&mut state, &events, ctx, parent.log_size);
-    let expected = header_for(
+    let (expected, roots) = header_for(
         store,
         genesis,
         &parent,
@@ -477,6 +497,7 @@ pub fn validate_verified<S: Store + ?Sized, R: Rules>(
         block: Block { header, events },
         delta,
         entries,
+        roots,
         rules,
     })
 }

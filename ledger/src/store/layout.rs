@@ -26,9 +26,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{search, KeyValue, MapSource, Store, StoreError, Tree, WriteBatch};
+use super::{search, KeyValue, Store, StoreError, Tree, WriteBatch};
 use crate::block::{Block, BlockHeader, CommitCertificate};
-use crate::chain::{map_updates, ValidatedBlock};
+use crate::chain::ValidatedBlock;
 use crate::codec::{self, RECORD_SIZE_BYTES_MAX};
 use crate::entry::{new_heads, LogEntry};
 use crate::event::EncodedEvent;
@@ -37,7 +37,6 @@ use crate::hash::Digest;
 use crate::keys::PublicKey;
 use crate::merkle::{self, SubtreeSource};
 use crate::model::{EventId, EventKind, MemberId, RulesActivation, ShipmentId};
-use crate::smt;
 use crate::state::{state_root, MemberRecord, ShipmentState, State, StateDelta};
 use crate::time::Timestamp;
 
@@ -602,16 +601,18 @@ pub(super) fn append_block<S: Store + ?Sized, R>(
     );
     assert_eq!(entries.len(), block.events.len(), "one log entry per event");
     assert_heads_match(&new_heads(&block.events, entries), delta);
-    let leaves: Vec<Digest> = entries.iter().map(LogEntry::hash).collect();
-    let (nodes, computed) = extend_log(store, log_size, &leaves)?;
+    // Validation computed the log and map nodes against this parent, whose hash commits to
+    // both roots; the header it checked names the results.
+    let roots = validated.roots();
     let new_size = log_size + block.events.len() as u64;
-    if h.log_size != new_size || h.log_root != computed {
-        return Err(StoreError::LogMismatch {
-            height: h.height,
-            claimed: h.log_root,
-            computed,
-        });
-    }
+    assert_eq!(
+        h.log_size, new_size,
+        "a validated block extends the log by its events"
+    );
+    assert_eq!(
+        roots.map.root, h.shipments_root,
+        "a validated block's map writes give its header's shipments root"
+    );
 
     let mut batch = WriteBatch::default();
     batch.put(
@@ -711,18 +712,10 @@ pub(super) fn append_block<S: Store + ?Sized, R>(
             id.0.as_bytes().to_vec(),
         );
     }
-    for (level, index, hash) in &nodes {
+    for (level, index, hash) in &roots.log_nodes {
         batch.put(Tree::Log, log_key(*level, *index), hash.as_bytes().to_vec());
     }
-    let map = smt::update(&MapSource(store), &map_updates(delta))?;
-    if map.root != h.shipments_root {
-        return Err(StoreError::MapMismatch {
-            height: h.height,
-            claimed: h.shipments_root,
-            computed: map.root,
-        });
-    }
-    for (path, node) in map.writes {
+    for (path, node) in &roots.map.writes {
         match node {
             Some(node) => batch.put(Tree::Map, path.to_bytes().to_vec(), node.encode()),
             None => batch.delete(Tree::Map, path.to_bytes().to_vec()),
@@ -733,7 +726,7 @@ pub(super) fn append_block<S: Store + ?Sized, R>(
         block_hash,
         time: h.time,
         log_size: new_size,
-        log_root: computed,
+        log_root: h.log_root,
         state_root: h.state_root,
     };
     batch.put(Tree::Meta, HEAD_KEY.to_vec(), codec::encode(&new_head));

@@ -185,26 +185,6 @@ pub enum StoreError {
         /// Stored head hash (genesis hash if empty).
         head_hash: Digest,
     },
-    /// The block's log root disagrees with the stored log plus its events.
-    #[error("block {height} claims log root {claimed}, the log gives {computed}")]
-    LogMismatch {
-        /// Height.
-        height: u64,
-        /// Root in the header.
-        claimed: Digest,
-        /// Root computed.
-        computed: Digest,
-    },
-    /// The block's shipment-map root disagrees with the stored map plus its updates.
-    #[error("block {height} claims shipments root {claimed}, the map gives {computed}")]
-    MapMismatch {
-        /// Height.
-        height: u64,
-        /// Root in the header.
-        claimed: Digest,
-        /// Root computed.
-        computed: Digest,
-    },
     /// The store was written by another protocol format.
     #[error("the store was written by {found}, this node reads {expected}; a network moves to a new format with a new genesis and new data directories (PROTOCOL.md, migration)")]
     Format {
