@@ -171,14 +171,27 @@ impl<R> std::ops::Deref for BuiltBlock<R> {
     }
 }
 
-/// What a block extends: the head of the store, or the genesis.
+/// What a block extends: the head of the store (or of a replay), or the genesis.
 #[derive(Debug, Clone, Copy)]
-struct Parent {
-    height: u64,
-    hash: Digest,
-    time: Timestamp,
-    log_size: u64,
-    state_root: Digest,
+pub(crate) struct Parent {
+    pub(crate) height: u64,
+    pub(crate) hash: Digest,
+    pub(crate) time: Timestamp,
+    pub(crate) log_size: u64,
+    pub(crate) state_root: Digest,
+}
+
+impl Parent {
+    /// The parent of block 1.
+    pub(crate) fn genesis(genesis: &Genesis, genesis_hash: Digest) -> Parent {
+        Parent {
+            height: 0,
+            hash: genesis_hash,
+            time: genesis.genesis_time,
+            log_size: 0,
+            state_root: genesis_hash,
+        }
+    }
 }
 
 fn parent<S: Store + ?Sized>(store: &S, genesis: &Genesis) -> Result<Parent, StoreError> {
@@ -190,13 +203,7 @@ fn parent<S: Store + ?Sized>(store: &S, genesis: &Genesis) -> Result<Parent, Sto
             log_size: h.log_size,
             state_root: h.state_root,
         },
-        None => Parent {
-            height: 0,
-            hash: store.genesis_hash(),
-            time: genesis.genesis_time,
-            log_size: 0,
-            state_root: store.genesis_hash(),
-        },
+        None => Parent::genesis(genesis, store.genesis_hash()),
     })
 }
 
@@ -290,17 +297,17 @@ pub fn build_block<S: Store + ?Sized, R: Rules>(
 }
 
 /// What a header is computed from, besides its parent.
-struct HeaderInputs<'a> {
-    time: Timestamp,
-    proposer: PublicKey,
-    events: &'a [EncodedEvent],
-    entries: &'a [LogEntry],
-    delta: &'a StateDelta,
+pub(crate) struct HeaderInputs<'a> {
+    pub(crate) time: Timestamp,
+    pub(crate) proposer: PublicKey,
+    pub(crate) events: &'a [EncodedEvent],
+    pub(crate) entries: &'a [LogEntry],
+    pub(crate) delta: &'a StateDelta,
 }
 
 /// Gives the block's events their log entries and the shipments they moved their new heads;
 /// returns the block's state delta and the entries.
-fn finish_block(
+pub(crate) fn finish_block(
     state: &mut State,
     events: &[EncodedEvent],
     ctx: BlockContext,
@@ -341,7 +348,20 @@ fn header_for<S: Store + ?Sized>(
     let leaves: Vec<Digest> = inputs.entries.iter().map(LogEntry::hash).collect();
     let (log_nodes, log_root) = crate::store::extend_log(store, parent.log_size, &leaves)?;
     let map = smt::update(&crate::store::MapSource(store), &map_updates(inputs.delta))?;
-    let header = BlockHeader {
+    let header = header_with(genesis, parent, &inputs, log_root, map.root);
+    Ok((header, Roots { log_nodes, map }))
+}
+
+/// The header of the block of `inputs` on `parent`, given its log and shipment-map roots
+/// (computed from a store, or by a replay that keeps them in memory).
+pub(crate) fn header_with(
+    genesis: &Genesis,
+    parent: &Parent,
+    inputs: &HeaderInputs<'_>,
+    log_root: Digest,
+    shipments_root: Digest,
+) -> BlockHeader {
+    BlockHeader {
         chain_id: genesis.chain_id.clone(),
         height: parent.height + 1,
         prev_hash: parent.hash,
@@ -358,9 +378,8 @@ fn header_for<S: Store + ?Sized>(
         log_size: parent.log_size + inputs.entries.len() as u64,
         log_root,
         state_root: state_root(&parent.state_root, inputs.delta),
-        shipments_root: map.root,
-    };
-    Ok((header, Roots { log_nodes, map }))
+        shipments_root,
+    }
 }
 
 fn header_error(field: &'static str, message: String) -> BlockError {
@@ -369,7 +388,7 @@ fn header_error(field: &'static str, message: String) -> BlockError {
 
 /// The checks of a header against its parent and the genesis that need none of its events'
 /// contents: chain, height, link, proposer, time and event count.
-fn check_header(
+pub(crate) fn check_header(
     genesis: &Genesis,
     parent: &Parent,
     header: &BlockHeader,
@@ -419,7 +438,7 @@ fn check_header(
 }
 
 /// The roots a header claims, against those computed from its events.
-fn check_roots(expected: &BlockHeader, header: &BlockHeader) -> Result<(), BlockError> {
+pub(crate) fn check_roots(expected: &BlockHeader, header: &BlockHeader) -> Result<(), BlockError> {
     for (field, ok) in [
         ("events_root", expected.events_root == header.events_root),
         ("log_size", expected.log_size == header.log_size),
@@ -440,6 +459,33 @@ fn check_roots(expected: &BlockHeader, header: &BlockHeader) -> Result<(), Block
     Ok(())
 }
 
+/// A block's events through the event pipeline, strictly: the shapes of all first, then the
+/// rules and the state machine in order. The first failure names the event.
+pub(crate) fn execute<R: Rules>(
+    state: &mut State,
+    rules: &mut R,
+    genesis: &Genesis,
+    header: &BlockHeader,
+    events: &[VerifiedEvent],
+) -> Result<(), BlockError> {
+    let fail = |index: usize, rejection: Rejection| BlockError::Event {
+        index,
+        id: events[index].id(),
+        rejection,
+    };
+    for (index, e) in events.iter().enumerate() {
+        check_alone(e, genesis, header.time).map_err(|r| fail(index, r))?;
+    }
+    let ctx = BlockContext {
+        height: header.height,
+        time: header.time,
+    };
+    for (index, e) in events.iter().enumerate() {
+        apply_checked(state, rules, e, ctx).map_err(|r| fail(index, r))?;
+    }
+    Ok(())
+}
+
 /// Validates a proposed block against the stored state: header links and roots, and every
 /// event through the event pipeline (shapes of all first, then rules and the state machine in
 /// order). The events' signatures were checked (their type says so). The first failure names
@@ -454,27 +500,17 @@ pub fn validate_verified<S: Store + ?Sized, R: Rules>(
 ) -> Result<ValidatedBlock<R>, BlockError> {
     let parent = parent(store, genesis)?;
     check_header(genesis, &parent, &header, events.len())?;
-    let fail = |index: usize, rejection: Rejection| BlockError::Event {
-        index,
-        id: events[index].id(),
-        rejection,
-    };
-    for (index, e) in events.iter().enumerate() {
-        check_alone(e, genesis, header.time).map_err(|r| fail(index, r))?;
-    }
-    let ctx = BlockContext {
-        height: header.height,
-        time: header.time,
-    };
     let mut state = store.load_state(genesis, &events)?;
     let mut rules = rules.clone();
-    for (index, e) in events.iter().enumerate() {
-        apply_checked(&mut state, &mut rules, e, ctx).map_err(|r| fail(index, r))?;
-    }
+    execute(&mut state, &mut rules, genesis, &header, &events)?;
     let events: Vec<EncodedEvent> = events
         .into_iter()
         .map(VerifiedEvent::into_encoded)
         .collect();
+    let ctx = BlockContext {
+        height: header.height,
+        time: header.time,
+    };
     let (delta, entries) = finish_block(&mut state, &events, ctx, parent.log_size);
     let (expected, roots) = header_for(
         store,
@@ -513,15 +549,24 @@ pub fn validate_block<S: Store + ?Sized, R: Rules>(
     block: Block,
     keys: &KeyCache,
 ) -> Result<ValidatedBlock<R>, BlockError> {
-    for (index, e) in block.events.iter().enumerate() {
+    let events = verify_unchecked(block.events, genesis, keys)?;
+    validate_verified(store, genesis, rules, block.header, events)
+}
+
+/// The shapes of events none of which was verified, then their signatures in one batch.
+pub(crate) fn verify_unchecked(
+    events: Vec<EncodedEvent>,
+    genesis: &Genesis,
+    keys: &KeyCache,
+) -> Result<Vec<VerifiedEvent>, BlockError> {
+    for (index, e) in events.iter().enumerate() {
         check_encoded(e, &genesis.chain_id).map_err(|rejection| BlockError::Event {
             index,
             id: e.id(),
             rejection,
         })?;
     }
-    let events = verify_events(block.events, |_| None, keys).map_err(BlockError::from)?;
-    validate_verified(store, genesis, rules, block.header, events)
+    verify_events(events, |_| None, keys).map_err(BlockError::from)
 }
 
 impl From<EventFailure> for BlockError {

@@ -1,26 +1,29 @@
 //! Full verification of a stored ledger, from genesis to head, trusting nothing on disk.
 //!
-//! Every stored block is read back from its bytes and replayed into an in-memory store
-//! through exactly what a validator runs on a proposal ([`chain::validate_block`]: one
-//! header check, the events' signatures in one batch, the one event pipeline, every root)
-//! and what it runs on a decision (the commit certificate, then `Store::append_block`). On
-//! top, it checks what only a stored ledger has: the listed event ids, that each stored event
-//! hashes to its id, and each event's stored location. The first failure is reported with its
-//! height.
+//! Every stored block is read back from its bytes and judged with the validators' own code:
+//! the commit certificate, then `chain`'s one header check, the events' signatures in one
+//! batch, the one event pipeline, and the header computed from the events and compared field by
+//! field. On top, it checks what only a stored ledger has: the listed event ids, that each
+//! stored event hashes to its id, and each event's stored location. The first failure is
+//! reported with its height.
 //!
-//! The replay holds the whole ledger in memory (events, indexes, log and shipment map), about
-//! as much again as the store holds on disk.
+//! Unlike a validator, which reads the state a block needs from its store, the replay keeps
+//! the state, the log's right edge and the shipment map in memory from block to block, so it
+//! holds no copy of the events: memory grows with shipments and members, not with the log.
 
 use crate::block::{verify_certificate, Block, BlockHeader, CommitCertificate};
-use crate::chain::{self, ValidatedBlock};
+use crate::chain::{self, HeaderInputs, Parent};
 use crate::codec;
-use crate::event::EncodedEvent;
+use crate::event::{EncodedEvent, VerifiedEvent};
 use crate::genesis::Genesis;
 use crate::hash::Digest;
 use crate::keys::KeyCache;
+use crate::merkle;
 use crate::model::EventId;
 use crate::rules::Rules;
-use crate::store::{raw_event, MemoryStore, RawEvent, Store};
+use crate::smt::{self, MemoryMap};
+use crate::state::{BlockContext, State};
+use crate::store::{raw_event, RawEvent, Store};
 
 /// What a verified ledger looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,13 +48,51 @@ pub struct VerifyError {
     pub reason: String,
 }
 
+/// The right edge of an RFC 6962 tree: one complete subtree root per set bit of the size.
+/// Enough to extend the log and compute its root without keeping the leaves.
+#[derive(Debug, Clone, Default)]
+pub struct LogFrontier {
+    size: u64,
+    peaks: Vec<Digest>,
+}
+
+impl LogFrontier {
+    /// Appends a leaf hash.
+    pub fn push(&mut self, leaf: Digest) {
+        let mut hash = leaf;
+        let mut size = self.size;
+        while size & 1 == 1 {
+            let left = self.peaks.pop().expect("one peak per set bit of the size");
+            hash = merkle::node_hash(&left, &hash);
+            size >>= 1;
+        }
+        self.peaks.push(hash);
+        self.size += 1;
+        debug_assert_eq!(self.peaks.len() as u32, self.size.count_ones());
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The RFC 6962 root.
+    pub fn root(&self) -> Digest {
+        let mut peaks = self.peaks.iter().rev();
+        let Some(last) = peaks.next() else {
+            return merkle::empty_root();
+        };
+        peaks.fold(*last, |acc, left| merkle::node_hash(left, &acc))
+    }
+}
+
 /// Verifies the whole stored ledger against its genesis, replaying every block through
 /// `rules` as a validator would. `progress` is called with each verified height and the
 /// head height.
 pub fn verify_chain<S: Store + ?Sized, R: Rules>(
     store: &S,
     genesis: &Genesis,
-    mut rules: R,
+    rules: R,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ChainSummary, VerifyError> {
     let fail = |height: u64, reason: String| VerifyError { height, reason };
@@ -66,41 +107,102 @@ pub fn verify_chain<S: Store + ?Sized, R: Rules>(
         .head()
         .map_err(|e| fail(0, format!("head record: {e}")))?
         .map_or(0, |h| h.height);
-    let replay = MemoryStore::new(genesis_hash);
-    let keys = KeyCache::new();
+    let mut replay = Replay::new(genesis, genesis_hash, rules);
     for height in 1..=head_height {
         let fail = |reason: String| VerifyError { height, reason };
-        let log_size = replay
-            .head()
-            .map_err(|e| fail(e.to_string()))?
-            .map_or(0, |h| h.log_size);
-        let (block, cert) = read_block(store, height, log_size).map_err(fail)?;
+        let (block, cert) = read_block(store, height, replay.parent.log_size).map_err(fail)?;
         verify_certificate(
             &cert,
             &genesis.chain_id,
             height,
             &block.hash(),
-            &genesis.validators(),
+            &replay.validators,
         )
         .map_err(|e| fail(format!("certificate: {e}")))?;
-        let validated: ValidatedBlock<R> =
-            chain::validate_block(&replay, genesis, &rules, block, &keys)
-                .map_err(|e| fail(e.to_string()))?;
         replay
-            .append_block(&validated, &cert)
+            .apply(genesis, block)
             .map_err(|e| fail(e.to_string()))?;
-        rules = validated.into_parts().1;
         progress(height, head_height);
     }
-    let head = replay
-        .head()
-        .map_err(|e| fail(head_height, e.to_string()))?;
+    let parent = replay.parent;
     Ok(ChainSummary {
-        height: head_height,
-        head_hash: head.map_or(genesis_hash, |h| h.block_hash),
-        log_size: head.map_or(0, |h| h.log_size),
-        log_root: head.map_or_else(crate::merkle::empty_root, |h| h.log_root),
+        height: parent.height,
+        head_hash: parent.hash,
+        log_size: parent.log_size,
+        log_root: replay.log.root(),
     })
+}
+
+/// What a verification keeps from one block to the next.
+struct Replay<R> {
+    validators: Vec<crate::genesis::Validator>,
+    keys: KeyCache,
+    rules: R,
+    state: State,
+    log: LogFrontier,
+    map: MemoryMap,
+    parent: Parent,
+}
+
+impl<R: Rules> Replay<R> {
+    fn new(genesis: &Genesis, genesis_hash: Digest, rules: R) -> Replay<R> {
+        Replay {
+            validators: genesis.validators(),
+            keys: KeyCache::new(),
+            rules,
+            state: State::from_genesis(genesis),
+            log: LogFrontier::default(),
+            map: MemoryMap::default(),
+            parent: Parent::genesis(genesis, genesis_hash),
+        }
+    }
+
+    /// One block through the validators' checks, on the state the blocks before it left.
+    fn apply(&mut self, genesis: &Genesis, block: Block) -> Result<(), chain::BlockError> {
+        let Block { header, events } = block;
+        chain::check_header(genesis, &self.parent, &header, events.len())?;
+        let events = chain::verify_unchecked(events, genesis, &self.keys)?;
+        chain::execute(&mut self.state, &mut self.rules, genesis, &header, &events)?;
+        let events: Vec<EncodedEvent> = events
+            .into_iter()
+            .map(VerifiedEvent::into_encoded)
+            .collect();
+        let ctx = BlockContext {
+            height: header.height,
+            time: header.time,
+        };
+        let (delta, entries) =
+            chain::finish_block(&mut self.state, &events, ctx, self.parent.log_size);
+        for entry in &entries {
+            self.log.push(entry.hash());
+        }
+        let update = smt::update(&self.map, &chain::map_updates(&delta))
+            .unwrap_or_else(|never| match never {});
+        let inputs = HeaderInputs {
+            time: header.time,
+            proposer: header.proposer,
+            events: &events,
+            entries: &entries,
+            delta: &delta,
+        };
+        let expected =
+            chain::header_with(genesis, &self.parent, &inputs, self.log.root(), update.root);
+        chain::check_roots(&expected, &header)?;
+        assert_eq!(
+            expected, header,
+            "a header whose every field was checked is the one computed"
+        );
+        assert_eq!(self.log.size(), expected.log_size, "one leaf per entry");
+        self.map.apply(&update);
+        self.parent = Parent {
+            height: header.height,
+            hash: header.hash(),
+            time: header.time,
+            log_size: self.log.size(),
+            state_root: header.state_root,
+        };
+        Ok(())
+    }
 }
 
 /// The block and certificate stored at `height`, decoded from their bytes, with every listed
@@ -148,4 +250,22 @@ fn read_block<S: Store + ?Sized>(
         events.push(event);
     }
     Ok((Block { header, events }, cert))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frontier_root_matches_the_memory_log_at_every_size() {
+        let mut frontier = LogFrontier::default();
+        let mut log = merkle::MemoryLog::new();
+        assert_eq!(frontier.root(), log.root());
+        for i in 0u64..300 {
+            let leaf = merkle::leaf_hash(&i.to_be_bytes());
+            frontier.push(leaf);
+            log.push(leaf);
+            assert_eq!(frontier.root(), log.root(), "size {}", i + 1);
+        }
+    }
 }
