@@ -233,7 +233,7 @@ fn the_proposer_leaves_out_what_the_rules_reject_and_validators_reject_a_block_w
     let err = verify_chain(&store, &net.genesis, ContractRules::default(), |_, _| {})
         .expect_err("rules catch it");
     assert_eq!(err.height, 3, "{err}");
-    assert!(err.reason.contains("invoice.total_mismatch"), "{err}");
+    assert!(err.to_string().contains("invoice.total_mismatch"), "{err}");
     verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect("the ledger alone does not");
 }
 

@@ -11,11 +11,11 @@
 //! the state, the log's right edge and the shipment map in memory from block to block, so it
 //! holds no copy of the events: memory grows with shipments and members, not with the log.
 
-use crate::block::{verify_certificate, Block, BlockHeader, CommitCertificate};
+use crate::block::{verify_certificate, Block, BlockHeader, CertificateError, CommitCertificate};
 use crate::chain::{self, HeaderInputs, Parent};
 use crate::codec;
 use crate::event::{EncodedEvent, VerifiedEvent};
-use crate::genesis::Genesis;
+use crate::genesis::{Genesis, GenesisError};
 use crate::hash::Digest;
 use crate::keys::KeyCache;
 use crate::merkle;
@@ -23,7 +23,7 @@ use crate::model::EventId;
 use crate::rules::Rules;
 use crate::smt::{self, MemoryMap};
 use crate::state::{BlockContext, State};
-use crate::store::{raw_event, RawEvent, Store};
+use crate::store::{raw_event, RawEvent, Store, StoreError};
 
 /// What a verified ledger looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,12 +40,36 @@ pub struct ChainSummary {
 
 /// The first height that failed, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("height {height}: {reason}")]
+#[error("height {height}: {failure}")]
 pub struct VerifyError {
-    /// The height.
+    /// The height (0 for the genesis and the store as a whole).
     pub height: u64,
     /// What failed.
-    pub reason: String,
+    #[source]
+    pub failure: VerifyFailure,
+}
+
+/// What failed at a height, keeping the error that said so.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyFailure {
+    /// The store was made for another network.
+    #[error("store belongs to another genesis")]
+    OtherGenesis,
+    /// The genesis document is unusable.
+    #[error("genesis: {0}")]
+    Genesis(#[source] GenesisError),
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored record is not what a ledger writes (missing, undecodable, misplaced).
+    #[error("{0}")]
+    Record(String),
+    /// The commit certificate does not certify the block.
+    #[error("certificate: {0}")]
+    Certificate(#[source] CertificateError),
+    /// The block is invalid: a header field or an event, named.
+    #[error(transparent)]
+    Block(#[from] chain::BlockError),
 }
 
 /// The right edge of an RFC 6962 tree: one complete subtree root per set bit of the size.
@@ -95,21 +119,21 @@ pub fn verify_chain<S: Store + ?Sized, R: Rules>(
     rules: R,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ChainSummary, VerifyError> {
-    let fail = |height: u64, reason: String| VerifyError { height, reason };
+    let fail = |height: u64, failure: VerifyFailure| VerifyError { height, failure };
     let genesis_hash = genesis.hash();
     if store.genesis_hash() != genesis_hash {
-        return Err(fail(0, "store belongs to another genesis".into()));
+        return Err(fail(0, VerifyFailure::OtherGenesis));
     }
     genesis
         .validate()
-        .map_err(|e| fail(0, format!("genesis: {e}")))?;
+        .map_err(|e| fail(0, VerifyFailure::Genesis(e)))?;
     let head_height = store
         .head()
-        .map_err(|e| fail(0, format!("head record: {e}")))?
+        .map_err(|e| fail(0, e.into()))?
         .map_or(0, |h| h.height);
     let mut replay = Replay::new(genesis, genesis_hash, rules);
     for height in 1..=head_height {
-        let fail = |reason: String| VerifyError { height, reason };
+        let fail = |failure: VerifyFailure| VerifyError { height, failure };
         let (block, cert) = read_block(store, height, replay.parent.log_size).map_err(fail)?;
         verify_certificate(
             &cert,
@@ -118,10 +142,8 @@ pub fn verify_chain<S: Store + ?Sized, R: Rules>(
             &block.hash(),
             &replay.validators,
         )
-        .map_err(|e| fail(format!("certificate: {e}")))?;
-        replay
-            .apply(genesis, block)
-            .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(VerifyFailure::Certificate(e)))?;
+        replay.apply(genesis, block).map_err(|e| fail(e.into()))?;
         progress(height, head_height);
     }
     let parent = replay.parent;
@@ -212,40 +234,43 @@ fn read_block<S: Store + ?Sized>(
     store: &S,
     height: u64,
     log_size: u64,
-) -> Result<(Block, CommitCertificate), String> {
+) -> Result<(Block, CommitCertificate), VerifyFailure> {
+    let record = VerifyFailure::Record;
     let raw = store
-        .raw_block(height)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "block missing".to_string())?;
-    let header = BlockHeader::decode(&raw.header).map_err(|e| format!("header: {e}"))?;
-    let cert =
-        CommitCertificate::decode(&raw.certificate).map_err(|e| format!("certificate: {e}"))?;
+        .raw_block(height)?
+        .ok_or_else(|| record("block missing".into()))?;
+    let header = BlockHeader::decode(&raw.header).map_err(|e| record(format!("header: {e}")))?;
+    let cert = CommitCertificate::decode(&raw.certificate)
+        .map_err(|e| record(format!("certificate: {e}")))?;
     if header.height != height {
-        return Err("header height or chain id is wrong".into());
+        return Err(record("header height or chain id is wrong".into()));
     }
     let ids: Vec<EventId> = codec::decode(&raw.event_ids, codec::BLOCK_SIZE_BYTES_MAX)
-        .map_err(|e| format!("event list: {e}"))?;
+        .map_err(|e| record(format!("event list: {e}")))?;
     if ids.len() != header.event_count as usize {
-        return Err("event count differs from the header".into());
+        return Err(record("event count differs from the header".into()));
     }
     let mut events = Vec::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
-        let RawEvent { location, bytes } = raw_event(store, id)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("event {i} ({id}) is missing"))?;
-        let event = EncodedEvent::decode(&bytes).map_err(|e| format!("event {i} ({id}): {e}"))?;
+        let RawEvent { location, bytes } =
+            raw_event(store, id)?.ok_or_else(|| record(format!("event {i} ({id}) is missing")))?;
+        let event =
+            EncodedEvent::decode(&bytes).map_err(|e| record(format!("event {i} ({id}): {e}")))?;
         if event.id() != *id {
-            return Err(format!(
+            return Err(record(format!(
                 "event {i} ({id}): stored bytes hash to {}",
                 event.id()
-            ));
+            )));
         }
-        let location = location.ok_or_else(|| format!("event {i} ({id}): location missing"))?;
+        let location =
+            location.ok_or_else(|| record(format!("event {i} ({id}): location missing")))?;
         if location.height != height
             || location.index_in_block as usize != i
             || location.log_index != log_size + i as u64
         {
-            return Err(format!("event {i} ({id}): stored location is wrong"));
+            return Err(record(format!(
+                "event {i} ({id}): stored location is wrong"
+            )));
         }
         events.push(event);
     }

@@ -373,7 +373,7 @@ fn a_flipped_byte_in_a_stored_event_is_reported_at_its_height() {
     let err =
         verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect_err("tampering is detected");
     assert_eq!(err.height, 7, "{err}");
-    assert!(err.reason.contains("event 1"), "{err}");
+    assert!(err.to_string().contains("event 1"), "{err}");
 }
 
 #[test]
