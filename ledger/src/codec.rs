@@ -43,7 +43,7 @@ pub enum CodecError {
     },
     /// bincode could not decode the bytes (truncated, bad tag, invalid UTF-8, length too large…).
     #[error("malformed bytes: {0}")]
-    Malformed(String),
+    Malformed(#[source] crate::cause::Cause),
     /// The value decoded but did not use all of the input.
     #[error("{trailing_bytes} trailing bytes after the value")]
     TrailingBytes {
@@ -79,7 +79,7 @@ pub fn decode<T: Serialize + DeserializeOwned>(
         });
     }
     let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|error| CodecError::Malformed(error.to_string()))?;
+        .map_err(|error| CodecError::Malformed(crate::cause::Cause::new(error)))?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes {
             trailing_bytes: bytes.len() - used,

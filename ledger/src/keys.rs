@@ -29,8 +29,16 @@ pub enum KeyError {
 
 /// Why a text is not a PKCS#8 PEM ed25519 private key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a PKCS#8 PEM ed25519 private key: {0}")]
-pub struct PemError(String);
+pub enum PemError {
+    /// The PEM or PKCS#8 parser refused it.
+    #[error("not a PKCS#8 PEM ed25519 private key: {0}")]
+    Parse(#[source] crate::cause::Cause),
+    /// A version-2 document whose public key is not the private key's.
+    #[error(
+        "not a PKCS#8 PEM ed25519 private key: the embedded public key is not the private key's"
+    )]
+    KeyMismatch,
+}
 
 /// Most parsed keys a [`KeyCache`] keeps.
 pub const KEY_CACHE_ENTRIES_MAX: usize = 4_096;
@@ -280,10 +288,10 @@ impl Keypair {
         use ed25519_dalek::pkcs8::DecodePrivateKey as _;
         let text = zeroize::Zeroizing::new(format!("{}\n", text.trim().replace("\r\n", "\n")));
         let bytes = ed25519_dalek::pkcs8::KeypairBytes::from_pkcs8_pem(&text)
-            .map_err(|e| PemError(e.to_string()))?;
+            .map_err(|e| PemError::Parse(crate::cause::Cause::new(e)))?;
         SigningKey::try_from(&bytes)
             .map(Keypair::from_signing_key)
-            .map_err(|_| PemError("the embedded public key is not the private key's".into()))
+            .map_err(|_| PemError::KeyMismatch)
     }
 
     /// The public half.
