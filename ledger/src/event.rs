@@ -1,5 +1,7 @@
 //! Signing, ids and shape checks of events.
 
+use std::sync::Arc;
+
 use crate::codec::{self, CodecError, EVENT_SIZE_BYTES_MAX};
 use crate::hash::{domain, Digest};
 use crate::keys::{verify_batch, KeyCache, KeyError, Keypair, SignedMessage};
@@ -53,22 +55,29 @@ pub fn event_id(canonical_bytes: &[u8]) -> EventId {
 /// Everything downstream of decoding (mempool, blocks, store) passes this around so that no
 /// event is encoded or hashed twice. The fields are private so that the three always agree:
 /// the bytes are the canonical encoding of the event and the id is their hash.
+///
+/// The three live behind one `Arc`: an event is held at once by the mempool, a candidate
+/// block, the gossip publisher and the proposal being streamed, and a clone must cost a
+/// reference count, not a copy of the event (issue 17).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodedEvent {
+pub struct EncodedEvent(Arc<Encoded>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct Encoded {
     id: EventId,
     bytes: Vec<u8>,
     event: SignedEvent,
 }
 
 impl EncodedEvent {
+    fn from_parts(id: EventId, bytes: Vec<u8>, event: SignedEvent) -> EncodedEvent {
+        EncodedEvent(Arc::new(Encoded { id, bytes, event }))
+    }
+
     /// Encodes an event.
     pub fn new(event: SignedEvent) -> EncodedEvent {
         let bytes = codec::encode(&event);
-        EncodedEvent {
-            id: event_id(&bytes),
-            bytes,
-            event,
-        }
+        EncodedEvent::from_parts(event_id(&bytes), bytes, event)
     }
 
     /// Encodes an event that came from outside in another form (JSON), refusing one whose
@@ -76,18 +85,18 @@ impl EncodedEvent {
     /// enforces while decoding, so neither path lets in an event no block can carry.
     pub fn from_untrusted(event: SignedEvent) -> Result<EncodedEvent, Rejection> {
         let encoded = EncodedEvent::new(event);
-        check_size(encoded.bytes.len())?;
+        check_size(encoded.bytes().len())?;
         Ok(encoded)
     }
 
     /// Decodes canonical bytes, at most [`EVENT_SIZE_BYTES_MAX`] long.
     pub fn decode(bytes: &[u8]) -> Result<EncodedEvent, CodecError> {
         let event: SignedEvent = codec::decode(bytes, EVENT_SIZE_BYTES_MAX)?;
-        Ok(EncodedEvent {
-            id: event_id(bytes),
-            bytes: bytes.to_vec(),
+        Ok(EncodedEvent::from_parts(
+            event_id(bytes),
+            bytes.to_vec(),
             event,
-        })
+        ))
     }
 
     /// Decodes canonical bytes received from outside (API, gossip), reporting bytes longer
@@ -105,40 +114,48 @@ impl EncodedEvent {
 
     /// The event id: the hash of [`EncodedEvent::bytes`].
     pub fn id(&self) -> EventId {
-        self.id
+        self.0.id
     }
 
     /// The canonical bytes.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.0.bytes
     }
 
     /// The decoded event.
     pub fn event(&self) -> &SignedEvent {
-        &self.event
+        &self.0.event
     }
 
-    /// The decoded event, giving up the bytes.
+    /// The decoded event, giving up the bytes (copied only if another holder shares them).
     pub fn into_event(self) -> SignedEvent {
-        self.event
+        self.into_parts().1
     }
 
-    /// The canonical bytes, giving up the decoded event.
+    /// The canonical bytes, giving up the decoded event (copied only if another holder
+    /// shares them).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+        match Arc::try_unwrap(self.0) {
+            Ok(encoded) => encoded.bytes,
+            Err(shared) => shared.bytes.clone(),
+        }
     }
 
-    /// The canonical bytes and the decoded event.
+    /// The canonical bytes and the decoded event (copied only if another holder shares
+    /// them).
     pub fn into_parts(self) -> (Vec<u8>, SignedEvent) {
-        (self.bytes, self.event)
+        match Arc::try_unwrap(self.0) {
+            Ok(encoded) => (encoded.bytes, encoded.event),
+            Err(shared) => (shared.bytes.clone(), shared.event.clone()),
+        }
     }
 
     /// Strict single verification of the signature, without keeping the proof: for checks
     /// that report and go on. What enters a mempool or a block is [`EncodedEvent::verify`]'s.
     pub fn verify_signature(&self) -> Result<(), Rejection> {
-        self.event
+        self.event()
             .signer
-            .verify(&self.signing_message(), &self.event.signature)
+            .verify(&self.signing_message(), &self.event().signature)
             .map_err(signature_rejection)
     }
 
@@ -146,9 +163,9 @@ impl EncodedEvent {
     /// [`verify_events`], to get a [`VerifiedEvent`].
     pub fn verify(self, keys: &KeyCache) -> Result<VerifiedEvent, Rejection> {
         keys.verify(
-            &self.event.signer,
+            &self.event().signer,
             &self.signing_message(),
-            &self.event.signature,
+            &self.event().signature,
         )
         .map_err(signature_rejection)?;
         Ok(VerifiedEvent(self))
@@ -157,11 +174,11 @@ impl EncodedEvent {
     /// The message the signer signed, taken from the canonical bytes without re-encoding;
     /// the codec knows where the body ends (`docs/PROTOCOL.md` §4.1).
     pub fn signing_message(&self) -> Vec<u8> {
-        let body = codec::signed_event_body(&self.bytes)
+        let body = codec::signed_event_body(self.bytes())
             .expect("an encoded event's bytes are a signed event's canonical encoding");
         debug_assert_eq!(
             body,
-            codec::encode(&self.event.event).as_slice(),
+            codec::encode(&self.event().event).as_slice(),
             "the body of an encoded event's bytes is its event's canonical encoding"
         );
         let mut message = Vec::with_capacity(domain::EVENT_SIGNATURE.len() + body.len());
@@ -239,10 +256,10 @@ pub fn verify_events(
     held: impl Fn(&EventId) -> Option<VerifiedEvent>,
     keys: &KeyCache,
 ) -> Result<Vec<VerifiedEvent>, EventFailure> {
-    let mut out: Vec<Option<VerifiedEvent>> = events.iter().map(|e| held(&e.id)).collect();
+    let mut out: Vec<Option<VerifiedEvent>> = events.iter().map(|e| held(&e.id())).collect();
     for (known, event) in out.iter().zip(&events) {
         if let Some(known) = known {
-            assert_eq!(known.id, event.id, "a held event is looked up by its id");
+            assert_eq!(known.id(), event.id(), "a held event is looked up by its id");
         }
     }
     // Only the events not held go into the batch; `positions` maps a batch index back to the
@@ -256,16 +273,16 @@ pub fn verify_events(
         .iter()
         .zip(&messages)
         .map(|(i, message)| SignedMessage {
-            key: &events[*i].event.signer,
+            key: &events[*i].event().signer,
             message,
-            signature: &events[*i].event.signature,
+            signature: &events[*i].event().signature,
         })
         .collect();
     if let Err(failure) = verify_batch(&items, keys) {
         let index = positions[failure.index];
         return Err(EventFailure {
             index,
-            id: events[index].id,
+            id: events[index].id(),
             rejection: signature_rejection(failure.error),
         });
     }
@@ -297,8 +314,8 @@ pub fn check_size(size_bytes: usize) -> Result<(), Rejection> {
 
 /// The checks of an encoded event that need no state: its size, then its shape.
 pub fn check_encoded(event: &EncodedEvent, chain_id: &str) -> Result<(), Rejection> {
-    check_size(event.bytes.len())?;
-    check_shape(&event.event, chain_id)
+    check_size(event.bytes().len())?;
+    check_shape(event.event(), chain_id)
 }
 
 /// How far after its block's time an event may say it occurred: the clock skew allowed
