@@ -259,7 +259,11 @@ pub fn verify_events(
     let mut out: Vec<Option<VerifiedEvent>> = events.iter().map(|e| held(&e.id())).collect();
     for (known, event) in out.iter().zip(&events) {
         if let Some(known) = known {
-            assert_eq!(known.id(), event.id(), "a held event is looked up by its id");
+            assert_eq!(
+                known.id(),
+                event.id(),
+                "a held event is looked up by its id"
+            );
         }
     }
     // Only the events not held go into the batch; `positions` maps a batch index back to the
@@ -292,6 +296,34 @@ pub fn verify_events(
         .zip(events)
         .map(|(known, event)| known.take().unwrap_or(VerifiedEvent(event)))
         .collect())
+}
+
+/// Verifies the signatures of `events` from outside (an admission batch), each on its own
+/// merits: one batch for all ([`verify_events`]); when it names a bad event, the events before
+/// it are verified (the failing batch checked them singly, in order), and it and the rest
+/// are checked one by one, so a bad event costs its own check and never
+/// refuses the others, and a batch holding many bad events costs no more than single checks.
+pub fn verify_many(
+    events: Vec<EncodedEvent>,
+    keys: &KeyCache,
+) -> Vec<Result<VerifiedEvent, Rejection>> {
+    let failure = match verify_events(events.clone(), |_| None, keys) {
+        Ok(verified) => return verified.into_iter().map(Ok).collect(),
+        Err(failure) => failure,
+    };
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| {
+            if index < failure.index {
+                // Checked singly by the failing batch before it named the bad one.
+                Ok(VerifiedEvent(event))
+            } else {
+                // The single check decides, so the verdict is the event's own.
+                event.verify(keys)
+            }
+        })
+        .collect()
 }
 
 /// Refuses an event whose canonical encoding is longer than [`EVENT_SIZE_BYTES_MAX`].

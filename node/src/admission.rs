@@ -51,33 +51,53 @@ pub fn judge<S: Store + ?Sized>(
     event: &VerifiedEvent,
     at: Timestamp,
 ) -> Result<(), Refusal> {
-    let head = store
-        .head()
-        .map_err(|e| Refusal::Unavailable(Cause::new(e)))?;
+    judge_batch(store, genesis, rules, pending, &[event], at)
+        .map_err(|e| Refusal::Unavailable(Cause::new(e)))?
+        .pop()
+        .expect("one verdict per event")
+}
+
+/// Judges verified `events` in order as the next block would, after `pending` (the
+/// mempool's events of the shipments they touch, in candidate order), loading the state once
+/// for all of them: an admission batch costs one read of the members and the rules schedule,
+/// not one per event. Each event is judged after the earlier ones of the batch that passed,
+/// so a batch may carry a proposal and its acceptance. `Err` only if the store cannot answer.
+pub fn judge_batch<S: Store + ?Sized>(
+    store: &S,
+    genesis: &Genesis,
+    rules: &ContractRules,
+    pending: &[VerifiedEvent],
+    events: &[&VerifiedEvent],
+    at: Timestamp,
+) -> Result<Vec<Result<(), Refusal>>, StoreError> {
+    let head = store.head()?;
     let mut all: Vec<&EncodedEvent> = pending.iter().map(|e| e.encoded()).collect();
-    all.push(event.encoded());
-    let mut state = store
-        .load_state(genesis, &all)
-        .map_err(|e| Refusal::Unavailable(Cause::new(e)))?;
-    if state.is_committed(&event.id()) {
-        return Err(Refusal::Duplicate);
-    }
+    all.extend(events.iter().map(|e| e.encoded()));
+    let mut state = store.load_state(genesis, &all)?;
     let ctx = BlockContext {
         height: head.map_or(0, |h| h.height) + 1,
         time: at.max(head.map_or(genesis.genesis_time, |h| h.time)),
     };
-    check_alone(event, genesis, ctx.time).map_err(Refusal::Invalid)?;
     let mut rules = rules.clone();
     for waiting in pending {
-        // Waiting events were admitted earlier; one that no longer applies is skipped here
-        // and dropped by the proposer.
+        // As in `judge`: a waiting event that no longer applies is skipped here.
         let _ = apply_checked(&mut state, &mut rules, waiting, ctx);
     }
-    match apply_checked(&mut state, &mut rules, event, ctx) {
-        Ok(()) => Ok(()),
-        Err(r) if r.code == codes::EVENT_DUPLICATE => Err(Refusal::Duplicate),
-        Err(r) => Err(Refusal::Invalid(r)),
-    }
+    let verdicts = events
+        .iter()
+        .map(|event| {
+            if state.is_committed(&event.id()) {
+                return Err(Refusal::Duplicate);
+            }
+            check_alone(event, genesis, ctx.time).map_err(Refusal::Invalid)?;
+            match apply_checked(&mut state, &mut rules, event, ctx) {
+                Ok(()) => Ok(()),
+                Err(r) if r.code == codes::EVENT_DUPLICATE => Err(Refusal::Duplicate),
+                Err(r) => Err(Refusal::Invalid(r)),
+            }
+        })
+        .collect();
+    Ok(verdicts)
 }
 
 /// [`verify`], then [`judge`]: the event, verified, if the next block would take it.

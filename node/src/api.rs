@@ -45,7 +45,8 @@ use crate::admission::{admit, Refusal};
 use crate::clock::now;
 use crate::consensus::host::Committed;
 use crate::health::Health;
-use crate::mempool::{Admission, Mempool, MempoolError};
+use crate::intake::Entered;
+use crate::mempool::{Mempool, MempoolError};
 use crate::metrics::{Metrics, RequestLabels};
 
 /// Largest request body.
@@ -75,6 +76,8 @@ pub struct ApiState {
     pub mempool: Arc<Mutex<Mempool>>,
     /// Parsed keys, shared by everything on this node that verifies signatures.
     pub keys: Arc<KeyCache>,
+    /// The admission queue every submitted event goes through.
+    pub intake: crate::intake::Intake,
     /// Commits, as the host announces them.
     pub committed: broadcast::Sender<Committed>,
     /// Events to gossip to the other nodes.
@@ -444,46 +447,76 @@ async fn submit(
 }
 
 /// The way in for a signed event, whoever submits it (`POST /v1/events`, the EPCIS capture
-/// gateway): the admission check, the mempool, and gossip to the other nodes.
+/// gateway): the admission queue (the checks, then the mempool), and gossip to the other
+/// nodes.
 pub(crate) async fn enter(state: &ApiState, event: EncodedEvent) -> Result<(), ApiError> {
     let id = event.id();
-    // Resubmitting a waiting event is harmless: answer as for the first submission.
-    let held = state.mempool.lock().await.get(&id);
-    let verdict = match held {
-        Some(held) => Ok(held),
-        None => admit_off_runtime(state, event).await,
-    };
-    if let Err(Refusal::Invalid(rejection)) = &verdict {
-        state.metrics.reject(rejection.code.as_str());
-    }
-    let event = match verdict {
-        Ok(event) => event,
-        Err(Refusal::Invalid(rejection)) => return Err(ApiError::rejected(rejection)),
-        Err(Refusal::Duplicate) => {
-            return Err(ApiError::rejected(Rejection::new(
-                codes::EVENT_DUPLICATE,
-                "event",
-                format!("event {id} is already on the ledger"),
-            )))
-        }
-        Err(Refusal::Unavailable(cause)) => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "node.unavailable",
-                None,
-                cause.to_string(),
-            ))
-        }
-    };
-    let bytes = event.bytes().to_vec();
-    let admission = state.mempool.lock().await.insert(event);
-    match admission {
-        Ok(Admission::Added) => {
+    let entered = state
+        .intake
+        .submit(vec![event])
+        .await
+        .map_err(busy)?
+        .pop()
+        .expect("one answer per event");
+    entered_result(state, id, entered)
+}
+
+/// 503 with `Retry-After` when the admission queue is full.
+pub(crate) fn busy(error: crate::intake::Busy) -> ApiError {
+    let mut error = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "node.busy",
+        None,
+        error.to_string(),
+    );
+    error.0.retry_after_s = Some(RETRY_AFTER_S);
+    error
+}
+
+/// What admitting event `id` means to its submitter; an event admitted now is gossiped.
+pub(crate) fn entered_result(
+    state: &ApiState,
+    id: Digest,
+    entered: Entered,
+) -> Result<(), ApiError> {
+    match entered {
+        Entered::Added(event) => {
             // Gossip is best effort: the proposer of any round includes what reached it.
-            let _ = state.outbound.try_send(bytes);
+            let _ = state.outbound.try_send(event.bytes().to_vec());
+            Ok(())
         }
-        Ok(Admission::Duplicate) => {}
-        Err(MempoolError::Full { count, size_bytes }) => {
+        // Resubmitting a waiting event is harmless: answer as for the first submission.
+        Entered::Waiting(_) => Ok(()),
+        Entered::Refused(refusal) => Err(refused(state, id, refusal)),
+        Entered::Pool(error) => Err(pool_refused(error)),
+    }
+}
+
+/// The answer to an event the checks refused.
+fn refused(state: &ApiState, id: Digest, refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Invalid(rejection) => {
+            state.metrics.reject(rejection.code.as_str());
+            ApiError::rejected(rejection)
+        }
+        Refusal::Duplicate => ApiError::rejected(Rejection::new(
+            codes::EVENT_DUPLICATE,
+            "event",
+            format!("event {id} is already on the ledger"),
+        )),
+        Refusal::Unavailable(cause) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node.unavailable",
+            None,
+            cause.to_string(),
+        ),
+    }
+}
+
+/// The answer to an event the mempool could not take.
+fn pool_refused(error: MempoolError) -> ApiError {
+    match error {
+        MempoolError::Full { count, size_bytes } => {
             let mut error = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "mempool.full",
@@ -491,9 +524,9 @@ pub(crate) async fn enter(state: &ApiState, event: EncodedEvent) -> Result<(), A
                 format!("the mempool holds {count} events ({size_bytes} bytes); retry later"),
             );
             error.0.retry_after_s = Some(RETRY_AFTER_S);
-            return Err(error);
+            error
         }
-        Err(error @ MempoolError::SignerQuota { .. }) => {
+        error @ MempoolError::SignerQuota { .. } => {
             let mut error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "mempool.signer_quota",
@@ -501,30 +534,15 @@ pub(crate) async fn enter(state: &ApiState, event: EncodedEvent) -> Result<(), A
                 error.to_string(),
             );
             error.0.retry_after_s = Some(RETRY_AFTER_S);
-            return Err(error);
+            error
         }
-        Err(error @ MempoolError::TooLarge { .. }) => {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "mempool.too_large",
-                None,
-                error.to_string(),
-            ))
-        }
+        error @ MempoolError::TooLarge { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "mempool.too_large",
+            None,
+            error.to_string(),
+        ),
     }
-    Ok(())
-}
-
-/// [`admit`] after the mempool's events of the same shipment.
-async fn admit_off_runtime(
-    state: &ApiState,
-    event: EncodedEvent,
-) -> Result<VerifiedEvent, Refusal> {
-    let pending: Vec<VerifiedEvent> = match event.event().event.kind.shipment_id() {
-        Some(shipment) => state.mempool.lock().await.shipment_events(shipment),
-        None => Vec::new(),
-    };
-    admit_blocking(state, pending, event).await
 }
 
 /// [`admit`] after `pending`, on the blocking pool: it reads the store and checks a signature.

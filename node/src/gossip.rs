@@ -12,7 +12,9 @@
 //!   has run.
 //! - Nothing is forwarded unjudged. Gossipsub runs with signed messages, strict validation
 //!   and manual validation: every event of a received message goes through the node's
-//!   [`Validator`], and the message is forwarded only if no event in it is rejected. A
+//!   [`Validator`] — off the swarm's task: the swarm hands the events on and reports the
+//!   verdict when it comes back — and the message is forwarded only if no event in it is
+//!   rejected; a node too busy to judge it ignores it. A
 //!   rejected event lowers the sender's peer score, so a peer that keeps sending garbage is
 //!   pruned from the mesh and eventually ignored.
 //! - A message carries a batch of events (see [`encode_batch`]): signing and verifying a
@@ -129,9 +131,31 @@ pub enum Verdict {
     Ignore,
 }
 
-/// Judges the bytes of one received event: decode, signature, rules; duplicates are
-/// [`Verdict::Ignore`]. It runs on the swarm task, so it must be cheap and never block.
-pub type Validator = Arc<dyn Fn(&[u8]) -> Verdict + Send + Sync>;
+/// Where the swarm sends the verdicts on one message's events, in order.
+pub type VerdictReply = Box<dyn FnOnce(Vec<Verdict>) + Send>;
+
+/// Takes the events of one received message (their bytes, in order) to judge — decode,
+/// signature, rules; duplicates are [`Verdict::Ignore`] — and answers through the reply,
+/// later and from elsewhere. It is called on the swarm task, so it must only hand the work
+/// on, never do it or wait: `false` when it cannot take more now, and the message is then
+/// ignored (not forwarded, no penalty).
+pub type Validator = Arc<dyn Fn(Vec<Vec<u8>>, VerdictReply) -> bool + Send + Sync>;
+
+/// A validator that judges each event at once with `judge`, on the caller's task: for tests
+/// and for judges that are cheap by construction.
+pub fn immediate_validator(judge: impl Fn(&[u8]) -> Verdict + Send + Sync + 'static) -> Validator {
+    Arc::new(move |events: Vec<Vec<u8>>, reply: VerdictReply| {
+        reply(events.iter().map(|bytes| judge(bytes)).collect());
+        true
+    })
+}
+
+/// The verdicts on one message, back at the swarm.
+struct Judged {
+    message_id: MessageId,
+    source: PeerId,
+    verdicts: Vec<Verdict>,
+}
 
 /// Why gossip could not start or an event could not be published.
 #[derive(Debug, thiserror::Error)]
@@ -334,6 +358,7 @@ pub async fn spawn(
 
     let allowed: HashSet<PeerId> = config.allowed_peers.iter().copied().collect();
     let dials = dial_targets(&config.peers, &allowed, local_peer_id);
+    let (judged_tx, judged) = mpsc::unbounded_channel();
     let mut driver = Driver {
         swarm,
         topic,
@@ -341,6 +366,8 @@ pub async fn spawn(
         allowed,
         validator,
         accepted,
+        judged_tx,
+        judged,
         message_size_bytes_max: config.message_size_bytes_max,
         dials,
         admitted: HashSet::new(),
@@ -546,6 +573,11 @@ struct Driver {
     allowed: HashSet<PeerId>,
     validator: Validator,
     accepted: mpsc::Sender<VerifiedEvent>,
+    /// Verdicts coming back from the validator. Unbounded, yet bounded in effect: a verdict
+    /// answers a message the validator took, and the validator takes only what its own
+    /// bounded queue holds.
+    judged_tx: mpsc::UnboundedSender<Judged>,
+    judged: mpsc::UnboundedReceiver<Judged>,
     message_size_bytes_max: usize,
     dials: Vec<DialTarget>,
     /// Connected peers whose identify announced our genesis.
@@ -593,6 +625,8 @@ impl Driver {
         let acknowledge = loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                // Never closed: the driver holds a sender.
+                Some(judged) = self.judged.recv() => self.on_judged(judged),
                 command = commands.recv() => match command {
                     Some(Command::Shutdown(acknowledge)) => break Some(acknowledge),
                     Some(command) => self.on_command(command),
@@ -795,34 +829,7 @@ impl Driver {
                 propagation_source,
                 message_id,
                 message,
-            } => {
-                let (accepted, acceptance) = match self.judge(&message) {
-                    Ok(accepted) if accepted.is_empty() => {
-                        tracing::trace!(message = %message_id, from = %propagation_source, "gossiped events already known");
-                        (accepted, MessageAcceptance::Ignore)
-                    }
-                    Ok(accepted) => {
-                        tracing::debug!(message = %message_id, from = %propagation_source, events = accepted.len(), "gossiped events accepted");
-                        (accepted, MessageAcceptance::Accept)
-                    }
-                    Err((accepted, reason)) => {
-                        tracing::warn!(message = %message_id, from = %propagation_source, author = ?message.source, %reason, "gossiped message rejected");
-                        (accepted, MessageAcceptance::Reject)
-                    }
-                };
-                // The good events of a rejected batch are still good: the node keeps them,
-                // but the message is not forwarded.
-                for event in accepted {
-                    self.deliver(event);
-                }
-                // False only if the message left the cache meanwhile, which a synchronous
-                // validator cannot cause; nothing to do either way.
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
-            }
+            } => self.on_message(propagation_source, message_id, message),
             gossipsub::Event::Subscribed { peer_id, topic } => {
                 tracing::debug!(peer = %peer_id, %topic, "gossip peer subscribed");
             }
@@ -841,33 +848,60 @@ impl Driver {
         }
     }
 
-    /// The checks that belong to the network (author, size, batch framing), then the node's
-    /// own on every event. `Ok` holds the new events (none if all were known); `Err` says
-    /// why the message must not be forwarded, with the events of it that were still good.
-    fn judge(
-        &self,
-        message: &gossipsub::Message,
-    ) -> Result<Vec<VerifiedEvent>, (Vec<VerifiedEvent>, String)> {
+    /// A received message: the checks that belong to the network here, the node's own on
+    /// every event off this task (the validator); the verdict is reported when they answer.
+    fn on_message(&mut self, source: PeerId, message_id: MessageId, message: gossipsub::Message) {
+        let events = match self.frame(&message) {
+            Ok(events) => events,
+            Err(reason) => {
+                tracing::warn!(message = %message_id, from = %source, author = ?message.source, %reason, "gossiped message rejected");
+                self.report(&message_id, &source, MessageAcceptance::Reject);
+                return;
+            }
+        };
+        let judged = self.judged_tx.clone();
+        let id = message_id.clone();
+        let reply: VerdictReply = Box::new(move |verdicts| {
+            // Fails only once the swarm has stopped, when nothing is left to report.
+            let _ = judged.send(Judged {
+                message_id: id,
+                source,
+                verdicts,
+            });
+        });
+        if !(self.validator)(events, reply) {
+            tracing::debug!(message = %message_id, from = %source, "node busy; gossiped message ignored");
+            self.report(&message_id, &source, MessageAcceptance::Ignore);
+        }
+    }
+
+    /// The checks that belong to the network: topic, author, size, batch framing. The
+    /// events' bytes, or why the message must not be forwarded.
+    fn frame(&self, message: &gossipsub::Message) -> Result<Vec<Vec<u8>>, String> {
         if message.topic != self.topic.hash() {
-            return Err((vec![], format!("unexpected topic {}", message.topic)));
+            return Err(format!("unexpected topic {}", message.topic));
         }
         match message.source {
             Some(author) if self.allowed.contains(&author) => {}
-            Some(author) => {
-                return Err((
-                    vec![],
-                    format!("published by {author}, not a genesis member"),
-                ));
-            }
-            None => return Err((vec![], "unsigned message".to_owned())),
+            Some(author) => return Err(format!("published by {author}, not a genesis member")),
+            None => return Err("unsigned message".to_owned()),
         }
-        let events = decode_batch(&message.data, self.message_size_bytes_max)
-            .map_err(|reason| (vec![], reason))?;
-        let mut accepted = Vec::with_capacity(events.len());
+        decode_batch(&message.data, self.message_size_bytes_max)
+    }
+
+    /// The verdicts on a message's events: the good ones go to the node (even from a
+    /// rejected batch: they are still good), and the message is forwarded only if none was
+    /// rejected.
+    fn on_judged(&mut self, judged: Judged) {
+        let Judged {
+            message_id,
+            source,
+            verdicts,
+        } = judged;
+        let mut accepted = Vec::with_capacity(verdicts.len());
         let mut rejected = None;
-        // Bounded by the message size: every event takes at least one byte.
-        for bytes in &events {
-            match (self.validator)(bytes) {
+        for verdict in verdicts {
+            match verdict {
                 Verdict::Accept(event) => accepted.push(event),
                 Verdict::Reject(reason) => {
                     rejected.get_or_insert(reason);
@@ -875,10 +909,35 @@ impl Driver {
                 Verdict::Ignore => {}
             }
         }
-        match rejected {
-            None => Ok(accepted),
-            Some(reason) => Err((accepted, reason)),
+        let acceptance = match (&rejected, accepted.is_empty()) {
+            (Some(reason), _) => {
+                tracing::warn!(message = %message_id, from = %source, %reason, "gossiped message rejected");
+                MessageAcceptance::Reject
+            }
+            (None, true) => {
+                tracing::trace!(message = %message_id, from = %source, "gossiped events already known");
+                MessageAcceptance::Ignore
+            }
+            (None, false) => {
+                tracing::debug!(message = %message_id, from = %source, events = accepted.len(), "gossiped events accepted");
+                MessageAcceptance::Accept
+            }
+        };
+        for event in accepted {
+            self.deliver(event);
         }
+        self.report(&message_id, &source, acceptance);
+    }
+
+    /// Tells gossipsub whether to forward a message and how to score its sender.
+    fn report(&mut self, message_id: &MessageId, source: &PeerId, acceptance: MessageAcceptance) {
+        // False if the message left gossipsub's cache meanwhile (the verdict came late):
+        // then it is simply not forwarded.
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(message_id, source, acceptance);
     }
 
     /// Hands an accepted event to the node without ever waiting for it.
@@ -968,7 +1027,7 @@ mod tests {
         let log = Arc::clone(&judged);
         let known = Mutex::new(HashSet::new());
         let keys = custody_ledger::keys::KeyCache::new();
-        let validator: Validator = Arc::new(move |bytes: &[u8]| {
+        let validator: Validator = immediate_validator(move |bytes: &[u8]| {
             log.lock().expect("judged log").push(bytes.to_vec());
             let event = match EncodedEvent::decode(bytes) {
                 Ok(event) => event,

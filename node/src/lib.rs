@@ -15,6 +15,7 @@ pub mod fuzz_checks;
 pub mod gossip;
 pub mod health;
 pub mod http;
+pub mod intake;
 pub mod keys;
 pub mod mempool;
 pub mod metrics;

@@ -18,25 +18,23 @@ use arc_malachitebft_app_channel::{
     RequestContext, SyncContext, WalContext,
 };
 use custody_contracts::{ContractRules, ReferenceBook};
-use custody_ledger::event::{EncodedEvent, VerifiedEvent};
+use custody_ledger::event::VerifiedEvent;
 use custody_ledger::keys::KeyCache;
-use custody_ledger::reject::Code;
 use custody_ledger::store::Store;
 use custody_sled::SledStore;
 use tokio::sync::{broadcast, mpsc, oneshot, Mutex};
 use tracing::{error, info, warn};
 
-use crate::admission::{self, Refusal};
 use crate::api::{self, ApiState};
-use crate::clock::now;
 use crate::config::Config;
 use crate::consensus::codec::CustodyCodec;
 use crate::consensus::context::{Address, CustodyContext};
 use crate::consensus::host::{BlockLimits, Committed, Host, HostParts};
 use crate::consensus::proposals::ProposalStore;
 use crate::consensus::signing::{CustodySigner, CustodyVerifier};
-use crate::gossip::{self, GossipConfig, Verdict};
+use crate::gossip::{self, GossipConfig};
 use crate::health::{Health, TaskFailure};
+use crate::intake::{Intake, Judge};
 use crate::keys;
 use crate::mempool::{Mempool, MempoolConfig};
 use crate::metrics::Metrics;
@@ -291,6 +289,8 @@ struct Ledger {
     /// The same, as the host updates them, for gossip and the API.
     shared_rules: Arc<RwLock<ContractRules>>,
     mempool: Arc<Mutex<Mempool>>,
+    /// The admission queue, for the API and gossip.
+    intake: Intake,
     committed: broadcast::Sender<Committed>,
     /// Height of the committed head.
     head: u64,
@@ -316,12 +316,22 @@ fn open_ledger(config: &Config, identity: &Identity) -> anyhow::Result<Ledger> {
     let (committed, _) = broadcast::channel::<Committed>(1024);
     let head = store.head()?.map_or(0, |h| h.height);
     info!(moniker = %config.moniker, node_key = %identity.node_key, validator = identity.validator, head, "starting");
+    let keys = Arc::new(KeyCache::new());
+    let intake = Intake::start(Judge {
+        store: store.clone(),
+        genesis: identity.genesis.clone(),
+        rules: shared_rules.clone(),
+        mempool: mempool.clone(),
+        keys: keys.clone(),
+    })
+    .context("starting the admission queue")?;
     Ok(Ledger {
         store,
-        keys: Arc::new(KeyCache::new()),
+        keys,
         rules,
         shared_rules,
         mempool,
+        intake,
         committed,
         head,
     })
@@ -369,7 +379,7 @@ async fn start_gossip(
             genesis_hash: identity.genesis.hash(),
             message_size_bytes_max: custody_ledger::codec::EVENT_SIZE_BYTES_MAX + 1024,
         },
-        gossip_validator(identity, ledger),
+        ledger.intake.gossip_validator(),
         accepted_tx,
     )
     .await?;
@@ -399,42 +409,6 @@ async fn start_gossip(
         addrs,
         outbound,
         allowed_peers,
-    })
-}
-
-/// How gossip judges an event it receives.
-fn gossip_validator(identity: &Identity, ledger: &Ledger) -> gossip::Validator {
-    let (store, genesis, rules, mempool, keys) = (
-        ledger.store.clone(),
-        identity.genesis.clone(),
-        ledger.shared_rules.clone(),
-        ledger.mempool.clone(),
-        ledger.keys.clone(),
-    );
-    Arc::new(move |bytes: &[u8]| {
-        let Ok(event) = EncodedEvent::decode(bytes) else {
-            return Verdict::Reject("not a canonical signed event".into());
-        };
-        if mempool
-            .try_lock()
-            .is_ok_and(|pool| pool.contains(&event.id()))
-        {
-            return Verdict::Ignore;
-        }
-        let event = match admission::verify(event, &genesis, &keys) {
-            Ok(event) => event,
-            Err(r) => return Verdict::Reject(r.to_string()),
-        };
-        let rules = rules.read().expect("rules lock").clone();
-        // Causal predecessors may still be in flight, so only shape, signature and the
-        // committed state decide here; the proposer re-checks in order.
-        match admission::judge(store.as_ref(), &genesis, &rules, &[], &event, now()) {
-            Ok(()) => Verdict::Accept(event),
-            Err(Refusal::Duplicate) => Verdict::Ignore,
-            Err(Refusal::Invalid(r)) if is_causal(r.code) => Verdict::Accept(event),
-            Err(Refusal::Invalid(r)) => Verdict::Reject(r.to_string()),
-            Err(Refusal::Unavailable(_)) => Verdict::Ignore,
-        }
     })
 }
 
@@ -642,6 +616,7 @@ async fn prepare_api(
         rules: ledger.shared_rules,
         mempool: ledger.mempool,
         keys: ledger.keys,
+        intake: ledger.intake,
         committed: ledger.committed,
         outbound: gossip.outbound.clone(),
         node_key: identity.node_key,
@@ -731,9 +706,11 @@ fn spawn_critical(
         engine.handle.await?;
         bail!("the consensus engine stopped")
     });
+    // The host reads and writes sled, fsyncs, checks signatures and validates blocks: it runs
+    // on a thread of its own, never on a tokio worker (ARCHITECTURE.md, the ledger's owners).
     critical.spawn("consensus host", {
         let mut stop_rx = stop_rx.clone();
-        async move {
+        on_own_thread("custody-host", async move {
             loop {
                 tokio::select! {
                     // The only change ever sent is the stop; a dropped sender means stop too.
@@ -746,7 +723,7 @@ fn spawn_critical(
                     },
                 }
             }
-        }
+        })
     });
     Supervised {
         critical,
@@ -797,6 +774,35 @@ async fn start_personal(
         committed.subscribe(),
     ));
     Ok(personal)
+}
+
+/// Runs `work` to its end on a new thread named `name`, driven by the current runtime's
+/// handle, and resolves to its result: the way a task that blocks (sled, fsync, signature
+/// checks, block validation) stays off the tokio workers while still awaiting channels. A
+/// panic on that thread is resumed in the task awaiting this, so a critical task's death is
+/// reported as its panic.
+fn on_own_thread(
+    name: &'static str,
+    work: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static {
+    let runtime = tokio::runtime::Handle::current();
+    let (done_tx, done_rx) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(work)));
+            // Nobody waits any more only when the node is being torn down.
+            let _ = done_tx.send(outcome);
+        });
+    async move {
+        spawned.with_context(|| format!("starting thread {name}"))?;
+        match done_rx.await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => bail!("thread {name} ended without its result"),
+        }
+    }
 }
 
 /// What the supervisor watches and what it stops.
@@ -922,43 +928,6 @@ async fn publish_batches(
         }
         if let Err(error) = gossip.publish(&batch).await {
             warn!(%error, events = batch.len(), "gossip publish failed");
-        }
-    }
-}
-
-/// Rejections that may only mean a causal predecessor has not arrived yet (each code says
-/// so itself: `Code::is_causal`).
-fn is_causal(code: Code) -> bool {
-    code.is_causal()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn named(text: &str) -> Code {
-        custody_contracts::registry::code_named(text).expect("a known code")
-    }
-
-    #[test]
-    fn waiting_for_a_predecessor_is_causal_and_a_broken_rule_is_not() {
-        for code in [
-            "delivery.not_released",
-            "customs.unpaid",
-            "clearance.no_arrival",
-            "scan.not_allowed",
-        ] {
-            assert!(is_causal(named(code)), "{code}");
-        }
-        for code in [
-            "signature.invalid",
-            "invoice.total_mismatch",
-            "event.malformed",
-            // The registered parcels never change.
-            "scan.unknown_parcel",
-            "scan.biz_step",
-        ] {
-            assert!(!is_causal(named(code)), "{code}");
         }
     }
 }

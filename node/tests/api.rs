@@ -21,6 +21,7 @@ use custody_ledger::view::{BlockView, ConsistencyView, EventView, MemberView, Pa
 use custody_ledger::view::{EventEntry, NetworkView, Receipt, ShipmentList, Status};
 use custody_node::api::{app, ApiState, BODY_SIZE_BYTES_MAX};
 use custody_node::health::Health;
+use custody_node::intake::{Intake, Judge};
 use custody_node::mempool::{Mempool, MempoolConfig};
 use custody_node::metrics::Metrics;
 use custody_sled::SledStore;
@@ -69,12 +70,25 @@ impl Fixture {
             signer_size_bytes_max: 1 << 20,
         })));
         let (outbound, outbound_rx) = mpsc::channel(100);
+        let state_keys: Arc<custody_ledger::keys::KeyCache> = Default::default();
+        let state_genesis = Arc::new(net.genesis.clone());
+        let state_store = store.clone();
+        let state_rules = Arc::new(RwLock::new(rules));
+        let state_mempool = mempool.clone();
         let state = ApiState {
-            keys: Default::default(),
-            genesis: Arc::new(net.genesis.clone()),
-            store: store.clone(),
-            rules: Arc::new(RwLock::new(rules)),
-            mempool: mempool.clone(),
+            intake: Intake::start(Judge {
+                store: state_store.clone(),
+                genesis: state_genesis.clone(),
+                rules: state_rules.clone(),
+                mempool: state_mempool.clone(),
+                keys: state_keys.clone(),
+            })
+            .expect("the admission queue starts"),
+            keys: state_keys.clone(),
+            genesis: state_genesis.clone(),
+            store: state_store.clone(),
+            rules: state_rules.clone(),
+            mempool: state_mempool.clone(),
             committed: broadcast::channel(16).0,
             outbound,
             node_key: net.validator_keys()[0].public(),

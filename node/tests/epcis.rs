@@ -18,6 +18,7 @@ use custody_ledger::view::Problem;
 use custody_ledger::{Digest, Timestamp};
 use custody_node::api::{app, ApiState};
 use custody_node::health::Health;
+use custody_node::intake::{Intake, Judge};
 use custody_node::mempool::{Mempool, MempoolConfig};
 use custody_node::metrics::Metrics;
 use custody_sled::SledStore;
@@ -82,17 +83,30 @@ impl Fixture {
             SledStore::open(dir.path().join("ledger"), net.genesis_hash()).expect("store"),
         );
         let (outbound, outbound_rx) = mpsc::channel(100);
+        let state_keys: Arc<custody_ledger::keys::KeyCache> = Default::default();
+        let state_genesis = Arc::new(net.genesis.clone());
+        let state_store = store.clone();
+        let state_rules = Arc::new(RwLock::new(ContractRules::default()));
+        let state_mempool = Arc::new(Mutex::new(Mempool::new(MempoolConfig {
+            count_max: 100,
+            size_bytes_max: 1 << 20,
+            signer_count_max: 50,
+            signer_size_bytes_max: 1 << 20,
+        })));
         let state = ApiState {
-            keys: Default::default(),
-            genesis: Arc::new(net.genesis.clone()),
-            store: store.clone(),
-            rules: Arc::new(RwLock::new(ContractRules::default())),
-            mempool: Arc::new(Mutex::new(Mempool::new(MempoolConfig {
-                count_max: 100,
-                size_bytes_max: 1 << 20,
-                signer_count_max: 50,
-                signer_size_bytes_max: 1 << 20,
-            }))),
+            intake: Intake::start(Judge {
+                store: state_store.clone(),
+                genesis: state_genesis.clone(),
+                rules: state_rules.clone(),
+                mempool: state_mempool.clone(),
+                keys: state_keys.clone(),
+            })
+            .expect("the admission queue starts"),
+            keys: state_keys.clone(),
+            genesis: state_genesis.clone(),
+            store: state_store.clone(),
+            rules: state_rules.clone(),
+            mempool: state_mempool.clone(),
             committed: broadcast::channel(16).0,
             outbound,
             node_key: net.validator_keys()[0].public(),

@@ -19,6 +19,7 @@ use custody_ledger::view::{Problem, Quote, QuoteLine, QuoteRequest};
 use custody_ledger::Timestamp;
 use custody_node::api::{app, ApiState};
 use custody_node::health::Health;
+use custody_node::intake::{Intake, Judge};
 use custody_node::mempool::{Mempool, MempoolConfig};
 use custody_node::metrics::Metrics;
 use custody_sled::SledStore;
@@ -111,12 +112,25 @@ impl Fixture {
             signer_size_bytes_max: 1 << 20,
         })));
         let (outbound, outbound_rx) = mpsc::channel(100);
+        let state_keys: Arc<custody_ledger::keys::KeyCache> = Default::default();
+        let state_genesis = Arc::new(net.genesis.clone());
+        let state_store = store.clone();
+        let state_rules = Arc::new(RwLock::new(rules));
+        let state_mempool = mempool.clone();
         let state = ApiState {
-            keys: Default::default(),
-            genesis: Arc::new(net.genesis.clone()),
-            store: store.clone(),
-            rules: Arc::new(RwLock::new(rules)),
-            mempool: mempool.clone(),
+            intake: Intake::start(Judge {
+                store: state_store.clone(),
+                genesis: state_genesis.clone(),
+                rules: state_rules.clone(),
+                mempool: state_mempool.clone(),
+                keys: state_keys.clone(),
+            })
+            .expect("the admission queue starts"),
+            keys: state_keys.clone(),
+            genesis: state_genesis.clone(),
+            store: state_store.clone(),
+            rules: state_rules.clone(),
+            mempool: state_mempool.clone(),
             committed: broadcast::channel(16).0,
             outbound,
             node_key: net.validator_keys()[0].public(),

@@ -1,0 +1,342 @@
+//! The admission queue: the one bounded way in for events, from the API (single events and
+//! batches) and from gossip, checked in batches on a thread of its own.
+//!
+//! Callers never wait for room: a full queue refuses at once (the API answers 503 with
+//! `Retry-After`, gossip ignores the message without penalty), so memory stays bounded
+//! whatever the load. The worker takes every job waiting, up to [`BATCH_EVENTS_MAX`]
+//! events, and checks them together: the stateless checks, then all signatures in one batch
+//! (`event::verify_many`: the single check names a bad one and decides its verdict), then
+//! the rules and the state machine in order against one load of the committed state
+//! (`admission::judge_batch`). Signature checks and store reads thus never run on a tokio
+//! worker or on the gossip swarm's task.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+
+use custody_contracts::ContractRules;
+use custody_ledger::event::{check_encoded, verify_many, EncodedEvent, VerifiedEvent};
+use custody_ledger::genesis::Genesis;
+use custody_ledger::keys::KeyCache;
+use custody_ledger::model::ShipmentId;
+use custody_sled::SledStore;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::admission::{judge_batch, Refusal};
+use crate::gossip::Verdict;
+use crate::mempool::{Admission, Mempool, MempoolError};
+
+/// Most jobs waiting in the queue. A job holds at most a batch's events
+/// (`BATCH_EVENTS_MAX` of the API), so the queue holds a bounded number of bytes.
+pub const QUEUE_JOBS_MAX: usize = 256;
+
+/// Most events the worker checks in one batch (it takes whole jobs, so one large job may
+/// exceed it alone).
+pub const BATCH_EVENTS_MAX: usize = 2_048;
+
+/// What became of one submitted event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entered {
+    /// Admitted now: it waits in the mempool and should be gossiped.
+    Added(VerifiedEvent),
+    /// Already waiting in the mempool: nothing changed (a resubmission is harmless).
+    Waiting(VerifiedEvent),
+    /// The checks refused it.
+    Refused(Refusal),
+    /// It passed the checks, but the mempool could not take it.
+    Pool(MempoolError),
+}
+
+/// The queue is full: the caller should retry later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the admission queue is full ({QUEUE_JOBS_MAX} jobs waiting); retry later")]
+pub struct Busy;
+
+/// One piece of work for the worker.
+enum Job {
+    /// Events from the API, to admit to the mempool in order.
+    Submit {
+        events: Vec<EncodedEvent>,
+        reply: oneshot::Sender<Vec<Entered>>,
+    },
+    /// The events of one gossip message, to judge; the swarm is answered through `reply`.
+    Gossip {
+        events: Vec<Vec<u8>>,
+        reply: Box<dyn FnOnce(Vec<Verdict>) + Send>,
+    },
+}
+
+impl Job {
+    fn len(&self) -> usize {
+        match self {
+            Job::Submit { events, .. } => events.len(),
+            Job::Gossip { events, .. } => events.len(),
+        }
+    }
+}
+
+/// What the worker reads to judge events.
+pub struct Judge {
+    /// The ledger.
+    pub store: Arc<SledStore>,
+    /// The network's genesis.
+    pub genesis: Arc<Genesis>,
+    /// The rules as of the committed head, as the consensus host keeps them.
+    pub rules: Arc<RwLock<ContractRules>>,
+    /// Where admitted events wait.
+    pub mempool: Arc<Mutex<Mempool>>,
+    /// Parsed keys, shared with the host.
+    pub keys: Arc<KeyCache>,
+}
+
+/// The sending side of the queue, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Judge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Judge").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Job({} events)", self.len())
+    }
+}
+
+impl Intake {
+    /// Starts the worker thread. It ends when every `Intake` is dropped.
+    pub fn start(judge: Judge) -> std::io::Result<Intake> {
+        let (jobs, queue) = mpsc::channel(QUEUE_JOBS_MAX);
+        std::thread::Builder::new()
+            .name("custody-intake".into())
+            .spawn(move || run(queue, &judge))?;
+        Ok(Intake { jobs })
+    }
+
+    /// Admits `events` in order, each judged after the earlier ones of the list; one verdict
+    /// per event, in order. `Err(Busy)` at once if the queue is full.
+    pub async fn submit(&self, events: Vec<EncodedEvent>) -> Result<Vec<Entered>, Busy> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .try_send(Job::Submit { events, reply })
+            .map_err(|_| Busy)?;
+        // The worker answers every job it takes; it is gone only if the node is stopping.
+        answer.await.map_err(|_| Busy)
+    }
+
+    /// The gossip validator: hands the events of a message to the worker, whose verdicts go
+    /// to the swarm through the callback. Refuses (false) when the queue is full.
+    pub fn gossip_validator(&self) -> crate::gossip::Validator {
+        let jobs = self.jobs.clone();
+        Arc::new(move |events, reply| jobs.try_send(Job::Gossip { events, reply }).is_ok())
+    }
+}
+
+/// The worker: takes every waiting job up to a batch, checks them together, answers each.
+fn run(mut queue: mpsc::Receiver<Job>, judge: &Judge) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut count = first.len();
+        let mut batch = vec![first];
+        // Bounded by BATCH_EVENTS_MAX and by the queue's length.
+        while count < BATCH_EVENTS_MAX {
+            let Ok(job) = queue.try_recv() else { break };
+            count += job.len();
+            batch.push(job);
+        }
+        process(judge, batch);
+    }
+}
+
+/// One event of a batch on its way through the checks.
+enum Slot {
+    /// Refused or settled before the signature check.
+    Done(Outcome),
+    /// To verify.
+    Check(EncodedEvent),
+    /// Verified, to judge.
+    Judge(VerifiedEvent),
+}
+
+/// The verdict on one event, before it is turned into the answer its source expects.
+#[derive(Debug)]
+enum Outcome {
+    Waiting(VerifiedEvent),
+    Known,
+    Refused(Refusal),
+    Passed(VerifiedEvent),
+}
+
+/// Checks a batch of jobs and answers each.
+fn process(judge: &Judge, batch: Vec<Job>) {
+    // Each job's events, as slots, in order; the jobs' kinds kept to answer them.
+    let mut slots: Vec<Vec<Slot>> = batch.iter().map(|job| precheck(judge, job)).collect();
+    verify_slots(judge, &mut slots);
+    let gossip: Vec<bool> = batch
+        .iter()
+        .map(|job| matches!(job, Job::Gossip { .. }))
+        .collect();
+    let outcomes = judge_slots(judge, slots, &gossip);
+    for (job, outcomes) in batch.into_iter().zip(outcomes) {
+        match job {
+            Job::Submit { reply, .. } => {
+                let _ = reply.send(enter(judge, outcomes));
+            }
+            Job::Gossip { reply, .. } => reply(outcomes.into_iter().map(verdict).collect()),
+        }
+    }
+}
+
+/// Decoding (gossip), the stateless checks, and events the mempool already holds.
+fn precheck(judge: &Judge, job: &Job) -> Vec<Slot> {
+    let genesis = &judge.genesis;
+    let pool = judge.mempool.blocking_lock();
+    let mut stateless = |event: EncodedEvent| {
+        if let Some(held) = pool.get(&event.id()) {
+            return Slot::Done(Outcome::Waiting(held));
+        }
+        match check_encoded(&event, &genesis.chain_id) {
+            Ok(()) => Slot::Check(event),
+            Err(r) => Slot::Done(Outcome::Refused(Refusal::Invalid(r))),
+        }
+    };
+    match job {
+        Job::Submit { events, .. } => events.iter().cloned().map(&mut stateless).collect(),
+        Job::Gossip { events, .. } => events
+            .iter()
+            .map(|bytes| match EncodedEvent::decode_untrusted(bytes) {
+                Ok(event) => match stateless(event) {
+                    // Gossip ignores what it already holds.
+                    Slot::Done(Outcome::Waiting(_)) => Slot::Done(Outcome::Known),
+                    slot => slot,
+                },
+                Err(r) => Slot::Done(Outcome::Refused(Refusal::Invalid(r))),
+            })
+            .collect(),
+    }
+}
+
+/// Verifies the signatures of every slot to check, across all jobs, in one batch.
+fn verify_slots(judge: &Judge, slots: &mut [Vec<Slot>]) {
+    let mut unchecked = Vec::new();
+    for slot in slots.iter_mut().flatten() {
+        if let Slot::Check(event) = slot {
+            unchecked.push(event.clone());
+        }
+    }
+    let mut verdicts = verify_many(unchecked, &judge.keys).into_iter();
+    for slot in slots.iter_mut().flatten() {
+        if matches!(slot, Slot::Check(_)) {
+            *slot = match verdicts.next().expect("one verdict per event checked") {
+                Ok(event) => Slot::Judge(event),
+                Err(r) => Slot::Done(Outcome::Refused(Refusal::Invalid(r))),
+            };
+        }
+    }
+}
+
+/// Runs the rules and the state machine over every verified slot, in order, after the
+/// mempool's events of the shipments they touch. Gossip's events are judged on the committed
+/// state as well, but a refusal that may only mean a predecessor is still in flight passes.
+fn judge_slots(judge: &Judge, slots: Vec<Vec<Slot>>, gossip: &[bool]) -> Vec<Vec<Outcome>> {
+    let verified: Vec<&VerifiedEvent> = slots
+        .iter()
+        .flatten()
+        .filter_map(|slot| match slot {
+            Slot::Judge(event) => Some(event),
+            _ => None,
+        })
+        .collect();
+    let pending = pending_for(judge, &verified);
+    let rules = judge.rules.read().expect("rules lock").clone();
+    let at = crate::clock::now();
+    let verdicts = judge_batch(
+        judge.store.as_ref(),
+        &judge.genesis,
+        &rules,
+        &pending,
+        &verified,
+        at,
+    );
+    let mut verdicts = match verdicts {
+        Ok(verdicts) => verdicts.into_iter(),
+        Err(error) => {
+            let cause = custody_ledger::cause::Cause::new(error);
+            vec![Err(Refusal::Unavailable(cause)); verified.len()].into_iter()
+        }
+    };
+    slots
+        .into_iter()
+        .zip(gossip)
+        .map(|(job, &gossiped)| {
+            job.into_iter()
+                .map(|slot| match slot {
+                    Slot::Done(outcome) => outcome,
+                    Slot::Check(_) => unreachable!("every slot to check was verified"),
+                    Slot::Judge(event) => {
+                        let verdict = verdicts.next().expect("one verdict per event judged");
+                        judged(event, verdict, gossiped)
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// One verified event's verdict.
+fn judged(event: VerifiedEvent, verdict: Result<(), Refusal>, gossiped: bool) -> Outcome {
+    match verdict {
+        Ok(()) => Outcome::Passed(event),
+        // Causal predecessors may still be in flight on gossip; the proposer re-checks in
+        // order.
+        Err(Refusal::Invalid(r)) if gossiped && r.code.is_causal() => Outcome::Passed(event),
+        Err(refusal) => Outcome::Refused(refusal),
+    }
+}
+
+/// The mempool's events of the shipments `events` touch, in candidate order.
+fn pending_for(judge: &Judge, events: &[&VerifiedEvent]) -> Vec<VerifiedEvent> {
+    let shipments: BTreeSet<&ShipmentId> = events
+        .iter()
+        .filter_map(|e| e.event().event.kind.shipment_id())
+        .collect();
+    let pool = judge.mempool.blocking_lock();
+    shipments
+        .into_iter()
+        .flat_map(|shipment| pool.shipment_events(shipment))
+        .collect()
+}
+
+/// Puts the passed events of an API job in the mempool, in order.
+fn enter(judge: &Judge, outcomes: Vec<Outcome>) -> Vec<Entered> {
+    let mut pool = judge.mempool.blocking_lock();
+    outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Outcome::Passed(event) => match pool.insert(event.clone()) {
+                Ok(Admission::Added) => Entered::Added(event),
+                Ok(Admission::Duplicate) => Entered::Waiting(event),
+                Err(error) => Entered::Pool(error),
+            },
+            Outcome::Waiting(event) => Entered::Waiting(event),
+            Outcome::Refused(refusal) => Entered::Refused(refusal),
+            Outcome::Known => Entered::Refused(Refusal::Duplicate),
+        })
+        .collect()
+}
+
+/// Gossip's judgement of one event.
+fn verdict(outcome: Outcome) -> Verdict {
+    match outcome {
+        Outcome::Passed(event) => Verdict::Accept(event),
+        Outcome::Known | Outcome::Waiting(_) => Verdict::Ignore,
+        Outcome::Refused(Refusal::Duplicate) => Verdict::Ignore,
+        Outcome::Refused(Refusal::Unavailable(_)) => Verdict::Ignore,
+        Outcome::Refused(Refusal::Invalid(r)) => Verdict::Reject(r.to_string()),
+    }
+}
