@@ -145,3 +145,46 @@ fn coefficients(items: &[Prepared]) -> impl Iterator<Item = Scalar> {
         Scalar::from_bytes_mod_order(bytes)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `p = 2^255 − 19`, little-endian.
+    fn p() -> [u8; 32] {
+        let mut bytes = [0xff; 32];
+        bytes[0] = 0xed;
+        bytes[31] = 0x7f;
+        bytes
+    }
+
+    #[test]
+    fn y_at_or_above_p_is_not_canonical_whatever_the_sign_bit() {
+        let mut below = p();
+        below[0] = 0xec;
+        assert!(y_is_canonical(&below));
+        for low in [0xed, 0xee, 0xff] {
+            let mut at_or_above = p();
+            at_or_above[0] = low;
+            assert!(!y_is_canonical(&at_or_above), "{low:x}");
+        }
+        let mut signed = p();
+        signed[31] = 0xff;
+        assert!(!y_is_canonical(&signed));
+        let mut two_below_top = p();
+        two_below_top[30] = 0xfe;
+        assert!(y_is_canonical(&two_below_top));
+    }
+
+    #[test]
+    fn a_non_canonical_r_is_refused_even_when_it_decodes() {
+        // y = p + 1 decodes to y = 1, the identity: refused for its encoding before its order.
+        let mut r = p();
+        r[0] = 0xee;
+        assert!(CompressedEdwardsY(r).decompress().is_some());
+        assert!(r_point(&r).is_none());
+        let mut canonical = [0u8; 32];
+        canonical.copy_from_slice(ED25519_BASEPOINT_POINT.compress().as_bytes());
+        assert!(r_point(&canonical).is_some());
+    }
+}
