@@ -737,7 +737,8 @@ mod tests {
         change(&mut payload);
         TestNet::new()
             .sign("seller-acme", EventKind::ShipmentRegistered(payload))
-            .event
+            .into_parts()
+            .1
     }
 
     #[test]
@@ -806,7 +807,8 @@ mod tests {
             change(&mut payload);
             TestNet::new()
                 .sign("carrier-swift", EventKind::TrackingScanRecorded(payload))
-                .event
+                .into_parts()
+                .1
         };
         assert_eq!(shape_code(&scan_with(&|_| {})), Ok(()));
         assert_eq!(shape_code(&scan_with(&|s| s.parcels.clear())), Ok(()));
@@ -902,11 +904,11 @@ mod tests {
     fn an_erasure_names_a_well_formed_shipment() {
         let net = TestNet::new();
         assert_eq!(
-            shape_code(&net.erase_personal("seller-acme", "SHAPE-1").event),
+            shape_code(&net.erase_personal("seller-acme", "SHAPE-1").into_parts().1),
             Ok(())
         );
         assert_eq!(
-            shape_code(&net.erase_personal("seller-acme", "a b").event),
+            shape_code(&net.erase_personal("seller-acme", "a b").into_parts().1),
             Err((
                 codes::EVENT_FIELD_INVALID,
                 "event.kind.PersonalDataErased.shipment_id".into()
@@ -925,7 +927,7 @@ mod tests {
 
     #[test]
     fn undecodable_bytes_are_malformed() {
-        let bytes = EncodedEvent::new(registration_with(|_| {})).bytes;
+        let bytes = EncodedEvent::new(registration_with(|_| {})).into_parts().0;
         assert_eq!(
             EncodedEvent::decode_untrusted(&bytes[..bytes.len() - 1]).map_err(|r| r.code),
             Err(codes::EVENT_MALFORMED)
