@@ -150,19 +150,21 @@ impl EncodedEvent {
         }
     }
 
-    /// Strict single verification of the signature, without keeping the proof: for checks
-    /// that report and go on. What enters a mempool or a block is [`EncodedEvent::verify`]'s.
+    /// Single verification of the signature (the cofactored rule of event signatures,
+    /// `docs/PROTOCOL.md` §5.3), without keeping the proof: for checks that report and go on.
+    /// What enters a mempool or a block is [`EncodedEvent::verify`]'s.
     pub fn verify_signature(&self) -> Result<(), Rejection> {
         self.event()
             .signer
-            .verify(&self.signing_message(), &self.event().signature)
+            .verify_cofactored(&self.signing_message(), &self.event().signature)
             .map_err(signature_rejection)
     }
 
-    /// Strict single verification of the signature: the one way, with
+    /// Single verification of the signature (cofactored, `docs/PROTOCOL.md` §5.3: the same
+    /// verdict as [`verify_events`]'s batch, in any batch): the one way, with
     /// [`verify_events`], to get a [`VerifiedEvent`].
     pub fn verify(self, keys: &KeyCache) -> Result<VerifiedEvent, Rejection> {
-        keys.verify(
+        keys.verify_cofactored(
             &self.event().signer,
             &self.signing_message(),
             &self.event().signature,
@@ -188,8 +190,8 @@ impl EncodedEvent {
     }
 }
 
-/// An event whose signature was checked (strictly, or in a batch that would have named a bad
-/// one): the only kind of event a mempool holds and a block is built or validated from.
+/// An event whose signature was checked (singly, or in a batch that reaches the single
+/// check's verdict on every event): the only kind of event a mempool holds and a block is built or validated from.
 ///
 /// Only [`EncodedEvent::verify`] and [`verify_events`] make one, so an unchecked event cannot
 /// reach block building or validation: the type does not allow it.
@@ -246,11 +248,11 @@ pub struct EventFailure {
     pub rejection: Rejection,
 }
 
-/// Verifies the signatures of `events` in one batch (`keys::verify_batch`: deterministic, and
-/// naming the first bad one with a strict check when the batch fails); every event comes
-/// back verified, in order. Events in `held` were verified before (a node's mempool) and are
-/// taken as they are: `held(id)` answers with the verified copy of that id, which is the same
-/// event since an id is the hash of the bytes.
+/// Verifies the signatures of `events` in one batch (`keys::verify_batch`: deterministic, the
+/// single check's verdict on every event, and naming the first bad one when the batch
+/// fails); every event comes back verified, in order. Events in `held` were verified before
+/// (a node's mempool) and are taken as they are: `held(id)` answers with the verified copy of
+/// that id, which is the same event since an id is the hash of the bytes.
 pub fn verify_events(
     events: Vec<EncodedEvent>,
     held: impl Fn(&EventId) -> Option<VerifiedEvent>,
@@ -395,11 +397,12 @@ pub fn check_occurred_at(
     Ok(())
 }
 
-/// Strict verification of an event's signature, as a rejection on failure.
+/// Verification of an event's signature (cofactored, `docs/PROTOCOL.md` §5.3), as a
+/// rejection on failure.
 pub fn verify_signature(event: &SignedEvent) -> Result<(), Rejection> {
     event
         .signer
-        .verify(&signing_message(&event.event), &event.signature)
+        .verify_cofactored(&signing_message(&event.event), &event.signature)
         .map_err(signature_rejection)
 }
 
@@ -762,7 +765,8 @@ mod tests {
         change(&mut payload);
         TestNet::new()
             .sign("seller-acme", EventKind::ShipmentRegistered(payload))
-            .event
+            .into_parts()
+            .1
     }
 
     #[test]
@@ -831,7 +835,8 @@ mod tests {
             change(&mut payload);
             TestNet::new()
                 .sign("carrier-swift", EventKind::TrackingScanRecorded(payload))
-                .event
+                .into_parts()
+                .1
         };
         assert_eq!(shape_code(&scan_with(&|_| {})), Ok(()));
         assert_eq!(shape_code(&scan_with(&|s| s.parcels.clear())), Ok(()));
@@ -927,11 +932,11 @@ mod tests {
     fn an_erasure_names_a_well_formed_shipment() {
         let net = TestNet::new();
         assert_eq!(
-            shape_code(&net.erase_personal("seller-acme", "SHAPE-1").event),
+            shape_code(&net.erase_personal("seller-acme", "SHAPE-1").into_parts().1),
             Ok(())
         );
         assert_eq!(
-            shape_code(&net.erase_personal("seller-acme", "a b").event),
+            shape_code(&net.erase_personal("seller-acme", "a b").into_parts().1),
             Err((
                 codes::EVENT_FIELD_INVALID,
                 "event.kind.PersonalDataErased.shipment_id".into()
@@ -950,7 +955,7 @@ mod tests {
 
     #[test]
     fn undecodable_bytes_are_malformed() {
-        let bytes = EncodedEvent::new(registration_with(|_| {})).bytes;
+        let bytes = EncodedEvent::new(registration_with(|_| {})).into_parts().0;
         assert_eq!(
             EncodedEvent::decode_untrusted(&bytes[..bytes.len() - 1]).map_err(|r| r.code),
             Err(codes::EVENT_MALFORMED)

@@ -1,8 +1,13 @@
 //! Ed25519 keys and signatures: the only key type in Custody.
 //!
-//! Verification is always `verify_strict` semantics: non-canonical scalars and small-order
-//! points are refused, and keys of small order ("weak keys") are refused when parsed, so
-//! that no member can ever register one.
+//! Two verification rules, both refusing non-canonical scalars, small-order `R` and keys of
+//! small order ("weak keys", refused when parsed, so that no member can ever register one):
+//!
+//! - **strict** (`verify_strict`, cofactorless), for commit certificates, membership
+//!   approvals and every other signature checked one at a time;
+//! - **cofactored**, for event signatures, which blocks check by the thousand: it has a batch
+//!   form with exactly the single check's verdicts, so whether an event's signature is valid
+//!   never depends on the batch it is checked in (`docs/PROTOCOL.md` §5.3).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +17,8 @@ use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::hash::fixed_bytes;
+
+mod cofactored;
 
 /// Why a key or signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +92,16 @@ impl KeyCache {
         verify_strict(&self.verifying_key(key)?, message, signature)
     }
 
+    /// [`PublicKey::verify_cofactored`], with the key parsed through the cache.
+    pub fn verify_cofactored(
+        &self,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), KeyError> {
+        verify_cofactored(key, &self.verifying_key(key)?, message, signature)
+    }
+
     /// Keys held.
     pub fn len(&self) -> usize {
         self.entries.read().expect("key cache lock").len()
@@ -104,6 +121,18 @@ fn verify_strict(
     let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
     key.verify_strict(message, &signature)
         .map_err(|_| KeyError::BadSignature)
+}
+
+fn verify_cofactored(
+    key_bytes: &PublicKey,
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), KeyError> {
+    match cofactored::prepare(&key_bytes.0, key.to_edwards(), message, &signature.0) {
+        Some(prepared) if cofactored::holds(&prepared) => Ok(()),
+        _ => Err(KeyError::BadSignature),
+    }
 }
 
 /// A member's or validator's ed25519 public key, as its 32 compressed bytes.
@@ -127,6 +156,15 @@ impl PublicKey {
     /// Strict verification of `signature` over `message`.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
         verify_strict(&self.verifying_key()?, message, signature)
+    }
+
+    /// Cofactored verification of `signature` over `message`, the rule for event signatures
+    /// (`docs/PROTOCOL.md` §5.3): the checks of strict verification on the key, `R` and `s`,
+    /// then `[8]([s]B − R − [k]A)` must be the identity. It accepts everything strict
+    /// verification accepts, and also a signature whose `R` its key holder offset by a
+    /// small-order point; [`verify_batch`] reaches exactly its verdicts.
+    pub fn verify_cofactored(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
+        verify_cofactored(self, &self.verifying_key()?, message, signature)
     }
 
     /// Lowercase hex of the 32 bytes.
@@ -326,64 +364,49 @@ pub struct BatchError {
     pub error: KeyError,
 }
 
-/// Verifies many signatures at once, and names the first bad one when the batch fails.
+/// Verifies many signatures with the cofactored rule at once, and names the first bad one
+/// when the batch fails: the verdict on each item is [`PublicKey::verify_cofactored`]'s,
+/// whatever else the batch holds.
 ///
-/// The fast path is ed25519-dalek's batch equation, which is deterministic (its random
-/// coefficients come from a transcript of the inputs), so every validator reaches the same
-/// verdict on the same block. Each key is parsed first (invalid and weak keys are refused
-/// exactly as in single verification) and each `R` is checked for small order, as
-/// `verify_strict` does. When the batch equation fails, every item is checked with
-/// `verify_strict` in order, which names the first bad one.
-///
-/// A signature whose `R` carries a torsion component (which no honest signer produces) could
-/// pass the batch equation and fail `verify_strict`; `docs/PROTOCOL.md` states this, and the
-/// node admits events to its mempool only after single strict verification.
+/// Every item's key is parsed first (invalid and weak keys are refused as in single
+/// verification), its `s` must be below `L` and its `R` a canonical encoding of a point not
+/// of small order. Then one combined equation, multiplied by the cofactor, is checked with
+/// coefficients hashed from the whole batch, so every validator computes the same ones and
+/// the batch holds exactly when every single equation does (but with a chance of about
+/// 2^-128 for a batch crafted to fool it). When it fails, each item is checked singly in
+/// order, which names the first bad one.
 pub fn verify_batch(items: &[SignedMessage<'_>], cache: &KeyCache) -> Result<(), BatchError> {
-    if items.is_empty() {
+    let prepared = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| prepare(item, cache).map_err(|error| BatchError { index, error }))
+        .collect::<Result<Vec<_>, _>>()?;
+    if cofactored::batch_holds(&prepared) {
         return Ok(());
     }
-    let mut keys = Vec::with_capacity(items.len());
-    let mut signatures = Vec::with_capacity(items.len());
-    let mut messages = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        let key = cache
-            .verifying_key(item.key)
-            .map_err(|error| BatchError { index, error })?;
-        if !r_is_acceptable(item.signature) {
-            return Err(BatchError {
-                index,
-                error: KeyError::BadSignature,
-            });
-        }
-        keys.push(key);
-        signatures.push(ed25519_dalek::Signature::from_bytes(&item.signature.0));
-        messages.push(item.message);
+    match prepared.iter().position(|item| !cofactored::holds(item)) {
+        Some(index) => Err(BatchError {
+            index,
+            error: KeyError::BadSignature,
+        }),
+        // Unreachable: when every single equation holds, so does any combination of them.
+        None => Err(BatchError {
+            index: 0,
+            error: KeyError::BadSignature,
+        }),
     }
-    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-        return Ok(());
-    }
-    for (index, item) in items.iter().enumerate() {
-        cache
-            .verify(item.key, item.message, item.signature)
-            .map_err(|error| BatchError { index, error })?;
-    }
-    // The batch failed but every single check passed. This cannot happen for honest inputs
-    // (the batch equation is implied by the single ones), so report the whole batch.
-    Err(BatchError {
-        index: 0,
-        error: KeyError::BadSignature,
-    })
 }
 
-/// `R` must decompress and must not have small order, as in `verify_strict`.
-fn r_is_acceptable(signature: &Signature) -> bool {
-    let mut r_bytes = [0u8; 32];
-    r_bytes.copy_from_slice(&signature.0[..32]);
-    // A VerifyingKey is a decompressed point; its weak-key test is the small-order test.
-    match VerifyingKey::from_bytes(&r_bytes) {
-        Ok(point) => !point.is_weak(),
-        Err(_) => false,
-    }
+/// One batch item's key parsed through the cache and its signature decoded.
+fn prepare(item: &SignedMessage<'_>, cache: &KeyCache) -> Result<cofactored::Prepared, KeyError> {
+    let key = cache.verifying_key(item.key)?;
+    cofactored::prepare(
+        &item.key.0,
+        key.to_edwards(),
+        item.message,
+        &item.signature.0,
+    )
+    .ok_or(KeyError::BadSignature)
 }
 
 #[cfg(test)]
