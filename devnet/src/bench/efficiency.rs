@@ -54,6 +54,8 @@ pub(super) struct VerifyMeasure {
     pub(super) refused: u64,
     /// Time spent verifying.
     pub(super) elapsed_us: u64,
+    /// Signatures per batch: the batch asked, or all there were if fewer.
+    pub(super) batch_events: u64,
 }
 
 impl VerifyMeasure {
@@ -87,7 +89,10 @@ pub(super) fn measure_batch_verify(
         })
         .collect();
     let cache = KeyCache::new();
-    let mut measure = VerifyMeasure::default();
+    let mut measure = VerifyMeasure {
+        batch_events: batch.max(1).min(items.len()) as u64,
+        ..VerifyMeasure::default()
+    };
     let start = Instant::now();
     for chunk in items.chunks(batch.max(1)).cycle().take(batches_max) {
         let size = chunk.len() as u64;
@@ -282,7 +287,7 @@ mod tests {
     #[test]
     fn batch_verification_counts_only_batches_that_verify() {
         let good = measure_batch_verify(&signed(8), 4, Duration::from_secs(60), 6);
-        assert_eq!((good.verified, good.refused), (24, 0));
+        assert_eq!((good.verified, good.refused, good.batch_events), (24, 0, 4));
         assert!(good.elapsed_us > 0);
         assert!(good.per_s() > 0);
 
@@ -298,8 +303,12 @@ mod tests {
 
     #[test]
     fn batch_verification_stops_at_its_budget() {
-        let measure = measure_batch_verify(&signed(4), 4, Duration::ZERO, 1_000);
-        assert_eq!(measure.verified, 4, "one batch, then the budget is spent");
+        let measure = measure_batch_verify(&signed(3), 4, Duration::ZERO, 1_000);
+        assert_eq!(measure.verified, 3, "one batch, then the budget is spent");
+        assert_eq!(
+            measure.batch_events, 3,
+            "a batch holds at most what there is"
+        );
         assert!(measure.per_s() > 0);
         let empty = measure_batch_verify(&[], 4, Duration::from_secs(60), 1_000);
         assert_eq!(
