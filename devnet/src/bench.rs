@@ -25,8 +25,22 @@
 //! `GET /v1/events/{id}`; those latencies are counted, and reported, as upper bounds).
 //! Throughput counts commits in a steady window that leaves out the first and last 10 % of
 //! commits (warm-up and drain), or the first `--window-secs` of it. CPU is each node process's
-//! user plus system time from `/proc/<pid>/stat`, before and after; disk is the size of each
-//! node's sled ledger directory over the number of events in its log.
+//! user plus system time from `/proc/<pid>/stat`, read every 100 ms through the run: the
+//! share of a core is over the whole run; disk is the size of each node's sled ledger
+//! directory over the number of events in its log.
+//!
+//! **Efficiency.** CPU per committed event per node is the nodes' CPU time between the
+//! readings that bracket the steady window, over the commits answered between those
+//! readings and the number of nodes (validators and auditor), also given node by node so an
+//! outlier shows. Before the load, with the nodes idle and before the workers connect, one
+//! thread of this process verifies the workload's first events with the ledger's batch
+//! verification, in batches of a node's largest block, for about a second: signatures per
+//! second on one core. Every node must check every signature once (the floor of its work),
+//! so no network of full replicas on this machine commits more than `cores × that ÷ nodes`
+//! events/s; the efficiency is the steady committed rate over that rate, in thousandths.
+//! Before that, unless `--idle-secs 0`, the nodes' CPU is read over a few seconds in which
+//! nothing is submitted: the idle devnet's CPU, all nodes together, as a percentage of one
+//! core.
 //!
 //! **Self-check.** Every submitted event must appear exactly once in the blocks committed
 //! during the run (scanned on one node), and every node must hold the same block at a common
@@ -57,6 +71,10 @@ use crate::scenario::{self, ShipmentPlan};
 use crate::setup::{self, Devnet};
 use crate::submit;
 
+mod efficiency;
+
+use efficiency::{CpuSampler, SignedBytes, VerifyMeasure, WindowCost};
+
 /// What the benchmark was asked.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -75,6 +93,8 @@ pub struct BenchOptions {
     pub inflight: usize,
     /// Validators of the network the benchmark starts when none runs in `dir`.
     pub validators: usize,
+    /// Seconds of the nodes' idle CPU measured before the load; none if 0.
+    pub idle_secs: u64,
 }
 
 /// Attempts per event when the node is busy (`503`), asks this signer to slow down (`429`)
@@ -86,6 +106,12 @@ const RETRY_PAUSE_MS: u64 = 1_000;
 const TRIM_PERCENT: usize = 10;
 /// Most error messages kept for the report.
 const ERRORS_KEPT: usize = 10;
+/// Time spent measuring batch verification: long enough for a steady rate, short beside the
+/// run.
+const VERIFY_BUDGET_MS: u64 = 1_000;
+/// Most batches verified in that time, so that a machine much faster than expected still
+/// stops early.
+const VERIFY_BATCHES_MAX: usize = 1_000;
 
 /// The network under load: a running devnet, or one started for the run.
 #[derive(Debug)]
@@ -472,6 +498,95 @@ fn core_tenths(ticks: u64, ticks_per_second: u64, wall: Duration) -> u64 {
     ticks.saturating_mul(1_000_000) / (ticks_per_second.max(1).saturating_mul(wall_ms))
 }
 
+/// The nodes' CPU, all together, over `secs` in which this benchmark submits nothing, in
+/// tenths of a percent of one core; `None` if `secs` is 0.
+async fn idle_cpu(endpoints: &[Endpoint], secs: u64, ticks_per_second: u64) -> Option<u64> {
+    if secs == 0 {
+        return None;
+    }
+    let read = || -> Vec<Option<u64>> {
+        endpoints
+            .iter()
+            .map(|e| process::cpu_ticks(e.pid))
+            .collect()
+    };
+    let (before, start) = (read(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let ticks = before
+        .iter()
+        .zip(read())
+        .filter_map(|(b, a)| Some(a?.saturating_sub((*b)?)))
+        .sum();
+    Some(core_tenths(ticks, ticks_per_second, start.elapsed()))
+}
+
+/// Signatures per batch when measuring batch verification (fewer if the workload is
+/// smaller): a node's largest block unless its configuration says otherwise, which the
+/// devnet's does not.
+fn verify_batch_events() -> usize {
+    custody_node::config::BlockLimitsConfig::default().events_max
+}
+
+/// Batch verification of the workload's first events on one thread, with nothing else of
+/// this benchmark running. Every one of them is valid, so a refused batch is a fault.
+async fn measure_verify(plans: &[ShipmentPlan]) -> anyhow::Result<VerifyMeasure> {
+    let batch = verify_batch_events();
+    let signed: Vec<SignedBytes> = plans
+        .iter()
+        .flat_map(|p| &p.events)
+        .take(batch)
+        .map(SignedBytes::of_event)
+        .collect();
+    let budget = Duration::from_millis(VERIFY_BUDGET_MS);
+    let measure = tokio::task::spawn_blocking(move || {
+        efficiency::measure_batch_verify(&signed, batch, budget, VERIFY_BATCHES_MAX)
+    })
+    .await
+    .context("measuring batch verification")?;
+    if measure.refused > 0 {
+        bail!(
+            "{} of the workload's signatures failed batch verification",
+            measure.refused
+        );
+    }
+    Ok(measure)
+}
+
+/// The report's efficiency section: CPU per committed event over the steady window, the
+/// single-core batch-verification rate, and the committed rate's share of the floor they set.
+fn efficiency_json(
+    endpoints: &[Endpoint],
+    cost: Option<&WindowCost>,
+    verify: &VerifyMeasure,
+    committed_per_s: u64,
+    cores: u64,
+) -> Value {
+    let nodes = endpoints.len() as u64;
+    let verify_per_s = verify.per_s();
+    let by_node: serde_json::Map<String, Value> = endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let us = cost.and_then(|c| c.by_node.get(i).copied().flatten());
+            (e.name.clone(), json!(us))
+        })
+        .collect();
+    json!({
+        "cpu_window_start_ms": cost.map(|c| c.from_us / 1_000),
+        "cpu_window_end_ms": cost.map(|c| c.to_us / 1_000),
+        "cpu_window_events": cost.map(|c| c.events),
+        "cpu_us_per_event_per_node": cost.and_then(|c| c.per_node),
+        "cpu_us_per_event_by_node": by_node,
+        "batch_verify_per_s_single_core": verify_per_s,
+        "batch_verify_batch_events": verify.batch_events,
+        "batch_verify_signatures": verify.verified,
+        "cores": cores,
+        "nodes": nodes,
+        "floor_events_per_s": efficiency::floor_events_per_s(cores, verify_per_s, nodes),
+        "efficiency_permille": efficiency::efficiency_permille(committed_per_s, cores, verify_per_s, nodes),
+    })
+}
+
 /// Runs the benchmark and prints its report. Exit code 1 if the self-check fails.
 pub async fn run(options: BenchOptions) -> anyhow::Result<ExitCode> {
     if options.events == 0 {
@@ -557,19 +672,27 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
         .flat_map(|p| p.events.iter().map(|e| e.id()))
         .collect();
 
+    // Before the load, and before the workers connect: the nodes idle, then one core of
+    // this process verifying signatures while the nodes still idle.
+    let ticks_per_second = process::clock_ticks_per_second();
+    if options.idle_secs > 0 {
+        eprintln!("Measuring the idle nodes' CPU for {} s…", options.idle_secs);
+    }
+    let idle = idle_cpu(endpoints, options.idle_secs, ticks_per_second).await;
+    let verify = measure_verify(&plans).await?;
+    eprintln!(
+        "Batch verification on one core: {} signatures/s.",
+        verify.per_s()
+    );
+
     let urls: Vec<String> = validators.iter().map(|e| e.url.clone()).collect();
     let workers = connect_workers(&urls, options.inflight).await?;
 
     // Before.
-    let ticks_per_second = process::clock_ticks_per_second();
     let status_before = clients[0].status().await?;
     let disk_before: Vec<u64> = endpoints
         .iter()
         .map(|e| tree_size_bytes(&e.ledger_dir))
-        .collect();
-    let cpu_before: Vec<Option<u64>> = endpoints
-        .iter()
-        .map(|e| process::cpu_ticks(e.pid))
         .collect();
     let self_before = process::cpu_ticks(std::process::id()).unwrap_or(0);
 
@@ -582,21 +705,24 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
             r => format!("{r} events/s offered, at most {} waiting", options.inflight),
         }
     );
+    let start = Instant::now();
+    // The nodes' CPU is read through the run, so it can be counted over the steady window.
+    let sampler = CpuSampler::start(endpoints.iter().map(|e| e.pid).collect(), start);
     let shared = Arc::new(Shared {
         progress: plans.iter().map(|_| watch::channel(0).0).collect(),
         poisoned: plans.iter().map(|_| AtomicBool::new(false)).collect(),
         plans,
-        start: Instant::now(),
+        start,
     });
     let budget_s = 300 + u64::try_from(options.events).unwrap_or(u64::MAX) / 20;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(budget_s);
     let run = dispatch(shared.clone(), workers, &order, options.rate, deadline).await?;
 
     // After.
-    let cpu_after: Vec<Option<u64>> = endpoints
-        .iter()
-        .map(|e| process::cpu_ticks(e.pid))
-        .collect();
+    let samples = sampler.finish();
+    let unread = vec![None; endpoints.len()];
+    let cpu_before = samples.first().map_or(&unread, |s| &s.ticks);
+    let cpu_after = samples.last().map_or(&unread, |s| &s.ticks);
     let self_after = process::cpu_ticks(std::process::id()).unwrap_or(0);
 
     let fates: Vec<&Fate> = run.fates.iter().flatten().flatten().collect();
@@ -691,6 +817,12 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
         ticks_per_second,
         run.wall,
     );
+    let cost = efficiency::window_cost(
+        &samples,
+        &commit_times,
+        (window_start, window_end),
+        ticks_per_second,
+    );
 
     // The self-check: every event exactly once, every node at the same block.
     eprintln!("Checking the run…");
@@ -777,7 +909,10 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
             "nodes_machine_percent": tenths_json(nodes_core / cores),
             "bench_core_percent": tenths_json(bench_core),
             "per_node": cpu_nodes,
+            "idle_secs": options.idle_secs,
+            "idle_cpu_percent_of_one_core": idle.map_or(Value::Null, tenths_json),
         },
+        "efficiency": efficiency_json(endpoints, cost.as_ref(), &verify, throughput, cores),
         "disk": {
             "ledger_bytes_per_event": total_per_event / node_count,
             "ledger_bytes_added_per_bench_event": delta_per_event / node_count,
@@ -991,6 +1126,14 @@ fn print_report(r: &Value) {
         per_node.join(", "),
         cpu["bench_core_percent"],
     );
+    if !cpu["idle_cpu_percent_of_one_core"].is_null() {
+        println!(
+            "  idle       nodes {} % of one core over {} s before the load, nothing submitted",
+            cpu["idle_cpu_percent_of_one_core"],
+            n(&cpu["idle_secs"]),
+        );
+    }
+    print_efficiency(&r["efficiency"]);
     println!(
         "  disk       {} bytes per event in each node's ledger (size / log size); this run added {} bytes per event (sled grows its files in steps: coarse for short runs)",
         n(&r["disk"]["ledger_bytes_per_event"]),
@@ -1015,6 +1158,39 @@ fn print_report(r: &Value) {
     for error in r["errors"].as_array().into_iter().flatten() {
         println!("  error      {}", error.as_str().unwrap_or(""));
     }
+}
+
+/// The efficiency lines of the text report.
+fn print_efficiency(e: &Value) {
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let or_dash = |v: &Value| v.as_u64().map_or("-".to_owned(), |x| x.to_string());
+    let by_node: Vec<String> = e["cpu_us_per_event_by_node"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {}", or_dash(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    println!(
+        "  cpu/event  {} µs of CPU per committed event per node ({}) over {}–{} ({} commits)",
+        or_dash(&e["cpu_us_per_event_per_node"]),
+        by_node.join(", "),
+        human_us(n(&e["cpu_window_start_ms"]) * 1_000),
+        human_us(n(&e["cpu_window_end_ms"]) * 1_000),
+        n(&e["cpu_window_events"]),
+    );
+    println!(
+        "  efficiency batch verification {} signatures/s on one core (batches of {}); floor {} cores × that ÷ {} nodes = {} events/s; committed {} of it",
+        n(&e["batch_verify_per_s_single_core"]),
+        n(&e["batch_verify_batch_events"]),
+        n(&e["cores"]),
+        n(&e["nodes"]),
+        n(&e["floor_events_per_s"]),
+        e["efficiency_permille"]
+            .as_u64()
+            .map_or("-".to_owned(), efficiency::thousandths),
+    );
 }
 
 #[cfg(test)]

@@ -87,6 +87,9 @@ enum Command {
         /// Validators of the fresh devnet, when none runs in DIR.
         #[arg(long, default_value_t = VALIDATORS_MIN as u64, value_parser = clap::value_parser!(u64).range(VALIDATORS_MIN as u64..=VALIDATORS_MAX as u64))]
         validators: u64,
+        /// Measure the nodes' idle CPU for this many seconds before the load (0: not at all).
+        #[arg(long, value_name = "S", default_value_t = 5)]
+        idle_secs: u64,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -152,6 +155,7 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 window_secs,
                 inflight,
                 validators,
+                idle_secs,
                 json,
             } => {
                 bench::run(BenchOptions {
@@ -162,6 +166,7 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                     json,
                     inflight,
                     validators: validators as usize,
+                    idle_secs,
                 })
                 .await
             }

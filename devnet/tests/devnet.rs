@@ -279,6 +279,20 @@ fn a_detached_devnet_runs_the_demo_benchmarks_stops_and_resumes() {
         .as_array()
         .is_some_and(|a| a.len() == 5));
     assert!(report["disk"]["ledger_bytes_per_event"].as_u64() > Some(0));
+    let efficiency = &report["efficiency"];
+    assert!(
+        efficiency["batch_verify_per_s_single_core"].as_u64() > Some(0),
+        "{report}"
+    );
+    assert!(efficiency["efficiency_permille"].is_u64(), "{report}");
+    assert!(
+        efficiency["cpu_us_per_event_per_node"].as_u64() > Some(0),
+        "{report}"
+    );
+    assert!(efficiency["cpu_us_per_event_by_node"]
+        .as_object()
+        .is_some_and(|m| m.len() == 5));
+    assert!(report["cpu"]["idle_cpu_percent_of_one_core"].is_number());
 
     // Down stops every node.
     let genesis_bytes = std::fs::read(dir.join("genesis.json")).expect("genesis");
