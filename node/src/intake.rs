@@ -340,3 +340,203 @@ fn verdict(outcome: Outcome) -> Verdict {
         Outcome::Refused(Refusal::Invalid(r)) => Verdict::Reject(r.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use custody_contracts::load::sample_tables;
+    use custody_ledger::model::EventKind;
+    use custody_ledger::testkit::TestNet;
+
+    use super::*;
+    use crate::mempool::MempoolConfig;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        net: TestNet,
+        mempool: Arc<Mutex<Mempool>>,
+        intake: Intake,
+    }
+
+    fn fixture(count_max: usize) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let net = TestNet::new();
+        let store = Arc::new(
+            SledStore::open(dir.path().join("ledger"), net.genesis_hash()).expect("store"),
+        );
+        // Reference data in force, so registrations can pass the rules.
+        let tables: Vec<EncodedEvent> = sample_tables(net.genesis.genesis_time)
+            .into_iter()
+            .map(|t| net.sign("customs-qx", EventKind::ReferenceDataPublished(t)))
+            .collect();
+        let built = net
+            .commit_with(
+                store.as_ref(),
+                &ContractRules::default(),
+                tables,
+                net.genesis.genesis_time,
+            )
+            .expect("tables commit");
+        assert_eq!(built.rejected, vec![]);
+        let rules = Arc::new(RwLock::new(built.into_rules()));
+        let mempool = Arc::new(Mutex::new(Mempool::new(MempoolConfig {
+            count_max,
+            size_bytes_max: 1 << 24,
+            signer_count_max: count_max,
+            signer_size_bytes_max: 1 << 24,
+        })));
+        let intake = Intake::start(Judge {
+            store,
+            genesis: Arc::new(net.genesis.clone()),
+            rules,
+            mempool: mempool.clone(),
+            keys: Default::default(),
+        })
+        .expect("the worker starts");
+        Fixture {
+            _dir: dir,
+            net,
+            mempool,
+            intake,
+        }
+    }
+
+    fn forged(net: &TestNet, shipment: &str) -> EncodedEvent {
+        let mut event = net.register(shipment, "CN", "FR").into_event();
+        event.signature.0[5] ^= 1;
+        EncodedEvent::new(event)
+    }
+
+    fn code(entered: &Entered) -> Option<&str> {
+        match entered {
+            Entered::Refused(Refusal::Invalid(r)) => Some(r.code.as_str()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_signature_inside_a_batch_is_named_and_the_rest_admitted() {
+        let f = fixture(100);
+        let events = vec![
+            f.net.register("B-1", "CN", "FR"),
+            f.net.register("B-2", "CN", "FR"),
+            forged(&f.net, "B-3"),
+            f.net.register("B-4", "CN", "FR"),
+        ];
+        let entered = f.intake.submit(events.clone()).await.expect("room");
+        assert_eq!(entered.len(), 4);
+        for i in [0, 1, 3] {
+            assert!(
+                matches!(&entered[i], Entered::Added(e) if e.id() == events[i].id()),
+                "{i}: {:?}",
+                entered[i]
+            );
+        }
+        assert_eq!(code(&entered[2]), Some("signature.invalid"));
+        let pool = f.mempool.lock().await;
+        assert_eq!(pool.len(), 3);
+        assert!(!pool.contains(&events[2].id()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_is_judged_in_order_and_a_resubmission_changes_nothing() {
+        let f = fixture(100);
+        let register = f.net.register("O-1", "CN", "FR");
+        let handoff = f
+            .net
+            .propose_at("seller-acme", "O-1", "carrier-swift", "CNSHA");
+        let accept = f.net.accept("carrier-swift", "O-1", &handoff);
+        // The acceptance alone names a proposal nobody has seen.
+        let alone = f.intake.submit(vec![accept.clone()]).await.expect("room");
+        assert!(
+            matches!(alone[0], Entered::Refused(Refusal::Invalid(_))),
+            "{alone:?}"
+        );
+        let all = vec![register.clone(), handoff, accept];
+        let entered = f.intake.submit(all.clone()).await.expect("room");
+        assert!(
+            entered.iter().all(|e| matches!(e, Entered::Added(_))),
+            "{entered:?}"
+        );
+        // Twice in one batch, and again later: waiting, not added twice.
+        let again = f
+            .intake
+            .submit(vec![register.clone(), register])
+            .await
+            .expect("room");
+        assert!(
+            again.iter().all(|e| matches!(e, Entered::Waiting(_))),
+            "{again:?}"
+        );
+        assert_eq!(f.mempool.lock().await.len(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gossip_verdicts_reject_forgeries_ignore_known_and_pass_causal_gaps() {
+        let f = fixture(100);
+        let register = f.net.register("G-1", "CN", "FR");
+        f.intake.submit(vec![register.clone()]).await.expect("room");
+        let handoff = f
+            .net
+            .propose_at("seller-acme", "G-2", "carrier-swift", "CNSHA");
+        let (tx, rx) = oneshot::channel();
+        let validator = f.intake.gossip_validator();
+        let taken = validator(
+            vec![
+                register.bytes().to_vec(),
+                forged(&f.net, "G-3").bytes().to_vec(),
+                b"not an event".to_vec(),
+                handoff.bytes().to_vec(),
+            ],
+            Box::new(move |verdicts| {
+                let _ = tx.send(verdicts);
+            }),
+        );
+        assert!(taken);
+        let verdicts = rx.await.expect("answered");
+        assert_eq!(verdicts[0], Verdict::Ignore);
+        assert!(
+            matches!(&verdicts[1], Verdict::Reject(r) if r.contains("signature")),
+            "{verdicts:?}"
+        );
+        assert!(matches!(&verdicts[2], Verdict::Reject(_)));
+        // A handoff of a shipment whose registration may still be in flight passes.
+        assert!(
+            matches!(&verdicts[3], Verdict::Accept(e) if e.id() == handoff.id()),
+            "{verdicts:?}"
+        );
+    }
+
+    /// The queue holds at most QUEUE_JOBS_MAX jobs: with the worker held up (it waits for the
+    /// mempool's lock, held here), further jobs are refused at once, never buffered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once() {
+        let f = fixture(100);
+        let pool = f.mempool.lock().await;
+        let event = f.net.register("Q-1", "CN", "FR");
+        let mut waiting = Vec::new();
+        let mut busy = 0;
+        for _ in 0..QUEUE_JOBS_MAX + 8 {
+            let intake = f.intake.clone();
+            let event = event.clone();
+            let (tx, rx) = oneshot::channel();
+            waiting.push(rx);
+            // Each submission is polled once, which enqueues its job or meets a full queue.
+            let submitted = tokio::spawn(async move {
+                let _ = tx.send(intake.submit(vec![event]).await.is_err());
+            });
+            tokio::task::yield_now().await;
+            drop(submitted);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        drop(pool);
+        for rx in waiting {
+            if rx.await.expect("answered") {
+                busy += 1;
+            }
+        }
+        // The worker took one job before it blocked on the lock; the queue held the next
+        // QUEUE_JOBS_MAX; the rest were refused.
+        assert!(busy >= 7, "{busy} refused");
+        assert!(busy <= 8, "{busy} refused");
+    }
+}
