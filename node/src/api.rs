@@ -42,10 +42,11 @@ use tokio::sync::{broadcast, mpsc, Mutex};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::admission::{admit, Refusal};
+use crate::batch::Entered;
 use crate::clock::now;
 use crate::consensus::host::Committed;
 use crate::health::Health;
-use crate::mempool::{Admission, Mempool, MempoolError};
+use crate::mempool::{Mempool, MempoolError};
 use crate::metrics::{Metrics, RequestLabels};
 
 /// Largest request body.
@@ -102,6 +103,12 @@ pub struct ApiState {
 pub fn app(state: ApiState) -> Router {
     Router::new()
         .route("/v1/events", post(submit))
+        // Its own body limit, above the one for a single event; the innermost limit applies.
+        .route(
+            "/v1/events/batch",
+            post(crate::batch::submit_batch)
+                .layer(DefaultBodyLimit::max(crate::batch::BATCH_BODY_BYTES_MAX)),
+        )
         .route("/v1/events/{id}", get(event))
         .route("/v1/quote", post(crate::quote::post_quote))
         .route("/v1/shipments", get(crate::browse::shipments))
@@ -201,7 +208,12 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, code, None, detail)
     }
 
-    fn rejected(rejection: Rejection) -> ApiError {
+    /// The seconds a client should wait before retrying, when the refusal was for load.
+    pub(crate) fn retry_after_s(&self) -> Option<u64> {
+        self.0.retry_after_s
+    }
+
+    pub(crate) fn rejected(rejection: Rejection) -> ApiError {
         let status = StatusCode::from_u16(rejection.code.http_status())
             .expect("every rejection code's status is a valid HTTP status");
         ApiError::new(
@@ -349,13 +361,22 @@ fn paging(pairs: &BTreeMap<String, String>) -> Result<(Option<u64>, usize), ApiE
     Ok((after, limit))
 }
 
-fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<EncodedEvent, ApiError> {
+/// The two forms a submitted event may take.
+pub(crate) enum BodyForm {
+    /// `application/json`, or no `Content-Type`.
+    Json,
+    /// `application/octet-stream`: canonical bytes.
+    Canonical,
+}
+
+/// The form of a submission's body, from its `Content-Type`, or a 415 problem.
+pub(crate) fn body_form(headers: &HeaderMap) -> Result<BodyForm, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     if content_type.starts_with("application/octet-stream") {
-        return EncodedEvent::decode_untrusted(body).map_err(ApiError::rejected);
+        return Ok(BodyForm::Canonical);
     }
     if !content_type.starts_with("application/json") {
         return Err(ApiError::new(
@@ -366,6 +387,37 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<EncodedEvent, ApiErro
                 "{content_type} is not accepted; send application/json or application/octet-stream"
             ),
         ));
+    }
+    Ok(BodyForm::Json)
+}
+
+/// A body that could not be read (larger than `limit_bytes`, or cut off).
+pub(crate) fn body_unreadable(error: BytesRejection, limit_bytes: usize) -> ApiError {
+    ApiError::new(
+        error.status(),
+        "request.body",
+        Some("body".into()),
+        format!("{error} (at most {limit_bytes} bytes)"),
+    )
+}
+
+/// `?wait=`: `commit`, or absent.
+pub(crate) fn wait_param(pairs: &BTreeMap<String, String>) -> Result<bool, ApiError> {
+    match pairs.get("wait").map(String::as_str) {
+        None => Ok(false),
+        Some("commit") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.query",
+            Some("wait".into()),
+            format!("wait={other} is not supported; use wait=commit"),
+        )),
+    }
+}
+
+fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<EncodedEvent, ApiError> {
+    if let BodyForm::Canonical = body_form(headers)? {
+        return EncodedEvent::decode_untrusted(body).map_err(ApiError::rejected);
     }
     let event: SignedEvent = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
@@ -384,30 +436,12 @@ async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| {
-        ApiError::new(
-            e.status(),
-            "request.body",
-            Some("body".into()),
-            format!("{e} (at most {BODY_SIZE_BYTES_MAX} bytes)"),
-        )
-    })?;
+    let body = body.map_err(|e| body_unreadable(e, BODY_SIZE_BYTES_MAX))?;
     let pairs = query_pairs(query)?;
     only_params(&pairs, &["wait"])?;
     let event =
         decode_body(&headers, &body).inspect_err(|e| state.metrics.reject(&e.0.problem.code))?;
-    let wait = match pairs.get("wait").map(String::as_str) {
-        None => false,
-        Some("commit") => true,
-        Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "request.query",
-                Some("wait".into()),
-                format!("wait={other} is not supported; use wait=commit"),
-            ))
-        }
-    };
+    let wait = wait_param(&pairs)?;
     // Subscribe before admitting, so a commit cannot slip between the two.
     let mut commits = state.committed.subscribe();
     let id = event.id();
@@ -444,87 +478,52 @@ async fn submit(
 }
 
 /// The way in for a signed event, whoever submits it (`POST /v1/events`, the EPCIS capture
-/// gateway): the admission check, the mempool, and gossip to the other nodes.
+/// gateway): a batch of one through [`crate::batch::enter_batch`] (the admission check, the
+/// mempool, and gossip to the other nodes), answered as a single submission is.
 pub(crate) async fn enter(state: &ApiState, event: EncodedEvent) -> Result<(), ApiError> {
-    let id = event.id();
-    // Resubmitting a waiting event is harmless: answer as for the first submission.
-    let held = state.mempool.lock().await.get(&id);
-    let verdict = match held {
-        Some(held) => Ok(held),
-        None => admit_off_runtime(state, event).await,
-    };
-    if let Err(Refusal::Invalid(rejection)) = &verdict {
-        state.metrics.reject(rejection.code.as_str());
+    let entered = crate::batch::enter_batch(state, vec![Ok(event)]).await;
+    match entered.into_iter().next() {
+        // Resubmitting a waiting event is harmless: answered as the first submission.
+        Some(Entered::Accepted(_)) => Ok(()),
+        Some(Entered::Duplicate(id)) => Err(ApiError::rejected(Rejection::new(
+            codes::EVENT_DUPLICATE,
+            "event",
+            format!("event {id} is already on the ledger"),
+        ))),
+        Some(Entered::Refused(_, error)) => Err(error),
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node.unavailable",
+            None,
+            "the admission gave no answer".into(),
+        )),
     }
-    let event = match verdict {
-        Ok(event) => event,
-        Err(Refusal::Invalid(rejection)) => return Err(ApiError::rejected(rejection)),
-        Err(Refusal::Duplicate) => {
-            return Err(ApiError::rejected(Rejection::new(
-                codes::EVENT_DUPLICATE,
-                "event",
-                format!("event {id} is already on the ledger"),
-            )))
-        }
-        Err(Refusal::Unavailable(cause)) => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "node.unavailable",
-                None,
-                cause.to_string(),
-            ))
-        }
-    };
-    let bytes = event.bytes().to_vec();
-    let admission = state.mempool.lock().await.insert(event);
-    match admission {
-        Ok(Admission::Added) => {
-            // Gossip is best effort: the proposer of any round includes what reached it.
-            let _ = state.outbound.try_send(bytes);
-        }
-        Ok(Admission::Duplicate) => {}
-        Err(MempoolError::Full { count, size_bytes }) => {
-            let mut error = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "mempool.full",
-                None,
-                format!("the mempool holds {count} events ({size_bytes} bytes); retry later"),
-            );
-            error.0.retry_after_s = Some(RETRY_AFTER_S);
-            return Err(error);
-        }
-        Err(error @ MempoolError::SignerQuota { .. }) => {
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "mempool.signer_quota",
-                Some("signer".into()),
-                error.to_string(),
-            );
-            error.0.retry_after_s = Some(RETRY_AFTER_S);
-            return Err(error);
-        }
-        Err(error @ MempoolError::TooLarge { .. }) => {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "mempool.too_large",
-                None,
-                error.to_string(),
-            ))
-        }
-    }
-    Ok(())
 }
 
-/// [`admit`] after the mempool's events of the same shipment.
-async fn admit_off_runtime(
-    state: &ApiState,
-    event: EncodedEvent,
-) -> Result<VerifiedEvent, Refusal> {
-    let pending: Vec<VerifiedEvent> = match event.event().event.kind.shipment_id() {
-        Some(shipment) => state.mempool.lock().await.shipment_events(shipment),
-        None => Vec::new(),
+/// The answer to an event the mempool refused: 503 when full and 429 for a signer at its
+/// quota, both with `Retry-After`; 413 for an event no mempool can hold, which a retry cannot
+/// help.
+pub(crate) fn mempool_refusal(error: MempoolError) -> ApiError {
+    let (status, code, field) = match error {
+        MempoolError::Full { .. } => (StatusCode::SERVICE_UNAVAILABLE, "mempool.full", None),
+        MempoolError::SignerQuota { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "mempool.signer_quota",
+            Some("signer".to_owned()),
+        ),
+        MempoolError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "mempool.too_large", None),
     };
-    admit_blocking(state, pending, event).await
+    let detail = match &error {
+        MempoolError::Full { count, size_bytes } => {
+            format!("the mempool holds {count} events ({size_bytes} bytes); retry later")
+        }
+        other => other.to_string(),
+    };
+    let mut refusal = ApiError::new(status, code, field, detail);
+    if !matches!(error, MempoolError::TooLarge { .. }) {
+        refusal.0.retry_after_s = Some(RETRY_AFTER_S);
+    }
+    refusal
 }
 
 /// [`admit`] after `pending`, on the blocking pool: it reads the store and checks a signature.
@@ -563,7 +562,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 
 /// The receipt of a committed event with its proof to the log as of block `at_height` (the
 /// committing block if `None`).
-fn receipt_at(
+pub(crate) fn receipt_at(
     state: &ApiState,
     id: &Digest,
     at_height: Option<u64>,
