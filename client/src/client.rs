@@ -11,8 +11,8 @@ use custody_ledger::model::{EventId, EventKind, MemberId, PersonalDataErased, Sh
 use custody_ledger::personal::Disclosure;
 use custody_ledger::state::ShipmentState;
 use custody_ledger::view::{
-    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, NetworkView, Page,
-    Problem, Quote, QuoteRequest, Receipt, ShipmentList, Status,
+    Accepted, BatchOutcome, BlockView, ConsistencyView, EventEntry, EventView, MemberView,
+    NetworkView, Page, Problem, Quote, QuoteRequest, Receipt, ShipmentList, Status,
 };
 use custody_ledger::PublicKey;
 use reqwest::{Method, StatusCode, Url};
@@ -203,6 +203,39 @@ impl Client {
             )));
         }
         Ok(submitted)
+    }
+
+    /// `POST /v1/events/batch`: submits `events` in one request, as their canonical bytes one
+    /// after another, and answers what became of each, in order. The node takes at most
+    /// [`BATCH_EVENTS_MAX`](custody_ledger::view::BATCH_EVENTS_MAX) events and
+    /// [`BATCH_BODY_BYTES_MAX`](custody_ledger::view::BATCH_BODY_BYTES_MAX) bytes a request
+    /// ([`batch_chunks`] splits a longer list). One refused event does not refuse the others:
+    /// refusals are in the outcome, not errors. With `wait`, asks the node to answer once the
+    /// accepted events are committed (`?wait=commit`); those that are carry their receipt.
+    pub async fn submit_batch(
+        &self,
+        events: &[EncodedEvent],
+        wait: bool,
+    ) -> Result<BatchOutcome, ClientError> {
+        let mut url = self.url(&["v1", "events", "batch"])?;
+        if wait {
+            url.query_pairs_mut().append_pair("wait", "commit");
+        }
+        let body: Vec<u8> = events.iter().flat_map(|e| e.bytes()).copied().collect();
+        let request = self
+            .http
+            .request(Method::POST, url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body);
+        let (status, body) = self.send(request).await?;
+        if status != StatusCode::OK {
+            return Err(ClientError::Decode(format!(
+                "status {status} where 200 was expected"
+            )));
+        }
+        let outcome: BatchOutcome = decode(&body)?;
+        check_outcome(&outcome, events)?;
+        Ok(outcome)
     }
 
     /// `POST /v1/quote`: the landed cost of a draft shipment (duty, tax, regime, who pays),
@@ -477,6 +510,50 @@ impl Client {
         }
         Ok((status, body))
     }
+}
+
+/// Splits `events` into runs the batch endpoint takes in one request: at most
+/// [`BATCH_EVENTS_MAX`](custody_ledger::view::BATCH_EVENTS_MAX) events and
+/// [`BATCH_BODY_BYTES_MAX`](custody_ledger::view::BATCH_BODY_BYTES_MAX) canonical bytes each,
+/// in order. An event too large for any batch is alone in its run, for the node to refuse.
+pub fn batch_chunks(events: &[EncodedEvent]) -> Vec<&[EncodedEvent]> {
+    use custody_ledger::view::{BATCH_BODY_BYTES_MAX, BATCH_EVENTS_MAX};
+    let mut chunks = Vec::new();
+    let (mut start, mut size_bytes) = (0, 0);
+    for (at, event) in events.iter().enumerate() {
+        let full = at - start == BATCH_EVENTS_MAX
+            || size_bytes + event.bytes().len() > BATCH_BODY_BYTES_MAX;
+        if full && at > start {
+            chunks.push(&events[start..at]);
+            (start, size_bytes) = (at, 0);
+        }
+        size_bytes += event.bytes().len();
+    }
+    if start < events.len() {
+        chunks.push(&events[start..]);
+    }
+    chunks
+}
+
+/// Checks that a batch's answer speaks of the events sent, one result each, in order.
+fn check_outcome(outcome: &BatchOutcome, events: &[EncodedEvent]) -> Result<(), ClientError> {
+    if outcome.results.len() != events.len() {
+        return Err(ClientError::Decode(format!(
+            "the node answered {} results for {} events",
+            outcome.results.len(),
+            events.len()
+        )));
+    }
+    for (at, (result, event)) in outcome.results.iter().zip(events).enumerate() {
+        let same_event = result.event_id.is_none_or(|id| id == event.id());
+        if result.index != at as u64 || !same_event {
+            return Err(ClientError::Decode(format!(
+                "result {at} is not about event {at} ({})",
+                event.id()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Adds `after` and `limit` query parameters.

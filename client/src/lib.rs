@@ -26,6 +26,6 @@ pub mod timeline;
 pub mod verify;
 
 pub use client::{
-    Client, ClientError, ShipmentQuery, Submitted, PAGES_MAX, REQUEST_TIMEOUT_MS,
+    batch_chunks, Client, ClientError, ShipmentQuery, Submitted, PAGES_MAX, REQUEST_TIMEOUT_MS,
     RESPONSE_SIZE_BYTES_MAX,
 };

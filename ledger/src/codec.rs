@@ -91,6 +91,23 @@ pub fn decode<T: Serialize + DeserializeOwned>(
     Ok(value)
 }
 
+/// Where the value of type `T` at the start of `bytes` ends: the framing of a concatenation
+/// of encodings (a batch of signed events sent as their canonical bytes, one after another).
+///
+/// Only the first `size_bytes_max` bytes are looked at, so a value longer than the limit does
+/// not frame (`Malformed`), whatever follows it. Framing is not acceptance: each piece must
+/// still go through [`decode`], which refuses trailing bytes and non-canonical forms.
+pub fn prefix_len<T: DeserializeOwned>(
+    bytes: &[u8],
+    size_bytes_max: usize,
+) -> Result<usize, CodecError> {
+    assert!(size_bytes_max <= BINCODE_LIMIT_BYTES);
+    let window = &bytes[..bytes.len().min(size_bytes_max)];
+    let (_, used): (T, usize) = bincode::serde::decode_from_slice(window, config())
+        .map_err(|error| CodecError::Malformed(crate::cause::Cause::new(error)))?;
+    Ok(used)
+}
+
 /// How a signed event's canonical encoding ends: the signer (its length byte, 32, then 32
 /// bytes) and the signature (its length byte, 64, then 64 bytes), after the body.
 /// `docs/PROTOCOL.md` §4.1.
@@ -119,6 +136,28 @@ mod tests {
         assert_eq!(signed_event_body(&bytes), Some(encode(&body).as_slice()));
         assert_eq!(signed_event_body(&bytes[..bytes.len() - 1]), None);
         assert_eq!(signed_event_body(&[0; 10]), None);
+    }
+
+    #[test]
+    fn a_concatenation_splits_at_each_values_end() {
+        let first = encode(&(String::from("first"), 300u64));
+        let second = encode(&(String::from("2nd"), 1u64));
+        let mut both = first.clone();
+        both.extend_from_slice(&second);
+        assert_eq!(prefix_len::<(String, u64)>(&both, 100), Ok(first.len()));
+        let rest = &both[first.len()..];
+        assert_eq!(prefix_len::<(String, u64)>(rest, 100), Ok(second.len()));
+        // A truncated value, an empty input and a value beyond the limit do not frame.
+        for cut in [&rest[..rest.len() - 1], &[][..], &both[..]] {
+            let limit = if cut.len() == both.len() { 4 } else { 100 };
+            assert!(
+                matches!(
+                    prefix_len::<(String, u64)>(cut, limit),
+                    Err(CodecError::Malformed(_))
+                ),
+                "{cut:?}"
+            );
+        }
     }
 
     #[test]

@@ -48,6 +48,71 @@ pub struct Accepted {
     pub status: String,
 }
 
+/// Most events in one `POST /v1/events/batch`: shared by the node that enforces it and the
+/// SDK that splits larger submissions.
+pub const BATCH_EVENTS_MAX: usize = 1_000;
+/// Largest `POST /v1/events/batch` body: room for many events in JSON, which is about twice
+/// the size of their canonical bytes, while one request stays a bounded amount of work.
+pub const BATCH_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// `POST /v1/events/batch`: what became of each event of a batch, in the batch's order, and
+/// how many ended each way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchOutcome {
+    /// One result per element of the batch, in order.
+    pub results: Vec<BatchResult>,
+    /// Results with status `accepted`.
+    pub accepted: u64,
+    /// Results with status `duplicate`.
+    pub duplicate: u64,
+    /// Results with status `refused`.
+    pub refused: u64,
+}
+
+/// What became of one event of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchResult {
+    /// The element's position in the batch, from 0.
+    pub index: u64,
+    /// The event's id; `null` when the element is not a signed event at all.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub event_id: Option<EventId>,
+    /// What became of it.
+    pub status: BatchStatus,
+    /// Refused only: the stable code, as `POST /v1/events` would answer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub code: Option<String>,
+    /// Refused only, when there is one: the offending field of the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub field: Option<String>,
+    /// Refused only: what was wrong, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub detail: Option<String>,
+    /// With `?wait=commit`, once the event is committed: its receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub receipt: Option<Receipt>,
+}
+
+/// The status of one event of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    /// In the mempool: admitted now, or already waiting there (as `POST /v1/events` answers a
+    /// resubmitted waiting event).
+    Accepted,
+    /// Already on the ledger, or the same event earlier in the batch.
+    Duplicate,
+    /// Not admitted; `code`, `field` and `detail` say why.
+    Refused,
+}
+
 /// A committed event, where it is, and its proof to the current head.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -42,10 +42,10 @@ use tokio::sync::{broadcast, mpsc, Mutex};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::admission::{admit, Refusal};
+use crate::batch::Entered;
 use crate::clock::now;
 use crate::consensus::host::Committed;
 use crate::health::Health;
-use crate::intake::Entered;
 use crate::mempool::{Mempool, MempoolError};
 use crate::metrics::{Metrics, RequestLabels};
 
@@ -105,6 +105,12 @@ pub struct ApiState {
 pub fn app(state: ApiState) -> Router {
     Router::new()
         .route("/v1/events", post(submit))
+        // Its own body limit, above the one for a single event; the innermost limit applies.
+        .route(
+            "/v1/events/batch",
+            post(crate::batch::submit_batch)
+                .layer(DefaultBodyLimit::max(crate::batch::BATCH_BODY_BYTES_MAX)),
+        )
         .route("/v1/events/{id}", get(event))
         .route("/v1/quote", post(crate::quote::post_quote))
         .route("/v1/shipments", get(crate::browse::shipments))
@@ -204,7 +210,12 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, code, None, detail)
     }
 
-    fn rejected(rejection: Rejection) -> ApiError {
+    /// The seconds a client should wait before retrying, when the refusal was for load.
+    pub(crate) fn retry_after_s(&self) -> Option<u64> {
+        self.0.retry_after_s
+    }
+
+    pub(crate) fn rejected(rejection: Rejection) -> ApiError {
         let status = StatusCode::from_u16(rejection.code.http_status())
             .expect("every rejection code's status is a valid HTTP status");
         ApiError::new(
@@ -352,13 +363,22 @@ fn paging(pairs: &BTreeMap<String, String>) -> Result<(Option<u64>, usize), ApiE
     Ok((after, limit))
 }
 
-fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<EncodedEvent, ApiError> {
+/// The two forms a submitted event may take.
+pub(crate) enum BodyForm {
+    /// `application/json`, or no `Content-Type`.
+    Json,
+    /// `application/octet-stream`: canonical bytes.
+    Canonical,
+}
+
+/// The form of a submission's body, from its `Content-Type`, or a 415 problem.
+pub(crate) fn body_form(headers: &HeaderMap) -> Result<BodyForm, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     if content_type.starts_with("application/octet-stream") {
-        return EncodedEvent::decode_untrusted(body).map_err(ApiError::rejected);
+        return Ok(BodyForm::Canonical);
     }
     if !content_type.starts_with("application/json") {
         return Err(ApiError::new(
@@ -369,6 +389,37 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<EncodedEvent, ApiErro
                 "{content_type} is not accepted; send application/json or application/octet-stream"
             ),
         ));
+    }
+    Ok(BodyForm::Json)
+}
+
+/// A body that could not be read (larger than `limit_bytes`, or cut off).
+pub(crate) fn body_unreadable(error: BytesRejection, limit_bytes: usize) -> ApiError {
+    ApiError::new(
+        error.status(),
+        "request.body",
+        Some("body".into()),
+        format!("{error} (at most {limit_bytes} bytes)"),
+    )
+}
+
+/// `?wait=`: `commit`, or absent.
+pub(crate) fn wait_param(pairs: &BTreeMap<String, String>) -> Result<bool, ApiError> {
+    match pairs.get("wait").map(String::as_str) {
+        None => Ok(false),
+        Some("commit") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.query",
+            Some("wait".into()),
+            format!("wait={other} is not supported; use wait=commit"),
+        )),
+    }
+}
+
+fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<EncodedEvent, ApiError> {
+    if let BodyForm::Canonical = body_form(headers)? {
+        return EncodedEvent::decode_untrusted(body).map_err(ApiError::rejected);
     }
     let event: SignedEvent = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
@@ -387,30 +438,12 @@ async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| {
-        ApiError::new(
-            e.status(),
-            "request.body",
-            Some("body".into()),
-            format!("{e} (at most {BODY_SIZE_BYTES_MAX} bytes)"),
-        )
-    })?;
+    let body = body.map_err(|e| body_unreadable(e, BODY_SIZE_BYTES_MAX))?;
     let pairs = query_pairs(query)?;
     only_params(&pairs, &["wait"])?;
     let event =
         decode_body(&headers, &body).inspect_err(|e| state.metrics.reject(&e.0.problem.code))?;
-    let wait = match pairs.get("wait").map(String::as_str) {
-        None => false,
-        Some("commit") => true,
-        Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "request.query",
-                Some("wait".into()),
-                format!("wait={other} is not supported; use wait=commit"),
-            ))
-        }
-    };
+    let wait = wait_param(&pairs)?;
     // Subscribe before admitting, so a commit cannot slip between the two.
     let mut commits = state.committed.subscribe();
     let id = event.id();
@@ -447,18 +480,26 @@ async fn submit(
 }
 
 /// The way in for a signed event, whoever submits it (`POST /v1/events`, the EPCIS capture
-/// gateway): the admission queue (the checks, then the mempool), and gossip to the other
-/// nodes.
+/// gateway): a batch of one through [`crate::batch::enter_batch`] (the admission check, the
+/// mempool, and gossip to the other nodes), answered as a single submission is.
 pub(crate) async fn enter(state: &ApiState, event: EncodedEvent) -> Result<(), ApiError> {
-    let id = event.id();
-    let entered = state
-        .intake
-        .submit(vec![event])
-        .await
-        .map_err(busy)?
-        .pop()
-        .expect("one answer per event");
-    entered_result(state, id, entered)
+    let entered = crate::batch::enter_batch(state, vec![Ok(event)]).await;
+    match entered.into_iter().next() {
+        // Resubmitting a waiting event is harmless: answered as the first submission.
+        Some(Entered::Accepted(_)) => Ok(()),
+        Some(Entered::Duplicate(id)) => Err(ApiError::rejected(Rejection::new(
+            codes::EVENT_DUPLICATE,
+            "event",
+            format!("event {id} is already on the ledger"),
+        ))),
+        Some(Entered::Refused(_, error)) => Err(error),
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node.unavailable",
+            None,
+            "the admission gave no answer".into(),
+        )),
+    }
 }
 
 /// 503 with `Retry-After` when the admission queue is full.
@@ -473,76 +514,30 @@ pub(crate) fn busy(error: crate::intake::Busy) -> ApiError {
     error
 }
 
-/// What admitting event `id` means to its submitter; an event admitted now is gossiped.
-pub(crate) fn entered_result(
-    state: &ApiState,
-    id: Digest,
-    entered: Entered,
-) -> Result<(), ApiError> {
-    match entered {
-        Entered::Added(event) => {
-            // Gossip is best effort: the proposer of any round includes what reached it.
-            let _ = state.outbound.try_send(event.bytes().to_vec());
-            Ok(())
-        }
-        // Resubmitting a waiting event is harmless: answer as for the first submission.
-        Entered::Waiting(_) => Ok(()),
-        Entered::Refused(refusal) => Err(refused(state, id, refusal)),
-        Entered::Pool(error) => Err(pool_refused(error)),
-    }
-}
-
-/// The answer to an event the checks refused.
-fn refused(state: &ApiState, id: Digest, refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::Invalid(rejection) => {
-            state.metrics.reject(rejection.code.as_str());
-            ApiError::rejected(rejection)
-        }
-        Refusal::Duplicate => ApiError::rejected(Rejection::new(
-            codes::EVENT_DUPLICATE,
-            "event",
-            format!("event {id} is already on the ledger"),
-        )),
-        Refusal::Unavailable(cause) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "node.unavailable",
-            None,
-            cause.to_string(),
+/// The answer to an event the mempool refused: 503 when full and 429 for a signer at its
+/// quota, both with `Retry-After`; 413 for an event no mempool can hold, which a retry cannot
+/// help.
+pub(crate) fn mempool_refusal(error: MempoolError) -> ApiError {
+    let (status, code, field) = match error {
+        MempoolError::Full { .. } => (StatusCode::SERVICE_UNAVAILABLE, "mempool.full", None),
+        MempoolError::SignerQuota { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "mempool.signer_quota",
+            Some("signer".to_owned()),
         ),
-    }
-}
-
-/// The answer to an event the mempool could not take.
-fn pool_refused(error: MempoolError) -> ApiError {
-    match error {
+        MempoolError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "mempool.too_large", None),
+    };
+    let detail = match &error {
         MempoolError::Full { count, size_bytes } => {
-            let mut error = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "mempool.full",
-                None,
-                format!("the mempool holds {count} events ({size_bytes} bytes); retry later"),
-            );
-            error.0.retry_after_s = Some(RETRY_AFTER_S);
-            error
+            format!("the mempool holds {count} events ({size_bytes} bytes); retry later")
         }
-        error @ MempoolError::SignerQuota { .. } => {
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "mempool.signer_quota",
-                Some("signer".into()),
-                error.to_string(),
-            );
-            error.0.retry_after_s = Some(RETRY_AFTER_S);
-            error
-        }
-        error @ MempoolError::TooLarge { .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "mempool.too_large",
-            None,
-            error.to_string(),
-        ),
+        other => other.to_string(),
+    };
+    let mut refusal = ApiError::new(status, code, field, detail);
+    if !matches!(error, MempoolError::TooLarge { .. }) {
+        refusal.0.retry_after_s = Some(RETRY_AFTER_S);
     }
+    refusal
 }
 
 /// [`admit`] after `pending`, on the blocking pool: it reads the store and checks a signature.
@@ -581,7 +576,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 
 /// The receipt of a committed event with its proof to the log as of block `at_height` (the
 /// committing block if `None`).
-fn receipt_at(
+pub(crate) fn receipt_at(
     state: &ApiState,
     id: &Digest,
     at_height: Option<u64>,

@@ -312,16 +312,24 @@ fn pending_for(judge: &Judge, events: &[&VerifiedEvent]) -> Vec<VerifiedEvent> {
         .collect()
 }
 
-/// Puts the passed events of an API job in the mempool, in order.
+/// Puts the passed events of an API job in the mempool, in order. Once the pool is full or
+/// the signer at its quota, the job's later events are refused too, so that the ones that
+/// may depend on the refused one are resubmitted after it.
 fn enter(judge: &Judge, outcomes: Vec<Outcome>) -> Vec<Entered> {
     let mut pool = judge.mempool.blocking_lock();
+    let mut load: Option<MempoolError> = None;
     outcomes
         .into_iter()
         .map(|outcome| match outcome {
+            Outcome::Passed(_) if load.is_some() => Entered::Pool(load.clone().expect("set")),
             Outcome::Passed(event) => match pool.insert(event.clone()) {
                 Ok(Admission::Added) => Entered::Added(event),
                 Ok(Admission::Duplicate) => Entered::Waiting(event),
-                Err(error) => Entered::Pool(error),
+                Err(error @ MempoolError::TooLarge { .. }) => Entered::Pool(error),
+                Err(error) => {
+                    load = Some(error.clone());
+                    Entered::Pool(error)
+                }
             },
             Outcome::Waiting(event) => Entered::Waiting(event),
             Outcome::Refused(refusal) => Entered::Refused(refusal),
@@ -510,33 +518,36 @@ mod tests {
     /// mempool's lock, held here), further jobs are refused at once, never buffered.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_refuses_at_once() {
+        use futures::FutureExt as _;
         let f = fixture(100);
         let pool = f.mempool.lock().await;
         let event = f.net.register("Q-1", "CN", "FR");
-        let mut waiting = Vec::new();
-        let mut busy = 0;
-        for _ in 0..QUEUE_JOBS_MAX + 8 {
-            let intake = f.intake.clone();
-            let event = event.clone();
-            let (tx, rx) = oneshot::channel();
-            waiting.push(rx);
-            // Each submission is polled once, which enqueues its job or meets a full queue.
-            let submitted = tokio::spawn(async move {
-                let _ = tx.send(intake.submit(vec![event]).await.is_err());
-            });
-            tokio::task::yield_now().await;
-            drop(submitted);
+        // A first job, which the worker takes off the queue and then waits on the lock with.
+        assert!(f
+            .intake
+            .submit(vec![event.clone()])
+            .now_or_never()
+            .is_none());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while f.intake.jobs.capacity() < QUEUE_JOBS_MAX {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the worker takes a job"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        drop(pool);
-        for rx in waiting {
-            if rx.await.expect("answered") {
-                busy += 1;
+        let extra = 8;
+        let mut busy = 0;
+        for _ in 0..QUEUE_JOBS_MAX + extra {
+            // The first poll enqueues the job or meets a full queue; a queued job's answer is
+            // not awaited.
+            match f.intake.submit(vec![event.clone()]).now_or_never() {
+                Some(Err(Busy)) => busy += 1,
+                Some(Ok(answer)) => panic!("answered while the worker is held up: {answer:?}"),
+                None => {}
             }
         }
-        // The worker took one job before it blocked on the lock; the queue held the next
-        // QUEUE_JOBS_MAX; the rest were refused.
-        assert!(busy >= 7, "{busy} refused");
-        assert!(busy <= 8, "{busy} refused");
+        drop(pool);
+        assert_eq!(busy, extra);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod batch;
 pub mod browse;
 pub mod clock;
 pub mod config;

@@ -13,8 +13,8 @@ use custody_ledger::genesis::Genesis;
 use custody_ledger::model::SignedEvent;
 use custody_ledger::state::ShipmentState;
 use custody_ledger::view::{
-    Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, NetworkView,
-    NodeHealth, Page, Problem, Quote, QuoteRequest, Receipt, ShipmentList, Status,
+    Accepted, BatchOutcome, BlockView, ConsistencyView, EventEntry, EventView, MemberView,
+    NetworkView, NodeHealth, Page, Problem, Quote, QuoteRequest, Receipt, ShipmentList, Status,
 };
 use custody_ledger::{Digest, PublicKey};
 use utoipa::openapi::header::HeaderBuilder;
@@ -34,6 +34,7 @@ use utoipa::openapi::{
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::api::{BODY_SIZE_BYTES_MAX, COMMIT_WAIT_MS_MAX, PAGE_ITEMS_DEFAULT, PAGE_ITEMS_MAX};
+use crate::batch::{BATCH_BODY_BYTES_MAX, BATCH_EVENTS_MAX};
 use crate::browse::{
     ACTIVITY_LOOKBACK_BLOCKS, RATE_MINUTES, RECENT_BLOCKS_MAX, SEARCH_TERM_LEN_MAX,
     SHIPMENTS_EXAMINED_MAX, SHIPMENT_PAGE_DEFAULT, SHIPMENT_PAGE_MAX,
@@ -43,6 +44,7 @@ use crate::http::{HEADERS_COUNT_MAX, HEADER_SECTION_BYTES_MAX, URI_LEN_MAX};
 /// Every documented operation as (HTTP method, path in axum 0.8 syntax), in the router's order.
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/events"),
+    ("POST", "/v1/events/batch"),
     ("GET", "/v1/events/{id}"),
     ("POST", "/v1/quote"),
     ("GET", "/v1/shipments"),
@@ -159,6 +161,7 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     let mut schemas = Vec::new();
     add::<SignedEvent>(&mut schemas);
     add::<Accepted>(&mut schemas);
+    add::<BatchOutcome>(&mut schemas);
     add::<Receipt>(&mut schemas);
     add::<EventView>(&mut schemas);
     add::<EventEntry>(&mut schemas);
@@ -233,6 +236,7 @@ fn operations() -> Vec<(HttpMethod, &'static str, Operation)> {
     let bad_path = |what: &str| problem(&format!("{what} (`request.path`)."));
     vec![
         (HttpMethod::Post, "/v1/events", submit_event()),
+        (HttpMethod::Post, "/v1/events/batch", submit_batch()),
         (
             HttpMethod::Get,
             "/v1/events/{id}",
@@ -1300,6 +1304,110 @@ fn submit_event() -> Operation {
             .content(PROBLEM_JSON, Content::new(Some(ref_of::<Problem>())))
             .header("Retry-After", retry_after)
             .build(),
+    )
+    .build()
+}
+
+/// `POST /v1/events/batch`.
+fn submit_batch() -> Operation {
+    let wait_s = COMMIT_WAIT_MS_MAX / 1000;
+    let concatenated = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+        .content_media_type(OCTET_STREAM)
+        .description(Some(
+            "The canonical bytes of each SignedEvent (docs/PROTOCOL.md §2.4 and §4.1), one \
+             after another with nothing between them.",
+        ));
+    let events = ArrayBuilder::new()
+        .items(ref_of::<SignedEvent>())
+        .min_items(Some(1))
+        .max_items(Some(BATCH_EVENTS_MAX));
+    let retry_after = HeaderBuilder::new()
+        .schema(u64::schema())
+        .description(Some(
+            "When an event was refused with `mempool.full` or `mempool.signer_quota`: seconds \
+             to wait before submitting the refused events again.",
+        ))
+        .build();
+    operation(
+        "submitEventBatch",
+        "events",
+        "Submit many signed events",
+        &format!(
+            "Each event is checked and admitted exactly as `POST /v1/events` would, in the \
+             batch's order: each is judged after the batch's earlier accepted events, so a \
+             batch may hold a handoff proposal and then its acceptance. One event's refusal \
+             never refuses the others. At most {BATCH_EVENTS_MAX} events and \
+             {BATCH_BODY_BYTES_MAX} bytes; without a `Content-Type` the body is read as JSON. \
+             The answer has one result per element, in order: `accepted` (in the mempool; an \
+             event that was already waiting there is `accepted`, as `POST /v1/events` answers \
+             it), `duplicate` (already on the ledger, or the same event earlier in the batch) \
+             or `refused` with the `code`, `field` and `detail` the single endpoint would \
+             answer (`event.malformed` for a JSON element that is not a signed event, whose \
+             `event_id` is then `null`). When the mempool is full or the signer reaches its \
+             quota, that event and every later one are refused (`mempool.full`, \
+             `mempool.signer_quota`) and the answer carries `Retry-After`. With \
+             `?wait=commit` the answer waits up to {wait_s} s for every accepted event to \
+             commit; each committed event, duplicates included, then has its `receipt`, and \
+             one not committed in time stays `accepted` without one."
+        ),
+    )
+    .parameter(
+        ParameterBuilder::new()
+            .name("wait")
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(format!(
+                "`commit`: answer once every accepted event is committed, or after {wait_s} s."
+            )))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["commit"])),
+            ))
+            .build(),
+    )
+    .request_body(Some(
+        RequestBodyBuilder::new()
+            .description(Some(
+                "The signed events, as a JSON array or as concatenated canonical bytes.",
+            ))
+            .required(Some(Required::True))
+            .content(JSON, Content::new(Some(events)))
+            .content(OCTET_STREAM, Content::new(Some(concatenated)))
+            .build(),
+    ))
+    .response(
+        "200",
+        ResponseBuilder::new()
+            .description("What became of each event, in the batch's order, and the counts.")
+            .content(JSON, Content::new(Some(ref_of::<BatchOutcome>())))
+            .header("Retry-After", retry_after)
+            .build(),
+    )
+    .response(
+        "400",
+        problem(
+            "Nothing was admitted: the JSON body is not an array (`request.body`), the batch \
+             is empty (`batch.empty`), the canonical bytes do not split into events \
+             (`batch.framing`, the detail names the event and byte where they stop), or a \
+             query parameter is unknown or has an unsupported value (`request.query`).",
+        ),
+    )
+    .response(
+        "413",
+        problem(&format!(
+            "Nothing was admitted: the body is larger than {BATCH_BODY_BYTES_MAX} bytes \
+             (`request.body`) or holds more than {BATCH_EVENTS_MAX} events (`batch.too_many`)."
+        )),
+    )
+    .response(
+        "415",
+        problem(
+            "The body is neither `application/json` nor `application/octet-stream` \
+             (`request.media_type`).",
+        ),
     )
     .build()
 }

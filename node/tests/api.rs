@@ -17,9 +17,11 @@ use custody_ledger::model::EventKind;
 use custody_ledger::state::ShipmentStatus;
 use custody_ledger::store::Store;
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
+use custody_ledger::view::{BatchOutcome, BatchStatus, BATCH_BODY_BYTES_MAX, BATCH_EVENTS_MAX};
 use custody_ledger::view::{BlockView, ConsistencyView, EventView, MemberView, Page, Problem};
 use custody_ledger::view::{EventEntry, NetworkView, Receipt, ShipmentList, Status};
 use custody_node::api::{app, ApiState, BODY_SIZE_BYTES_MAX};
+use custody_node::consensus::host::Committed;
 use custody_node::health::Health;
 use custody_node::intake::{Intake, Judge};
 use custody_node::mempool::{Mempool, MempoolConfig};
@@ -42,6 +44,15 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with_mempool(MempoolConfig {
+            count_max: 100,
+            size_bytes_max: 1 << 20,
+            signer_count_max: 50,
+            signer_size_bytes_max: 1 << 20,
+        })
+    }
+
+    fn with_mempool(config: MempoolConfig) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let net = TestNet::new();
         let store = Arc::new(
@@ -63,12 +74,7 @@ impl Fixture {
             assert_eq!(built.rejected, vec![], "fixture events apply");
             rules = built.into_rules();
         }
-        let mempool = Arc::new(Mutex::new(Mempool::new(MempoolConfig {
-            count_max: 100,
-            size_bytes_max: 1 << 20,
-            signer_count_max: 50,
-            signer_size_bytes_max: 1 << 20,
-        })));
+        let mempool = Arc::new(Mutex::new(Mempool::new(config)));
         let (outbound, outbound_rx) = mpsc::channel(100);
         let state_keys: Arc<custody_ledger::keys::KeyCache> = Default::default();
         let state_genesis = Arc::new(net.genesis.clone());
@@ -1280,4 +1286,402 @@ async fn the_genesis_document_and_one_member() {
         "request.path",
     );
     assert_eq!(p.field.as_deref(), Some("id"));
+}
+
+// ---- POST /v1/events/batch ----
+
+/// A batch as a JSON array of the events' JSON forms.
+fn json_batch(events: &[&EncodedEvent]) -> Vec<u8> {
+    let values: Vec<&custody_ledger::model::SignedEvent> =
+        events.iter().map(|e| e.event()).collect();
+    serde_json::to_vec(&values).expect("json")
+}
+
+/// A batch as the events' canonical bytes, one after another.
+fn canonical_batch(events: &[&EncodedEvent]) -> Vec<u8> {
+    events.iter().flat_map(|e| e.bytes().to_vec()).collect()
+}
+
+/// Posts a batch that must be answered 200, and decodes the answer.
+async fn batch(f: &Fixture, uri: &str, content_type: &str, body: Vec<u8>) -> BatchOutcome {
+    let (status, _, body) = f.post(uri, content_type, body).await;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let outcome: BatchOutcome = serde_json::from_slice(&body).expect("a batch outcome");
+    for (at, result) in outcome.results.iter().enumerate() {
+        assert_eq!(result.index, at as u64, "{text}");
+    }
+    outcome
+}
+
+fn statuses(outcome: &BatchOutcome) -> Vec<BatchStatus> {
+    outcome.results.iter().map(|r| r.status).collect()
+}
+
+#[tokio::test]
+async fn a_batch_that_is_not_a_list_of_events_is_one_problem_and_changes_nothing() {
+    let f = Fixture::new();
+    let before = f.footprint().await;
+    let good = f.net.register("B-1", "CN", "FR");
+    let post = |body: Vec<u8>| f.post("/v1/events/batch", "application/json", body);
+    for (body, code) in [
+        (b"[{not json".to_vec(), "request.body"),
+        (json(&good), "request.body"),
+        (b"[]".to_vec(), "batch.empty"),
+    ] {
+        let p = problem(post(body).await, StatusCode::BAD_REQUEST, code);
+        assert_eq!(p.field.as_deref(), Some("body"));
+    }
+    problem(
+        f.post("/v1/events/batch", "text/plain", json_batch(&[&good]))
+            .await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "request.media_type",
+    );
+    let p = problem(
+        f.post(
+            "/v1/events/batch?colour=red",
+            "application/json",
+            json_batch(&[&good]),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "request.query",
+    );
+    assert_eq!(p.field.as_deref(), Some("colour"));
+    problem(
+        f.post(
+            "/v1/events/batch?wait=soon",
+            "application/json",
+            json_batch(&[&good]),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "request.query",
+    );
+    assert_eq!(f.footprint().await, before, "bad input changed nothing");
+}
+
+#[tokio::test]
+async fn an_element_that_is_not_an_event_is_refused_and_the_others_go_through() {
+    let f = Fixture::new();
+    let (first, last) = (
+        f.net.register("B-1", "CN", "FR"),
+        f.net.register("B-2", "CN", "FR"),
+    );
+    let body = format!(
+        "[{}, {{\"event\": 5}}, {}]",
+        String::from_utf8(json(&first)).unwrap(),
+        String::from_utf8(json(&last)).unwrap()
+    );
+    let outcome = batch(
+        &f,
+        "/v1/events/batch",
+        "application/json",
+        body.into_bytes(),
+    )
+    .await;
+    use BatchStatus::*;
+    assert_eq!(statuses(&outcome), vec![Accepted, Refused, Accepted]);
+    let bad = &outcome.results[1];
+    assert_eq!(bad.code.as_deref(), Some("event.malformed"));
+    assert_eq!(bad.event_id, None);
+    assert!(bad.detail.as_deref().is_some_and(|d| !d.is_empty()));
+    assert_eq!(outcome.results[0].event_id, Some(first.id()));
+    assert_eq!(
+        (outcome.accepted, outcome.duplicate, outcome.refused),
+        (2, 0, 1)
+    );
+    let mempool = f.mempool.lock().await;
+    assert!(mempool.contains(&first.id()) && mempool.contains(&last.id()));
+}
+
+#[tokio::test]
+async fn an_oversize_batch_is_refused_whole() {
+    let f = Fixture::new();
+    let before = f.footprint().await;
+    let good = f.net.register("B-1", "CN", "FR");
+    let many: Vec<&EncodedEvent> = vec![&good; BATCH_EVENTS_MAX + 1];
+    let p = problem(
+        f.post("/v1/events/batch", "application/json", json_batch(&many))
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "batch.too_many",
+    );
+    assert_eq!(p.field.as_deref(), Some("body"));
+    problem(
+        f.post(
+            "/v1/events/batch",
+            "application/octet-stream",
+            canonical_batch(&many),
+        )
+        .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "batch.too_many",
+    );
+    problem(
+        f.post(
+            "/v1/events/batch",
+            "application/json",
+            vec![b' '; BATCH_BODY_BYTES_MAX + 1],
+        )
+        .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request.body",
+    );
+    assert_eq!(f.footprint().await, before, "nothing admitted");
+    // The batch route's own limit is above a single event's: a body longer than
+    // BODY_SIZE_BYTES_MAX is read.
+    let mut padded = json_batch(&[&good]);
+    padded.splice(1..1, std::iter::repeat_n(b' ', BODY_SIZE_BYTES_MAX));
+    let outcome = batch(&f, "/v1/events/batch", "application/json", padded).await;
+    assert_eq!(statuses(&outcome), vec![BatchStatus::Accepted]);
+}
+
+#[tokio::test]
+async fn a_bad_signature_in_the_middle_is_named_by_index_and_the_rest_are_accepted() {
+    let f = Fixture::new();
+    let first = f.net.register("B-1", "CN", "FR");
+    let mut forged = f.net.register("B-2", "CN", "FR").into_event();
+    forged.signature.0[3] ^= 1;
+    let forged = EncodedEvent::new(forged);
+    let last = f.net.register("B-3", "CN", "FR");
+    let outcome = batch(
+        &f,
+        "/v1/events/batch",
+        "application/json",
+        json_batch(&[&first, &forged, &last]),
+    )
+    .await;
+    use BatchStatus::*;
+    assert_eq!(statuses(&outcome), vec![Accepted, Refused, Accepted]);
+    let bad = &outcome.results[1];
+    assert_eq!(
+        (
+            bad.index,
+            bad.event_id,
+            bad.code.as_deref(),
+            bad.field.as_deref()
+        ),
+        (
+            1,
+            Some(forged.id()),
+            Some("signature.invalid"),
+            Some("signature")
+        )
+    );
+    // The same verdict as the single endpoint's.
+    let single = problem(
+        f.post("/v1/events", "application/json", json(&forged))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "signature.invalid",
+    );
+    assert_eq!(bad.detail.as_deref(), Some(single.detail.as_str()));
+    assert_eq!(f.mempool.lock().await.len(), 2);
+    let metrics = String::from_utf8(f.get("/metrics").await.2).unwrap();
+    assert!(
+        metrics.contains("custody_events_rejected_total{code=\"signature.invalid\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn repeats_within_a_batch_and_committed_events_are_duplicates() {
+    let f = Fixture::new();
+    let fresh = f.net.register("B-1", "CN", "FR");
+    let committed = f.net.lifecycle("A-1")[0].clone();
+    let outcome = batch(
+        &f,
+        "/v1/events/batch",
+        "application/json",
+        json_batch(&[&fresh, &committed, &fresh]),
+    )
+    .await;
+    use BatchStatus::*;
+    assert_eq!(statuses(&outcome), vec![Accepted, Duplicate, Duplicate]);
+    assert_eq!(outcome.results[2].event_id, Some(fresh.id()));
+    assert_eq!(
+        (outcome.accepted, outcome.duplicate, outcome.refused),
+        (1, 2, 0)
+    );
+    assert_eq!(f.mempool.lock().await.len(), 1);
+    // An event already waiting is accepted again, as the single endpoint answers it.
+    let outcome = batch(
+        &f,
+        "/v1/events/batch",
+        "application/json",
+        json_batch(&[&fresh]),
+    )
+    .await;
+    assert_eq!(statuses(&outcome), vec![Accepted]);
+    assert_eq!(f.mempool.lock().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_batch_is_judged_in_order_so_a_proposal_then_its_acceptance_both_go_in() {
+    let f = Fixture::new();
+    // A-2 has its registration and first handoff committed; these are the second.
+    let lifecycle = f.net.lifecycle("A-2");
+    let (proposal, acceptance) = (&lifecycle[3], &lifecycle[4]);
+    use BatchStatus::*;
+    // The acceptance first: its proposal is not known yet when it is judged.
+    let outcome = batch(
+        &f,
+        "/v1/events/batch",
+        "application/json",
+        json_batch(&[acceptance]),
+    )
+    .await;
+    assert_eq!(statuses(&outcome), vec![Refused]);
+    let outcome = batch(
+        &f,
+        "/v1/events/batch",
+        "application/json",
+        json_batch(&[proposal, acceptance]),
+    )
+    .await;
+    assert_eq!(statuses(&outcome), vec![Accepted, Accepted], "{outcome:?}");
+    assert_eq!(f.mempool.lock().await.len(), 2);
+}
+
+#[tokio::test]
+async fn canonical_bytes_split_into_events_and_a_torn_tail_admits_nothing() {
+    let f = Fixture::new();
+    let (first, second) = (
+        f.net.register("B-1", "CN", "FR"),
+        f.net.register("B-2", "CN", "FR"),
+    );
+    let third = f.net.register("B-3", "CN", "FR");
+    let before = f.footprint().await;
+    let mut torn = canonical_batch(&[&third, &second]);
+    torn.truncate(torn.len() - 10);
+    let p = problem(
+        f.post("/v1/events/batch", "application/octet-stream", torn)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "batch.framing",
+    );
+    assert!(p.detail.starts_with("event 1 "), "{}", p.detail);
+    assert_eq!(f.footprint().await, before, "nothing admitted");
+
+    let outcome = batch(
+        &f,
+        "/v1/events/batch",
+        "application/octet-stream",
+        canonical_batch(&[&first, &second]),
+    )
+    .await;
+    assert_eq!(statuses(&outcome), vec![BatchStatus::Accepted; 2]);
+    let ids: Vec<_> = outcome.results.iter().map(|r| r.event_id).collect();
+    assert_eq!(ids, vec![Some(first.id()), Some(second.id())]);
+    assert_eq!(f.mempool.lock().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_full_signer_quota_refuses_that_event_and_the_rest_with_retry_after() {
+    let f = Fixture::with_mempool(MempoolConfig {
+        count_max: 100,
+        size_bytes_max: 1 << 20,
+        signer_count_max: 2,
+        signer_size_bytes_max: 1 << 20,
+    });
+    let events: Vec<EncodedEvent> = (1..=4)
+        .map(|n| f.net.register(&format!("B-{n}"), "CN", "FR"))
+        .collect();
+    let refs: Vec<&EncodedEvent> = events.iter().collect();
+    let response = f
+        .app()
+        .oneshot(
+            Request::post("/v1/events/batch")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(json_batch(&refs)))
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    let body = to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    let outcome: BatchOutcome = serde_json::from_slice(&body).expect("outcome");
+    use BatchStatus::*;
+    assert_eq!(
+        statuses(&outcome),
+        vec![Accepted, Accepted, Refused, Refused]
+    );
+    for refused in &outcome.results[2..] {
+        assert_eq!(refused.code.as_deref(), Some("mempool.signer_quota"));
+    }
+    assert_eq!(f.mempool.lock().await.len(), 2);
+}
+
+/// Commits, once the mempool holds `count` events, what it holds in one block, and announces
+/// the block as the host does.
+async fn commit_when_waiting(f: &Fixture, count: usize) {
+    let events = loop {
+        let waiting = f.mempool.lock().await.all_in_order();
+        if waiting.len() >= count {
+            break waiting;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let events: Vec<EncodedEvent> = events.into_iter().map(EncodedEvent::from).collect();
+    let rules = f.state.rules.read().unwrap().clone();
+    let time = custody_ledger::Timestamp(GENESIS_TIME.0 + 60_000);
+    let built = f
+        .net
+        .commit_with(f.store.as_ref(), &rules, events, time)
+        .expect("commit");
+    assert_eq!(built.rejected, vec![], "the batch's events apply");
+    let block = built.block().clone();
+    let certificate = custody_ledger::block::CommitCertificate {
+        height: block.header.height,
+        round: 0,
+        block_hash: block.header.hash(),
+        signatures: Vec::new(),
+    };
+    let ids = block.events.iter().map(|e| e.id()).collect();
+    let _ = f.state.committed.send(Committed {
+        block: Arc::new(block),
+        certificate: Arc::new(certificate),
+        ids: Arc::new(ids),
+    });
+}
+
+#[tokio::test]
+async fn wait_commit_answers_with_a_receipt_for_every_committed_event() {
+    let f = Fixture::new();
+    let lifecycle = f.net.lifecycle("A-2");
+    let (proposal, acceptance) = (&lifecycle[3], &lifecycle[4]);
+    let committed = f.net.lifecycle("A-1")[0].clone();
+    let body = json_batch(&[proposal, acceptance, &committed]);
+    let (outcome, ()) = tokio::join!(
+        batch(&f, "/v1/events/batch?wait=commit", "application/json", body),
+        commit_when_waiting(&f, 2)
+    );
+    use BatchStatus::*;
+    assert_eq!(statuses(&outcome), vec![Accepted, Accepted, Duplicate]);
+    let head = f.store.head().unwrap().expect("head");
+    for (result, event) in outcome
+        .results
+        .iter()
+        .zip([proposal, acceptance, &committed])
+    {
+        let receipt = result.receipt.as_ref().expect("a receipt");
+        assert_eq!(receipt.event_id, event.id());
+        merkle::verify_inclusion(
+            &receipt.entry.hash(),
+            receipt.log_index,
+            receipt.log_size,
+            &receipt.inclusion_proof,
+            &receipt.log_root,
+        )
+        .expect("the proof verifies");
+    }
+    // The batch's events were committed by the head; the duplicate long before.
+    assert_eq!(
+        outcome.results[0].receipt.as_ref().unwrap().height,
+        head.height
+    );
+    assert!(outcome.results[2].receipt.as_ref().unwrap().height < head.height);
 }

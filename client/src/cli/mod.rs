@@ -269,6 +269,28 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
         }
         Command::Submit(args) => {
             let client = client()?;
+            if let Some(events) = submit::prepared_batch(&args)? {
+                if args.dry_run {
+                    if json {
+                        let printed: Vec<_> = events
+                            .iter()
+                            .map(|e| json!({ "event_id": e.id(), "event": e.event() }))
+                            .collect();
+                        print_json(&printed)?;
+                    } else {
+                        for (at, event) in events.iter().enumerate() {
+                            outln!("{at} {}", event.id())?;
+                        }
+                    }
+                    return Ok(Verdict::Ok);
+                }
+                let refused = submit::submit_batch(&client, &events, args.wait, json).await?;
+                return Ok(if refused {
+                    Verdict::Invalid
+                } else {
+                    Verdict::Ok
+                });
+            }
             let event = submit::event(&args, &client).await?;
             if args.dry_run {
                 if json {

@@ -12,12 +12,13 @@ use custody_ledger::model::{
     SignedEvent, TrackingScanRecorded, TransportDocument, TransportDocumentKind,
 };
 use custody_ledger::personal::{Disclosure, PersonalField, Salt};
+use custody_ledger::view::{BatchResult, BatchStatus};
 use custody_ledger::{Digest, Timestamp};
 use serde::de::DeserializeOwned;
 
 use crate::build::Signer;
 use crate::keyfile;
-use crate::verify::read_json;
+use crate::verify::{read_capped, read_json};
 use crate::Client;
 
 /// Largest payload or prepared event file read (JSON is larger than the canonical form).
@@ -50,6 +51,8 @@ pub(crate) struct SubmitArgs {
     #[arg(long, global = true)]
     pub(crate) dry_run: bool,
     /// A prepared event in JSON: a signed event, or an unsigned event body to sign with --key.
+    /// A JSON array of them, or JSON lines, goes through the batch endpoint, at most 1,000
+    /// events a request, with one line per event; exit status 1 if any is refused.
     #[arg(long, value_name = "FILE")]
     pub(crate) file: Option<PathBuf>,
     /// The kind of event to build.
@@ -466,6 +469,49 @@ async fn chain_id(args: &SubmitArgs, client: &Client) -> anyhow::Result<String> 
 /// A prepared event file: a signed event as it is, or a body signed with --key.
 fn prepared(args: &SubmitArgs, path: &Path) -> anyhow::Result<EncodedEvent> {
     let value: serde_json::Value = read_json(path, "event file", PAYLOAD_FILE_SIZE_BYTES_MAX)?;
+    prepared_value(args, path, value, &mut None)
+}
+
+/// The events of a prepared event file that holds several: a JSON array, or JSON values one
+/// after another (JSON lines), each a signed event or a body signed with --key. `None` when
+/// there is no --file, or it holds one event (or is not JSON): `POST /v1/events` as before.
+pub(crate) fn prepared_batch(args: &SubmitArgs) -> anyhow::Result<Option<Vec<EncodedEvent>>> {
+    let (Some(path), None) = (&args.file, &args.kind) else {
+        return Ok(None);
+    };
+    let bytes = read_capped(path, "event file", PAYLOAD_FILE_SIZE_BYTES_MAX)?;
+    let parsed: Result<Vec<serde_json::Value>, _> = serde_json::Deserializer::from_slice(&bytes)
+        .into_iter()
+        .collect();
+    let values = match parsed.map(<[serde_json::Value; 1]>::try_from) {
+        // The single-event path reports what is wrong with a file that is not JSON.
+        Err(_) | Ok(Ok([serde_json::Value::Object(_)])) => return Ok(None),
+        Ok(Ok([serde_json::Value::Array(items)])) => items,
+        Ok(Ok([other])) => vec![other],
+        Ok(Err(values)) => values,
+    };
+    if values.is_empty() {
+        bail!("{}: holds no event", path.display());
+    }
+    let mut signer = None;
+    let events = values
+        .into_iter()
+        .enumerate()
+        .map(|(at, value)| {
+            prepared_value(args, path, value, &mut signer).with_context(|| format!("event {at}"))
+        })
+        .collect::<anyhow::Result<Vec<EncodedEvent>>>()?;
+    Ok(Some(events))
+}
+
+/// One prepared event: a signed event as it is, or a body signed with --key (read once, into
+/// `signer`, for all the bodies of a file).
+fn prepared_value(
+    args: &SubmitArgs,
+    path: &Path,
+    value: serde_json::Value,
+    signer: &mut Option<Signer>,
+) -> anyhow::Result<EncodedEvent> {
     let is_signed = value
         .as_object()
         .is_some_and(|o| o.contains_key("signature") || o.contains_key("signer"));
@@ -489,8 +535,71 @@ fn prepared(args: &SubmitArgs, path: &Path) -> anyhow::Result<EncodedEvent> {
             );
         }
     }
-    let signer = Signer::new(signer_key(args)?, body.chain_id.clone());
+    let signer = match signer {
+        Some(signer) => signer,
+        None => signer.insert(Signer::new(signer_key(args)?, body.chain_id.clone())),
+    };
+    // The body keeps its own chain id: the signer's is not used to sign a prepared body.
     Ok(signer.sign_body(body))
+}
+
+/// Submits `events` through `POST /v1/events/batch`, in runs the node takes in one request,
+/// and prints one line per event (or, with --json, one result list); `true` if the node
+/// refused any.
+pub(crate) async fn submit_batch(
+    client: &Client,
+    events: &[EncodedEvent],
+    wait: bool,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let mut all = Vec::with_capacity(events.len());
+    let mut offset = 0u64;
+    for chunk in crate::batch_chunks(events) {
+        let outcome = client.submit_batch(chunk, wait).await?;
+        for mut result in outcome.results {
+            // Numbered in the file, not in the request.
+            result.index += offset;
+            if !json {
+                print_result(&result)?;
+            }
+            all.push(result);
+        }
+        offset += chunk.len() as u64;
+    }
+    let count = |status| all.iter().filter(|r| r.status == status).count();
+    let refused = count(BatchStatus::Refused);
+    if json {
+        let summary = serde_json::json!({
+            "accepted": count(BatchStatus::Accepted),
+            "duplicate": count(BatchStatus::Duplicate),
+            "refused": refused,
+            "results": all,
+        });
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
+    }
+    Ok(refused > 0)
+}
+
+fn print_result(result: &BatchResult) -> anyhow::Result<()> {
+    let id = result
+        .event_id
+        .map_or_else(|| "(not an event)".to_owned(), |id| id.to_hex());
+    let index = result.index;
+    match (result.status, &result.receipt) {
+        (_, Some(receipt)) => outln!(
+            "{index} {id} committed at height {}, log index {}",
+            receipt.entry.height,
+            receipt.log_index
+        ),
+        (BatchStatus::Accepted, None) => outln!("{index} {id} accepted; pending"),
+        (BatchStatus::Duplicate, None) => outln!("{index} {id} duplicate"),
+        (BatchStatus::Refused, None) => outln!(
+            "{index} {id} refused {} ({}): {}",
+            result.code.as_deref().unwrap_or(""),
+            result.field.as_deref().unwrap_or("-"),
+            result.detail.as_deref().unwrap_or("")
+        ),
+    }
 }
 
 /// The event the arguments describe, signed.
