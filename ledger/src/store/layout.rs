@@ -22,7 +22,7 @@
 //! (`0`, or `1` ‖ 32 bytes), so a block writes one record per event and the rest of the
 //! entry comes from its block's header. The shipment and signer lists hold one record per
 //! block (see `lists.rs`) and the log keeps its bottom levels in tiles (see `log.rs`): a
-//! 1,000-event block writes about 2,600 records, not 7,600 as in format v4.
+//! 1,000-event block writes about 2,900 records, not 7,600 as in format v4.
 //!
 //! Big-endian integers make key order numeric order, so scans come out by height or log
 //! index. Shipment and member ids never contain a zero byte (they are restricted to
