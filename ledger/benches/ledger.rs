@@ -13,7 +13,7 @@ use custody_ledger::event::EncodedEvent;
 use custody_ledger::keys::KeyCache;
 use custody_ledger::merkle::verify_inclusion;
 use custody_ledger::rules::NoRules;
-use custody_ledger::store::Store;
+use custody_ledger::store::{Store, Tree};
 use custody_ledger::testkit::{verified, TestNet, GENESIS_TIME};
 use custody_ledger::verify::verify_chain;
 use custody_ledger::Timestamp;
@@ -49,10 +49,30 @@ fn time(block: u64) -> Timestamp {
     Timestamp(GENESIS_TIME.0 + block * 1000)
 }
 
+/// The sled inserts and removals the appended blocks made, per block and tree: the store's
+/// cost per event, apart from the bytes.
+fn print_writes_per_block(store: &SledStore, at_open: [u64; Tree::ALL.len()], blocks: u64) {
+    let now = store.write_counts();
+    let mut total = 0;
+    let mut line = String::new();
+    for tree in Tree::ALL {
+        let per_block = (now[tree.position()] - at_open[tree.position()]) / blocks;
+        total += per_block;
+        line.push_str(&format!(" {} {per_block},", tree.name()));
+    }
+    let per_event_hundredths = total * 100 / EVENTS_PER_BLOCK as u64;
+    println!(
+        "sled writes per {EVENTS_PER_BLOCK}-event block:{line} total {total} ({}.{:02} per event)",
+        per_event_hundredths / 100,
+        per_event_hundredths % 100
+    );
+}
+
 fn append(c: &mut Criterion) {
     let net = TestNet::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SledStore::open(dir.path(), net.genesis_hash()).expect("open");
+    let writes_at_open = store.write_counts();
     let mut group = c.benchmark_group("sled");
     group.throughput(Throughput::Elements(EVENTS_PER_BLOCK as u64));
     group.sample_size(20);
@@ -107,6 +127,7 @@ fn append(c: &mut Criterion) {
     let Some(head) = store.head().expect("head") else {
         return;
     };
+    print_writes_per_block(&store, writes_at_open, head.height);
     let size_bytes = store.size_on_disk_bytes().expect("size");
     println!(
         "sled store after the append benchmark: {} blocks, {} events, {} bytes on disk ({} bytes per event)",

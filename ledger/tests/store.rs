@@ -12,7 +12,7 @@ use custody_ledger::reject::codes;
 use custody_ledger::rules::NoRules;
 use custody_ledger::smt;
 use custody_ledger::state::ShipmentStatus;
-use custody_ledger::store::{MapSource, MemoryStore, Store, StoreError, Tree};
+use custody_ledger::store::{MapSource, MemoryStore, Store, StoreError, Tree, STORE_FORMAT};
 use custody_ledger::testkit::verified;
 use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::verify::verify_chain;
@@ -221,7 +221,7 @@ fn regression_issue_15_a_store_of_an_earlier_format_is_refused_at_open() {
     assert!(matches!(error, StoreError::Format { .. }), "{error}");
     let message = error.to_string();
     assert!(message.contains("format v3 or earlier"), "{message}");
-    assert!(message.contains("custody-store/v4"), "{message}");
+    assert!(message.contains(STORE_FORMAT), "{message}");
 }
 
 #[test]
@@ -638,4 +638,56 @@ fn consensus_reads_beyond_their_bound_are_errors_not_truncations() {
         store.reference_versions("tariff/FR").expect("read").len(),
         REFERENCE_VERSIONS_MAX
     );
+}
+
+/// Issue 17: what appending a block costs sled, counted per tree. One record per event (its
+/// location, previous entry and bytes), one list record per shipment and per signer of the
+/// block, and the log's bottom levels by tiles of 16 leaves: a regression that writes a
+/// per-event copy or index entry again, or the log node by node, fails here.
+#[test]
+fn a_block_writes_one_record_per_event_and_one_list_record_per_shipment_and_signer() {
+    let net = TestNet::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path(), net.genesis_hash()).expect("open");
+    // A first block leaves the log inside a tile, so the measured block completes one that
+    // an earlier block began.
+    let first = net.lifecycle("FIRST");
+    net.commit(&store, first[..3].to_vec(), at(1))
+        .expect("first");
+    let shipments = 20;
+    let events: Vec<EncodedEvent> = (0..shipments)
+        .flat_map(|i| net.lifecycle(&format!("COUNT-{i}")))
+        .collect();
+    let n = events.len() as u64;
+    let signers: std::collections::BTreeSet<_> = events.iter().map(|e| e.event().signer).collect();
+    let lists_before = list_records(&store);
+    let before = store.write_counts();
+    let built = net.commit(&store, events, at(2)).expect("commit");
+    assert!(built.rejected.is_empty(), "{:?}", built.rejected);
+    let after = store.write_counts();
+    let writes = |tree: Tree| after[tree.position()] - before[tree.position()];
+
+    assert_eq!(writes(Tree::Events), n, "one record per event");
+    assert_eq!(
+        list_records(&store) - lists_before,
+        shipments + signers.len() as u64,
+        "one list record per shipment and per signer"
+    );
+    // Tiles completed (n/16 + 1), nodes of level 5 and above (under n/16 + 59: at most
+    // n/2^l + 1 on each level l from 5 to 63) and the last, partial tile's lone nodes (30).
+    assert!(
+        writes(Tree::Log) <= n / 8 + 90,
+        "log: {}",
+        writes(Tree::Log)
+    );
+    let total: u64 = Tree::ALL.iter().map(|t| writes(*t)).sum();
+    // With per-event index entries and the log node by node (format v4), this block wrote
+    // 1,552 records, 7.05 per event; now 530, 2.41 per event.
+    assert!(total <= 3 * n, "{total} writes for {n} events");
+}
+
+/// The records of the shipment (`S`) and signer (`M`) event lists.
+fn list_records(store: &SledStore) -> u64 {
+    let index = store.raw_tree(Tree::Index);
+    (index.scan_prefix(b"S").count() + index.scan_prefix(b"M").count()) as u64
 }

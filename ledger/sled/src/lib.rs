@@ -8,6 +8,8 @@
 use std::convert::Infallible;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -26,9 +28,27 @@ use custody_ledger::store::{
 #[derive(Debug, Clone)]
 pub struct SledStore {
     db: sled::Db,
-    trees: [sled::Tree; 7],
+    trees: [sled::Tree; Tree::ALL.len()],
     genesis_hash: Digest,
     path: PathBuf,
+    writes: Arc<WriteCounts>,
+}
+
+/// sled inserts and removals committed per tree, indexed by [`Tree::position`]: how much a
+/// block costs the database, which tests bound and benchmarks report.
+#[derive(Debug, Default)]
+struct WriteCounts([AtomicU64; Tree::ALL.len()]);
+
+impl WriteCounts {
+    fn add(&self, batch: &WriteBatch) {
+        for (tree, _, _) in &batch.writes {
+            self.0[tree.position()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn get(&self) -> [u64; Tree::ALL.len()] {
+        std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed))
+    }
 }
 
 /// How long opening waits for sled's file lock. sled releases it when the last handle on its
@@ -157,6 +177,7 @@ impl SledStore {
             trees,
             genesis_hash,
             path: path.to_owned(),
+            writes: Arc::default(),
         };
         match store.trees[Tree::Meta.position()]
             .get(GENESIS_KEY)
@@ -210,6 +231,13 @@ impl SledStore {
     /// The raw sled tree behind a [`Tree`], for tools and tests that inspect bytes on disk.
     pub fn raw_tree(&self, tree: Tree) -> &sled::Tree {
         &self.trees[tree.position()]
+    }
+
+    /// sled inserts and removals committed since the store was opened (by this handle and its
+    /// clones), per tree in [`Tree::ALL`] order. The difference across an append is what the
+    /// block wrote.
+    pub fn write_counts(&self) -> [u64; Tree::ALL.len()] {
+        self.writes.get()
     }
 
     /// Bytes sled occupies on disk.
@@ -313,6 +341,8 @@ impl SledStore {
                 TransactionError::Storage(error) => StoreError::Io(Cause::new(error)),
                 TransactionError::Abort(never) => match never {},
             })?;
+        // Counted once the transaction is applied: sled may run the closure more than once.
+        self.writes.add(&batch);
         // Acknowledge only once the batch is on disk.
         self.db.flush().map_err(|e| self.error(e))?;
         Ok(())

@@ -10,6 +10,8 @@
 //! so both implementations behave identically.
 
 mod layout;
+mod lists;
+mod log;
 mod memory;
 mod search;
 
@@ -41,14 +43,14 @@ pub enum Tree {
     Meta,
     /// Headers, certificates and event-id lists by height.
     Blocks,
-    /// Event bytes and locations by id.
+    /// Event bytes, locations and previous entries by id.
     Events,
     /// Secondary indexes: by shipment, by signer, reference tables, and the shipment search
     /// and filter indexes.
     Index,
     /// Current state: shipments, members, keys.
     State,
-    /// Complete subtrees of the RFC 6962 log.
+    /// Complete subtrees of the RFC 6962 log: tiles of the bottom levels, nodes above.
     Log,
     /// Nodes of the shipment map (`smt`), by path: the map at the head.
     Map,
@@ -186,7 +188,7 @@ pub enum StoreError {
         head_hash: Digest,
     },
     /// The store was written by another protocol format.
-    #[error("the store was written by {found}, this node reads {expected}; a network moves to a new format with a new genesis and new data directories (PROTOCOL.md, migration)")]
+    #[error("the store was written by {found}, this node reads {expected}; a store of an earlier storage layout of the same chain is moved aside and synced again (the node's `--repair resync-ledger`), and a network moves to a new protocol format with a new genesis and new data directories (PROTOCOL.md, migration)")]
     Format {
         /// The format the store records (`no format record` for stores before v4).
         found: String,
@@ -348,7 +350,7 @@ pub trait Store: Send + Sync {
         after_log_index: Option<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, EventId)>, StoreError> {
-        layout::indexed(self, &layout::shipment_prefix(id), after_log_index, limit)
+        lists::read(self, &layout::shipment_prefix(id), after_log_index, limit)
     }
 
     /// Up to `limit` (log index, event id) pairs signed by a key, after a log index.
@@ -358,7 +360,7 @@ pub trait Store: Send + Sync {
         after_log_index: Option<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, EventId)>, StoreError> {
-        layout::indexed(self, &layout::signer_prefix(key), after_log_index, limit)
+        lists::read(self, &layout::signer_prefix(key), after_log_index, limit)
     }
 
     /// Members written by blocks (genesis members appear once a block changes them).
