@@ -322,7 +322,7 @@ fn a_stranger_dialing_either_swarm_is_disconnected() -> anyhow::Result<()> {
     network.start(0)?;
     // The stranger speaks this network's consensus protocol: only its key is wrong.
     let tag = network.genesis().hash().to_hex()[..16].to_owned();
-    let protocol = format!("/custody/{tag}/consensus/v1");
+    let protocol = format!("/custody/{tag}/consensus/v2");
     // The node's own listeners, not the rig's proxies: a stranger dials it directly.
     let consensus = network.multiaddr(0, network.consensus_addr(0));
     let gossip = network.multiaddr(0, network.gossip_addr(0));
