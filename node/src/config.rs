@@ -147,6 +147,10 @@ pub struct Faults {
     /// and by a copy whose closing signature is wrong.
     #[serde(default)]
     pub malformed_consensus_frames: bool,
+    /// This node drops every event it receives by gossip, so it holds only the events
+    /// submitted to it, and must fetch the others when a proposal names them by id.
+    #[serde(default)]
+    pub drop_gossiped_events: bool,
 }
 
 #[cfg(feature = "fault-injection")]

@@ -63,7 +63,7 @@ use serde_json::{json, Value};
 
 use crate::consensus::codec::{CodecError, CustodyCodec};
 use crate::consensus::context::{Address, BlockValue, CustodyContext, Height, Proposal, Vote};
-use crate::consensus::context::{ProposalPart, ValidatorSet};
+use crate::consensus::context::{EventRef, ProposalPart, ValidatorSet};
 use crate::consensus::host::SyncedBlock;
 use crate::consensus::signing::{parts_message, proposal_bytes, vote_bytes, CustodyVerifier};
 use crate::epcis::capture::CAPTURE_EVENTS_MAX;
@@ -302,9 +302,11 @@ const FRAME_KINDS: u8 = 10;
 /// The events of a proposal part, decoded as the host decodes them.
 fn part_events(part: &ProposalPart) {
     if let ProposalPart::Events(events) = part {
-        for bytes in events {
-            if let Ok(event) = EncodedEvent::decode(bytes) {
-                decoded_event(&event, bytes);
+        for entry in events {
+            if let EventRef::Body(bytes) = entry {
+                if let Ok(event) = EncodedEvent::decode(bytes) {
+                    decoded_event(&event, bytes);
+                }
             }
         }
     }
@@ -726,7 +728,7 @@ fn consensus_seeds(fx: &Fixtures) -> Vec<(String, Vec<u8>)> {
             proposer,
             header: header.clone(),
         },
-        ProposalPart::Events(events.clone()),
+        ProposalPart::Events(events.iter().cloned().map(EventRef::Body).collect()),
         ProposalPart::Fin {
             signature: keys[0].sign(&parts_message(
                 chain_id,

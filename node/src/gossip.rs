@@ -23,6 +23,11 @@
 //! - Identical messages dedupe across publishers, because a message's id is the SHA-256 of
 //!   its bytes rather than the default (author, sequence number).
 //!
+//! - Events can be asked for by id ([`crate::event_fetch`]): a validator missing events a
+//!   proposal names fetches them from the proposer. Only the genesis members that the
+//!   allow-list lets connect can ask, a few requests are served at a time, and each answer
+//!   is bounded.
+//!
 //! The swarm runs on one tokio task; callers talk to it through a cloneable
 //! [`GossipHandle`] over a bounded command queue, and accepted events leave through a
 //! bounded channel that the swarm never waits on.
@@ -43,11 +48,14 @@ use libp2p::gossipsub::{
 use libp2p::identify;
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{noise, tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+
+use crate::event_fetch::{self, EventSource, EventsCodec, FetchError};
 
 /// Peers each node relays a message to (gossipsub's D), and the bounds of its mesh.
 const MESH_PEERS: usize = 2;
@@ -90,6 +98,18 @@ const ENVELOPE_BYTES_MAX: usize = 1024;
 /// Smallest frame limit, so that control traffic (long IHAVE lists) still fits when events
 /// are limited to a few kilobytes. This is gossipsub's default.
 const FRAME_BYTES_MIN: usize = 65_536;
+
+/// Most fetches of events this node waits on at once; more are refused at once
+/// ([`FetchError::Busy`]). A validator fetches for one proposal at a time.
+const FETCHES_IN_FLIGHT_MAX: usize = 8;
+
+/// Most requests for events served at once; more are dropped unanswered, which the asking
+/// peer sees as a failed fetch.
+const SERVING_MAX: usize = 8;
+
+/// How long a fetch of events waits for its answer in the swarm; the consensus host gives up
+/// sooner (`consensus::fetch::FETCH_TIMEOUT_MS`), this only frees the slot.
+const FETCH_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a node needs to join event gossip.
 #[derive(Debug, Clone)]
@@ -200,6 +220,18 @@ pub struct GossipHandle {
 }
 
 impl GossipHandle {
+    /// Asks `peer` for the canonical bytes of the events `ids`, in that order; the answer may
+    /// stop early at an event the peer does not hold, and is not checked here.
+    pub async fn fetch_events(
+        &self,
+        peer: PeerId,
+        ids: Vec<custody_ledger::model::EventId>,
+    ) -> Result<Vec<Vec<u8>>, FetchError> {
+        self.request(|reply| Command::FetchEvents { peer, ids, reply })
+            .await
+            .unwrap_or(Err(FetchError::Stopped))
+    }
+
     /// Publishes a batch of events' canonical bytes to the mesh, as one message.
     ///
     /// Having no subscribed peer yet, or having seen the same bytes already, is not an error:
@@ -282,6 +314,11 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Option<f64>>,
     },
+    FetchEvents {
+        peer: PeerId,
+        ids: Vec<custody_ledger::model::EventId>,
+        reply: oneshot::Sender<Result<Vec<Vec<u8>>, FetchError>>,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -294,6 +331,9 @@ impl fmt::Debug for Command {
             Command::ConnectedPeers(_) => f.write_str("ConnectedPeers"),
             Command::MeshPeers(_) => f.write_str("MeshPeers"),
             Command::PeerScore { peer, .. } => write!(f, "PeerScore({peer})"),
+            Command::FetchEvents { peer, ids, .. } => {
+                write!(f, "FetchEvents({} from {peer})", ids.len())
+            }
             Command::Shutdown(_) => f.write_str("Shutdown"),
         }
     }
@@ -306,6 +346,7 @@ struct Behaviour {
     allowed: allow_block_list::Behaviour<AllowedPeers>,
     identify: identify::Behaviour,
     gossipsub: gossipsub::Behaviour,
+    fetch: request_response::Behaviour<EventsCodec>,
 }
 
 /// Starts event gossip on the current tokio runtime and returns once the listener is bound.
@@ -317,6 +358,7 @@ pub async fn spawn(
     config: GossipConfig,
     validator: Validator,
     accepted: mpsc::Sender<VerifiedEvent>,
+    source: EventSource,
 ) -> Result<GossipHandle, GossipError> {
     if config.message_size_bytes_max == 0 {
         return Err(GossipError::Config(
@@ -371,6 +413,7 @@ pub async fn spawn(
         message_size_bytes_max: config.message_size_bytes_max,
         dials,
         admitted: HashSet::new(),
+        fetches: Fetches::new(source),
     };
     driver.wait_until_listening(&config.listen_addr).await?;
     driver.redial_due();
@@ -447,10 +490,18 @@ fn build_behaviour(
         .with_peer_score(score_params, score_thresholds)
         .map_err(|error| GossipError::Config(format!("gossipsub peer scoring: {error}")))?;
 
+    let fetch = request_response::Behaviour::with_codec(
+        EventsCodec,
+        [(event_fetch::protocol(genesis_hex), ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(FETCH_REQUEST_TIMEOUT)
+            .with_max_concurrent_streams(SERVING_MAX),
+    );
     Ok(Behaviour {
         allowed,
         identify,
         gossipsub,
+        fetch,
     })
 }
 
@@ -582,6 +633,37 @@ struct Driver {
     dials: Vec<DialTarget>,
     /// Connected peers whose identify announced our genesis.
     admitted: HashSet<PeerId>,
+    fetches: Fetches,
+}
+
+/// Fetches of events in flight, both ways.
+struct Fetches {
+    source: EventSource,
+    /// Our requests awaiting answers, bounded by [`FETCHES_IN_FLIGHT_MAX`].
+    waiting: std::collections::HashMap<OutboundRequestId, FetchReply>,
+    /// Answers looked up by serving tasks, for the swarm to send.
+    answered_tx: mpsc::Sender<Answer>,
+    answered_rx: mpsc::Receiver<Answer>,
+    /// Requests being looked up, bounded by [`SERVING_MAX`].
+    serving: usize,
+}
+
+type FetchReply = oneshot::Sender<Result<Vec<Vec<u8>>, FetchError>>;
+
+/// A request's channel with the bodies to answer it with.
+type Answer = (ResponseChannel<Vec<Vec<u8>>>, Vec<Vec<u8>>);
+
+impl Fetches {
+    fn new(source: EventSource) -> Fetches {
+        let (answered_tx, answered_rx) = mpsc::channel(SERVING_MAX);
+        Fetches {
+            source,
+            waiting: std::collections::HashMap::new(),
+            answered_tx,
+            answered_rx,
+            serving: 0,
+        }
+    }
 }
 
 impl Driver {
@@ -627,6 +709,11 @@ impl Driver {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 // Never closed: the driver holds a sender.
                 Some(judged) = self.judged.recv() => self.on_judged(judged),
+                Some((channel, bodies)) = self.fetches.answered_rx.recv() => {
+                    self.fetches.serving -= 1;
+                    // Err means the asker is gone; nothing to do.
+                    let _ = self.swarm.behaviour_mut().fetch.send_response(channel, bodies);
+                }
                 command = commands.recv() => match command {
                     Some(Command::Shutdown(acknowledge)) => break Some(acknowledge),
                     Some(command) => self.on_command(command),
@@ -673,6 +760,7 @@ impl Driver {
             Command::PeerScore { peer, reply } => {
                 let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
             }
+            Command::FetchEvents { peer, ids, reply } => self.fetch(peer, ids, reply),
             // Handled by the loop, which has to stop.
             Command::Shutdown(reply) => {
                 let _ = reply.send(());
@@ -714,6 +802,7 @@ impl Driver {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossipsub(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
             SwarmEvent::Behaviour(BehaviourEvent::Allowed(never)) => match never {},
+            SwarmEvent::Behaviour(BehaviourEvent::Fetch(event)) => self.on_fetch(event),
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
@@ -940,6 +1029,85 @@ impl Driver {
             .report_message_validation_result(message_id, source, acceptance);
     }
 
+    /// Sends a request for events, unless too many are in flight already.
+    fn fetch(&mut self, peer: PeerId, ids: Vec<custody_ledger::model::EventId>, reply: FetchReply) {
+        if self.fetches.waiting.len() >= FETCHES_IN_FLIGHT_MAX {
+            let _ = reply.send(Err(FetchError::Busy));
+            return;
+        }
+        let request = self.swarm.behaviour_mut().fetch.send_request(&peer, ids);
+        self.fetches.waiting.insert(request, reply);
+    }
+
+    fn on_fetch(
+        &mut self,
+        event: request_response::Event<Vec<custody_ledger::model::EventId>, Vec<Vec<u8>>>,
+    ) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.serve(peer, request, channel),
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(reply) = self.fetches.waiting.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                tracing::debug!(%peer, %error, "fetching events failed");
+                if let Some(reply) = self.fetches.waiting.remove(&request_id) {
+                    let _ = reply.send(Err(FetchError::Failed(error.to_string())));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "serving events failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Looks the events up on a task of its own (the source may wait for the mempool), and
+    /// leaves the answer for the swarm loop to send. Beyond [`SERVING_MAX`] at once, or from a
+    /// peer outside the genesis (which the allow-list already keeps out), the request is
+    /// dropped unanswered.
+    fn serve(
+        &mut self,
+        peer: PeerId,
+        ids: Vec<custody_ledger::model::EventId>,
+        channel: ResponseChannel<Vec<Vec<u8>>>,
+    ) {
+        if !self.allowed.contains(&peer) || self.fetches.serving >= SERVING_MAX {
+            tracing::debug!(%peer, "request for events dropped");
+            return;
+        }
+        self.fetches.serving += 1;
+        let lookup = (self.fetches.source)(ids);
+        let answered = self.fetches.answered_tx.clone();
+        tokio::spawn(async move {
+            let bodies = lookup.await;
+            // Capacity is SERVING_MAX and at most that many tasks run, so this never waits
+            // long; an error means the swarm stopped.
+            let _ = answered.send((channel, bodies)).await;
+        });
+    }
+
     /// Hands an accepted event to the node without ever waiting for it.
     fn deliver(&self, event: VerifiedEvent) {
         match self.accepted.try_send(event) {
@@ -1068,7 +1236,7 @@ mod tests {
                 genesis_hash,
                 message_size_bytes_max: MESSAGE_SIZE_BYTES_MAX,
             };
-            let handle = spawn(config, validator, sender)
+            let handle = spawn(config, validator, sender, known_source())
                 .await
                 .expect("gossip starts");
             Node {
@@ -1161,6 +1329,51 @@ mod tests {
         wait_for_mesh(&c, &[b.peer_id()]).await;
         wait_for_mesh(&b, &[a.peer_id(), c.peer_id()]).await;
         (a, b, c)
+    }
+
+    /// A source that holds every id whose first byte is even, its body being the id's bytes.
+    fn known_source() -> EventSource {
+        Arc::new(|ids: Vec<Digest>| {
+            let bodies = event_fetch::answer(&ids, |id| (id.0[0] % 2 == 0).then(|| id.0.to_vec()));
+            Box::pin(async move { bodies })
+        })
+    }
+
+    /// An id whose first byte is `first`.
+    fn id_starting(first: u8) -> Digest {
+        let mut id = Digest::sha256(&[first]);
+        id.0[0] = first;
+        id
+    }
+
+    #[tokio::test]
+    async fn events_are_fetched_by_id_from_a_member_and_not_from_a_stranger() {
+        within_timeout(async {
+            let net = TestNet::new();
+            let (a, b, c) = line(&net).await;
+            let ids = vec![
+                id_starting(2),
+                id_starting(4),
+                id_starting(5),
+                id_starting(6),
+            ];
+            let bodies = a
+                .handle
+                .fetch_events(b.peer_id(), ids.clone())
+                .await
+                .expect("answered");
+            // The answer stops at the first id B does not hold.
+            assert_eq!(bodies, vec![ids[0].0.to_vec(), ids[1].0.to_vec()]);
+            // A is not connected to C: the request fails rather than hanging.
+            assert!(matches!(
+                a.handle.fetch_events(c.peer_id(), ids).await,
+                Err(FetchError::Failed(_))
+            ));
+            for node in [a, b, c] {
+                node.shutdown().await;
+            }
+        })
+        .await;
     }
 
     async fn within_timeout(test: impl Future<Output = ()>) {
@@ -1497,7 +1710,7 @@ mod tests {
                 message_size_bytes_max: MESSAGE_SIZE_BYTES_MAX,
             };
             assert!(matches!(
-                spawn(config, validator, sender).await,
+                spawn(config, validator, sender, known_source()).await,
                 Err(GossipError::Listen { .. })
             ));
         })

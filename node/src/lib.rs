@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod consensus;
 pub mod epcis;
+pub mod event_fetch;
 pub mod explorer;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

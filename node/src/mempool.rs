@@ -29,6 +29,7 @@
 //! so two runs given the same submissions propose the same blocks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use custody_ledger::codec::EVENT_SIZE_BYTES_MAX;
 use custody_ledger::event::VerifiedEvent;
@@ -151,6 +152,9 @@ struct Entry {
     event: VerifiedEvent,
     seq: u64,
     position: Position,
+    /// When it arrived and whether by gossip, for [`Mempool::is_widely_held`].
+    arrived_at: Instant,
+    gossiped: bool,
 }
 
 /// The kind of an encoded event, to keep the triple field access in one place.
@@ -234,6 +238,20 @@ impl Mempool {
     /// pool holds answers [`Admission::Duplicate`] even when the pool is full. A refused event
     /// changes nothing.
     pub fn insert(&mut self, event: VerifiedEvent) -> Result<Admission, MempoolError> {
+        self.insert_from(event, false)
+    }
+
+    /// [`Mempool::insert`] for an event received by gossip: its publisher sent it to every
+    /// member at once, so the other validators very likely hold it too.
+    pub fn insert_gossiped(&mut self, event: VerifiedEvent) -> Result<Admission, MempoolError> {
+        self.insert_from(event, true)
+    }
+
+    fn insert_from(
+        &mut self,
+        event: VerifiedEvent,
+        gossiped: bool,
+    ) -> Result<Admission, MempoolError> {
         if self.entries.contains_key(&event.id()) {
             return Ok(Admission::Duplicate);
         }
@@ -295,6 +313,8 @@ impl Mempool {
                 event,
                 seq,
                 position,
+                arrived_at: Instant::now(),
+                gossiped,
             },
         );
         self.size_bytes += size;
@@ -314,6 +334,15 @@ impl Mempool {
     /// needs no second check of its signature.
     pub fn get(&self, id: &EventId) -> Option<VerifiedEvent> {
         self.entries.get(id).map(|entry| entry.event.clone())
+    }
+
+    /// Whether the other members very likely hold this event too: it came by gossip, or it
+    /// was admitted here (and published) at least `local_age_min` before `now`. A proposer
+    /// names such events by id instead of sending them.
+    pub fn is_widely_held(&self, id: &EventId, now: Instant, local_age_min: Duration) -> bool {
+        self.entries.get(id).is_some_and(|entry| {
+            entry.gossiped || now.saturating_duration_since(entry.arrived_at) >= local_age_min
+        })
     }
 
     /// How many events the pool holds.
@@ -711,6 +740,20 @@ mod tests {
         for event in events {
             assert_eq!(pool.insert(event.clone()), Ok(Admission::Added));
         }
+    }
+
+    #[test]
+    fn gossiped_events_are_widely_held_at_once_and_local_ones_after_a_while() {
+        let events = vs(net().lifecycle("WIDE"));
+        let mut pool = unbounded();
+        pool.insert(events[0].clone()).expect("admitted");
+        pool.insert_gossiped(events[1].clone()).expect("admitted");
+        let later = Duration::from_millis(100);
+        let now = Instant::now();
+        assert!(!pool.is_widely_held(&events[0].id(), now, later));
+        assert!(pool.is_widely_held(&events[0].id(), now + later, later));
+        assert!(pool.is_widely_held(&events[1].id(), now, later));
+        assert!(!pool.is_widely_held(&events[2].id(), now + later, later));
     }
 
     /// A test network, built once: signing keys are derived from fixed seeds, so sharing it

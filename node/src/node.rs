@@ -214,7 +214,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let mut critical = Critical::new();
     let gossip = start_gossip(&config, &identity, &ledger, &mut critical).await?;
     let mut consensus = start_consensus(&config, &identity, &gossip.allowed_peers).await?;
-    let host = build_host(&config, &identity, &ledger, &mut consensus)?;
+    let host = build_host(&config, &identity, &ledger, &mut consensus, &gossip.handle)?;
     let personal = start_personal(
         &config,
         &ledger.store,
@@ -381,6 +381,7 @@ async fn start_gossip(
         },
         ledger.intake.gossip_validator(),
         accepted_tx,
+        event_source(ledger),
     )
     .await?;
     let addrs = handle.listen_addrs().await;
@@ -391,9 +392,19 @@ async fn start_gossip(
         });
     }
     let mempool = ledger.mempool.clone();
+    #[cfg(feature = "fault-injection")]
+    let drop_gossiped = config.faults.drop_gossiped_events;
+    #[cfg(feature = "fault-injection")]
+    if drop_gossiped {
+        warn!("FAULT INJECTION: this node drops every event it receives by gossip");
+    }
     critical.spawn("gossip intake", async move {
         while let Some(event) = accepted_rx.recv().await {
-            if let Err(error) = mempool.lock().await.insert(event) {
+            #[cfg(feature = "fault-injection")]
+            if drop_gossiped {
+                continue;
+            }
+            if let Err(error) = mempool.lock().await.insert_gossiped(event) {
                 warn!(%error, "gossiped event dropped");
             }
         }
@@ -410,6 +421,38 @@ async fn start_gossip(
         outbound,
         allowed_peers,
     })
+}
+
+/// What this node answers a member asking for events by id: those in its mempool, else in
+/// its store (a block may commit while a validator still fetches its events).
+fn event_source(ledger: &Ledger) -> crate::event_fetch::EventSource {
+    let (mempool, store) = (ledger.mempool.clone(), ledger.store.clone());
+    Arc::new(move |ids| {
+        let (mempool, store) = (mempool.clone(), store.clone());
+        Box::pin(async move {
+            let held: std::collections::BTreeMap<_, _> = {
+                let pool = mempool.lock().await;
+                ids.iter()
+                    .filter_map(|id| pool.get(id).map(|event| (*id, event)))
+                    .collect()
+            };
+            // The store's reads run off the tokio workers.
+            let answer = tokio::task::spawn_blocking(move || {
+                crate::event_fetch::answer(&ids, |id| match held.get(id) {
+                    Some(event) => Some(event.bytes().to_vec()),
+                    None => stored_event(store.as_ref(), id),
+                })
+            });
+            // A lookup that panicked answers nothing; the asker votes nil or retries.
+            answer.await.unwrap_or_default()
+        })
+    })
+}
+
+/// A committed event's canonical bytes, looked up by id.
+fn stored_event(store: &SledStore, id: &custody_ledger::model::EventId) -> Option<Vec<u8>> {
+    let stored = store.event(id).ok().flatten()?;
+    Some(stored.event.into_bytes())
 }
 
 /// The consensus engine, started, and the faults its host is to inject (test builds).
@@ -506,11 +549,12 @@ fn engine_config(
         // forwarder, which cost a loaded validator about a seventh of its CPU.
         protocol: PubSubProtocol::Broadcast,
         protocol_names: ProtocolNames {
-            consensus: format!("/custody/{network_tag}/consensus/v1"),
-            discovery_kad: format!("/custody/{network_tag}/discovery/kad/v1"),
-            discovery_regres: format!("/custody/{network_tag}/discovery/reqres/v1"),
-            sync: format!("/custody/{network_tag}/sync/v1"),
-            validator_proof: format!("/custody/{network_tag}/validator-proof/v1"),
+            // v2: proposal parts name events by id (compact proposals).
+            consensus: format!("/custody/{network_tag}/consensus/v2"),
+            discovery_kad: format!("/custody/{network_tag}/discovery/kad/v2"),
+            discovery_regres: format!("/custody/{network_tag}/discovery/reqres/v2"),
+            sync: format!("/custody/{network_tag}/sync/v2"),
+            validator_proof: format!("/custody/{network_tag}/validator-proof/v2"),
         },
         channel_names: ChannelNames {
             consensus: format!("/custody/{network_tag}/consensus"),
@@ -540,6 +584,7 @@ fn build_host(
     identity: &Identity,
     ledger: &Ledger,
     consensus: &mut Consensus,
+    gossip: &gossip::GossipHandle,
 ) -> anyhow::Result<Host> {
     let chain_id = identity.genesis.chain_id.clone();
     let proposals = config.data_dir.join("proposals");
@@ -566,6 +611,7 @@ fn build_host(
         faults: std::mem::take(&mut consensus.host_faults),
         proposals: ProposalStore::open(&proposals)
             .with_context(|| format!("opening {}", proposals.display()))?,
+        gossip: gossip.clone_handle(),
     }))
 }
 
@@ -721,6 +767,8 @@ fn spawn_critical(
                         Some(msg) => host.handle(msg).await,
                         None => bail!("the consensus engine closed its channel to the host"),
                     },
+                    // Events fetched for a proposal, whose answer the engine awaits.
+                    fetched = host.next_fetched() => host.fetched(fetched),
                 }
             }
         })

@@ -322,7 +322,7 @@ fn a_stranger_dialing_either_swarm_is_disconnected() -> anyhow::Result<()> {
     network.start(0)?;
     // The stranger speaks this network's consensus protocol: only its key is wrong.
     let tag = network.genesis().hash().to_hex()[..16].to_owned();
-    let protocol = format!("/custody/{tag}/consensus/v1");
+    let protocol = format!("/custody/{tag}/consensus/v2");
     // The node's own listeners, not the rig's proxies: a stranger dials it directly.
     let consensus = network.multiaddr(0, network.consensus_addr(0));
     let gossip = network.multiaddr(0, network.gossip_addr(0));
@@ -851,6 +851,69 @@ fn regression_issue_15_erasure_reaches_every_party_node_including_one_that_was_d
                 "{} still holds the erased name",
                 path.display()
             );
+        }
+    }
+    Ok(())
+}
+
+/// The lines of node `i`'s log that contain `needle`.
+fn log_lines(network: &Network, i: usize, needle: &str) -> usize {
+    network
+        .log(i)
+        .lines()
+        .filter(|line| line.contains(needle))
+        .count()
+}
+
+/// Issue 17: a proposer names by id the events it expects the validators to hold. A
+/// validator that lacks one (here: a node that drops every gossiped event, so it holds none
+/// of the events submitted elsewhere) fetches it from the proposer, validates the block and
+/// commits it like the others.
+#[test]
+fn regression_issue_17_a_proposal_naming_an_event_one_validator_lacks_still_commits(
+) -> anyhow::Result<()> {
+    const LACKING: usize = 3;
+    const FETCHED: &str = "fetched the proposal's missing events";
+    const FAILED: &str = "cannot get the proposal's missing events";
+    let mut network = Network::builder(program())
+        .configure(|i, config| {
+            if i == LACKING {
+                config.faults.drop_gossiped_events = true;
+            }
+        })
+        .start()?;
+    network.publish_reference_data(0)?;
+    let events = registrations(network.testnet(), 12, "LACK");
+    let mut committed = Vec::new();
+    // Each event goes to one of the others; when the next proposer is not the node it was
+    // submitted to, it came by gossip and is named by id. Stop once the lacking validator
+    // has fetched at least one registration.
+    let fetched_before = log_lines(&network, LACKING, FETCHED);
+    for (n, event) in events.iter().enumerate() {
+        let (code, body) = network.submit(n % LACKING, event, true)?;
+        if code != 200 {
+            network.dump_logs();
+            bail!("event {n} not committed: {code} {body}");
+        }
+        committed.push(event.id());
+        if log_lines(&network, LACKING, FETCHED) > fetched_before {
+            break;
+        }
+    }
+    let fetches = log_lines(&network, LACKING, FETCHED);
+    if fetches <= fetched_before {
+        network.dump_logs();
+        bail!("node {LACKING} never fetched an event: no proposal named one it lacked");
+    }
+    assert_eq!(log_lines(&network, LACKING, FAILED), 0, "a fetch failed");
+    // Node LACKING commits every event although gossip brought it none of them.
+    let log_size = network.log_size(0);
+    network.wait_log_size(log_size, Duration::from_secs(30))?;
+    network.stop_and_compare()?;
+    for i in 0..network.len() {
+        let store = network.open_store(i)?;
+        for id in &committed {
+            assert!(store.contains_event(id)?, "node {i} lacks event {id}");
         }
     }
     Ok(())

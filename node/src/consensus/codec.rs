@@ -58,7 +58,9 @@ use custody_ledger::{Digest, Timestamp};
 use serde::de::{DeserializeOwned, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::context::{Address, BlockValue, CustodyContext, Height, Proposal, ProposalPart, Vote};
+use super::context::{
+    Address, BlockValue, CustodyContext, EventRef, Height, Proposal, ProposalPart, Vote,
+};
 
 /// Largest vote, proposal, certificate, validator proof, sync status or sync request: the
 /// ledger's record limit, because none of them carries more than a header and one signature
@@ -859,12 +861,35 @@ enum WirePart {
         proposer: PublicKey,
         header: Box<WireHeader>,
     },
-    /// At most a block's worth of events, which also keeps a flood of empty events (one
-    /// input byte each) from costing far more memory than the input.
-    Events(List<Blob, BLOCK_EVENTS_MAX>),
+    /// At most a block's worth of events, which also keeps a flood of empty events (two
+    /// input bytes each) from costing far more memory than the input.
+    Events(List<WireEventRef, BLOCK_EVENTS_MAX>),
     Fin {
         signature: Signature,
     },
+}
+
+/// One event of a proposal part: named by id, or carried as canonical bytes.
+#[derive(Debug, Serialize, Deserialize)]
+enum WireEventRef {
+    Id(Digest),
+    Body(Blob),
+}
+
+impl WireEventRef {
+    fn from_ref(event: &EventRef) -> WireEventRef {
+        match event {
+            EventRef::Id(id) => WireEventRef::Id(*id),
+            EventRef::Body(bytes) => WireEventRef::Body(Blob::from_slice(bytes)),
+        }
+    }
+
+    fn into_ref(self) -> EventRef {
+        match self {
+            WireEventRef::Id(id) => EventRef::Id(id),
+            WireEventRef::Body(bytes) => EventRef::Body(Vec::from(bytes.0)),
+        }
+    }
 }
 
 impl Wire for WirePart {
@@ -898,7 +923,7 @@ impl Wire for WirePart {
                 header: Box::new(WireHeader::from_header(header)),
             },
             ProposalPart::Events(events) => {
-                WirePart::Events(events.iter().map(|event| Blob::from_slice(event)).collect())
+                WirePart::Events(events.iter().map(WireEventRef::from_ref).collect())
             }
             ProposalPart::Fin { signature } => WirePart::Fin {
                 signature: *signature,
@@ -922,7 +947,7 @@ impl Wire for WirePart {
                 header: header.into_header(),
             },
             WirePart::Events(events) => {
-                ProposalPart::Events(events.into_iter().map(|event| Vec::from(event.0)).collect())
+                ProposalPart::Events(events.into_iter().map(WireEventRef::into_ref).collect())
             }
             WirePart::Fin { signature } => ProposalPart::Fin { signature },
         })
@@ -1391,8 +1416,10 @@ mod tests {
             .map(|e| e.bytes().to_vec())
             .collect();
         assert_eq!(events.len(), 11);
+        let ids: Vec<Digest> = built.block().events.iter().map(|e| e.id()).collect();
 
-        // Proposal parts: header, events in two chunks, an empty chunk, signature.
+        // Proposal parts: header, events in chunks of bodies, of ids and of both, an empty
+        // chunk, signature.
         let round = Round::new(2);
         let fin_signature = signers[0].1.sign_bytes(&parts_message(
             CHAIN_ID,
@@ -1415,8 +1442,13 @@ mod tests {
                 proposer: signers[0].0,
                 header: header.clone(),
             },
-            ProposalPart::Events(events[..6].to_vec()),
-            ProposalPart::Events(events[6..].to_vec()),
+            ProposalPart::Events(events[..4].iter().cloned().map(EventRef::Body).collect()),
+            ProposalPart::Events(ids[4..8].iter().copied().map(EventRef::Id).collect()),
+            ProposalPart::Events(vec![
+                EventRef::Id(ids[8]),
+                EventRef::Body(events[9].clone()),
+                EventRef::Id(ids[10]),
+            ]),
             ProposalPart::Events(Vec::new()),
             ProposalPart::Fin {
                 signature: fin_signature,
@@ -1782,7 +1814,7 @@ mod tests {
             })
         ));
 
-        let too_many = ProposalPart::Events(vec![Vec::new(); BLOCK_EVENTS_MAX + 1]);
+        let too_many = ProposalPart::Events(vec![EventRef::Body(Vec::new()); BLOCK_EVENTS_MAX + 1]);
         let refused = Err(CodecError::TooManyEvents {
             count: BLOCK_EVENTS_MAX + 1,
             count_max: BLOCK_EVENTS_MAX,
@@ -1794,7 +1826,7 @@ mod tests {
             StreamContent::Data(too_many),
         );
         assert_eq!(encode(&message), refused);
-        let most = ProposalPart::Events(vec![Vec::new(); BLOCK_EVENTS_MAX]);
+        let most = ProposalPart::Events(vec![EventRef::Body(Vec::new()); BLOCK_EVENTS_MAX]);
         assert_eq!(
             decode::<ProposalPart>(encode(&most).expect("encodes")).expect("decodes"),
             most
@@ -1803,15 +1835,16 @@ mod tests {
 
     #[test]
     fn a_part_with_more_events_than_a_block_is_refused() {
-        // One more empty event than a block holds: each costs one input byte but a whole
+        // One more empty event than a block holds: each costs two input bytes but a whole
         // byte string in memory, so the count is what bounds memory here.
-        let mut frame = ledger_codec::encode(&WirePart::Events(List(vec![
-            Blob(Bytes::new());
-            BLOCK_EVENTS_MAX
-        ])));
+        let mut frame = ledger_codec::encode(&WirePart::Events(List(
+            (0..BLOCK_EVENTS_MAX)
+                .map(|_| WireEventRef::Body(Blob(Bytes::new())))
+                .collect(),
+        )));
         assert!(decode::<ProposalPart>(frame.clone()).is_ok());
         frame[1..4].copy_from_slice(&[0xFB, 0x11, 0x27]); // 10_001 as a bincode u16 varint
-        frame.push(0);
+        frame.extend_from_slice(&[1, 0]); // one more empty body
         assert!(matches!(
             decode::<ProposalPart>(frame),
             Err(CodecError::Frame(ledger_codec::CodecError::Malformed(_)))

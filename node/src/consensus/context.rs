@@ -19,6 +19,7 @@ use custody_ledger::block::BlockHeader;
 use custody_ledger::genesis::Genesis;
 use custody_ledger::keys::{Keypair, PublicKey, Signature};
 use custody_ledger::Digest;
+use serde::Serialize;
 
 /// The context: which validator proposes when, and how to make proposals and votes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -162,13 +163,25 @@ pub enum ProposalPart {
         /// The block header.
         header: BlockHeader,
     },
-    /// A chunk of the block's events, as canonical bytes, in block order.
-    Events(Vec<Vec<u8>>),
+    /// A chunk of the block's events in block order, each named by id or carried whole.
+    Events(Vec<EventRef>),
     /// Closes the stream with the proposer's signature over the parts' digest.
     Fin {
         /// Signature over [`super::signing::parts_message`].
         signature: Signature,
     },
+}
+
+/// One event of a proposal: its id when the proposer expects every validator to hold it
+/// already (it arrived by gossip long enough ago), else its canonical bytes. The block
+/// header commits to the full events either way, so an id resolved to the wrong event
+/// cannot make a wrong block pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum EventRef {
+    /// The event's id, the hash of its canonical bytes.
+    Id(Digest),
+    /// The event's canonical bytes.
+    Body(Vec<u8>),
 }
 
 impl mc::ProposalPart<CustodyContext> for ProposalPart {

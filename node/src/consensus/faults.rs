@@ -9,7 +9,9 @@
 //! - `equivocate`: the proposer builds two different valid blocks for one height and round,
 //!   streams both, and signs a consensus proposal for each (see [`ProposalSlot`]);
 //! - `malformed_consensus_frames`: the validator damages every other vote it sends and
-//!   follows each proposal it streams with damaged copies (see [`FaultyCodec`]).
+//!   follows each proposal it streams with damaged copies (see [`FaultyCodec`]);
+//! - `drop_gossiped_events`: the node drops every event gossip brings it, so proposals name
+//!   events it lacks (applied at the node's gossip intake).
 //!
 //! Malachite gives the application one way to send (`NetworkMsg::PublishProposalPart`) and
 //! sends everything else itself, encoding each message with the network codec it was given.
@@ -473,6 +475,7 @@ mod tests {
     use custody_ledger::keys::Keypair;
 
     use super::*;
+    use crate::consensus::context::EventRef;
 
     fn signer() -> (CustodySigner, Address) {
         let key = Arc::new(Keypair::from_seed([4; 32]));
@@ -545,7 +548,7 @@ mod tests {
         });
         let honest = StreamId::new(Bytes::from(vec![0; 16]));
         let parts = [
-            StreamContent::Data(ProposalPart::Events(vec![vec![1, 2, 3]])),
+            StreamContent::Data(ProposalPart::Events(vec![EventRef::Body(vec![1, 2, 3])])),
             StreamContent::Data(ProposalPart::Fin {
                 signature: Signature([1; 64]),
             }),
@@ -621,7 +624,10 @@ mod tests {
         let fin = ProposalPart::Fin {
             signature: Signature([9; 64]),
         };
-        let parts = vec![ProposalPart::Events(vec![vec![1]]), fin.clone()];
+        let parts = vec![
+            ProposalPart::Events(vec![EventRef::Body(vec![1])]),
+            fin.clone(),
+        ];
         let bad = with_bad_signature(parts.clone());
         assert_eq!(bad[0], parts[0]);
         assert_ne!(bad[1], fin);

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod context;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
+pub mod fetch;
 pub mod host;
 pub mod proposals;
 pub mod signing;
