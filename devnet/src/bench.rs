@@ -8,7 +8,15 @@
 //! low-value regime (the seller pays); half go to the sample jurisdiction QX under FOB, fully
 //! assessed (the broker pays). The last shipment may be cut short to make exactly `--events`.
 //!
-//! **Submission.** Every event goes to one validator over `POST /v1/events?wait=commit`, all
+//! **Submission.** By default (`--batch N`, 200) the events go in batches over
+//! `POST /v1/events/batch?wait=commit`: each request holds whole shipments of one validator,
+//! their events in order (the node admits each after its predecessor in the batch), at most
+//! N events, so no request waits for another; `--inflight` events are in flight, in requests
+//! of N, offered at `--rate` events per second. An event refused for load (`node.busy`,
+//! `mempool.full`, `mempool.signer_quota`) is sent again after a pause; every event's latency
+//! runs from its batch's first request to the answer that carries its receipt.
+//!
+//! With `--batch 1`, every event goes to one validator over `POST /v1/events?wait=commit`, all
 //! events of a shipment to the same validator, shipments spread round robin over all
 //! validators. An event is sent only once its predecessor in the shipment has been answered
 //! committed — as its signer, who has seen the previous step on the ledger, would — so every
@@ -57,6 +65,7 @@ use anyhow::{anyhow, bail, Context as _};
 use custody_client::personal::new_salt;
 use custody_client::{Client, ClientError, Submitted};
 use custody_ledger::model::ShipmentId;
+use custody_ledger::view::{BatchResult, BatchStatus};
 use custody_ledger::{Digest, EventId};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch, Mutex};
@@ -95,6 +104,9 @@ pub struct BenchOptions {
     pub validators: usize,
     /// Seconds of the nodes' idle CPU measured before the load; none if 0.
     pub idle_secs: u64,
+    /// Events per request through `POST /v1/events/batch` (whole shipments); 1 sends every
+    /// event alone through `POST /v1/events`, each after its predecessor's commit.
+    pub batch: usize,
 }
 
 /// Attempts per event when the node is busy (`503`), asks this signer to slow down (`429`)
@@ -462,6 +474,201 @@ async fn dispatch(
     })
 }
 
+/// Load refusals a batch's event is retried after: the node or its mempool is full, or the
+/// signer is at its share.
+const RETRYABLE_CODES: [&str; 3] = ["node.busy", "mempool.full", "mempool.signer_quota"];
+
+/// The requests of a batched run: whole shipments of one validator each, in shipment order,
+/// at most `batch` events a request (a longer shipment travels alone). A shipment's events
+/// share a request, in order, so the node admits each after its predecessor (the batch's
+/// order) and no request waits for another's commit.
+fn batch_jobs(plans: &[ShipmentPlan], batch: usize, nodes: usize) -> Vec<(usize, Vec<usize>)> {
+    let mut open: Vec<(Vec<usize>, usize)> = vec![(Vec::new(), 0); nodes];
+    let mut jobs = Vec::new();
+    for (s, plan) in plans.iter().enumerate() {
+        let (shipments, events) = &mut open[plan.node];
+        if !shipments.is_empty() && *events + plan.events.len() > batch {
+            jobs.push((plan.node, std::mem::take(shipments)));
+            *events = 0;
+        }
+        shipments.push(s);
+        *events += plan.events.len();
+    }
+    for (node, (shipments, _)) in open.into_iter().enumerate() {
+        if !shipments.is_empty() {
+            jobs.push((node, shipments));
+        }
+    }
+    jobs
+}
+
+/// Sends the events of `shipments` as one batch with `?wait=commit`, retrying the events
+/// refused for load (and the whole request when the node is unreachable or busy), and says
+/// how each fared. Every event's latency runs from the first request.
+async fn send_batch(shared: &Shared, client: &Client, shipments: &[usize]) -> Done {
+    let mut pending: Vec<(usize, usize)> = shipments
+        .iter()
+        .flat_map(|&s| (0..shared.plans[s].events.len()).map(move |k| (s, k)))
+        .collect();
+    let sent = Instant::now();
+    let mut done = Vec::with_capacity(pending.len());
+    for attempt in 1..=ATTEMPTS_MAX {
+        let events: Vec<_> = pending
+            .iter()
+            .map(|&(s, k)| shared.plans[s].events[k].clone())
+            .collect();
+        let last = attempt == ATTEMPTS_MAX;
+        match client.submit_batch(&events, true).await {
+            Ok(outcome) => {
+                let mut retry = Vec::new();
+                for (&(s, k), result) in pending.iter().zip(outcome.results) {
+                    let code = result.code.as_deref().unwrap_or("");
+                    if result.status == BatchStatus::Refused
+                        && RETRYABLE_CODES.contains(&code)
+                        && !last
+                    {
+                        retry.push((s, k));
+                        continue;
+                    }
+                    done.push((s, k, batch_fate(shared, client, sent, s, k, result).await));
+                }
+                if retry.is_empty() {
+                    return done;
+                }
+                pending = retry;
+            }
+            Err(
+                ClientError::Transport(_)
+                | ClientError::Problem {
+                    status: 429 | 503, ..
+                },
+            ) if !last => {}
+            Err(e) => {
+                let failed = |(s, k)| (s, k, Fate::Failed(format!("batch request: {e}")));
+                done.extend(pending.into_iter().map(failed));
+                return done;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(RETRY_PAUSE_MS)).await;
+    }
+    let failed = |(s, k)| (s, k, Fate::Failed("no answer after retries".into()));
+    done.extend(pending.into_iter().map(failed));
+    done
+}
+
+/// How one event of a batch fared, from its result; an accepted event the node did not see
+/// committed while it waited is polled for.
+async fn batch_fate(
+    shared: &Shared,
+    client: &Client,
+    sent: Instant,
+    s: usize,
+    k: usize,
+    result: BatchResult,
+) -> Fate {
+    let latency_us = || u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+    match (result.status, result.receipt) {
+        (BatchStatus::Accepted, Some(receipt)) => Fate::Committed {
+            latency_us: latency_us(),
+            at_us: shared.since_start_us(),
+            height: receipt.height,
+        },
+        (BatchStatus::Accepted, None) => {
+            let id = shared.plans[s].events[k].id();
+            let timeout = Duration::from_millis(submit::COMMIT_TIMEOUT_MS);
+            match submit::wait_committed(client, &id, timeout).await {
+                Ok(height) => Fate::Polled {
+                    latency_us: latency_us(),
+                    at_us: shared.since_start_us(),
+                    height,
+                },
+                Err(e) => Fate::Failed(format!("{id}: {e}")),
+            }
+        }
+        (BatchStatus::Duplicate, _) => Fate::Duplicate,
+        (BatchStatus::Refused, _) => Fate::Failed(format!(
+            "{} {}: {} {}",
+            shared.plans[s].events[k].event().event.kind.name(),
+            shared.plans[s].events[k].id(),
+            result.code.unwrap_or_default(),
+            result.detail.unwrap_or_default()
+        )),
+    }
+}
+
+/// A batched run: every request of `jobs` to the workers of its validator, offered at `rate`
+/// events per second (0: as fast as the workers take them), within `deadline`.
+async fn dispatch_batches(
+    shared: Arc<Shared>,
+    workers: Vec<Vec<Client>>,
+    jobs: Vec<(usize, Vec<usize>)>,
+    rate: u64,
+    deadline: tokio::time::Instant,
+) -> anyhow::Result<Run> {
+    let mut queues = Vec::with_capacity(workers.len());
+    let mut running = tokio::task::JoinSet::new();
+    for clients in workers {
+        // A queue of one, as for single events: no request waits unseen.
+        let (tx, rx) = mpsc::channel::<Vec<usize>>(1);
+        let rx = Arc::new(Mutex::new(rx));
+        for client in clients {
+            let (shared, rx) = (shared.clone(), rx.clone());
+            running.spawn(async move {
+                let mut done = Vec::new();
+                // Ends when the dispatcher closes the queue: one turn per request.
+                while let Some(shipments) = rx.lock().await.recv().await {
+                    done.extend(send_batch(&shared, &client, &shipments).await);
+                }
+                done
+            });
+        }
+        queues.push(tx);
+    }
+    let start = tokio::time::Instant::from_std(shared.start);
+    let late = || anyhow!("the run did not finish in time");
+    let (mut offered, mut last_dispatch_us) = (0u64, 0);
+    for (node, shipments) in jobs {
+        if let Some(slot_ns) = offered.saturating_mul(1_000_000_000).checked_div(rate) {
+            tokio::time::sleep_until(start + Duration::from_nanos(slot_ns)).await;
+        }
+        offered += shipments
+            .iter()
+            .map(|&s| shared.plans[s].events.len() as u64)
+            .sum::<u64>();
+        tokio::time::timeout_at(deadline, queues[node].send(shipments))
+            .await
+            .map_err(|_| late())?
+            .map_err(|_| anyhow!("the workers stopped"))?;
+        last_dispatch_us = shared.since_start_us();
+    }
+    drop(queues);
+    let mut fates: Vec<Vec<Option<Fate>>> = shared
+        .plans
+        .iter()
+        .map(|p| vec![None; p.events.len()])
+        .collect();
+    // Every worker ends once its queue is empty; the deadline only guards against a bug.
+    while !running.is_empty() {
+        match tokio::time::timeout_at(deadline, running.join_next()).await {
+            Ok(Some(done)) => {
+                for (s, k, fate) in done.map_err(|e| anyhow!("a worker failed: {e}"))? {
+                    fates[s][k] = Some(fate);
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                running.abort_all();
+                bail!("the run did not finish in time");
+            }
+        }
+    }
+    Ok(Run {
+        fates,
+        wall: shared.start.elapsed(),
+        last_dispatch_us,
+    })
+}
+
 /// Tenths as a decimal: `1234` → `123.4`.
 fn tenths(x: u64) -> String {
     format!("{}.{}", x / 10, x % 10)
@@ -686,7 +893,12 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
     );
 
     let urls: Vec<String> = validators.iter().map(|e| e.url.clone()).collect();
-    let workers = connect_workers(&urls, options.inflight).await?;
+    // Batched, the workers are requests in flight of `batch` events each.
+    let connections = match options.batch {
+        0 | 1 => options.inflight,
+        batch => options.inflight.div_ceil(batch).max(urls.len()),
+    };
+    let workers = connect_workers(&urls, connections).await?;
 
     // Before.
     let status_before = clients[0].status().await?;
@@ -716,7 +928,13 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
     });
     let budget_s = 300 + u64::try_from(options.events).unwrap_or(u64::MAX) / 20;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(budget_s);
-    let run = dispatch(shared.clone(), workers, &order, options.rate, deadline).await?;
+    let run = match options.batch {
+        0 | 1 => dispatch(shared.clone(), workers, &order, options.rate, deadline).await?,
+        batch => {
+            let jobs = batch_jobs(&shared.plans, batch, clients.len());
+            dispatch_batches(shared.clone(), workers, jobs, options.rate, deadline).await?
+        }
+    };
 
     // After.
     let samples = sampler.finish();
@@ -1214,8 +1432,8 @@ mod tests {
         assert_eq!(human_us(1_950_000), "1.9 s");
     }
 
-    #[test]
-    fn the_dispatch_order_keeps_each_shipment_in_order_and_interleaves_shipments() {
+    /// Shipments of the given numbers of events, on two validators in turn.
+    fn small_plans(lengths: &[usize]) -> Vec<ShipmentPlan> {
         let event = |n: u8| {
             custody_client::build::Signer::new(custody_ledger::Keypair::from_seed([n; 32]), "c")
                 .attest_document(
@@ -1228,14 +1446,38 @@ mod tests {
                     custody_ledger::Timestamp(0),
                 )
         };
-        let plans: Vec<ShipmentPlan> = [3usize, 1, 2, 3, 2]
+        lengths
             .iter()
             .enumerate()
             .map(|(i, len)| ShipmentPlan {
                 node: i % 2,
                 events: (0..*len).map(|k| event(k as u8)).collect(),
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn batches_hold_whole_shipments_of_one_validator_within_the_size() {
+        let plans = small_plans(&[3, 1, 2, 3, 2, 7, 1, 1, 4]);
+        let jobs = batch_jobs(&plans, 4, 2);
+        let mut seen: Vec<usize> = jobs.iter().flat_map(|(_, j)| j.clone()).collect();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            (0..plans.len()).collect::<Vec<_>>(),
+            "each shipment once"
+        );
+        for (node, shipments) in &jobs {
+            let events: usize = shipments.iter().map(|&s| plans[s].events.len()).sum();
+            assert!(shipments.len() == 1 || events <= 4, "{events} events");
+            assert!(shipments.iter().all(|&s| plans[s].node == *node));
+            assert!(shipments.windows(2).all(|w| w[0] < w[1]), "shipment order");
+        }
+    }
+
+    #[test]
+    fn the_dispatch_order_keeps_each_shipment_in_order_and_interleaves_shipments() {
+        let plans = small_plans(&[3, 1, 2, 3, 2]);
         let order = dispatch_order(&plans, 2);
         assert_eq!(order.len(), 11);
         assert_eq!(

@@ -90,6 +90,10 @@ enum Command {
         /// Measure the nodes' idle CPU for this many seconds before the load (0: not at all).
         #[arg(long, value_name = "S", default_value_t = 5)]
         idle_secs: u64,
+        /// Events per request through `POST /v1/events/batch`, whole shipments each (1: every
+        /// event alone through `POST /v1/events`, each after its predecessor's commit).
+        #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+        batch: u64,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -156,6 +160,7 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 inflight,
                 validators,
                 idle_secs,
+                batch,
                 json,
             } => {
                 bench::run(BenchOptions {
@@ -167,6 +172,7 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                     inflight,
                     validators: validators as usize,
                     idle_secs,
+                    batch: batch as usize,
                 })
                 .await
             }

@@ -103,24 +103,16 @@ pub struct ApiState {
 
 /// The router.
 pub fn app(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/events", post(submit))
-        // Its own body limit, above the one for a single event; the innermost limit applies.
-        .route(
-            "/v1/events/batch",
-            post(crate::batch::submit_batch)
-                .layer(DefaultBodyLimit::max(crate::batch::BATCH_BODY_BYTES_MAX)),
-        )
+    // The handlers that read the store (sled) and build proofs run on the blocking pool; the
+    // submissions stay on the workers, since they wait for commits and hand their work to the
+    // admission queue's thread.
+    let reads = Router::new()
         .route("/v1/events/{id}", get(event))
         .route("/v1/quote", post(crate::quote::post_quote))
         .route("/v1/shipments", get(crate::browse::shipments))
         .route("/v1/shipments/{id}", get(shipment))
         .route("/v1/shipments/{id}/events", get(shipment_events))
         .route("/v1/shipments/{id}/bundle", get(shipment_bundle))
-        .route(
-            "/v1/shipments/{id}/personal",
-            get(crate::personal::routes::read).post(crate::personal::routes::disclose),
-        )
         .route("/v1/members", get(members))
         .route("/v1/members/{id}", get(crate::browse::member))
         .route("/v1/members/{key}/events", get(member_events))
@@ -129,8 +121,22 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/log/checkpoint", get(checkpoint))
         .route("/v1/log/consistency", get(consistency))
         .route("/v1/network", get(crate::browse::network))
-        .route("/v1/genesis", get(crate::browse::genesis))
         .route("/v1/status", get(status))
+        .route_layer(middleware::from_fn(off_the_workers));
+    Router::new()
+        .route("/v1/events", post(submit))
+        // Its own body limit, above the one for a single event; the innermost limit applies.
+        .route(
+            "/v1/events/batch",
+            post(crate::batch::submit_batch)
+                .layer(DefaultBodyLimit::max(crate::batch::BATCH_BODY_BYTES_MAX)),
+        )
+        .merge(reads)
+        .route(
+            "/v1/shipments/{id}/personal",
+            get(crate::personal::routes::read).post(crate::personal::routes::disclose),
+        )
+        .route("/v1/genesis", get(crate::browse::genesis))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -149,6 +155,22 @@ pub fn app(state: ApiState) -> Router {
         .layer(middleware::map_response(timeout_problem))
         .layer(DefaultBodyLimit::max(BODY_SIZE_BYTES_MAX))
         .with_state(state)
+}
+
+/// Runs a request's handler on tokio's blocking pool, driven by the runtime's handle, so that
+/// its sled reads and proof building never hold a tokio worker (ARCHITECTURE.md, issue 17).
+async fn off_the_workers(request: Request, next: Next) -> Response {
+    let runtime = tokio::runtime::Handle::current();
+    match tokio::task::spawn_blocking(move || runtime.block_on(next.run(request))).await {
+        Ok(response) => response,
+        Err(error) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node.unavailable",
+            None,
+            format!("the request's handler failed: {error}"),
+        )
+        .into_response(),
+    }
 }
 
 /// The API's one error type. Boxed, so that handlers' results stay small.
