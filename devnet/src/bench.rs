@@ -420,11 +420,7 @@ async fn dispatch(
         }
         queues.push(tx);
     }
-    let mut fates: Vec<Vec<Option<Fate>>> = shared
-        .plans
-        .iter()
-        .map(|p| vec![None; p.events.len()])
-        .collect();
+    let mut skipped = Vec::new();
     let start = tokio::time::Instant::from_std(shared.start);
     let late = || anyhow!("the run did not finish in time");
     let mut last_dispatch_us = 0;
@@ -440,7 +436,7 @@ async fn dispatch(
                 .map_err(|_| anyhow!("a progress channel closed"))?;
         }
         if shared.poisoned[s].load(Ordering::Relaxed) {
-            fates[s][k] = Some(Fate::Skipped);
+            skipped.push((s, k));
             shared.progress[s].send_replace(k + 1);
             continue;
         }
@@ -451,21 +447,9 @@ async fn dispatch(
         last_dispatch_us = shared.since_start_us();
     }
     drop(queues);
-    // Every worker ends once its queue is empty (each request and poll is bounded); the
-    // deadline only guards against a bug.
-    while !running.is_empty() {
-        match tokio::time::timeout_at(deadline, running.join_next()).await {
-            Ok(Some(done)) => {
-                for (s, k, fate) in done.map_err(|e| anyhow!("a worker failed: {e}"))? {
-                    fates[s][k] = Some(fate);
-                }
-            }
-            Ok(None) => break,
-            Err(_) => {
-                running.abort_all();
-                bail!("the run did not finish in time");
-            }
-        }
+    let mut fates = join_workers(&shared, running, deadline).await?;
+    for (s, k) in skipped {
+        fates[s][k] = Some(Fate::Skipped);
     }
     Ok(Run {
         fates,
@@ -642,12 +626,26 @@ async fn dispatch_batches(
         last_dispatch_us = shared.since_start_us();
     }
     drop(queues);
+    let fates = join_workers(&shared, running, deadline).await?;
+    Ok(Run {
+        fates,
+        wall: shared.start.elapsed(),
+        last_dispatch_us,
+    })
+}
+
+/// Waits for every worker (each ends once its queue is empty and closed; the deadline only
+/// guards against a bug) and puts each event's fate in its place.
+async fn join_workers(
+    shared: &Shared,
+    mut running: tokio::task::JoinSet<Done>,
+    deadline: tokio::time::Instant,
+) -> anyhow::Result<Vec<Vec<Option<Fate>>>> {
     let mut fates: Vec<Vec<Option<Fate>>> = shared
         .plans
         .iter()
         .map(|p| vec![None; p.events.len()])
         .collect();
-    // Every worker ends once its queue is empty; the deadline only guards against a bug.
     while !running.is_empty() {
         match tokio::time::timeout_at(deadline, running.join_next()).await {
             Ok(Some(done)) => {
@@ -662,11 +660,7 @@ async fn dispatch_batches(
             }
         }
     }
-    Ok(Run {
-        fates,
-        wall: shared.start.elapsed(),
-        last_dispatch_us,
-    })
+    Ok(fates)
 }
 
 /// Tenths as a decimal: `1234` → `123.4`.

@@ -37,6 +37,9 @@ const TERMINATE_TIMEOUT_MS: u64 = 30_000;
 /// Attempts to start a node whose consensus port turned out to be taken.
 const START_ATTEMPTS_MAX: u32 = 3;
 
+/// How long every node gets to commit the reference data that one node committed.
+const REFERENCE_WAIT_MS: u64 = 60_000;
+
 /// The log filter of a node unless `CUSTODY_TEST_LOG` says otherwise. `committed` lines
 /// (info, from the consensus host) are what [`Network::commits`] reads.
 const LOG_FILTER: &str = "warn,custody_node=info";
@@ -794,7 +797,9 @@ impl Network {
         Ok(())
     }
 
-    /// Publishes the sample reference data (needed to register shipments) and waits for it.
+    /// Publishes the sample reference data (needed to register shipments) and waits until
+    /// every running node has committed it: a node that commits the block a moment after node
+    /// `i` answered would otherwise judge a registration without the tables.
     pub fn publish_reference_data(&self, i: usize) -> anyhow::Result<()> {
         let events: Vec<EncodedEvent> = custody_contracts::load::sample_tables(Timestamp(0))
             .into_iter()
@@ -805,7 +810,8 @@ impl Network {
                 )
             })
             .collect();
-        self.commit_all(i, &events)
+        self.commit_all(i, &events)?;
+        self.wait_log_size(self.log_size(i), Duration::from_millis(REFERENCE_WAIT_MS))
     }
 
     /// The cast of the shipment scenario (the demo's and the benchmark's) on this network:
