@@ -116,6 +116,13 @@ impl Intake {
         Ok(Intake { jobs })
     }
 
+    /// Resolves once the worker has stopped. It runs while any `Intake` lives, so this means
+    /// it panicked: the supervisor watches for it, since a node that admits nothing must not
+    /// go on as if it were alive.
+    pub async fn stopped(&self) {
+        self.jobs.closed().await
+    }
+
     /// Admits `events` in order, each judged after the earlier ones of the list; one verdict
     /// per event, in order. `Err(Busy)` at once if the queue is full.
     pub async fn submit(&self, events: Vec<EncodedEvent>) -> Result<Vec<Entered>, Busy> {

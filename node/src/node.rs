@@ -212,6 +212,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let identity = Identity::new(genesis, key)?;
     let ledger = open_ledger(&config, &identity)?;
     let mut critical = Critical::new();
+    critical.spawn("admission queue", {
+        let intake = ledger.intake.clone();
+        async move {
+            intake.stopped().await;
+            bail!("the admission queue's worker stopped")
+        }
+    });
     let gossip = start_gossip(&config, &identity, &ledger, &mut critical).await?;
     let mut consensus = start_consensus(&config, &identity, &gossip.allowed_peers).await?;
     let host = build_host(&config, &identity, &ledger, &mut consensus, &gossip.handle)?;
