@@ -19,11 +19,13 @@ pub mod parties;
 pub mod routes;
 pub mod share;
 
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use custody_ledger::event::EncodedEvent;
 use custody_ledger::genesis::Genesis;
 use custody_ledger::model::{EventKind, MemberId, ShipmentId};
-use custody_ledger::personal::Disclosure;
+use custody_ledger::personal::{commitment_of, Disclosure, PersonalField};
 use custody_ledger::store::{Store, StoreError};
 use custody_sled::SledStore;
 use tokio::sync::broadcast;
@@ -87,13 +89,17 @@ pub async fn follow_commits(
     let Some(files) = personal.files.clone() else {
         return;
     };
+    let mut asked = Asked::default();
     loop {
         match commits.recv().await {
             Ok(commit) => {
                 erase_in_block(&files, &commit).await;
                 if let Some(sharing) = &personal.sharing {
-                    for shipment in involving(&genesis, personal.node_member.as_ref(), &commit) {
-                        sharing.enqueue(shipment);
+                    let member = personal.node_member.as_ref();
+                    for shipment in worth_asking(&genesis, member, &commit.block.events, &asked) {
+                        if sharing.enqueue(shipment.clone()) {
+                            asked.record(shipment);
+                        }
                     }
                 }
             }
@@ -131,9 +137,49 @@ async fn erase_in_block(files: &PersonalFiles, commit: &Committed) {
     }
 }
 
-/// The shipments of `commit` whose events this node's member signed or is the named receiver
-/// of: its node should hold their disclosures.
-fn involving(genesis: &Genesis, member: Option<&MemberId>, commit: &Committed) -> Vec<ShipmentId> {
+/// Most shipments [`Asked`] remembers.
+const ASKED_SHIPMENTS_MAX: usize = 65_536;
+
+/// The shipments this node has already asked its peers about, so that each later block of a
+/// shipment does not ask every peer again. Bounded: the oldest is forgotten first, and a
+/// forgotten shipment costs one more round of asking at most. Kept in memory only: after a
+/// restart a shipment's next block asks once more.
+#[derive(Debug, Default)]
+struct Asked {
+    order: VecDeque<ShipmentId>,
+    known: BTreeSet<ShipmentId>,
+}
+
+impl Asked {
+    fn contains(&self, shipment: &ShipmentId) -> bool {
+        self.known.contains(shipment)
+    }
+
+    fn record(&mut self, shipment: ShipmentId) {
+        if !self.known.insert(shipment.clone()) {
+            return;
+        }
+        if self.order.len() == ASKED_SHIPMENTS_MAX {
+            let oldest = self.order.pop_front().expect("a full list has a first");
+            self.known.remove(&oldest);
+        }
+        self.order.push_back(shipment);
+    }
+}
+
+/// The shipments of a committed block whose disclosures this node should fetch from its
+/// peers: those in which the block involves this node's member (names it as the next
+/// custodian, or holds an event it signed other than a registration, whose signer's node is
+/// where disclosures start), when the member has just become a party (not [`Asked`] before)
+/// or the block holds a commitment another member signed (a value this node cannot hold yet).
+/// Disclosures made later still reach a party on its first read (`GET .../personal` fetches
+/// when nothing is held).
+fn worth_asking(
+    genesis: &Genesis,
+    member: Option<&MemberId>,
+    events: &[EncodedEvent],
+    asked: &Asked,
+) -> Vec<ShipmentId> {
     let Some(member) = member else {
         return Vec::new();
     };
@@ -145,17 +191,35 @@ fn involving(genesis: &Genesis, member: Option<&MemberId>, commit: &Committed) -
         .flat_map(|m| [Some(m.key), m.node_key])
         .flatten()
         .collect();
-    let mut out: Vec<ShipmentId> = Vec::new();
-    for event in &commit.block.events {
-        let kind = &event.event().event.kind;
+    // Per shipment: whether the block involves the member, and whether it brings a
+    // commitment someone else signed.
+    let mut seen: BTreeMap<&ShipmentId, (bool, bool)> = BTreeMap::new();
+    for event in events {
+        let signed = event.event();
+        let kind = &signed.event.kind;
         let Some(shipment) = kind.shipment_id() else {
             continue;
         };
+        let ours = keys.contains(&signed.signer);
         let named = matches!(kind, EventKind::HandoffProposed(p) if &p.to == member);
-        // A registration's signer is the seller, whose node is where disclosures start.
         let registers = matches!(kind, EventKind::ShipmentRegistered(_));
-        let signed = keys.contains(&event.event().signer) && !registers;
-        if (named || signed) && !out.contains(shipment) {
+        let commits = PersonalField::ALL
+            .iter()
+            .any(|field| commitment_of(kind, *field).is_some());
+        let entry = seen.entry(shipment).or_default();
+        entry.0 |= named || (ours && !registers);
+        entry.1 |= commits && !ours;
+    }
+    let mut out: Vec<ShipmentId> = Vec::new();
+    // In block order, so the oldest shipment is asked about first.
+    for event in events {
+        let Some(shipment) = event.event().event.kind.shipment_id() else {
+            continue;
+        };
+        let Some((involved, new_values)) = seen.remove(shipment) else {
+            continue;
+        };
+        if involved && (new_values || !asked.contains(shipment)) {
             out.push(shipment.clone());
         }
     }
@@ -184,4 +248,82 @@ pub struct PersonalView {
     pub shipment_id: ShipmentId,
     /// The disclosures this node holds, by event and field.
     pub disclosures: Vec<Disclosure>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custody_ledger::testkit::TestNet;
+
+    fn carrier() -> MemberId {
+        MemberId::new("carrier-swift")
+    }
+
+    fn asked_about(
+        net: &TestNet,
+        member: &MemberId,
+        events: &[EncodedEvent],
+        asked: &Asked,
+    ) -> Vec<String> {
+        worth_asking(&net.genesis, Some(member), events, asked)
+            .into_iter()
+            .map(|s| s.as_str().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_member_asks_when_it_becomes_a_party_and_not_again_for_its_own_events() {
+        let net = TestNet::new();
+        let register = net.register("S-1", "CN", "FR");
+        let proposal = net.propose("seller-acme", "S-1", "carrier-swift");
+        let mut asked = Asked::default();
+        // Named as the next custodian: asks once.
+        let first = asked_about(
+            &net,
+            &carrier(),
+            &[register.clone(), proposal.clone()],
+            &asked,
+        );
+        assert_eq!(first, ["S-1"]);
+        asked.record(ShipmentId::new("S-1"));
+        // Its acceptance and its own delivery (a commitment it signed) ask nothing more.
+        let accept = net.accept("carrier-swift", "S-1", &proposal);
+        let deliver = net.deliver("carrier-swift", "S-1");
+        assert!(asked_about(&net, &carrier(), &[accept], &asked).is_empty());
+        assert!(asked_about(&net, &carrier(), &[deliver.clone()], &asked).is_empty());
+        // A block that does not involve the member asks nothing, even about a new shipment.
+        let other = net.register("S-2", "CN", "FR");
+        assert!(asked_about(&net, &carrier(), &[other], &asked).is_empty());
+        // The seller, involved by its own proposal, asks again when the block brings the
+        // carrier's commitment to who received the parcel.
+        let seller = MemberId::new("seller-acme");
+        asked.record(ShipmentId::new("S-1"));
+        let again = net.propose("seller-acme", "S-1", "carrier-swift");
+        assert_eq!(
+            asked_about(&net, &seller, &[again.clone()], &asked),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            asked_about(&net, &seller, &[again, deliver], &asked),
+            ["S-1"]
+        );
+        // A node without a member asks nothing.
+        assert!(worth_asking(&net.genesis, None, &[register], &Asked::default()).is_empty());
+    }
+
+    #[test]
+    fn asked_shipments_are_bounded_and_the_oldest_is_forgotten_first() {
+        let mut asked = Asked::default();
+        for i in 0..=ASKED_SHIPMENTS_MAX {
+            asked.record(ShipmentId::new(format!("S-{i}")));
+        }
+        assert_eq!(asked.order.len(), ASKED_SHIPMENTS_MAX);
+        assert_eq!(asked.known.len(), ASKED_SHIPMENTS_MAX);
+        assert!(!asked.contains(&ShipmentId::new("S-0")));
+        assert!(asked.contains(&ShipmentId::new("S-1")));
+        assert!(asked.contains(&ShipmentId::new(format!("S-{ASKED_SHIPMENTS_MAX}"))));
+        // Recording a known shipment changes nothing.
+        asked.record(ShipmentId::new("S-1"));
+        assert_eq!(asked.order.len(), ASKED_SHIPMENTS_MAX);
+    }
 }

@@ -124,9 +124,10 @@ impl Sharing {
     }
 
     /// Queues a fetch of a shipment's disclosures; drops it (and says so) when the queue is
-    /// full.
-    pub fn enqueue(&self, shipment: ShipmentId) {
-        if self.jobs.try_send(shipment).is_err() {
+    /// full. Whether it was queued.
+    pub fn enqueue(&self, shipment: ShipmentId) -> bool {
+        let queued = self.jobs.try_send(shipment).is_ok();
+        if !queued {
             // Said once per thousand drops, so a burst does not flood the log.
             let dropped = self
                 .dropped
@@ -138,6 +139,7 @@ impl Sharing {
                 );
             }
         }
+        queued
     }
 
     /// Asks every peer once and keeps what checks out.
