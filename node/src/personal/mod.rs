@@ -290,7 +290,7 @@ mod tests {
         let accept = net.accept("carrier-swift", "S-1", &proposal);
         let deliver = net.deliver("carrier-swift", "S-1");
         assert!(asked_about(&net, &carrier(), &[accept], &asked).is_empty());
-        assert!(asked_about(&net, &carrier(), &[deliver.clone()], &asked).is_empty());
+        assert!(asked_about(&net, &carrier(), std::slice::from_ref(&deliver), &asked).is_empty());
         // A block that does not involve the member asks nothing, even about a new shipment.
         let other = net.register("S-2", "CN", "FR");
         assert!(asked_about(&net, &carrier(), &[other], &asked).is_empty());
@@ -300,7 +300,7 @@ mod tests {
         asked.record(ShipmentId::new("S-1"));
         let again = net.propose("seller-acme", "S-1", "carrier-swift");
         assert_eq!(
-            asked_about(&net, &seller, &[again.clone()], &asked),
+            asked_about(&net, &seller, std::slice::from_ref(&again), &asked),
             Vec::<String>::new()
         );
         assert_eq!(
