@@ -24,8 +24,10 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use custody_contracts::ContractRules;
+use custody_ledger::block::BlockHeader;
 use custody_ledger::bundle;
 use custody_ledger::cause::Cause;
+use custody_ledger::entry::LogEntry;
 use custody_ledger::event::{EncodedEvent, VerifiedEvent};
 use custody_ledger::genesis::Genesis;
 use custody_ledger::keys::KeyCache;
@@ -135,6 +137,10 @@ pub fn app(state: ApiState) -> Router {
         .route(
             "/v1/shipments/{id}/personal",
             get(crate::personal::routes::read).post(crate::personal::routes::disclose),
+        )
+        .route(
+            "/v1/personal/batch",
+            post(crate::personal::routes::read_batch),
         )
         .route("/v1/genesis", get(crate::browse::genesis))
         .route("/healthz", get(healthz))
@@ -597,54 +603,61 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 /// The receipt of a committed event with its proof to the log as of block `at_height` (the
-/// committing block if `None`).
+/// committing block if `None`). It reads the event record's head, not the event: one store
+/// read and no decoding besides the headers and the proof's nodes.
 pub(crate) fn receipt_at(
     state: &ApiState,
     id: &Digest,
     at_height: Option<u64>,
-) -> Result<Option<(Receipt, custody_ledger::store::StoredEvent)>, ApiError> {
-    let Some(stored) = state.store.event(id)? else {
+) -> Result<Option<Receipt>, ApiError> {
+    let Some((location, shipment_prev)) = state.store.event_position(id)? else {
         return Ok(None);
     };
-    let height = at_height.unwrap_or(stored.location.height);
-    let header = state.store.header(height)?.ok_or_else(|| {
-        ApiError::from(StoreError::Corrupt {
-            record: format!("header {height}"),
-            message: "missing".into(),
-        })
-    })?;
+    let committing = stored_header(state, location.height)?;
+    let header = match at_height {
+        Some(height) if height != location.height => stored_header(state, height)?,
+        _ => committing.clone(),
+    };
     let proof = state
         .store
-        .inclusion_proof(stored.location.log_index, header.log_size)?;
-    let entry = state.store.log_entry(id)?.ok_or_else(|| {
-        ApiError::from(StoreError::Corrupt {
-            record: format!("log entry of {id}"),
-            message: "missing".into(),
-        })
-    })?;
-    let receipt = Receipt {
+        .inclusion_proof(location.log_index, header.log_size)?;
+    let entry = LogEntry {
+        event_id: *id,
+        height: location.height,
+        time: committing.time,
+        log_index: location.log_index,
+        shipment_prev,
+    };
+    Ok(Some(Receipt {
         event_id: *id,
         height: header.height,
         block_hash: header.hash(),
         recorded_at: header.time,
-        log_index: stored.location.log_index,
+        log_index: location.log_index,
         log_size: header.log_size,
         log_root: header.log_root,
         entry,
         inclusion_proof: proof,
-    };
-    Ok(Some((receipt, stored)))
+    }))
+}
+
+/// A block header the store must hold: a missing one is corruption.
+fn stored_header(state: &ApiState, height: u64) -> Result<BlockHeader, ApiError> {
+    state.store.header(height)?.ok_or_else(|| {
+        ApiError::from(StoreError::Corrupt {
+            record: format!("header {height}"),
+            message: "missing".into(),
+        })
+    })
 }
 
 fn receipt(state: &ApiState, id: &Digest) -> Result<Receipt, ApiError> {
-    receipt_at(state, id, None)?
-        .map(|(receipt, _)| receipt)
-        .ok_or_else(|| {
-            ApiError::from(StoreError::Corrupt {
-                record: format!("event {id}"),
-                message: "announced as committed but not found".into(),
-            })
+    receipt_at(state, id, None)?.ok_or_else(|| {
+        ApiError::from(StoreError::Corrupt {
+            record: format!("event {id}"),
+            message: "announced as committed but not found".into(),
         })
+    })
 }
 
 /// `GET /v1/events/{id}`.
@@ -653,23 +666,18 @@ async fn event(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<EventView>, ApiError> {
     let id = parse_digest(&path_segment(path, "id")?, "id")?;
-    let head = state.store.head()?.map(|h| h.height);
-    let Some((receipt, stored)) = receipt_at(&state, &id, head)? else {
-        return Err(ApiError::not_found(
-            "event.not_found",
-            format!("no committed event {id}"),
-        ));
+    let not_found = || ApiError::not_found("event.not_found", format!("no committed event {id}"));
+    let Some(stored) = state.store.event(&id)? else {
+        return Err(not_found());
     };
-    let recorded_at = state
-        .store
-        .header(stored.location.height)?
-        .map_or(receipt.recorded_at, |h| h.time);
+    let head = state.store.head()?.map(|h| h.height);
+    let receipt = receipt_at(&state, &id, head)?.ok_or_else(not_found)?;
     Ok(Json(EventView {
         event_id: id,
         height: stored.location.height,
         index_in_block: stored.location.index_in_block,
         log_index: stored.location.log_index,
-        recorded_at,
+        recorded_at: receipt.entry.time,
         event: stored.event.into_event(),
         receipt,
     }))

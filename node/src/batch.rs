@@ -398,7 +398,7 @@ async fn receipts(
     blocking(move || {
         let mut receipts = BTreeMap::new();
         for id in ids {
-            if let Some((receipt, _)) = receipt_at(&state, &id, None)? {
+            if let Some(receipt) = receipt_at(&state, &id, None)? {
                 receipts.insert(id, receipt);
             }
         }

@@ -932,6 +932,24 @@ fn assert_heads_match(heads: &BTreeMap<ShipmentId, Digest>, delta: &StateDelta) 
     }
 }
 
+/// Where a committed event is and its log entry's `shipment_prev`, read from its record's
+/// head without decoding the event: what a receipt needs.
+pub(super) fn event_position<S: Store + ?Sized>(
+    store: &S,
+    id: &EventId,
+) -> Result<Option<(EventLocation, Option<Digest>)>, StoreError> {
+    let Some(value) = store.get(Tree::Events, id.as_bytes())? else {
+        return Ok(None);
+    };
+    let parts = split_event_record(&value).ok_or_else(|| {
+        corrupt(
+            format!("event {id}"),
+            "location or previous entry truncated",
+        )
+    })?;
+    Ok(Some((parts.location, parts.shipment_prev)))
+}
+
 /// The log entry of a committed event.
 pub(super) fn log_entry<S: Store + ?Sized>(
     store: &S,

@@ -306,6 +306,15 @@ pub trait Store: Send + Sync {
         layout::log_entry(self, id)
     }
 
+    /// Where a committed event is and the `shipment_prev` of its log entry, without decoding
+    /// the event: the receipt's inputs, cheaper than [`Store::event`] and [`Store::log_entry`].
+    fn event_position(
+        &self,
+        id: &EventId,
+    ) -> Result<Option<(EventLocation, Option<Digest>)>, StoreError> {
+        layout::event_position(self, id)
+    }
+
     /// Whether an event is committed.
     fn contains_event(&self, id: &EventId) -> Result<bool, StoreError> {
         Ok(self.get(Tree::Events, id.as_bytes())?.is_some())
