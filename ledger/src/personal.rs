@@ -260,6 +260,10 @@ pub const WRITE_DOMAIN: &[u8] = b"custody/personal-request/v1";
 /// Domain of the signature of a party's read (`GET /v1/shipments/{id}/personal`).
 pub const READ_DOMAIN: &[u8] = b"custody/personal-read/v1";
 
+/// Domain of the signature of a node's read of many shipments' disclosures from a peer
+/// (`POST /v1/personal/batch`).
+pub const READ_BATCH_DOMAIN: &[u8] = b"custody/personal-read-batch/v1";
+
 /// The body of `POST /v1/shipments/{id}/personal`: what a party gives its node to keep.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -307,6 +311,18 @@ pub fn read_message(shipment: &ShipmentId, time_ms: u64) -> Vec<u8> {
     message.extend_from_slice(shipment.as_str().as_bytes());
     message.push(0);
     message.extend_from_slice(&time_ms.to_be_bytes());
+    message
+}
+
+/// The bytes a batch read's signature covers: `READ_BATCH_DOMAIN || time_ms (u64
+/// big-endian)`, then for each shipment in request order `utf8(shipment id) || 0x00`.
+pub fn read_batch_message(shipments: &[ShipmentId], time_ms: u64) -> Vec<u8> {
+    let mut message = READ_BATCH_DOMAIN.to_vec();
+    message.extend_from_slice(&time_ms.to_be_bytes());
+    for shipment in shipments {
+        message.extend_from_slice(shipment.as_str().as_bytes());
+        message.push(0);
+    }
     message
 }
 

@@ -53,6 +53,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/shipments/{id}/bundle"),
     ("GET", "/v1/shipments/{id}/personal"),
     ("POST", "/v1/shipments/{id}/personal"),
+    ("POST", "/v1/personal/batch"),
     ("GET", "/v1/members"),
     ("GET", "/v1/members/{id}"),
     ("GET", "/v1/members/{key}/events"),
@@ -877,7 +878,7 @@ fn capture_job_response(description: &str) -> Response {
 /// `GET` and `POST /v1/shipments/{id}/personal`: a shipment's off-ledger personal data
 /// (`crate::personal`; the signed bytes are documented in `personal::auth`).
 fn personal_operations() -> Vec<(HttpMethod, &'static str, Operation)> {
-    use crate::personal::auth::READ_SKEW_MS_MAX;
+    use crate::personal::auth::{READ_BATCH_SHIPMENTS_MAX, READ_SKEW_MS_MAX};
     use crate::personal::DISCLOSURES_MAX;
     let path = "/v1/shipments/{id}/personal";
     let object = |description: &str| {
@@ -998,6 +999,59 @@ fn personal_operations() -> Vec<(HttpMethod, &'static str, Operation)> {
                 ),
             )
             .response("200", object("How many disclosures the node holds."))
+            .build(),
+        ),
+        (
+            HttpMethod::Post,
+            "/v1/personal/batch",
+            operation(
+                "readPersonalBatch",
+                "shipments",
+                "Many shipments' personal data at once (a party's node asking its peers)",
+                &format!(
+                    "Body: `{{\"shipments\": [id, ...], \"signer\", \"time_ms\", \
+                     \"signature\"}}`, at most {READ_BATCH_SHIPMENTS_MAX} shipments; the \
+                     signature is over `\"custody/personal-read-batch/v1\" || time_ms (u64 \
+                     big-endian) || per shipment, in body order: utf8(id) || 0x00`, refused \
+                     more than {READ_SKEW_MS_MAX} ms from the node's clock. Answers \
+                     `{{\"height\", \"shipments\": [{{\"shipment_id\", \"disclosures\"}}]}}`: \
+                     the node's committed height and what it holds of those shipments the \
+                     signer is a party of (event key or node key); others are left out."
+                ),
+            )
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .description(Some("shipments, signer, time and signature."))
+                    .content(
+                        JSON,
+                        Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+                    )
+                    .required(Some(Required::True))
+                    .build(),
+            ))
+            .response(
+                "200",
+                object("The node's height and the disclosures it may give."),
+            )
+            .response(
+                "400",
+                problem("The body is not a batch read (`request.body`)."),
+            )
+            .response(
+                "401",
+                problem(
+                    "A bad signature (`personal.signature`) or a time too far from the \
+                     node's clock (`personal.stale_request`).",
+                ),
+            )
+            .response(
+                "422",
+                problem("Too many shipments (`personal.too_many`, field `shipments`)."),
+            )
+            .response(
+                "503",
+                problem("This node keeps no personal data (`personal.unavailable`)."),
+            )
             .build(),
         ),
     ]

@@ -13,6 +13,7 @@ use custody_ledger::event::EncodedEvent;
 use custody_ledger::keys::Keypair;
 use custody_ledger::model::{EventKind, MemberId, PersonalDataErased, ShipmentId};
 use custody_ledger::personal::{Disclosure, PersonalField, Salt};
+use custody_ledger::store::Store;
 use custody_ledger::testkit::{self, TestNet, GENESIS_TIME};
 use custody_ledger::Timestamp;
 use custody_node::api::{app, ApiState};
@@ -239,6 +240,100 @@ async fn a_party_discloses_and_parties_read_back_and_others_are_refused() {
         StatusCode::NOT_FOUND,
         "shipment.not_found",
     );
+}
+
+impl Fixture {
+    async fn read_batch(&self, read: &auth::ReadBatch) -> (StatusCode, String) {
+        self.call(
+            Request::post("/v1/personal/batch")
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(read).expect("json")))
+                .expect("request"),
+        )
+        .await
+    }
+}
+
+/// The shipments a batch read's answer holds disclosures of.
+fn answered(answer: &(StatusCode, String)) -> (u64, Vec<String>) {
+    assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
+    let read: auth::ReadBatchAnswer = serde_json::from_str(&answer.1).expect("answer json");
+    let shipments = read
+        .shipments
+        .iter()
+        .map(|v| v.shipment_id.as_str().to_owned())
+        .collect();
+    (read.height, shipments)
+}
+
+#[tokio::test]
+async fn a_batch_read_answers_only_the_shipments_the_signer_is_a_party_of() {
+    let f = Fixture::new();
+    let seller = f.net.key("seller-acme");
+    let a1 = f.name_disclosure();
+    let a2 = testkit::disclosures("A-2", f.other[0].id(), None).remove(0);
+    for (shipment, d) in [("A-1", a1.clone()), ("A-2", a2)] {
+        let answer = f.disclose(seller, shipment, vec![d]).await;
+        assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
+    }
+    let head = f.store.head().expect("store").expect("head").height;
+    let ids = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| ShipmentId::new(*n))
+            .collect::<Vec<_>>()
+    };
+    let now = auth::now_ms();
+    // The carrier is a party of A-1 (handed to it), not of A-2; NOPE-1 is unknown.
+    let carrier = f.net.key("carrier-swift");
+    let read = auth::sign_read_batch(carrier, ids(&["A-2", "A-1", "NOPE-1", "A-1"]), now);
+    let answer = f.read_batch(&read).await;
+    assert_eq!(answered(&answer), (head, vec!["A-1".to_owned()]));
+    let view: auth::ReadBatchAnswer = serde_json::from_str(&answer.1).expect("json");
+    assert_eq!(view.shipments[0].disclosures, vec![a1]);
+    // The seller's node key is a party of both; the auditor of neither.
+    let read = auth::sign_read_batch(&f.net.validator_keys()[0], ids(&["A-1", "A-2"]), now);
+    assert_eq!(
+        answered(&f.read_batch(&read).await).1,
+        vec!["A-1".to_owned(), "A-2".to_owned()]
+    );
+    let read = auth::sign_read_batch(f.net.key("auditor-ivy"), ids(&["A-1", "A-2"]), now);
+    assert_eq!(answered(&f.read_batch(&read).await), (head, vec![]));
+    // Refused, and nothing answered: stale, tampered, too many, not a batch read.
+    let stale = auth::sign_read_batch(carrier, ids(&["A-1"]), now - auth::READ_SKEW_MS_MAX - 1);
+    assert_problem(
+        &f.read_batch(&stale).await,
+        StatusCode::UNAUTHORIZED,
+        "personal.stale_request",
+    );
+    let mut tampered = auth::sign_read_batch(carrier, ids(&["A-2"]), now);
+    tampered.shipments = ids(&["A-1"]);
+    assert_problem(
+        &f.read_batch(&tampered).await,
+        StatusCode::UNAUTHORIZED,
+        "personal.signature",
+    );
+    let many: Vec<String> = (0..=auth::READ_BATCH_SHIPMENTS_MAX)
+        .map(|i| format!("S-{i}"))
+        .collect();
+    let names: Vec<&str> = many.iter().map(String::as_str).collect();
+    let too_many = auth::sign_read_batch(carrier, ids(&names), now);
+    let answer = f.read_batch(&too_many).await;
+    assert_problem(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "personal.too_many",
+    );
+    assert!(answer.1.contains("shipments"), "{}", answer.1);
+    let malformed = f
+        .call(
+            Request::post("/v1/personal/batch")
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"shipments": "A-1"}"#))
+                .expect("request"),
+        )
+        .await;
+    assert_problem(&malformed, StatusCode::BAD_REQUEST, "request.body");
 }
 
 #[tokio::test]

@@ -17,7 +17,15 @@
 //! "custody/personal-read/v1" || utf8(shipment id) || 0x00 || time_ms (u64 big-endian)
 //! ```
 //!
-//! and is refused when its time is more than [`READ_SKEW_MS_MAX`] from the node's clock, so a
+//! A node's read of many shipments from a peer (`POST /v1/personal/batch`, [`ReadBatch`])
+//! carries them in its body, over
+//!
+//! ```text
+//! "custody/personal-read-batch/v1" || time_ms (u64 big-endian) ||
+//!     for each shipment, in body order: utf8(shipment id) || 0x00
+//! ```
+//!
+//! Reads are refused when their time is more than [`READ_SKEW_MS_MAX`] from the node's clock, so a
 //! read overheard once cannot be replayed later. The domains keep a read signature from
 //! passing as a write, and both from passing as an event. The bytes are fixed here rather than
 //! taken from a JSON serialiser, so any language can produce them.
@@ -26,7 +34,8 @@ use custody_ledger::keys::{Keypair, Signature};
 use custody_ledger::model::ShipmentId;
 use custody_ledger::personal::Disclosure;
 pub use custody_ledger::personal::{
-    disclosures_digest, read_message, write_message, DiscloseRequest, READ_DOMAIN, WRITE_DOMAIN,
+    disclosures_digest, read_batch_message, read_message, write_message, DiscloseRequest,
+    READ_BATCH_DOMAIN, READ_DOMAIN, WRITE_DOMAIN,
 };
 use custody_ledger::PublicKey;
 
@@ -49,6 +58,66 @@ pub struct SignedRead {
     pub time_ms: u64,
     /// The signature over [`read_message`].
     pub signature: Signature,
+}
+
+/// Most shipments one batch read names.
+pub const READ_BATCH_SHIPMENTS_MAX: usize = 512;
+
+/// The body of `POST /v1/personal/batch`: a node asking a peer for the disclosures of many
+/// shipments at once (one signature and one request per peer and block, not per shipment).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBatch {
+    /// The shipments, at most [`READ_BATCH_SHIPMENTS_MAX`].
+    pub shipments: Vec<ShipmentId>,
+    /// The signing key: a member's node key or event key.
+    pub signer: PublicKey,
+    /// Unix milliseconds when it was signed.
+    pub time_ms: u64,
+    /// The signature over [`read_batch_message`].
+    pub signature: Signature,
+}
+
+/// The answer to a [`ReadBatch`]: the peer's committed height, and the disclosures it holds
+/// of those shipments the signer is a party of (the others are left out, as are shipments
+/// it holds nothing of).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBatchAnswer {
+    /// The height of the peer's last committed block when it answered: an asker ahead of it
+    /// asks again later, since the peer may not see it as a party yet.
+    pub height: u64,
+    /// What the peer holds and may give, by shipment.
+    pub shipments: Vec<super::PersonalView>,
+}
+
+/// Signs a batch read of `shipments` at `time_ms`.
+pub fn sign_read_batch(key: &Keypair, shipments: Vec<ShipmentId>, time_ms: u64) -> ReadBatch {
+    let signature = key.sign(&read_batch_message(&shipments, time_ms));
+    ReadBatch {
+        shipments,
+        signer: key.public(),
+        time_ms,
+        signature,
+    }
+}
+
+/// Checks a batch read's time against `now_ms`, then its signature.
+pub fn check_read_batch(read: &ReadBatch, now_ms: u64) -> Result<(), AuthError> {
+    check_time(read.time_ms, now_ms)?;
+    read.signer
+        .verify(
+            &read_batch_message(&read.shipments, read.time_ms),
+            &read.signature,
+        )
+        .map_err(|_| AuthError::Signature(read.signer))
+}
+
+fn check_time(time_ms: u64, now_ms: u64) -> Result<(), AuthError> {
+    if time_ms.abs_diff(now_ms) > READ_SKEW_MS_MAX {
+        return Err(AuthError::Stale { time_ms, now_ms });
+    }
+    Ok(())
 }
 
 /// Why a signed request is refused before anyone's rights are looked at.
@@ -113,12 +182,7 @@ pub fn check_write(shipment: &ShipmentId, request: &DiscloseRequest) -> Result<(
 
 /// Checks a read's time against `now_ms`, then its signature.
 pub fn check_read(shipment: &ShipmentId, read: &SignedRead, now_ms: u64) -> Result<(), AuthError> {
-    if read.time_ms.abs_diff(now_ms) > READ_SKEW_MS_MAX {
-        return Err(AuthError::Stale {
-            time_ms: read.time_ms,
-            now_ms,
-        });
-    }
+    check_time(read.time_ms, now_ms)?;
     read.signer
         .verify(&read_message(shipment, read.time_ms), &read.signature)
         .map_err(|_| AuthError::Signature(read.signer))
@@ -218,5 +282,32 @@ mod tests {
         let mut read = b"custody/personal-read/v1S-1\0".to_vec();
         read.extend_from_slice(&7u64.to_be_bytes());
         assert_eq!(read_message(&s, 7), read);
+        let mut batch = b"custody/personal-read-batch/v1".to_vec();
+        batch.extend_from_slice(&7u64.to_be_bytes());
+        batch.extend_from_slice(b"S-1\0S-22\0");
+        let shipments = [s, ShipmentId::new("S-22")];
+        assert_eq!(read_batch_message(&shipments, 7), batch);
+    }
+
+    #[test]
+    fn a_batch_read_is_refused_when_stale_or_when_its_shipments_change() {
+        let key = Keypair::from_seed([6; 32]);
+        let shipments = vec![ShipmentId::new("S-1"), ShipmentId::new("S-2")];
+        let now = 1_800_000_000_000;
+        let read = sign_read_batch(&key, shipments, now);
+        assert_eq!(check_read_batch(&read, now + READ_SKEW_MS_MAX), Ok(()));
+        assert!(matches!(
+            check_read_batch(&read, now + READ_SKEW_MS_MAX + 1),
+            Err(AuthError::Stale { .. })
+        ));
+        let mut reordered = read.clone();
+        reordered.shipments.reverse();
+        assert_eq!(
+            check_read_batch(&reordered, now),
+            Err(AuthError::Signature(read.signer))
+        );
+        let mut fewer = read.clone();
+        fewer.shipments.pop();
+        assert!(check_read_batch(&fewer, now).is_err());
     }
 }

@@ -96,9 +96,16 @@ pub async fn follow_commits(
                 erase_in_block(&files, &commit).await;
                 if let Some(sharing) = &personal.sharing {
                     let member = personal.node_member.as_ref();
-                    for shipment in worth_asking(&genesis, member, &commit.block.events, &asked) {
-                        if sharing.enqueue(shipment.clone()) {
-                            asked.record(shipment);
+                    let wanted = worth_asking(&genesis, member, &commit.block.events, &asked);
+                    for shipments in wanted.chunks(auth::READ_BATCH_SHIPMENTS_MAX) {
+                        let job = share::Job {
+                            height: commit.block.header.height,
+                            shipments: shipments.to_vec(),
+                        };
+                        if sharing.enqueue(job) {
+                            for shipment in shipments {
+                                asked.record(shipment.clone());
+                            }
                         }
                     }
                 }

@@ -13,6 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use custody_ledger::model::{MemberId, ShipmentId};
+use custody_ledger::store::Store;
 use custody_ledger::PublicKey;
 use custody_sled::SledStore;
 use serde::{Deserialize, Serialize};
@@ -181,6 +182,78 @@ fn store_disclosures(
         )),
         Err(error) => Err(ledger_error(error.to_string())),
     }
+}
+
+/// `POST /v1/personal/batch`: a peer node's read of many shipments at once. Shipments this
+/// node holds nothing of cost a file lookup; the others a party check each, and only those
+/// the signer is a party of are answered.
+pub async fn read_batch(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<auth::ReadBatchAnswer>, ApiError> {
+    let files = files_of(&state)?;
+    let body =
+        body.map_err(|e| problem(e.status(), "request.body", Some("body"), e.to_string()))?;
+    let read: auth::ReadBatch = serde_json::from_slice(&body).map_err(|e| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "request.body",
+            Some("body"),
+            format!("the body is not a batch read: {e}"),
+        )
+    })?;
+    if read.shipments.len() > auth::READ_BATCH_SHIPMENTS_MAX {
+        return Err(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "personal.too_many",
+            Some("shipments"),
+            format!(
+                "{} shipments; at most {} per batch read",
+                read.shipments.len(),
+                auth::READ_BATCH_SHIPMENTS_MAX
+            ),
+        ));
+    }
+    auth::check_read_batch(&read, auth::now_ms()).map_err(|e| unauthenticated(&e))?;
+    let (store, genesis) = (state.store.clone(), state.genesis.clone());
+    Ok(Json(
+        blocking(move || held_for_batch(&store, &genesis, &files, &read)).await??,
+    ))
+}
+
+fn held_for_batch(
+    store: &SledStore,
+    genesis: &custody_ledger::genesis::Genesis,
+    files: &PersonalFiles,
+    read: &auth::ReadBatch,
+) -> Result<auth::ReadBatchAnswer, ApiError> {
+    // The height first: whatever is answered was committed by then.
+    let height = store.head()?.map_or(0, |h| h.height);
+    let unique: std::collections::BTreeSet<&ShipmentId> = read.shipments.iter().collect();
+    let mut shipments = Vec::new();
+    for shipment in unique {
+        if !files.holds(shipment) {
+            continue;
+        }
+        let Some(parties) = Parties::of(store, genesis, shipment)? else {
+            continue;
+        };
+        if parties.admits(&read.signer).is_none()
+            || is_erased(store, shipment).map_err(|e| ledger_error(e.to_string()))?
+        {
+            continue;
+        }
+        let disclosures = files
+            .read(shipment)
+            .map_err(|e| ledger_error(e.to_string()))?;
+        if !disclosures.is_empty() {
+            shipments.push(PersonalView {
+                shipment_id: shipment.clone(),
+                disclosures,
+            });
+        }
+    }
+    Ok(auth::ReadBatchAnswer { height, shipments })
 }
 
 /// The three read headers, or 401 `personal.unsigned`.
