@@ -378,6 +378,15 @@ struct Run {
 type Done = Vec<(usize, usize, Fate)>;
 
 /// One worker: takes events for its validator from the queue until the queue closes.
+/// The next job from the queue a validator's workers share. The lock is released when this
+/// returns, before the job is worked on: held through the work (as a `while let` on
+/// `queue.lock().await.recv().await` holds it, to the end of the loop's body), it let one
+/// request per validator be in flight whatever `--inflight` said, which capped earlier
+/// batched runs at about four batches per block time.
+async fn next_job<T>(queue: &Mutex<mpsc::Receiver<T>>) -> Option<T> {
+    queue.lock().await.recv().await
+}
+
 async fn worker(
     shared: Arc<Shared>,
     client: Client,
@@ -386,8 +395,7 @@ async fn worker(
     let mut done = Vec::new();
     // Ends when the dispatcher closes the queue: at most one turn per event.
     loop {
-        let job = queue.lock().await.recv().await;
-        let Some((s, k)) = job else {
+        let Some((s, k)) = next_job(&queue).await else {
             return done;
         };
         let fate = send(&shared, &client, s, k).await;
@@ -600,7 +608,7 @@ async fn dispatch_batches(
             running.spawn(async move {
                 let mut done = Vec::new();
                 // Ends when the dispatcher closes the queue: one turn per request.
-                while let Some(shipments) = rx.lock().await.recv().await {
+                while let Some(shipments) = next_job(&rx).await {
                     done.extend(send_batch(&shared, &client, &shipments).await);
                 }
                 done
@@ -1409,6 +1417,45 @@ fn print_efficiency(e: &Value) {
 mod tests {
     use super::*;
     use custody_ledger::model::DocumentAttested;
+
+    /// Issue 17: the batched benchmark kept one request per validator in flight because a
+    /// worker held the shared queue's lock while its request ran. Two workers of one queue
+    /// each hold a job at once.
+    #[tokio::test]
+    async fn regression_issue_17_workers_of_one_validator_work_at_once() {
+        let (tx, rx) = mpsc::channel::<u32>(1);
+        let queue = Arc::new(Mutex::new(rx));
+        let (started_tx, mut started) = mpsc::channel::<u32>(2);
+        let release = Arc::new(tokio::sync::Notify::new());
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..2 {
+            let (queue, started_tx, release) = (queue.clone(), started_tx.clone(), release.clone());
+            workers.spawn(async move {
+                while let Some(job) = next_job(&queue).await {
+                    started_tx.send(job).await.expect("the test listens");
+                    // Working: until the test has seen both jobs start.
+                    release.notified().await;
+                }
+            });
+        }
+        for job in [1, 2] {
+            tx.send(job).await.expect("workers listen");
+        }
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let job = tokio::time::timeout(Duration::from_secs(5), started.recv())
+                .await
+                .expect("the second job starts while the first is still being worked on");
+            seen.push(job.expect("a job"));
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, vec![1, 2]);
+        drop(tx);
+        release.notify_waiters();
+        while workers.join_next().await.is_some() {
+            release.notify_waiters();
+        }
+    }
 
     #[test]
     fn percentiles_and_rates_use_integers() {
