@@ -73,6 +73,32 @@ fn exercise<S: Store + ?Sized>(store: &S) {
         "declaration and clearance of 5 shipments"
     );
 
+    // Proofs built together (as a batch's receipts are) are the proofs built one by one, at
+    // the head's size and at an earlier one, and the event's position is its record's.
+    let sizes = [head.log_size, head.log_size / 2 + 1];
+    let wanted: Vec<(u64, u64)> = history
+        .iter()
+        .flat_map(|(log_index, _)| sizes.map(|size| (*log_index, size)))
+        .filter(|(log_index, size)| log_index < size)
+        .collect();
+    let together = store.inclusion_proofs(&wanted).expect("proofs");
+    assert_eq!(together.len(), wanted.len());
+    for ((log_index, size), proof) in wanted.iter().zip(&together) {
+        assert_eq!(
+            &store.inclusion_proof(*log_index, *size).expect("proof"),
+            proof
+        );
+    }
+    assert!(store.inclusion_proofs(&[(0, head.log_size + 1)]).is_err());
+    for (log_index, id) in &history {
+        let (location, prev) = store.event_position(id).expect("read").expect("present");
+        let entry = store.log_entry(id).expect("read").expect("entry");
+        assert_eq!(
+            (location.log_index, prev),
+            (*log_index, entry.shipment_prev)
+        );
+    }
+
     // Every event is found with its location, and its inclusion proof verifies against
     // the head's log root.
     for (log_index, id) in &history {

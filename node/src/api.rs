@@ -33,7 +33,7 @@ use custody_ledger::genesis::Genesis;
 use custody_ledger::keys::KeyCache;
 use custody_ledger::model::{MemberId, ShipmentId, SignedEvent, ID_LEN_MAX};
 use custody_ledger::reject::{codes, Rejection};
-use custody_ledger::store::{Store, StoreError};
+use custody_ledger::store::{EventLocation, Store, StoreError};
 use custody_ledger::view::{
     Accepted, BlockView, ConsistencyView, EventEntry, EventView, MemberView, Page, Problem,
     Receipt, Status,
@@ -621,15 +621,67 @@ pub(crate) fn receipt_at(
     let proof = state
         .store
         .inclusion_proof(location.log_index, header.log_size)?;
+    let position = (location, shipment_prev);
+    Ok(Some(receipt_from(
+        *id,
+        position,
+        &committing,
+        &header,
+        proof,
+    )))
+}
+
+/// The receipts of those of `ids` that are committed, each with its proof to the log as of
+/// its committing block: one header read per block, and the log nodes the proofs share read
+/// once (`Store::inclusion_proofs`), so a batch's receipts cost little more than one.
+pub(crate) fn receipts_of(
+    state: &ApiState,
+    ids: &[Digest],
+) -> Result<BTreeMap<Digest, Receipt>, ApiError> {
+    let mut headers: BTreeMap<u64, BlockHeader> = BTreeMap::new();
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some((location, shipment_prev)) = state.store.event_position(id)? else {
+            continue;
+        };
+        if !headers.contains_key(&location.height) {
+            headers.insert(location.height, stored_header(state, location.height)?);
+        }
+        found.push((*id, (location, shipment_prev)));
+    }
+    let wanted: Vec<(u64, u64)> = found
+        .iter()
+        .map(|(_, (location, _))| (location.log_index, headers[&location.height].log_size))
+        .collect();
+    let proofs = state.store.inclusion_proofs(&wanted)?;
+    Ok(found
+        .into_iter()
+        .zip(proofs)
+        .map(|((id, position), proof)| {
+            let header = &headers[&position.0.height];
+            (id, receipt_from(id, position, header, header, proof))
+        })
+        .collect())
+}
+
+/// A receipt from an event's position, its committing block's header, the header of the
+/// block its proof is to, and that proof.
+fn receipt_from(
+    id: Digest,
+    (location, shipment_prev): (EventLocation, Option<Digest>),
+    committing: &BlockHeader,
+    header: &BlockHeader,
+    inclusion_proof: Vec<Digest>,
+) -> Receipt {
     let entry = LogEntry {
-        event_id: *id,
+        event_id: id,
         height: location.height,
         time: committing.time,
         log_index: location.log_index,
         shipment_prev,
     };
-    Ok(Some(Receipt {
-        event_id: *id,
+    Receipt {
+        event_id: id,
         height: header.height,
         block_hash: header.hash(),
         recorded_at: header.time,
@@ -637,8 +689,8 @@ pub(crate) fn receipt_at(
         log_size: header.log_size,
         log_root: header.log_root,
         entry,
-        inclusion_proof: proof,
-    }))
+        inclusion_proof,
+    }
 }
 
 /// A block header the store must hold: a missing one is corruption.

@@ -28,7 +28,7 @@ use tokio::sync::broadcast;
 use crate::admission::Refusal;
 use crate::api::{
     blocking, body_form, body_unreadable, busy, mempool_refusal, only_params, query_pairs,
-    receipt_at, wait_param, ApiError, ApiState, BodyForm, QueryPairs, COMMIT_WAIT_MS_MAX,
+    receipts_of, wait_param, ApiError, ApiState, BodyForm, QueryPairs, COMMIT_WAIT_MS_MAX,
 };
 use crate::consensus::host::Committed;
 use crate::intake;
@@ -395,16 +395,7 @@ async fn receipts(
     ids: Vec<EventId>,
 ) -> Result<BTreeMap<EventId, Receipt>, ApiError> {
     let state = state.clone();
-    blocking(move || {
-        let mut receipts = BTreeMap::new();
-        for id in ids {
-            if let Some(receipt) = receipt_at(&state, &id, None)? {
-                receipts.insert(id, receipt);
-            }
-        }
-        Ok::<_, ApiError>(receipts)
-    })
-    .await?
+    blocking(move || receipts_of(&state, &ids)).await?
 }
 
 #[cfg(test)]

@@ -585,6 +585,34 @@ impl<S: Store + ?Sized> SubtreeSource for LogSource<'_, S> {
     }
 }
 
+/// The stored log as a Merkle subtree source that remembers every node it read (a few
+/// dozen per proof), for building many proofs at once.
+pub(super) struct MemoLogSource<'a, S: ?Sized> {
+    store: &'a S,
+    read: std::cell::RefCell<BTreeMap<(u32, u64), Digest>>,
+}
+
+impl<'a, S: Store + ?Sized> MemoLogSource<'a, S> {
+    pub(super) fn new(store: &'a S) -> Self {
+        MemoLogSource {
+            store,
+            read: Default::default(),
+        }
+    }
+}
+
+impl<S: Store + ?Sized> SubtreeSource for MemoLogSource<'_, S> {
+    type Error = StoreError;
+    fn subtree(&self, level: u32, index: u64) -> Result<Digest, StoreError> {
+        if let Some(hash) = self.read.borrow().get(&(level, index)) {
+            return Ok(*hash);
+        }
+        let hash = log_node(self.store, level, index)?;
+        self.read.borrow_mut().insert((level, index), hash);
+        Ok(hash)
+    }
+}
+
 /// The stored log plus nodes about to be written.
 struct Overlay<'a, S: ?Sized> {
     store: &'a S,

@@ -404,6 +404,20 @@ pub trait Store: Send + Sync {
         merkle::inclusion_proof(&layout::LogSource(self), log_index, size).map_err(proof_error)
     }
 
+    /// Inclusion proofs of many events, each `(log_index, size)`, in order. The log nodes read
+    /// are remembered across the proofs, so the events of one block, whose paths share all
+    /// but their lowest nodes, cost few store reads.
+    fn inclusion_proofs(&self, wanted: &[(u64, u64)]) -> Result<Vec<Vec<Digest>>, StoreError> {
+        let source = layout::MemoLogSource::new(self);
+        wanted
+            .iter()
+            .map(|&(log_index, size)| {
+                self.check_log_size(size)?;
+                merkle::inclusion_proof(&source, log_index, size).map_err(proof_error)
+            })
+            .collect()
+    }
+
     /// Consistency proof from the log of `old_size` events to that of `new_size`.
     fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Digest>, StoreError> {
         self.check_log_size(new_size)?;

@@ -399,7 +399,14 @@ async fn run(
     events: &[Value],
     behaviour: &str,
 ) -> (Vec<JobEvent>, Vec<JobError>) {
-    let me = member_of(state, gateway);
+    // The store is read on the blocking pool, never on a tokio worker (ARCHITECTURE.md).
+    let me = {
+        let (state, key) = (state.clone(), gateway.key.public());
+        tokio::task::spawn_blocking(move || member_of(&state, &key))
+            .await
+            .ok()
+            .flatten()
+    };
     let mut errors = Vec::new();
     let mut signed: Vec<(usize, VerifiedEvent)> = Vec::new();
     for (index, epcis) in events.iter().enumerate() {
@@ -421,10 +428,18 @@ async fn run(
             }
         };
         let occurred_at = draft.occurred_at;
-        let kind = match resolve(state, draft, me.as_ref()) {
-            Ok(kind) => kind,
-            Err((code, field, detail)) => {
+        let resolved = {
+            let (state, me) = (state.clone(), me.clone());
+            tokio::task::spawn_blocking(move || resolve(&state, draft, me.as_ref())).await
+        };
+        let kind = match resolved {
+            Ok(Ok(kind)) => kind,
+            Ok(Err((code, field, detail))) => {
                 errors.push(error(code, Some(field), detail));
+                continue;
+            }
+            Err(failed) => {
+                errors.push(error("node.unavailable", None, failed.to_string()));
                 continue;
             }
         };
@@ -496,11 +511,10 @@ async fn run(
     (admitted, errors)
 }
 
-/// The member whose event key the gateway signs with.
-fn member_of(state: &ApiState, gateway: &Gateway) -> Option<MemberId> {
-    let key = gateway.key.public();
+/// The member whose event key the gateway signs with (`key`).
+fn member_of(state: &ApiState, key: &custody_ledger::PublicKey) -> Option<MemberId> {
     if let Ok(members) = state.store.stored_members() {
-        if let Some(member) = members.into_iter().find(|m| m.key == key) {
+        if let Some(member) = members.into_iter().find(|m| m.key == *key) {
             return Some(member.id);
         }
     }
@@ -508,7 +522,7 @@ fn member_of(state: &ApiState, gateway: &Gateway) -> Option<MemberId> {
         .genesis
         .members
         .iter()
-        .find(|m| m.key == key)
+        .find(|m| m.key == *key)
         .map(|m| m.id.clone())
 }
 
