@@ -644,8 +644,8 @@ pub(crate) fn receipts_of(
         let Some((location, shipment_prev)) = state.store.event_position(id)? else {
             continue;
         };
-        if !headers.contains_key(&location.height) {
-            headers.insert(location.height, stored_header(state, location.height)?);
+        if let std::collections::btree_map::Entry::Vacant(slot) = headers.entry(location.height) {
+            slot.insert(stored_header(state, location.height)?);
         }
         found.push((*id, (location, shipment_prev)));
     }
