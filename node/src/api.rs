@@ -124,6 +124,8 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/log/consistency", get(consistency))
         .route("/v1/network", get(crate::browse::network))
         .route("/v1/status", get(status))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn(off_the_workers));
     Router::new()
         .route("/v1/events", post(submit))
@@ -143,8 +145,6 @@ pub fn app(state: ApiState) -> Router {
             post(crate::personal::routes::read_batch),
         )
         .route("/v1/genesis", get(crate::browse::genesis))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .nest("/epcis", crate::epcis::router())
         // The web explorer: `/`, `/search`, `/s/{shipment}`, `/m/{member}`, `/b/{height}`.
@@ -493,13 +493,24 @@ async fn submit(
     loop {
         match tokio::time::timeout_at(deadline, commits.recv()).await {
             Ok(Ok(committed)) if committed.ids.contains(&id) => {
-                return Ok(Json(receipt(&state, &id)?).into_response());
+                let state = state.clone();
+                let receipt = blocking(move || receipt(&state, &id)).await??;
+                return Ok(Json(receipt).into_response());
             }
             Ok(Ok(_)) => continue,
             Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                // Missed some announcements: look in the store instead.
-                if state.store.contains_event(&id).unwrap_or(false) {
-                    return Ok(Json(receipt(&state, &id)?).into_response());
+                // Missed some announcements: look in the store instead (off the workers).
+                let state = state.clone();
+                let found = blocking(move || {
+                    if state.store.contains_event(&id).unwrap_or(false) {
+                        receipt(&state, &id).map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                })
+                .await??;
+                if let Some(receipt) = found {
+                    return Ok(Json(receipt).into_response());
                 }
             }
             Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return Ok(accepted()),

@@ -139,10 +139,14 @@ pub async fn disclose(
             format!("at most {DISCLOSURES_MAX} disclosures per shipment"),
         ));
     }
-    auth::check_write(&shipment, &request).map_err(|e| unauthenticated(&e))?;
+    // The signature check and the store's reads run on the blocking pool, never on a tokio
+    // worker (ARCHITECTURE.md).
     let (store, genesis) = (state.store.clone(), state.genesis.clone());
-    let held =
-        blocking(move || store_disclosures(&store, &genesis, &files, &shipment, request)).await??;
+    let held = blocking(move || {
+        auth::check_write(&shipment, &request).map_err(|e| unauthenticated(&e))?;
+        store_disclosures(&store, &genesis, &files, &shipment, request)
+    })
+    .await??;
     Ok(Json(held))
 }
 
@@ -214,10 +218,13 @@ pub async fn read_batch(
             ),
         ));
     }
-    auth::check_read_batch(&read, auth::now_ms()).map_err(|e| unauthenticated(&e))?;
-    let (store, genesis) = (state.store.clone(), state.genesis.clone());
+    let (store, genesis, now_ms) = (state.store.clone(), state.genesis.clone(), auth::now_ms());
     Ok(Json(
-        blocking(move || held_for_batch(&store, &genesis, &files, &read)).await??,
+        blocking(move || {
+            auth::check_read_batch(&read, now_ms).map_err(|e| unauthenticated(&e))?;
+            held_for_batch(&store, &genesis, &files, &read)
+        })
+        .await??,
     ))
 }
 
@@ -293,7 +300,7 @@ pub async fn read(
     let files = files_of(&state)?;
     let shipment = parse_shipment(&path_segment(path, "id")?)?;
     let read = signed_read(&headers)?;
-    auth::check_read(&shipment, &read, auth::now_ms()).map_err(|e| unauthenticated(&e))?;
+    let now_ms = auth::now_ms();
     let found = {
         let (store, genesis, files, shipment) = (
             state.store.clone(),
@@ -302,8 +309,11 @@ pub async fn read(
             shipment.clone(),
         );
         let own = state.personal.node_member.clone();
-        blocking(move || held_for(&store, &genesis, &files, &shipment, &read, own.as_ref()))
-            .await??
+        blocking(move || {
+            auth::check_read(&shipment, &read, now_ms).map_err(|e| unauthenticated(&e))?;
+            held_for(&store, &genesis, &files, &shipment, &read, own.as_ref())
+        })
+        .await??
     };
     let mut disclosures = found.disclosures;
     if found.fetch {
