@@ -890,6 +890,16 @@ fn personal_operations() -> Vec<(HttpMethod, &'static str, Operation)> {
             )
             .build()
     };
+    let json_body = |description: &str| {
+        RequestBodyBuilder::new()
+            .description(Some(description))
+            .content(
+                JSON,
+                Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+            )
+            .required(Some(Required::True))
+            .build()
+    };
     let header = |name: &str, description: &str| {
         ParameterBuilder::new()
             .name(name)
@@ -975,16 +985,7 @@ fn personal_operations() -> Vec<(HttpMethod, &'static str, Operation)> {
                     ),
                 )
                 .parameter(shipment_param())
-                .request_body(Some(
-                    RequestBodyBuilder::new()
-                        .description(Some("disclosures, signer and signature."))
-                        .content(
-                            JSON,
-                            Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
-                        )
-                        .required(Some(Required::True))
-                        .build(),
-                ))
+                .request_body(Some(json_body("disclosures, signer and signature.")))
                 .response(
                     "400",
                     problem("The body is not a disclosure request (`request.body`)."),
@@ -1019,16 +1020,7 @@ fn personal_operations() -> Vec<(HttpMethod, &'static str, Operation)> {
                      signer is a party of (event key or node key); others are left out."
                 ),
             )
-            .request_body(Some(
-                RequestBodyBuilder::new()
-                    .description(Some("shipments, signer, time and signature."))
-                    .content(
-                        JSON,
-                        Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
-                    )
-                    .required(Some(Required::True))
-                    .build(),
-            ))
+            .request_body(Some(json_body("shipments, signer, time and signature.")))
             .response(
                 "200",
                 object("The node's height and the disclosures it may give."),

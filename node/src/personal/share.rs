@@ -265,17 +265,11 @@ impl Sharing {
         shipments: &[ShipmentId],
     ) -> Result<auth::ReadBatchAnswer, String> {
         let read = auth::sign_read_batch(&self.key, shipments.to_vec(), auth::now_ms());
-        let response = self
+        let request = self
             .client
             .post(format!("{peer}/v1/personal/batch"))
-            .json(&read)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("answered {}", response.status()));
-        }
-        let body = read_bounded(response, BATCH_ANSWER_BYTES_MAX).await?;
+            .json(&read);
+        let body = answer_of(request, BATCH_ANSWER_BYTES_MAX).await?;
         serde_json::from_slice(&body).map_err(|e| e.to_string())
     }
 
@@ -283,19 +277,13 @@ impl Sharing {
     async fn ask(&self, peer: &str, shipment: &ShipmentId) -> Result<Vec<Disclosure>, String> {
         let read = auth::sign_read(&self.key, shipment, auth::now_ms());
         let url = format!("{peer}/v1/shipments/{}/personal", shipment.as_str());
-        let response = self
+        let request = self
             .client
             .get(&url)
             .header(SIGNER_HEADER, read.signer.to_hex())
             .header(TIME_HEADER, read.time_ms.to_string())
-            .header(SIGNATURE_HEADER, hex::encode(read.signature.0))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("answered {}", response.status()));
-        }
-        let body = read_bounded(response, ANSWER_BYTES_MAX).await?;
+            .header(SIGNATURE_HEADER, hex::encode(read.signature.0));
+        let body = answer_of(request, ANSWER_BYTES_MAX).await?;
         let view: PersonalView = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         if &view.shipment_id != shipment {
             return Err(format!("answered for shipment {}", view.shipment_id));
@@ -304,11 +292,12 @@ impl Sharing {
     }
 }
 
-/// A peer's answer, at most `bytes_max` of it.
-async fn read_bounded(
-    mut response: reqwest::Response,
-    bytes_max: usize,
-) -> Result<Vec<u8>, String> {
+/// Sends a request to a peer and reads its successful answer, at most `bytes_max` of it.
+async fn answer_of(request: reqwest::RequestBuilder, bytes_max: usize) -> Result<Vec<u8>, String> {
+    let mut response = request.send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
         if body.len() + chunk.len() > bytes_max {
