@@ -237,7 +237,7 @@ fn build_once<S: Store + ?Sized>(
         return Ok(Attempt::Built(None));
     };
     let key = smt::key_of(&shipment.0);
-    let proven = smt::prove(&MapSource(store), &key)?;
+    let proven = smt::prove(&MapSource::new(store), &key)?;
     let Some((value, proof)) = proven else {
         return Ok(Attempt::Raced);
     };

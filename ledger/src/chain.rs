@@ -73,7 +73,10 @@ pub struct ValidatedBlock<R> {
 #[derive(Debug, Clone)]
 pub(crate) struct Roots {
     pub(crate) log_nodes: Vec<(u32, u64, Digest)>,
-    pub(crate) map: smt::MapUpdate,
+    /// The shipment map's root after the block.
+    pub(crate) map_root: Digest,
+    /// The map's records the block rewrites, computed from the tiles validation read.
+    pub(crate) map_tiles: Vec<crate::store::TileWrite>,
 }
 
 impl<R> ValidatedBlock<R> {
@@ -347,9 +350,16 @@ fn header_for<S: Store + ?Sized>(
 ) -> Result<(BlockHeader, Roots), StoreError> {
     let leaves: Vec<Digest> = inputs.entries.iter().map(LogEntry::hash).collect();
     let (log_nodes, log_root) = crate::store::extend_log(store, parent.log_size, &leaves)?;
-    let map = smt::update(&crate::store::MapSource(store), &map_updates(inputs.delta))?;
+    let source = crate::store::MapSource::new(store);
+    let map = smt::update(&source, &map_updates(inputs.delta))?;
+    let map_tiles = source.tile_writes(&map.writes)?;
     let header = header_with(genesis, parent, &inputs, log_root, map.root);
-    Ok((header, Roots { log_nodes, map }))
+    let roots = Roots {
+        log_nodes,
+        map_root: map.root,
+        map_tiles,
+    };
+    Ok((header, roots))
 }
 
 /// The header of the block of `inputs` on `parent`, given its log and shipment-map roots

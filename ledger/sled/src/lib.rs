@@ -9,11 +9,15 @@ use std::convert::Infallible;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
+
+mod filter;
+
+use filter::IdFilter;
 
 /// sled itself, whose types [`SledStore::raw_tree`] hands out.
 pub use sled;
@@ -32,7 +36,14 @@ pub struct SledStore {
     genesis_hash: Digest,
     path: PathBuf,
     writes: Arc<WriteCounts>,
+    /// The ids in [`Tree::Events`], so that a check for an absent event reads no page.
+    event_ids: Arc<RwLock<IdFilter>>,
 }
+
+/// The design load of the first event-id filter; later ones double (`filter.rs`).
+const EVENT_FILTER_FIRST_IDS: u64 = 1 << 16;
+/// The length of an event id, the key of [`Tree::Events`].
+const EVENT_ID_LEN: usize = 32;
 
 /// sled inserts and removals committed per tree, indexed by [`Tree::position`]: how much a
 /// block costs the database, which tests bound and benchmarks report.
@@ -178,7 +189,9 @@ impl SledStore {
             genesis_hash,
             path: path.to_owned(),
             writes: Arc::default(),
+            event_ids: Arc::new(RwLock::new(IdFilter::new(EVENT_FILTER_FIRST_IDS))),
         };
+        store.fill_event_ids()?;
         match store.trees[Tree::Meta.position()]
             .get(GENESIS_KEY)
             .map_err(io)?
@@ -228,7 +241,21 @@ impl SledStore {
         Ok(store)
     }
 
+    /// Adds every stored event id to the filter, once, at open.
+    fn fill_event_ids(&self) -> Result<(), StoreError> {
+        let mut filter = self.event_ids.write().expect("event id filter lock");
+        for key in self.trees[Tree::Events.position()].iter().keys() {
+            let key = key.map_err(|e| self.error(e))?;
+            if let Ok(id) = <&[u8; EVENT_ID_LEN]>::try_from(key.as_ref()) {
+                filter.insert(id);
+            }
+        }
+        Ok(())
+    }
+
     /// The raw sled tree behind a [`Tree`], for tools and tests that inspect bytes on disk.
+    /// Writes through it bypass the event-id filter: use it to damage records, not to add
+    /// events.
     pub fn raw_tree(&self, tree: Tree) -> &sled::Tree {
         &self.trees[tree.position()]
     }
@@ -266,6 +293,24 @@ impl Store for SledStore {
         })
     }
 
+    fn contains(&self, tree: Tree, key: &[u8]) -> Result<bool, StoreError> {
+        if let (Tree::Events, Ok(id)) = (tree, <&[u8; EVENT_ID_LEN]>::try_from(key)) {
+            if !self
+                .event_ids
+                .read()
+                .expect("event id filter lock")
+                .may_hold(id)
+            {
+                return Ok(false);
+            }
+        }
+        guard(&self.path, || {
+            self.trees[tree.position()]
+                .contains_key(key)
+                .map_err(|e| self.error(e))
+        })
+    }
+
     fn scan(
         &self,
         tree: Tree,
@@ -288,6 +333,19 @@ impl Store for SledStore {
 }
 
 impl SledStore {
+    fn add_event_ids(&self, batch: &WriteBatch) {
+        let mut filter = None;
+        for (tree, key, value) in &batch.writes {
+            if let (Tree::Events, Some(_), Ok(id)) =
+                (tree, value, <&[u8; EVENT_ID_LEN]>::try_from(key.as_slice()))
+            {
+                filter
+                    .get_or_insert_with(|| self.event_ids.write().expect("event id filter lock"))
+                    .insert(id);
+            }
+        }
+    }
+
     fn scan_unguarded(
         &self,
         tree: Tree,
@@ -316,6 +374,9 @@ impl SledStore {
     }
 
     fn commit_unguarded(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        // Ids join the filter before the batch can be read, so the filter never says "not
+        // held" of an event sled holds; if the batch then fails, they are false positives.
+        self.add_event_ids(&batch);
         let [meta, blocks, events, index, state, log, map] = &self.trees;
         (meta, blocks, events, index, state, log, map)
             .transaction(|(meta, blocks, events, index, state, log, map)| {

@@ -17,6 +17,7 @@
 //! | state  | `M` ‖ member id                            | canonical member record            |
 //! | state  | `K` ‖ key                                  | member id                          |
 //! | log    | `T` ‖ tile, or level (u8) ‖ index (u64 BE) | 16 leaves' subtrees, or one hash   |
+//! | map    | tile root's depth (u16 BE) ‖ key prefix    | up to 15 map nodes (see `map.rs`)  |
 //!
 //! An event's record carries its location (20 bytes) and its log entry's `shipment_prev`
 //! (`0`, or `1` ‖ 32 bytes), so a block writes one record per event and the rest of the
@@ -54,7 +55,7 @@ pub const GENESIS_KEY: &[u8] = b"genesis";
 pub const FORMAT_KEY: &[u8] = b"format";
 /// The protocol format a store's records are in, written when the store is created. A node
 /// refuses a store of another format rather than misread its headers.
-pub const STORE_FORMAT: &str = "custody-store/v5";
+pub const STORE_FORMAT: &str = "custody-store/v6";
 const HEADER_TAG: u8 = 0;
 const CERT_TAG: u8 = 1;
 const IDS_TAG: u8 = 2;
@@ -694,7 +695,7 @@ pub(super) fn append_block<S: Store + ?Sized, R>(
         "a validated block extends the log by its events"
     );
     assert_eq!(
-        roots.map.root, h.shipments_root,
+        roots.map_root, h.shipments_root,
         "a validated block's map writes give its header's shipments root"
     );
 
@@ -712,10 +713,10 @@ pub(super) fn append_block<S: Store + ?Sized, R>(
     }
     put_delta(store, &mut batch, delta)?;
     log::write_nodes(store, &mut batch, &roots.log_nodes, log_size, new_size)?;
-    for (path, node) in &roots.map.writes {
-        match node {
-            Some(node) => batch.put(Tree::Map, path.to_bytes().to_vec(), node.encode()),
-            None => batch.delete(Tree::Map, path.to_bytes().to_vec()),
+    for (key, tile) in &roots.map_tiles {
+        match tile {
+            Some(tile) => batch.put(Tree::Map, key.clone(), tile.clone()),
+            None => batch.delete(Tree::Map, key.clone()),
         }
     }
     let new_head = Head {

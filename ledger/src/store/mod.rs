@@ -12,6 +12,7 @@
 mod layout;
 mod lists;
 mod log;
+mod map;
 mod memory;
 mod search;
 
@@ -20,6 +21,8 @@ pub use layout::{
     raw_event, EventLocation, Head, RawBlock, RawEvent, StoredEvent, FORMAT_KEY, GENESIS_KEY,
     MEMBERS_MAX, MINUTE_MS, REFERENCE_VERSIONS_MAX, STORE_FORMAT,
 };
+pub use map::MapSource;
+pub(crate) use map::TileWrite;
 pub use memory::MemoryStore;
 pub use search::ShipmentIndex;
 
@@ -32,7 +35,6 @@ use crate::hash::Digest;
 use crate::keys::PublicKey;
 use crate::merkle;
 use crate::model::{EventId, MemberId, ShipmentId};
-use crate::smt;
 use crate::state::{MemberRecord, ShipmentState, State};
 use crate::time::Timestamp;
 
@@ -52,7 +54,7 @@ pub enum Tree {
     State,
     /// Complete subtrees of the RFC 6962 log: tiles of the bottom levels, nodes above.
     Log,
-    /// Nodes of the shipment map (`smt`), by path: the map at the head.
+    /// The shipment map (`smt`) at the head, four levels to a record (`map.rs`).
     Map,
 }
 
@@ -200,34 +202,16 @@ pub enum StoreError {
     ProofRange(String),
 }
 
-/// The shipment map's nodes as a store holds them, for `smt`'s functions.
-pub struct MapSource<'a, S: ?Sized>(pub &'a S);
-
-impl<S: ?Sized> std::fmt::Debug for MapSource<'_, S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MapSource")
-    }
-}
-
-impl<S: Store + ?Sized> smt::MapNodes for MapSource<'_, S> {
-    type Error = StoreError;
-    fn map_node(&self, path: &smt::NodePath) -> Result<Option<smt::MapNode>, StoreError> {
-        let Some(bytes) = self.0.get(Tree::Map, &path.to_bytes())? else {
-            return Ok(None);
-        };
-        smt::MapNode::decode(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                record: "shipment map node".into(),
-                message: e.to_string(),
-            })
-    }
-}
-
 /// Ordered key-value trees with atomic, durable batches; the ledger layout on top.
 pub trait Store: Send + Sync {
     /// The value at `key`.
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Whether `key` holds a value. Admission and validation ask this of every event's id;
+    /// a store that can answer without copying the value out overrides it.
+    fn contains(&self, tree: Tree, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.get(tree, key)?.is_some())
+    }
 
     /// Up to `limit` entries whose keys start with `prefix` and sort after `after` (or from
     /// the start of the prefix), in key order.
@@ -317,7 +301,7 @@ pub trait Store: Send + Sync {
 
     /// Whether an event is committed.
     fn contains_event(&self, id: &EventId) -> Result<bool, StoreError> {
-        Ok(self.get(Tree::Events, id.as_bytes())?.is_some())
+        self.contains(Tree::Events, id.as_bytes())
     }
 
     /// A shipment's current state.
