@@ -81,6 +81,7 @@ use crate::setup::{self, Devnet};
 use crate::submit;
 
 mod efficiency;
+mod writes;
 
 use efficiency::{CpuSampler, SignedBytes, VerifyMeasure, WindowCost};
 
@@ -909,6 +910,8 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
         .map(|e| tree_size_bytes(&e.ledger_dir))
         .collect();
     let self_before = process::cpu_ticks(std::process::id()).unwrap_or(0);
+    let node_urls: Vec<String> = endpoints.iter().map(|e| e.url.clone()).collect();
+    let writes_before = writes::scrape(&node_urls).await;
 
     eprintln!(
         "Submitting to {} validators of {} ({})…",
@@ -1077,6 +1080,8 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
         }));
     }
     let node_count = (endpoints.len() as u64).max(1);
+    let writes_after = writes::scrape(&node_urls).await;
+    let committed_meanwhile = status_after.log_size.saturating_sub(status_before.log_size);
 
     let committed = fates
         .iter()
@@ -1137,6 +1142,11 @@ async fn measure(options: &BenchOptions, target: &Target) -> anyhow::Result<Valu
             "ledger_bytes_per_event": total_per_event / node_count,
             "ledger_bytes_added_per_bench_event": delta_per_event / node_count,
             "per_node": disk_nodes,
+            "store_writes_per_event": writes::per_event_json(
+                &writes_before,
+                &writes_after,
+                committed_meanwhile,
+            ),
         },
         "heights": {
             "before": status_before.height,
@@ -1359,6 +1369,20 @@ fn print_report(r: &Value) {
         n(&r["disk"]["ledger_bytes_per_event"]),
         n(&r["disk"]["ledger_bytes_added_per_bench_event"]),
     );
+    let writes = &r["disk"]["store_writes_per_event"];
+    if !writes.is_null() {
+        let by_tree: Vec<String> = writes["by_tree"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(tree, per_event)| format!("{tree} {per_event}"))
+            .collect();
+        println!(
+            "  writes     {} store inserts and removals per committed event per node ({})",
+            writes["total"],
+            by_tree.join(", "),
+        );
+    }
     println!(
         "  check      {}: {} of {} events found exactly once in blocks {}..{} ({} blocks held them, largest {}); nodes {} at height {} ({})",
         if check["ok"] == true { "PASSED" } else { "FAILED" },

@@ -999,6 +999,7 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
     m.mempool_size.set(state.mempool.lock().await.len() as i64);
     m.peers
         .set(state.peers.load(std::sync::atomic::Ordering::Relaxed) as i64);
+    m.set_store_writes(state.store.write_counts());
     Ok((
         [(
             header::CONTENT_TYPE,

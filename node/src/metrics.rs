@@ -21,6 +21,13 @@ pub struct CodeLabel {
     pub code: String,
 }
 
+/// Label of store writes: the ledger tree written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct TreeLabel {
+    /// The tree's name on disk, such as `events`.
+    pub tree: String,
+}
+
 /// Labels of HTTP requests: the route template and the status class.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -51,6 +58,9 @@ pub struct Metrics {
     pub rejected: Family<CodeLabel, Counter>,
     /// HTTP request latency in seconds.
     pub http_latency: Family<RequestLabels, Histogram>,
+    /// sled inserts and removals committed since the node started, by tree: what the ledger
+    /// costs the database per event (issue 17).
+    pub store_writes: Family<TreeLabel, Gauge>,
     /// Encoding is not reentrant on one registry.
     encode_lock: Mutex<()>,
 }
@@ -103,6 +113,12 @@ impl Metrics {
             "HTTP request latency",
             http_latency.clone(),
         );
+        let store_writes = Family::<TreeLabel, Gauge>::default();
+        registry.register(
+            "store_writes",
+            "Store inserts and removals committed since the node started, by tree",
+            store_writes.clone(),
+        );
         Metrics {
             registry,
             height,
@@ -112,6 +128,7 @@ impl Metrics {
             peers,
             rejected,
             http_latency,
+            store_writes,
             encode_lock: Mutex::new(()),
         }
     }
@@ -121,6 +138,18 @@ impl Metrics {
         self.rejected
             .get_or_create(&CodeLabel { code: code.into() })
             .inc();
+    }
+
+    /// Mirrors the store's write counts, in [`custody_ledger::store::Tree::ALL`] order.
+    pub fn set_store_writes(&self, counts: [u64; custody_ledger::store::Tree::ALL.len()]) {
+        for (tree, count) in custody_ledger::store::Tree::ALL.iter().zip(counts) {
+            let label = TreeLabel {
+                tree: tree.name().into(),
+            };
+            self.store_writes
+                .get_or_create(&label)
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
     }
 
     /// The exposition text.
@@ -150,7 +179,12 @@ mod tests {
                 status: 200,
             })
             .observe(0.003);
+        metrics.set_store_writes([1, 2, 3, 4, 5, 6, 7]);
         let text = metrics.render();
+        assert!(
+            text.contains("custody_store_writes{tree=\"events\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("custody_height 7"), "{text}");
         assert!(
             text.contains("custody_events_rejected_total{code=\"invoice.total_mismatch\"} 2"),
