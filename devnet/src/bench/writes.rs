@@ -60,7 +60,8 @@ pub(super) fn per_event_json(
     }
     let per_event = |writes: u64| {
         let hundredths = (writes * 100 + nodes * events / 2) / (nodes * events);
-        json!(hundredths as f64 / 100.0)
+        let text = format!("{}.{:02}", hundredths / 100, hundredths % 100);
+        serde_json::from_str::<Value>(&text).expect("digits, a point and two digits are JSON")
     };
     let mut by_tree = Map::new();
     for (tree, writes) in &sums {
