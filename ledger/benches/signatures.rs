@@ -79,6 +79,24 @@ fn signatures(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The same 1,000 signatures checked in batches of a given size: what the admission
+    // queue pays per signature when its batches are small (one gossip message at a time)
+    // rather than large.
+    let mut sizes = c.benchmark_group("cofactored batch size");
+    sizes.throughput(Throughput::Elements(SIGNATURES_PER_BATCH as u64));
+    sizes.sample_size(10);
+    sizes.measurement_time(Duration::from_secs(5));
+    for size in [8, 32, 128, 1_000] {
+        sizes.bench_function(format!("batches of {size}"), |b| {
+            b.iter(|| {
+                for chunk in borrowed.chunks(size) {
+                    verify_batch(chunk, &cache).expect("verifies");
+                }
+            })
+        });
+    }
+    sizes.finish();
 }
 
 criterion_group!(benches, signatures);
