@@ -110,6 +110,13 @@ impl<R> ValidatedBlock<R> {
         &self.rules
     }
 
+    /// The log nodes the block creates, as (level, index, hash): every complete subtree of
+    /// the log that ends within the block. Appending writes them, so after the append they
+    /// are the store's.
+    pub fn log_nodes(&self) -> &[(u32, u64, Digest)] {
+        &self.roots.log_nodes
+    }
+
     /// The log and shipment-map nodes appending the block writes.
     pub(crate) fn roots(&self) -> &Roots {
         &self.roots

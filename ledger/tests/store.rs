@@ -230,6 +230,32 @@ fn sled_store_keeps_blocks_indexes_and_proofs_across_reopen() {
     ));
 }
 
+/// Issue 17: a batch's receipts build their proofs from the nodes the committing block wrote,
+/// held in memory, and read only older ones; the proofs are the ones the store gives.
+#[test]
+fn proofs_given_a_blocks_log_nodes_are_the_proofs_read_from_the_store() {
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    fill(&net, &store, 3);
+    let events = (0..20)
+        .map(|i| net.lifecycle(&format!("KNOWN-{i}"))[0].clone())
+        .collect();
+    let built = net.commit(&store, events, at(20)).expect("commit");
+    let size = store.head().expect("head").expect("head").log_size;
+    let wanted: Vec<(u64, u64)> = built
+        .validated
+        .entries()
+        .iter()
+        .map(|e| (e.log_index, size))
+        .collect();
+    let known = built.validated.log_nodes();
+    assert!(known.len() >= 19, "a block of 20 creates at least 19 nodes");
+    assert_eq!(
+        store.inclusion_proofs_with(&wanted, known).expect("proofs"),
+        store.inclusion_proofs(&wanted).expect("proofs")
+    );
+}
+
 /// Issue 17: sled answers "is this event committed?" from a filter of the stored ids for
 /// absent events; the answer must stay exact across commits and a reopen, which rebuilds it.
 #[test]

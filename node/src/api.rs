@@ -645,34 +645,75 @@ pub(crate) fn receipt_at(
 /// The receipts of those of `ids` that are committed, each with its proof to the log as of
 /// its committing block: one header read per block, and the log nodes the proofs share read
 /// once (`Store::inclusion_proofs`), so a batch's receipts cost little more than one.
-pub(crate) fn receipts_of(
+pub fn receipts_of(
     state: &ApiState,
     ids: &[Digest],
 ) -> Result<BTreeMap<Digest, Receipt>, ApiError> {
-    let mut headers: BTreeMap<u64, BlockHeader> = BTreeMap::new();
+    let mut headers: BTreeMap<u64, (BlockHeader, Digest)> = BTreeMap::new();
     let mut found = Vec::with_capacity(ids.len());
     for id in ids {
         let Some((location, shipment_prev)) = state.store.event_position(id)? else {
             continue;
         };
         if let std::collections::btree_map::Entry::Vacant(slot) = headers.entry(location.height) {
-            slot.insert(stored_header(state, location.height)?);
+            let header = stored_header(state, location.height)?;
+            let hash = header.hash();
+            slot.insert((header, hash));
         }
         found.push((*id, (location, shipment_prev)));
     }
     let wanted: Vec<(u64, u64)> = found
         .iter()
-        .map(|(_, (location, _))| (location.log_index, headers[&location.height].log_size))
+        .map(|(_, (location, _))| (location.log_index, headers[&location.height].0.log_size))
         .collect();
     let proofs = state.store.inclusion_proofs(&wanted)?;
     Ok(found
         .into_iter()
         .zip(proofs)
-        .map(|((id, position), proof)| {
-            let header = &headers[&position.0.height];
-            (id, receipt_from(id, position, header, header, proof))
+        .map(|((id, (location, shipment_prev)), proof)| {
+            let (header, hash) = &headers[&location.height];
+            let entry = entry_at(id, location, shipment_prev, header);
+            (id, receipt_to(entry, header, *hash, proof))
         })
         .collect())
+}
+
+/// The receipts of those of `ids` that the announced blocks `commits` committed, each with its
+/// proof to its block, from what the announcements carry: entries, headers and the log nodes
+/// each block wrote, so the proofs read only the few older nodes their paths pass. Ids the
+/// blocks do not hold are left out.
+pub fn receipts_in(
+    state: &ApiState,
+    ids: &std::collections::BTreeSet<Digest>,
+    commits: &[Committed],
+) -> Result<BTreeMap<Digest, Receipt>, ApiError> {
+    let mut receipts = BTreeMap::new();
+    for commit in commits {
+        let header = &commit.block.header;
+        let mine: Vec<&LogEntry> = commit
+            .entries
+            .iter()
+            .filter(|entry| ids.contains(&entry.event_id))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let wanted: Vec<(u64, u64)> = mine
+            .iter()
+            .map(|entry| (entry.log_index, header.log_size))
+            .collect();
+        let proofs = state
+            .store
+            .inclusion_proofs_with(&wanted, &commit.log_nodes)?;
+        let hash = header.hash();
+        for (entry, proof) in mine.into_iter().zip(proofs) {
+            receipts.insert(
+                entry.event_id,
+                receipt_to(entry.clone(), header, hash, proof),
+            );
+        }
+    }
+    Ok(receipts)
 }
 
 /// A receipt from an event's position, its committing block's header, the header of the
@@ -684,19 +725,40 @@ fn receipt_from(
     header: &BlockHeader,
     inclusion_proof: Vec<Digest>,
 ) -> Receipt {
-    let entry = LogEntry {
+    let entry = entry_at(id, location, shipment_prev, committing);
+    receipt_to(entry, header, header.hash(), inclusion_proof)
+}
+
+/// An event's log entry, from its position and its committing block's header.
+fn entry_at(
+    id: Digest,
+    location: EventLocation,
+    shipment_prev: Option<Digest>,
+    committing: &BlockHeader,
+) -> LogEntry {
+    LogEntry {
         event_id: id,
         height: location.height,
         time: committing.time,
         log_index: location.log_index,
         shipment_prev,
-    };
+    }
+}
+
+/// A receipt for the event of `entry` with its proof to the block of `header`, whose hash is
+/// `block_hash`.
+fn receipt_to(
+    entry: LogEntry,
+    header: &BlockHeader,
+    block_hash: Digest,
+    inclusion_proof: Vec<Digest>,
+) -> Receipt {
     Receipt {
-        event_id: id,
+        event_id: entry.event_id,
         height: header.height,
-        block_hash: header.hash(),
+        block_hash,
         recorded_at: header.time,
-        log_index: location.log_index,
+        log_index: entry.log_index,
         log_size: header.log_size,
         log_root: header.log_root,
         entry,

@@ -28,7 +28,8 @@ use tokio::sync::broadcast;
 use crate::admission::Refusal;
 use crate::api::{
     blocking, body_form, body_unreadable, busy, mempool_refusal, only_params, query_pairs,
-    receipts_of, wait_param, ApiError, ApiState, BodyForm, QueryPairs, COMMIT_WAIT_MS_MAX,
+    receipts_in, receipts_of, wait_param, ApiError, ApiState, BodyForm, QueryPairs,
+    COMMIT_WAIT_MS_MAX,
 };
 use crate::consensus::host::Committed;
 use crate::intake;
@@ -345,9 +346,18 @@ async fn wait_for_commits(
     // Some may have committed between their admission and now.
     drop_committed(state, &mut waiting).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(COMMIT_WAIT_MS_MAX);
+    // The announcements of the blocks that committed waiting events, whose receipts are
+    // built from them rather than read back (at most one per event waited for).
+    let mut seen: Vec<Committed> = Vec::new();
     while !waiting.is_empty() {
         match tokio::time::timeout_at(deadline, commits.recv()).await {
-            Ok(Ok(committed)) => waiting.retain(|id| !committed.ids.contains(id)),
+            Ok(Ok(committed)) => {
+                let before = waiting.len();
+                waiting.retain(|id| !committed.ids.contains(id));
+                if waiting.len() < before {
+                    seen.push(committed);
+                }
+            }
             // Missed some announcements: look in the store instead.
             Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
                 drop_committed(state, &mut waiting).await?
@@ -361,7 +371,7 @@ async fn wait_for_commits(
         .filter_map(|r| r.event_id)
         .filter(|id| !waiting.contains(id))
         .collect();
-    let receipts = receipts(state, candidates).await?;
+    let receipts = receipts(state, candidates, seen).await?;
     for result in results.iter_mut() {
         if let Some(id) = result
             .event_id
@@ -389,13 +399,26 @@ async fn drop_committed(state: &ApiState, waiting: &mut BTreeSet<EventId>) -> Re
     Ok(())
 }
 
-/// The receipts of those of `ids` that are committed, read off the async workers.
+/// The receipts of those of `ids` that are committed, built off the async workers: from the
+/// announcements `seen` for the events they committed, from the store for the rest (events
+/// committed before the wait began, or announcements missed).
 async fn receipts(
     state: &ApiState,
     ids: Vec<EventId>,
+    seen: Vec<Committed>,
 ) -> Result<BTreeMap<EventId, Receipt>, ApiError> {
     let state = state.clone();
-    blocking(move || receipts_of(&state, &ids)).await?
+    blocking(move || {
+        let wanted: BTreeSet<EventId> = ids.iter().copied().collect();
+        let mut receipts = receipts_in(&state, &wanted, &seen)?;
+        let rest: Vec<EventId> = ids
+            .into_iter()
+            .filter(|id| !receipts.contains_key(id))
+            .collect();
+        receipts.extend(receipts_of(&state, &rest)?);
+        Ok(receipts)
+    })
+    .await?
 }
 
 #[cfg(test)]

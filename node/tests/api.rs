@@ -20,7 +20,7 @@ use custody_ledger::testkit::{TestNet, GENESIS_TIME};
 use custody_ledger::view::{BatchOutcome, BatchStatus, BATCH_BODY_BYTES_MAX, BATCH_EVENTS_MAX};
 use custody_ledger::view::{BlockView, ConsistencyView, EventView, MemberView, Page, Problem};
 use custody_ledger::view::{EventEntry, NetworkView, Receipt, ShipmentList, Status};
-use custody_node::api::{app, ApiState, BODY_SIZE_BYTES_MAX};
+use custody_node::api::{app, receipts_in, receipts_of, ApiState, BODY_SIZE_BYTES_MAX};
 use custody_node::consensus::host::Committed;
 use custody_node::health::Health;
 use custody_node::intake::{Intake, Judge};
@@ -1633,19 +1633,17 @@ async fn commit_when_waiting(f: &Fixture, count: usize) {
         .commit_with(f.store.as_ref(), &rules, events, time)
         .expect("commit");
     assert_eq!(built.rejected, vec![], "the batch's events apply");
-    let block = built.block().clone();
+    let header = &built.block().header;
     let certificate = custody_ledger::block::CommitCertificate {
-        height: block.header.height,
+        height: header.height,
         round: 0,
-        block_hash: block.header.hash(),
+        block_hash: header.hash(),
         signatures: Vec::new(),
     };
-    let ids = block.events.iter().map(|e| e.id()).collect();
-    let _ = f.state.committed.send(Committed {
-        block: Arc::new(block),
-        certificate: Arc::new(certificate),
-        ids: Arc::new(ids),
-    });
+    let _ = f
+        .state
+        .committed
+        .send(Committed::of(&built.validated, certificate));
 }
 
 #[tokio::test]
@@ -1684,4 +1682,41 @@ async fn wait_commit_answers_with_a_receipt_for_every_committed_event() {
         head.height
     );
     assert!(outcome.results[2].receipt.as_ref().unwrap().height < head.height);
+}
+
+/// Issue 17: a batch's receipts are built from the committing block's announcement (its
+/// entries and the log nodes it wrote), reading only older log nodes; they are exactly the
+/// receipts read back from the store.
+#[tokio::test]
+async fn receipts_from_a_blocks_announcement_are_the_receipts_from_the_store() {
+    let f = Fixture::new();
+    let events: Vec<EncodedEvent> = (0..6)
+        .map(|i| f.net.lifecycle(&format!("R-{i}"))[0].clone())
+        .collect();
+    let rules = f.state.rules.read().unwrap().clone();
+    let time = custody_ledger::Timestamp(GENESIS_TIME.0 + 60_000);
+    let built = f
+        .net
+        .commit_with(f.store.as_ref(), &rules, events.clone(), time)
+        .expect("commit");
+    assert_eq!(built.rejected, vec![], "the events apply");
+    let header = &built.block().header;
+    assert!(header.log_size > 6, "earlier blocks hold events too");
+    let certificate = custody_ledger::block::CommitCertificate {
+        height: header.height,
+        round: 0,
+        block_hash: header.hash(),
+        signatures: Vec::new(),
+    };
+    let committed = Committed::of(&built.validated, certificate);
+    let ids: Vec<_> = events.iter().map(|e| e.id()).collect();
+    let wanted = ids.iter().copied().collect();
+    let from_block =
+        receipts_in(&f.state, &wanted, std::slice::from_ref(&committed)).expect("receipts");
+    assert_eq!(from_block.len(), ids.len(), "every event of the block");
+    assert_eq!(from_block, receipts_of(&f.state, &ids).expect("receipts"));
+    let elsewhere = [f.net.lifecycle("R-9")[0].id()].into_iter().collect();
+    assert!(receipts_in(&f.state, &elsewhere, &[committed])
+        .expect("receipts")
+        .is_empty());
 }

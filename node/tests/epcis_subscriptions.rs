@@ -204,18 +204,16 @@ impl Fixture {
             )
             .expect("commit");
         assert_eq!(built.rejected, vec![], "events apply");
-        let ids = built.block().events.iter().map(|e| e.id()).collect();
         let certificate = CommitCertificate {
             height: built.block().header.height,
             round: 0,
             block_hash: built.block().header.hash(),
             signatures: Vec::new(),
         };
-        let _ = self.state.committed.send(Committed {
-            block: Arc::new(built.block().clone()),
-            certificate: Arc::new(certificate),
-            ids: Arc::new(ids),
-        });
+        let _ = self
+            .state
+            .committed
+            .send(Committed::of(&built.validated, certificate));
     }
 
     async fn call(

@@ -183,11 +183,7 @@ impl Fixture {
             .expect("commit");
         assert_eq!(built.rejected, vec![], "the erasure applies");
         let certificate = self.net.certify(built.block());
-        Committed {
-            ids: Arc::new(built.block().events.iter().map(|e| e.id()).collect()),
-            block: Arc::new(built.block().clone()),
-            certificate: Arc::new(certificate),
-        }
+        Committed::of(&built.validated, certificate)
     }
 }
 

@@ -594,10 +594,12 @@ pub(super) struct MemoLogSource<'a, S: ?Sized> {
 }
 
 impl<'a, S: Store + ?Sized> MemoLogSource<'a, S> {
-    pub(super) fn new(store: &'a S) -> Self {
+    /// A source that starts out knowing `known` (level, index, hash) nodes of the store.
+    pub(super) fn with_known(store: &'a S, known: &[(u32, u64, Digest)]) -> Self {
+        let read = known.iter().map(|(l, i, d)| ((*l, *i), *d)).collect();
         MemoLogSource {
             store,
-            read: Default::default(),
+            read: std::cell::RefCell::new(read),
         }
     }
 }

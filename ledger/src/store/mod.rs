@@ -392,11 +392,24 @@ pub trait Store: Send + Sync {
     /// are remembered across the proofs, so the events of one block, whose paths share all
     /// but their lowest nodes, cost few store reads.
     fn inclusion_proofs(&self, wanted: &[(u64, u64)]) -> Result<Vec<Vec<Digest>>, StoreError> {
-        let source = layout::MemoLogSource::new(self);
+        self.inclusion_proofs_with(wanted, &[])
+    }
+
+    /// [`Store::inclusion_proofs`], given some of the log's nodes as (level, index, hash):
+    /// those a block just wrote ([`ValidatedBlock::log_nodes`]), so that the receipts of its
+    /// events read only the few older nodes their paths pass. `known` must be stored nodes.
+    fn inclusion_proofs_with(
+        &self,
+        wanted: &[(u64, u64)],
+        known: &[(u32, u64, Digest)],
+    ) -> Result<Vec<Vec<Digest>>, StoreError> {
+        if let Some(largest) = wanted.iter().map(|&(_, size)| size).max() {
+            self.check_log_size(largest)?;
+        }
+        let source = layout::MemoLogSource::with_known(self, known);
         wanted
             .iter()
             .map(|&(log_index, size)| {
-                self.check_log_size(size)?;
                 merkle::inclusion_proof(&source, log_index, size).map_err(proof_error)
             })
             .collect()

@@ -30,6 +30,7 @@ use custody_ledger::chain::{
     build_block, validate_block, validate_verified, BlockError, BuiltBlock, ValidatedBlock,
 };
 use custody_ledger::codec;
+use custody_ledger::entry::LogEntry;
 use custody_ledger::event::EncodedEvent;
 use custody_ledger::event::{verify_events, VerifiedEvent};
 use custody_ledger::genesis::Genesis;
@@ -133,6 +134,42 @@ pub struct Committed {
     /// The ids of its events, so that each of the many requests waiting for a commit looks
     /// its event up instead of scanning the block.
     pub ids: Arc<BTreeSet<Digest>>,
+    /// Its events' log entries, in block order: with `log_nodes`, what a waiting request
+    /// needs to give its events their receipts without reading them back from the store.
+    pub entries: Arc<Vec<LogEntry>>,
+    /// The log nodes the block wrote, as (level, index, hash).
+    pub log_nodes: Arc<Vec<(u32, u64, Digest)>>,
+}
+
+impl Committed {
+    /// The announcement of a block appended with `certificate`, from what validating it
+    /// computed.
+    pub fn of<R>(validated: &ValidatedBlock<R>, certificate: block::CommitCertificate) -> Self {
+        Committed::new(
+            validated.block().clone(),
+            certificate,
+            validated.entries().to_vec(),
+            validated.log_nodes().to_vec(),
+        )
+    }
+
+    /// The announcement of `block`, with its entries and the log nodes it wrote.
+    pub fn new(
+        block: Block,
+        certificate: block::CommitCertificate,
+        entries: Vec<LogEntry>,
+        log_nodes: Vec<(u32, u64, Digest)>,
+    ) -> Self {
+        assert_eq!(entries.len(), block.events.len(), "one entry per event");
+        let ids = block.events.iter().map(|e| e.id()).collect();
+        Committed {
+            block: Arc::new(block),
+            certificate: Arc::new(certificate),
+            ids: Arc::new(ids),
+            entries: Arc::new(entries),
+            log_nodes: Arc::new(log_nodes),
+        }
+    }
 }
 
 /// A decided block as sync ships it: the header and the events' canonical bytes.
@@ -1174,16 +1211,18 @@ impl Host {
         )?;
         self.store
             .append_block(&candidate.validated, &ledger_cert)?;
+        let entries = candidate.validated.entries().to_vec();
+        let log_nodes = candidate.validated.log_nodes().to_vec();
         let (block, rules) = candidate.validated.into_parts();
         info!(%height, events = block.events.len(), hash = %block.hash(), "committed");
         self.rules = rules;
         *self.shared_rules.write().expect("rules lock") = self.rules.clone();
-        let ids: BTreeSet<Digest> = block.events.iter().map(|e| e.id()).collect();
+        let committed = Committed::new(block, ledger_cert, entries, log_nodes);
         self.mempool
             .lock()
             .await
-            .remove(&ids.iter().copied().collect::<Vec<_>>());
-        self.drop_stale(&block).await;
+            .remove(&committed.ids.iter().copied().collect::<Vec<_>>());
+        self.drop_stale(&committed.block).await;
         self.candidates.retain(|(h, _), _| *h > height);
         self.proposed.retain(|(h, _), _| *h > height);
         #[cfg(feature = "fault-injection")]
@@ -1194,11 +1233,7 @@ impl Host {
         }
         self.height = Height(height.0 + 1);
         self.last_commit_at = tokio::time::Instant::now();
-        let _ = self.committed.send(Committed {
-            block: Arc::new(block),
-            certificate: Arc::new(ledger_cert),
-            ids: Arc::new(ids),
-        });
+        let _ = self.committed.send(committed);
         Ok(())
     }
 
