@@ -29,7 +29,7 @@
 //! index. Shipment and member ids never contain a zero byte (they are restricted to
 //! printable ASCII), so the `0` separator cannot be forged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -883,6 +883,9 @@ pub(super) fn load_state<S: Store + ?Sized>(
     for activation in rules_activations(store)? {
         state.insert_rules_activation(activation);
     }
+    // Each shipment is read once, also one the store does not hold yet (registered by an
+    // event of the list): asking again for every later event of it found nothing each time.
+    let mut looked_up: BTreeSet<&ShipmentId> = BTreeSet::new();
     for e in events.iter().map(AsRef::as_ref) {
         if store.contains_event(&e.id())? {
             state.insert_committed(e.id());
@@ -895,7 +898,7 @@ pub(super) fn load_state<S: Store + ?Sized>(
             }
             kind => {
                 if let Some(id) = kind.shipment_id() {
-                    if state.shipment(id).is_none() {
+                    if looked_up.insert(id) {
                         if let Some(s) = shipment(store, id)? {
                             state.insert_shipment(s);
                         }
