@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use super::{KeyValue, Store, StoreError, Tree, WriteBatch};
@@ -15,6 +16,8 @@ type Trees = [BTreeMap<Vec<u8>, Vec<u8>>; 7];
 pub struct MemoryStore {
     genesis_hash: Digest,
     trees: RwLock<Trees>,
+    /// `get` calls per tree, for tests that bound what an operation reads.
+    gets: [AtomicU64; Tree::ALL.len()],
 }
 
 impl MemoryStore {
@@ -23,7 +26,13 @@ impl MemoryStore {
         MemoryStore {
             genesis_hash,
             trees: RwLock::new(Default::default()),
+            gets: Default::default(),
         }
+    }
+
+    /// The `get` calls made of `tree` since the store was created.
+    pub fn gets(&self, tree: Tree) -> u64 {
+        self.gets[tree.position()].load(Ordering::Relaxed)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Trees> {
@@ -40,6 +49,7 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.gets[tree.position()].fetch_add(1, Ordering::Relaxed);
         Ok(self.read()[tree.position()].get(key).cloned())
     }
 
