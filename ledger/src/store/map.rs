@@ -126,17 +126,20 @@ impl<'a, S: Store + ?Sized> MapSource<'a, S> {
         }
     }
 
-    /// The stored tile at `key`, read once.
-    fn tile(&self, key: &TileKey) -> Result<Option<Tile>, StoreError> {
-        if let Some(tile) = self.read.borrow().get(key) {
-            return Ok(tile.clone());
+    /// `f` of the stored tile at `key`, which is read from the store once.
+    fn with_tile<T>(
+        &self,
+        key: &TileKey,
+        f: impl FnOnce(Option<&Tile>) -> T,
+    ) -> Result<T, StoreError> {
+        if !self.read.borrow().contains_key(key) {
+            let tile = match self.store.get(Tree::Map, key)? {
+                Some(bytes) => Some(Tile::decode(key, &bytes)?),
+                None => None,
+            };
+            self.read.borrow_mut().insert(*key, tile);
         }
-        let tile = match self.store.get(Tree::Map, key)? {
-            Some(bytes) => Some(Tile::decode(key, &bytes)?),
-            None => None,
-        };
-        self.read.borrow_mut().insert(*key, tile.clone());
-        Ok(tile)
+        Ok(f(self.read.borrow()[key].as_ref()))
     }
 
     /// The records that turn the stored map into the one `writes` (an update's node writes,
@@ -151,7 +154,7 @@ impl<'a, S: Store + ?Sized> MapSource<'a, S> {
             let tile = match tiles.entry(key) {
                 std::collections::btree_map::Entry::Occupied(tile) => tile.into_mut(),
                 std::collections::btree_map::Entry::Vacant(place) => {
-                    place.insert(self.tile(&key)?.unwrap_or_default())
+                    place.insert(self.with_tile(&key, |tile| tile.cloned().unwrap_or_default())?)
                 }
             };
             tile.0[slot] = node.clone();
@@ -170,7 +173,8 @@ impl<S: Store + ?Sized> MapNodes for MapSource<'_, S> {
     type Error = StoreError;
     fn map_node(&self, path: &NodePath) -> Result<Option<MapNode>, StoreError> {
         let (key, slot) = place(path);
-        Ok(self.tile(&key)?.and_then(|mut tile| tile.0[slot].take()))
+        // One node of the remembered tile, not a copy of the whole tile.
+        self.with_tile(&key, |tile| tile.and_then(|tile| tile.0[slot].clone()))
     }
 }
 
