@@ -324,6 +324,27 @@ fn regression_issue_15_a_store_of_an_earlier_format_is_refused_at_open() {
     assert!(message.contains(STORE_FORMAT), "{message}");
 }
 
+/// Issue 17, format v7: a directory of format v6, which kept each tree in a sled tree of its
+/// own, is refused at open, naming its format, instead of being taken for a new store.
+#[test]
+fn regression_issue_17_a_store_with_one_sled_tree_per_tree_is_refused_at_open() {
+    let net = TestNet::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = custody_sled::sled::open(dir.path()).expect("sled");
+        let meta = db.open_tree("meta").expect("meta");
+        meta.insert("genesis", net.genesis_hash().as_bytes().to_vec())
+            .expect("insert");
+        meta.insert("format", "custody-store/v6").expect("insert");
+        db.flush().expect("flush");
+    }
+    let error = SledStore::open(dir.path(), net.genesis_hash()).expect_err("refused");
+    assert!(matches!(error, StoreError::Format { .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("custody-store/v6"), "{message}");
+    assert!(message.contains(STORE_FORMAT), "{message}");
+}
+
 #[test]
 fn a_proposal_with_an_invalid_event_is_rejected_and_the_proposer_leaves_it_out() {
     let net = TestNet::new();
@@ -441,11 +462,11 @@ fn forge(event: &EncodedEvent, at: usize) -> EncodedEvent {
     EncodedEvent::new(signed)
 }
 
-fn flip(tree: &custody_sled::sled::Tree, key: &[u8], offset_from_end: usize) {
-    let mut value = tree.get(key).expect("read").expect("present").to_vec();
+fn flip(store: &SledStore, tree: Tree, key: &[u8], offset_from_end: usize) {
+    let mut value = store.get(tree, key).expect("read").expect("present");
     let i = value.len() - offset_from_end;
     value[i] ^= 0x01;
-    tree.insert(key, value).expect("write");
+    store.raw_put(tree, key, value).expect("write");
 }
 
 fn height_key(height: u64, tag: u8) -> Vec<u8> {
@@ -464,12 +485,11 @@ fn a_flipped_byte_in_a_stored_event_is_reported_at_its_height() {
     let block = store.block(7).expect("read").expect("present");
     let id = block.events[1].id();
     let len = store
-        .raw_tree(Tree::Events)
-        .get(id.as_bytes())
+        .get(Tree::Events, id.as_bytes())
         .expect("read")
         .expect("present")
         .len();
-    flip(store.raw_tree(Tree::Events), id.as_bytes(), len / 2);
+    flip(&store, Tree::Events, id.as_bytes(), len / 2);
     let err =
         verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect_err("tampering is detected");
     assert_eq!(err.height, 7, "{err}");
@@ -484,11 +504,10 @@ fn a_flipped_byte_in_a_stored_header_is_reported_at_its_height() {
         let store = SledStore::open(dir.path(), net.genesis_hash()).expect("open");
         fill(&net, &store, 2);
         // A byte inside the state root, so the header still decodes.
-        flip(store.raw_tree(Tree::Blocks), &height_key(4, 0), 10);
+        flip(&store, Tree::Blocks, &height_key(4, 0), 10);
         let header = BlockHeader::decode(
             &store
-                .raw_tree(Tree::Blocks)
-                .get(height_key(4, 0))
+                .get(Tree::Blocks, &height_key(4, 0))
                 .expect("r")
                 .expect("p"),
         );
@@ -788,6 +807,11 @@ fn a_block_writes_one_record_per_event_and_one_list_record_per_shipment_and_sign
 
 /// The records of the shipment (`S`) and signer (`M`) event lists.
 fn list_records(store: &SledStore) -> u64 {
-    let index = store.raw_tree(Tree::Index);
-    (index.scan_prefix(b"S").count() + index.scan_prefix(b"M").count()) as u64
+    let count = |prefix: &[u8]| {
+        store
+            .scan(Tree::Index, prefix, None, usize::MAX)
+            .expect("scan")
+            .len() as u64
+    };
+    count(b"S") + count(b"M")
 }

@@ -55,7 +55,7 @@ pub const GENESIS_KEY: &[u8] = b"genesis";
 pub const FORMAT_KEY: &[u8] = b"format";
 /// The protocol format a store's records are in, written when the store is created. A node
 /// refuses a store of another format rather than misread its headers.
-pub const STORE_FORMAT: &str = "custody-store/v6";
+pub const STORE_FORMAT: &str = "custody-store/v7";
 const HEADER_TAG: u8 = 0;
 const CERT_TAG: u8 = 1;
 const IDS_TAG: u8 = 2;
