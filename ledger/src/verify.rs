@@ -23,7 +23,7 @@ use crate::model::EventId;
 use crate::rules::Rules;
 use crate::smt::{self, MemoryMap};
 use crate::state::{BlockContext, State};
-use crate::store::{raw_event, RawEvent, Store, StoreError};
+use crate::store::{raw_event_bodies, raw_location, Store, StoreError};
 
 /// What a verified ledger looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,10 +250,16 @@ fn read_block<S: Store + ?Sized>(
     if ids.len() != header.event_count as usize {
         return Err(record("event count differs from the header".into()));
     }
+    let bodies = raw_event_bodies(store, height, header.event_count)?;
     let mut events = Vec::with_capacity(ids.len());
-    for (i, id) in ids.iter().enumerate() {
-        let RawEvent { location, bytes } =
-            raw_event(store, id)?.ok_or_else(|| record(format!("event {i} ({id}) is missing")))?;
+    for (i, (id, bytes)) in ids.iter().zip(bodies).enumerate() {
+        let location = raw_location(store, id)?
+            .ok_or_else(|| record(format!("event {i} ({id}) is missing")))?;
+        let bytes = bytes.ok_or_else(|| {
+            record(format!(
+                "event {i} ({id}): bytes missing from the block's body record"
+            ))
+        })?;
         let event =
             EncodedEvent::decode(&bytes).map_err(|e| record(format!("event {i} ({id}): {e}")))?;
         if event.id() != *id {

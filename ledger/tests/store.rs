@@ -481,19 +481,69 @@ fn a_flipped_byte_in_a_stored_event_is_reported_at_its_height() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SledStore::open(dir.path(), net.genesis_hash()).expect("open");
     fill(&net, &store, 3);
-    // Tamper with the second event of block 7, in the middle of its bytes.
+    // Tamper with the second event of block 7, in the middle of its bytes in the block's first
+    // body record (each event there is its length, u32 BE, then its bytes).
     let block = store.block(7).expect("read").expect("present");
-    let id = block.events[1].id();
-    let len = store
-        .get(Tree::Events, id.as_bytes())
-        .expect("read")
-        .expect("present")
-        .len();
-    flip(&store, Tree::Events, id.as_bytes(), len / 2);
+    assert!(block.events.len() >= 2);
+    let after: usize = block.events[2..].iter().map(|e| 4 + e.bytes().len()).sum();
+    let mut body_key = height_key(7, 3);
+    body_key.extend_from_slice(&0u32.to_be_bytes());
+    flip(
+        &store,
+        Tree::Blocks,
+        &body_key,
+        after + block.events[1].bytes().len() / 2,
+    );
     let err =
         verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect_err("tampering is detected");
     assert_eq!(err.height, 7, "{err}");
     assert!(err.to_string().contains("event 1"), "{err}");
+}
+
+/// Format v7: a block's event bytes are stored 16 to a body record. Blocks of 40 events
+/// (records of 16, 16 and 8) read back whole, and every event reads back by id, at its place.
+#[test]
+fn events_read_back_from_body_records_by_block_and_by_id() {
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    fill(&net, &store, 40);
+    let head = store.head().expect("read").expect("head");
+    for height in 1..=head.height {
+        let block = store.block(height).expect("read").expect("present");
+        assert_eq!(block.events.len(), 40, "height {height}");
+        for (i, e) in block.events.iter().enumerate() {
+            let stored = store.event(&e.id()).expect("read").expect("present");
+            assert_eq!(stored.event, *e);
+            assert_eq!(stored.location.height, height);
+            assert_eq!(stored.location.index_in_block as usize, i);
+        }
+    }
+    verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect("verifies");
+}
+
+/// A block whose last body record is gone fails verification at its height, naming the first
+/// event whose bytes are missing, and reading one of those events by id is an error.
+#[test]
+fn a_missing_body_record_is_reported_at_its_height() {
+    let net = TestNet::new();
+    let store = MemoryStore::new(net.genesis_hash());
+    fill(&net, &store, 40);
+    let mut key = height_key(5, 3);
+    key.extend_from_slice(&2u32.to_be_bytes());
+    assert!(store.get(Tree::Blocks, &key).expect("read").is_some());
+    let last_event = store.block(5).expect("read").expect("present").events[39].id();
+    store.delete_raw(Tree::Blocks, &key);
+    assert!(matches!(
+        store.event(&last_event),
+        Err(StoreError::Corrupt { .. })
+    ));
+    let err =
+        verify_chain(&store, &net.genesis, NoRules, |_, _| {}).expect_err("damage is detected");
+    assert_eq!(err.height, 5, "{err}");
+    assert!(err.to_string().contains("event 32 "), "{err}");
+    let lost = store.header(5).expect("read").expect("present");
+    assert_eq!(lost.event_count, 40);
+    assert!(matches!(store.block(5), Err(StoreError::Corrupt { .. })));
 }
 
 #[test]

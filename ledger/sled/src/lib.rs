@@ -394,9 +394,7 @@ impl SledStore {
                 None => writes.remove(key),
             }
         }
-        self.tree
-            .apply_batch(writes)
-            .map_err(|e| self.error(e))?;
+        self.tree.apply_batch(writes).map_err(|e| self.error(e))?;
         // Counted once the batch is applied.
         self.writes.add(&batch);
         // Acknowledge only once the batch is on disk.
@@ -409,7 +407,11 @@ impl SledStore {
 /// its own, naming the format its `meta` tree records.
 fn refuse_per_tree_layout(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
     let io = |error| sled_error(path, error);
-    if !db.tree_names().iter().any(|name| name.as_ref() == OLD_META_TREE.as_bytes()) {
+    if !db
+        .tree_names()
+        .iter()
+        .any(|name| name.as_ref() == OLD_META_TREE.as_bytes())
+    {
         return Ok(());
     }
     let format = db

@@ -59,6 +59,13 @@ pub const STORE_FORMAT: &str = "custody-store/v7";
 const HEADER_TAG: u8 = 0;
 const CERT_TAG: u8 = 1;
 const IDS_TAG: u8 = 2;
+const BODIES_TAG: u8 = 3;
+/// Events per body record: a block's event bytes are stored in records of this many events,
+/// in block order, so that a block writes one record per this many events rather than one
+/// per event, and one event is read with at most this many others. sled rewrites a leaf of up
+/// to 16 records whole, and writes a leaf over 128 KiB as a file of its own: at a typical
+/// event's half kilobyte, 16 events keep a leaf of body records under that size.
+const EVENTS_PER_BODY: u32 = 16;
 const LOCATION_LEN: usize = 20;
 const MINUTE_TAG: u8 = b'E';
 /// Milliseconds in a minute, the unit of the event-rate index.
@@ -140,6 +147,80 @@ fn block_key(height: u64, tag: u8) -> Vec<u8> {
     key.extend_from_slice(&height.to_be_bytes());
     key.push(tag);
     key
+}
+
+/// The key of body record `chunk` of the block at `height`: events
+/// `[chunk·EVENTS_PER_BODY, (chunk+1)·EVENTS_PER_BODY)` of the block.
+fn body_key(height: u64, chunk: u32) -> Vec<u8> {
+    let mut key = block_key(height, BODIES_TAG);
+    key.extend_from_slice(&chunk.to_be_bytes());
+    key
+}
+
+/// A body record: each event's canonical bytes, preceded by their length (`u32` BE).
+fn body_record<'a>(events: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut value = Vec::new();
+    for bytes in events {
+        let len = u32::try_from(bytes.len()).expect("an event is under 4 GiB");
+        value.extend_from_slice(&len.to_be_bytes());
+        value.extend_from_slice(bytes);
+    }
+    value
+}
+
+/// The events of a body record, in order; `None` if a length runs past the record's end.
+fn split_body(mut value: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    while !value.is_empty() {
+        let (len, rest) = value.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+        if rest.len() < len {
+            return None;
+        }
+        let (bytes, rest) = rest.split_at(len);
+        out.push(bytes);
+        value = rest;
+    }
+    Some(out)
+}
+
+/// The bytes of the event at `index_in_block` of the block at `height`, from its body record;
+/// `None` if the record is missing, does not split, or holds too few events.
+fn event_bytes<S: Store + ?Sized>(
+    store: &S,
+    height: u64,
+    index_in_block: u32,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(value) = store.get(
+        Tree::Blocks,
+        &body_key(height, index_in_block / EVENTS_PER_BODY),
+    )?
+    else {
+        return Ok(None);
+    };
+    let position = (index_in_block % EVENTS_PER_BODY) as usize;
+    Ok(split_body(&value).and_then(|events| events.get(position).map(|b| b.to_vec())))
+}
+
+/// The bytes of the first `count` events of the block at `height`, in block order, each
+/// `None` if its body record is missing or damaged: what a verifier reads, undecoded.
+pub fn raw_event_bodies<S: Store + ?Sized>(
+    store: &S,
+    height: u64,
+    count: u32,
+) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    let mut out = Vec::with_capacity(count as usize);
+    for chunk in 0..count.div_ceil(EVENTS_PER_BODY) {
+        let in_chunk = (count - chunk * EVENTS_PER_BODY).min(EVENTS_PER_BODY) as usize;
+        let value = store.get(Tree::Blocks, &body_key(height, chunk))?;
+        match value.as_deref().and_then(split_body) {
+            Some(events) if events.len() == in_chunk => {
+                out.extend(events.into_iter().map(|b| Some(b.to_vec())));
+            }
+            _ => out.extend(std::iter::repeat_n(None, in_chunk)),
+        }
+    }
+    Ok(out)
 }
 
 pub(super) fn shipment_prefix(id: &ShipmentId) -> Vec<u8> {
@@ -251,10 +332,14 @@ pub(super) fn block<S: Store + ?Sized>(
     };
     let ids = event_ids(store, height)?
         .ok_or_else(|| corrupt(format!("block {height}"), "event ids missing"))?;
+    let count =
+        u32::try_from(ids.len()).map_err(|_| corrupt(format!("event ids {height}"), "too many"))?;
+    let bodies = raw_event_bodies(store, height, count)?;
     let mut events = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let stored = event(store, id)?.ok_or_else(|| corrupt(format!("event {id}"), "missing"))?;
-        events.push(stored.event);
+    for (id, bytes) in ids.iter().zip(bodies) {
+        let record = format!("event {id}");
+        let bytes = bytes.ok_or_else(|| corrupt(&record, "bytes missing"))?;
+        events.push(decode_stored(&bytes, id, &record)?);
     }
     Ok(Some(Block { header, events }))
 }
@@ -278,18 +363,10 @@ pub(super) fn raw_block<S: Store + ?Sized>(
     }))
 }
 
-/// An event's stored value, undecoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawEvent {
-    /// The location, if the value is long enough to hold one.
-    pub location: Option<EventLocation>,
-    /// The event bytes after the location.
-    pub bytes: Vec<u8>,
-}
-
-/// The value of an event's record: where it is, its log entry's `shipment_prev`, its bytes.
-fn event_record(location: EventLocation, shipment_prev: Option<&Digest>, bytes: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(LOCATION_LEN + 33 + bytes.len());
+/// The value of an event's record: where it is and its log entry's `shipment_prev`. Its
+/// bytes are in its block's body record.
+fn event_record(location: EventLocation, shipment_prev: Option<&Digest>) -> Vec<u8> {
+    let mut value = Vec::with_capacity(LOCATION_LEN + 33);
     value.extend_from_slice(&location.to_bytes());
     match shipment_prev {
         None => value.push(0),
@@ -298,55 +375,48 @@ fn event_record(location: EventLocation, shipment_prev: Option<&Digest>, bytes: 
             value.extend_from_slice(prev.as_bytes());
         }
     }
-    value.extend_from_slice(bytes);
     value
 }
 
-/// An event record's parts, borrowed from its value.
-struct EventRecord<'a> {
+/// An event record's parts.
+struct EventRecord {
     location: EventLocation,
     shipment_prev: Option<Digest>,
-    bytes: &'a [u8],
 }
 
-/// Splits an event record; `None` if its location or `shipment_prev` is cut short or the
-/// flag before `shipment_prev` is neither 0 nor 1.
-fn split_event_record(value: &[u8]) -> Option<EventRecord<'_>> {
+/// Splits an event record; `None` if it is not a location and a `shipment_prev` exactly (a
+/// flag of 0, or 1 and 32 bytes).
+fn split_event_record(value: &[u8]) -> Option<EventRecord> {
     let location = EventLocation::from_bytes(value)?;
-    let rest = value.get(LOCATION_LEN..)?;
-    let (shipment_prev, bytes) = match rest.split_first()? {
-        (0, bytes) => (None, bytes),
-        (1, rest) if rest.len() >= 32 => {
-            let (prev, bytes) = rest.split_at(32);
-            (Some(Digest(prev.try_into().expect("32 bytes"))), bytes)
-        }
+    let shipment_prev = match value.get(LOCATION_LEN..)?.split_first()? {
+        (0, []) => None,
+        (1, prev) => Some(Digest(<[u8; 32]>::try_from(prev).ok()?)),
         _ => return None,
     };
     Some(EventRecord {
         location,
         shipment_prev,
-        bytes,
     })
 }
 
-/// The raw stored value of an event: its location and bytes, undecoded. A record whose
-/// head does not split has no location, and its whole value as bytes.
-pub fn raw_event<S: Store + ?Sized>(
+/// The stored location of an event, undecoded: `Some(None)` if the event has a record that
+/// does not split into a location and a `shipment_prev`.
+pub fn raw_location<S: Store + ?Sized>(
     store: &S,
     id: &EventId,
-) -> Result<Option<RawEvent>, StoreError> {
+) -> Result<Option<Option<EventLocation>>, StoreError> {
     Ok(store
         .get(Tree::Events, id.as_bytes())?
-        .map(|value| match split_event_record(&value) {
-            Some(record) => RawEvent {
-                location: Some(record.location),
-                bytes: record.bytes.to_vec(),
-            },
-            None => RawEvent {
-                location: None,
-                bytes: value,
-            },
-        }))
+        .map(|value| split_event_record(&value).map(|record| record.location)))
+}
+
+/// Decodes stored event bytes and checks they are the event `id`.
+fn decode_stored(bytes: &[u8], id: &EventId, record: &str) -> Result<EncodedEvent, StoreError> {
+    let event = EncodedEvent::decode(bytes).map_err(|e| corrupt(record, e))?;
+    if event.id() != *id {
+        return Err(corrupt(record, "stored bytes hash to another id"));
+    }
+    Ok(event)
 }
 
 /// A committed event, its location and its log entry's `shipment_prev`.
@@ -360,10 +430,9 @@ fn event_with_prev<S: Store + ?Sized>(
     let record = format!("event {id}");
     let parts = split_event_record(&value)
         .ok_or_else(|| corrupt(&record, "location or previous entry truncated"))?;
-    let event = EncodedEvent::decode(parts.bytes).map_err(|e| corrupt(&record, e))?;
-    if event.id() != *id {
-        return Err(corrupt(&record, "stored bytes hash to another id"));
-    }
+    let bytes = event_bytes(store, parts.location.height, parts.location.index_in_block)?
+        .ok_or_else(|| corrupt(&record, "bytes missing from its block's body record"))?;
+    let event = decode_stored(&bytes, id, &record)?;
     let stored = StoredEvent {
         event,
         location: parts.location,
@@ -754,9 +823,19 @@ fn put_block(batch: &mut WriteBatch, block: &Block, cert: &CommitCertificate) {
     );
 }
 
-/// Each event's record, and the indexes that find events: one list record per shipment and
-/// per signer of the block, and the per-event reference and search entries.
+/// The block's body records, each event's record, and the indexes that find events: one list
+/// record per shipment and per signer of the block, and the per-event reference and search
+/// entries.
 fn put_events(batch: &mut WriteBatch, block: &Block, entries: &[LogEntry], log_size: u64) {
+    let height = block.header.height;
+    for (chunk, events) in block.events.chunks(EVENTS_PER_BODY as usize).enumerate() {
+        let chunk = u32::try_from(chunk).expect("blocks hold fewer than 2^32 events");
+        batch.put(
+            Tree::Blocks,
+            body_key(height, chunk),
+            body_record(events.iter().map(|e| e.bytes())),
+        );
+    }
     let mut lists = BlockLists::default();
     for (i, (e, entry)) in block.events.iter().zip(entries).enumerate() {
         let id = e.id();
@@ -768,7 +847,7 @@ fn put_events(batch: &mut WriteBatch, block: &Block, entries: &[LogEntry], log_s
             index_in_block: u32::try_from(i).expect("blocks hold fewer than 2^32 events"),
             log_index,
         };
-        let value = event_record(location, entry.shipment_prev.as_ref(), e.bytes());
+        let value = event_record(location, entry.shipment_prev.as_ref());
         batch.put(Tree::Events, id.as_bytes().to_vec(), value);
         let kind = &e.event().event.kind;
         if let Some(shipment) = kind.shipment_id() {

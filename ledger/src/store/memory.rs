@@ -45,6 +45,11 @@ impl MemoryStore {
         self.trees.write().expect("memory store lock poisoned")[tree.position()]
             .insert(key.to_vec(), value);
     }
+
+    /// Removes one raw value, bypassing the ledger layout: for tests that damage a store.
+    pub fn delete_raw(&self, tree: Tree, key: &[u8]) {
+        self.trees.write().expect("memory store lock poisoned")[tree.position()].remove(key);
+    }
 }
 
 impl Store for MemoryStore {

@@ -18,8 +18,8 @@ mod search;
 
 pub(crate) use layout::extend_log;
 pub use layout::{
-    raw_event, EventLocation, Head, RawBlock, RawEvent, StoredEvent, FORMAT_KEY, GENESIS_KEY,
-    MEMBERS_MAX, MINUTE_MS, REFERENCE_VERSIONS_MAX, STORE_FORMAT,
+    raw_event_bodies, raw_location, EventLocation, Head, RawBlock, StoredEvent, FORMAT_KEY,
+    GENESIS_KEY, MEMBERS_MAX, MINUTE_MS, REFERENCE_VERSIONS_MAX, STORE_FORMAT,
 };
 pub use map::MapSource;
 pub(crate) use map::TileWrite;
