@@ -304,24 +304,34 @@ fn sled_store_knows_its_committed_events_across_reopen() {
     }
 }
 
+/// Opening a store laid out as before format v7 (a `meta` sled tree of its own)
+/// holding `genesis` and, from format v4, a format record: refused, with the error's message.
+fn refusal_of_old_layout(genesis: &custody_ledger::Digest, format: Option<&str>) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = custody_sled::sled::open(dir.path()).expect("sled");
+        let meta = db.open_tree("meta").expect("meta");
+        meta.insert("genesis", genesis.as_bytes().to_vec())
+            .expect("insert");
+        if let Some(format) = format {
+            meta.insert("format", format).expect("insert");
+        }
+        db.flush().expect("flush");
+    }
+    let error = SledStore::open(dir.path(), *genesis).expect_err("refused");
+    assert!(matches!(error, StoreError::Format { .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains(STORE_FORMAT), "{message}");
+    message
+}
+
 /// Issue 15, migration: a data directory written before format v4 (no format record) is
 /// refused at open, naming both formats, instead of being misread.
 #[test]
 fn regression_issue_15_a_store_of_an_earlier_format_is_refused_at_open() {
     let net = TestNet::new();
-    let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let db = custody_sled::sled::open(dir.path()).expect("sled");
-        let meta = db.open_tree("meta").expect("meta");
-        meta.insert("genesis", net.genesis_hash().as_bytes().to_vec())
-            .expect("insert");
-        db.flush().expect("flush");
-    }
-    let error = SledStore::open(dir.path(), net.genesis_hash()).expect_err("refused");
-    assert!(matches!(error, StoreError::Format { .. }), "{error}");
-    let message = error.to_string();
+    let message = refusal_of_old_layout(&net.genesis_hash(), None);
     assert!(message.contains("format v3 or earlier"), "{message}");
-    assert!(message.contains(STORE_FORMAT), "{message}");
 }
 
 /// Issue 17, format v7: a directory of format v6, which kept each tree in a sled tree of its
@@ -329,20 +339,8 @@ fn regression_issue_15_a_store_of_an_earlier_format_is_refused_at_open() {
 #[test]
 fn regression_issue_17_a_store_with_one_sled_tree_per_tree_is_refused_at_open() {
     let net = TestNet::new();
-    let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let db = custody_sled::sled::open(dir.path()).expect("sled");
-        let meta = db.open_tree("meta").expect("meta");
-        meta.insert("genesis", net.genesis_hash().as_bytes().to_vec())
-            .expect("insert");
-        meta.insert("format", "custody-store/v6").expect("insert");
-        db.flush().expect("flush");
-    }
-    let error = SledStore::open(dir.path(), net.genesis_hash()).expect_err("refused");
-    assert!(matches!(error, StoreError::Format { .. }), "{error}");
-    let message = error.to_string();
+    let message = refusal_of_old_layout(&net.genesis_hash(), Some("custody-store/v6"));
     assert!(message.contains("custody-store/v6"), "{message}");
-    assert!(message.contains(STORE_FORMAT), "{message}");
 }
 
 #[test]
